@@ -1,0 +1,1 @@
+"""pbx-crm: the daemon and the domain it shares with the admin."""
