@@ -40,6 +40,9 @@ class LabError(Exception):
 class LabSettings:
     root: Path
     state_dir: Path
+    # Several labs can share one root (the demo's and the test suite's) when their names,
+    # state dirs and ports differ.
+    name: str = "lab"
     pbx_sip_port: int = 5060
     pbx_ari_port: int = 8088
     world_sip_port: int = 5070
@@ -52,6 +55,10 @@ class LabSettings:
     fallback_phones: tuple[str, ...] = ("101", "102")
     fallback_timeout: int = 30
     mirror: str | None = None
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^[a-z0-9-]{1,20}$", self.name):
+            raise LabError(f"lab name {self.name!r}: lowercase letters, digits and '-'")
 
     @classmethod
     def from_config(cls, config) -> "LabSettings":
@@ -178,7 +185,10 @@ class Lab:
         return self.root / path.lstrip("/")
 
     def instance_dir(self, role: str) -> Path:
-        return self._in_root(f"/srv/pbx-crm-lab/{role}")
+        return self._in_root(self._instance_path(role))
+
+    def _instance_path(self, role: str) -> str:
+        return f"/srv/pbx-crm-lab/{self.s.name}/{role}"
 
     def etc_dir(self, role: str) -> Path:
         return self.instance_dir(role) / "etc"
@@ -198,7 +208,7 @@ class Lab:
         return self.s.state_dir / "state.json"
 
     def _conf_arg(self, role: str) -> str:
-        return f"/srv/pbx-crm-lab/{role}/etc/asterisk.conf"
+        return f"{self._instance_path(role)}/etc/asterisk.conf"
 
     # ---- build ---------------------------------------------------------------------
     def is_built(self) -> bool:
@@ -249,6 +259,7 @@ class Lab:
         pbx_values = {
             **common,
             "ROLE": "pbx",
+            "INSTANCE_DIR": self._instance_path("pbx"),
             "ARI_BIND": "127.0.0.1",
             "ARI_PORT": str(s.pbx_ari_port),
             "ARI_USERNAME": s.ari_username,
@@ -268,6 +279,7 @@ class Lab:
         world_values = {
             **common,
             "ROLE": "world",
+            "INSTANCE_DIR": self._instance_path("world"),
             "TRUNK_IP": s.trunk_ip,
             "PBX_SIP_PORT": str(s.pbx_sip_port),
             "WORLD_SIP_PORT": str(s.world_sip_port),
@@ -320,7 +332,8 @@ class Lab:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             return None
-        # A recycled pid is not ours: check it is our Asterisk with our config.
+        # A recycled pid is not ours: check it is our Asterisk (or the chroot about to exec
+        # it) with our config.
         if "asterisk" in cmdline and self._conf_arg(role) in cmdline:
             return int(pid)
         return None
@@ -401,8 +414,9 @@ class Lab:
 
     def _wait_booted(self, role: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
+        pid = self.read_state()["pids"][role]
         while time.monotonic() < deadline:
-            if not self._alive(role):
+            if not _running(pid):
                 raise LabError(f"{role} Asterisk exited during start-up; see "
                                f"{self.log_dir(role) / 'messages.log'}")
             proc = self._rx(role, "core waitfullybooted", timeout=timeout, check=False)
@@ -440,8 +454,12 @@ class Lab:
                     os.killpg(pid, signal.SIGKILL)
                     _wait_gone(pid, 5.0)
             stopped.append(f"{role} (pid {pid})")
-        for mount in reversed(state.get("mounts", [])):
-            subprocess.run(["umount", "-l", mount], check=False)
+        # Labs sharing this root (the demo's and the test suite's) share its /proc and /dev
+        # mounts: the last one down takes them away.
+        if state and not _processes_chrooted_in(self.root):
+            for target in ("dev", "proc"):
+                if _is_mountpoint(self.root / target):
+                    subprocess.run(["umount", "-l", str(self.root / target)], check=False)
         if self.state_file.exists():
             self.state_file.unlink()
         return stopped
@@ -623,6 +641,35 @@ def _unmount_under(path: Path) -> None:
     prefix = str(path).rstrip("/") + "/"
     for mount in sorted((m for m in _mounts() if m.startswith(prefix)), key=len, reverse=True):
         subprocess.run(["umount", "-l", mount], check=False)
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (our child that exited but is unreaped)."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _processes_chrooted_in(root: Path) -> list[int]:
+    """Pids whose root directory is ``root`` (processes of any lab using this root)."""
+    target = str(root.resolve())
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.readlink(entry / "root") == target:
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
