@@ -1,0 +1,288 @@
+"""``pbx-crm``: the one command ops run. Configuration is loaded here, once, and passed on.
+
+Exit codes: 0 success, 1 a command failed at run time, 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Sequence
+
+from pbx_daemon.config import ConfigError, config_summary, load_config, validate
+
+
+def _config(args: argparse.Namespace, overrides: dict | None = None):
+    return load_config(args.config, os.environ, overrides or {})
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"pbx-crm: {message}", file=sys.stderr)
+    return code
+
+
+def _require(config, components: set[str]) -> None:
+    problems = validate(config, components)
+    if problems:
+        raise ConfigError("; ".join(str(p) for p in problems))
+
+
+# ---- check-config / init-config ---------------------------------------------------------
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _config(args)
+    components = set(args.for_.split(",")) if args.for_ else {"daemon", "admin", "agi"}
+    problems = validate(config, components)
+    if not args.quiet:
+        for line in config_summary(config):
+            print(line)
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    if problems:
+        return 2
+    print(f"config OK for {', '.join(sorted(components))}")
+    return 0
+
+
+INIT_TEMPLATE = """\
+# pbx-crm configuration, written by `pbx-crm init-config` on {date}.
+# Every key, its default and its environment variable: pbx-crm.example.toml.
+# Secrets below were generated for this installation; keep this file mode 0600.
+
+[general]
+data_dir = "{data_dir}"
+default_region = "RU"
+
+[ari]
+password = "{ari_password}"
+
+[api]
+token = "{api_token}"
+
+[admin]
+secret_key = "{secret_key}"
+"""
+
+
+def cmd_init_config(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    if path.exists() and not args.force:
+        return _fail(f"{path} exists; pass --force to overwrite it (its secrets would change)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = INIT_TEMPLATE.format(
+        date=datetime.now().strftime("%Y-%m-%d"),
+        data_dir=args.data_dir,
+        ari_password=secrets.token_urlsafe(24),
+        api_token=secrets.token_urlsafe(32),
+        secret_key=secrets.token_urlsafe(48),
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+    print(f"wrote {path} with fresh secrets; use it with --config {path} or PBX_CRM_CONFIG")
+    return 0
+
+
+# ---- db ------------------------------------------------------------------------------
+def cmd_db(args: argparse.Namespace) -> int:
+    from pbx_daemon import db
+
+    config = _config(args)
+    url = config.database.url
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if args.db_command == "upgrade":
+        db.upgrade(url, args.revision)
+        print(f"database at {_safe_url(url)} is at revision {db.current_revision(url)}")
+    elif args.db_command == "current":
+        print(db.current_revision(url) or "empty (run: pbx-crm db upgrade)")
+    elif args.db_command == "downgrade":
+        db.downgrade(url, args.revision)
+        print(f"database at {_safe_url(url)} is at revision {db.current_revision(url)}")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# ---- daemon / admin ----------------------------------------------------------------------
+def cmd_daemon(args: argparse.Namespace) -> int:
+    overrides = {"log.format": args.log_format} if args.log_format else {}
+    config = _config(args, overrides)
+    _require(config, {"daemon"})
+    from pbx_daemon.service import run
+
+    return run(config)
+
+
+def cmd_admin(args: argparse.Namespace) -> int:
+    config = _config(args)
+    _require(config, {"admin"})
+    from admin.serve import run
+
+    return run(config)
+
+
+# ---- lab -----------------------------------------------------------------------------
+def _lab(args: argparse.Namespace):
+    from pbx_daemon.lab import Lab
+    from pbx_daemon.lab.lab import LabSettings
+
+    config = _config(args)
+    return Lab(LabSettings.from_config(config), log=lambda m: print(f"lab: {m}", file=sys.stderr))
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from pbx_daemon.lab import LabError, PhoneMode
+
+    try:
+        lab = _lab(args)
+        sub = args.lab_command
+        if sub == "build":
+            lab.build()
+            print(lab.status()["version"])
+        elif sub == "up":
+            lab.up()
+            print(json.dumps(lab.status(), indent=2))
+        elif sub == "down":
+            stopped = lab.down()
+            print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+        elif sub == "status":
+            status = lab.status()
+            print(json.dumps(status, indent=2))
+            return 0 if status["pbx"]["pid"] and status["world"]["pid"] else 3
+        elif sub == "call":
+            tag = lab.call(args.caller, args.dialled, name=args.name or "",
+                           ring_timeout=args.ring_timeout, hold=args.hold)
+            print(tag)
+        elif sub in ("phone", "client"):
+            mode = PhoneMode(args.action, args.after, args.hold) if args.action == "answer" \
+                else PhoneMode(args.action)
+            if sub == "phone":
+                lab.set_phone(args.target, mode)
+            else:
+                lab.set_client(args.target, mode)
+            print(f"{sub} {args.target}: {mode.encode()}")
+        elif sub == "events":
+            return _lab_events(lab, args)
+        elif sub == "cli":
+            print(lab.cli(args.instance, " ".join(args.command)), end="")
+    except LabError as e:
+        return _fail(str(e), 1)
+    return 0
+
+
+def _lab_events(lab, args: argparse.Namespace) -> int:
+    since = time.time() - args.since if args.since else 0.0
+    seen: set[tuple[str, float | None, float | None]] = set()
+    while True:
+        for ring in lab.rings(since):
+            key = (ring.unique_id, ring.answered_at, ring.ended_at)
+            if key in seen:
+                continue
+            seen.add(key)
+            if args.json:
+                print(json.dumps(ring.__dict__), flush=True)
+            else:
+                print(_ring_line(ring), flush=True)
+        if not args.follow:
+            return 0
+        time.sleep(0.3)
+
+
+def _ring_line(ring) -> str:
+    def t(x):
+        return datetime.fromtimestamp(x).strftime("%H:%M:%S.%f")[:-3] if x else "-"
+
+    outcome = "answered" if ring.answered_at else ("ringing" if not ring.ended_at else "not answered")
+    return (f"{t(ring.rang_at)} {ring.kind} {ring.target:<14} from {ring.caller_num!r} "
+            f"name {ring.caller_name!r}: {outcome}, answered {t(ring.answered_at)}, "
+            f"ended {t(ring.ended_at)}, cause {ring.hangup_cause}")
+
+
+# ---- parser ----------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pbx-crm", description=__doc__.splitlines()[0])
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML config file (default: $PBX_CRM_CONFIG, else built-in defaults)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("check-config", help="validate the configuration and print it, secrets masked")
+    c.add_argument("--for", dest="for_", metavar="PARTS",
+                   help="comma-separated: daemon,admin,agi,lab (default daemon,admin,agi)")
+    c.add_argument("-q", "--quiet", action="store_true")
+    c.set_defaults(func=cmd_check_config)
+
+    c = sub.add_parser("init-config", help="write a config file with freshly generated secrets")
+    c.add_argument("path")
+    c.add_argument("--data-dir", default="/var/lib/pbx-crm")
+    c.add_argument("--force", action="store_true")
+    c.set_defaults(func=cmd_init_config)
+
+    c = sub.add_parser("db", help="database schema")
+    dsub = c.add_subparsers(dest="db_command", required=True)
+    u = dsub.add_parser("upgrade", help="migrate the schema to the newest revision")
+    u.add_argument("revision", nargs="?", default="head")
+    dsub.add_parser("current", help="print the schema revision")
+    d = dsub.add_parser("downgrade", help="migrate the schema down to a revision")
+    d.add_argument("revision")
+    c.set_defaults(func=cmd_db)
+
+    c = sub.add_parser("daemon", help="run the call-routing daemon (ARI + FastAGI + HTTP API)")
+    c.add_argument("--log-format", choices=("text", "json"))
+    c.set_defaults(func=cmd_daemon)
+
+    c = sub.add_parser("admin", help="serve the admin web app")
+    c.set_defaults(func=cmd_admin)
+
+    c = sub.add_parser("lab", help="the real-Asterisk lab: a PBX, a trunk and SIP phones")
+    lsub = c.add_subparsers(dest="lab_command", required=True)
+    lsub.add_parser("build", help="debootstrap the lab root with Asterisk 22 (cached)")
+    lsub.add_parser("up", help="build if needed and start the PBX and the world")
+    lsub.add_parser("down", help="stop exactly what `lab up` started")
+    lsub.add_parser("status", help="what runs; exit 3 when the lab is not up")
+    lc = lsub.add_parser("call", help="place an inbound PSTN call to the PBX")
+    lc.add_argument("--from", dest="caller", required=True, help="caller number as the trunk sends it")
+    lc.add_argument("--to", dest="dialled", required=True, help="the dialled (tracking) number")
+    lc.add_argument("--name", help="caller name in From")
+    lc.add_argument("--ring-timeout", type=int, default=60,
+                    help="the caller hangs up after this many seconds of ringing")
+    lc.add_argument("--hold", type=int, default=5, help="seconds the caller stays after answer")
+    for name, what in (("phone", "a lab phone extension"), ("client", "a PSTN number the PBX dials")):
+        lp = lsub.add_parser(name, help=f"set how {what} behaves")
+        lp.add_argument("target")
+        lp.add_argument("action", choices=("ring", "answer", "reject", "busy"))
+        lp.add_argument("--after", type=int, default=0, help="answer after N seconds")
+        lp.add_argument("--hold", type=int, help="hang up N seconds after answering")
+    le = lsub.add_parser("events", help="which phones / numbers rang, when, and what happened")
+    le.add_argument("--since", type=float, help="only the last N seconds")
+    le.add_argument("-f", "--follow", action="store_true")
+    le.add_argument("--json", action="store_true")
+    lx = lsub.add_parser("cli", help="run an Asterisk CLI command on one lab instance")
+    lx.add_argument("instance", choices=("pbx", "world"))
+    lx.add_argument("command", nargs=argparse.REMAINDER)
+    c.set_defaults(func=cmd_lab)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        return _fail(f"configuration: {e}")
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
