@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The main job on embedded defaults: install, write var/pbx-crm.toml with fresh secrets
+# (once), migrate the SQLite database, start a Redis if none answers on 127.0.0.1:6379,
+# bring up the lab Asterisk, then run the daemon in the foreground.
+#   scripts/run.sh          run (Ctrl-C stops the daemon; the lab keeps running)
+#   scripts/run.sh stop     stop the lab and the Redis this script started
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+scripts/setup.sh
+export PBX_CRM_CONFIG=${PBX_CRM_CONFIG:-$root/var/pbx-crm.toml}
+pbx=.venv/bin/pbx-crm
+mkdir -p var
+
+if [ "${1:-}" = stop ]; then
+    $pbx lab down
+    if [ -f var/redis.pid ]; then kill "$(cat var/redis.pid)" 2>/dev/null || true; rm -f var/redis.pid; fi
+    exit 0
+fi
+
+[ -f "$PBX_CRM_CONFIG" ] || $pbx init-config "$PBX_CRM_CONFIG" --data-dir "$root/var"
+$pbx check-config --quiet
+$pbx db upgrade
+
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    echo "run: no Redis on 127.0.0.1:6379; starting one (data in var/redis)" >&2
+    mkdir -p var/redis
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --dir "$root/var/redis" \
+        --pidfile "$root/var/redis.pid" --logfile "$root/var/redis/redis.log"
+fi
+
+$pbx lab up >/dev/null
+echo "run: lab up (PBX SIP 127.0.0.1:5060, ARI 127.0.0.1:8088); try, in another terminal:" >&2
+echo "  export PBX_CRM_CONFIG=$PBX_CRM_CONFIG" >&2
+echo "  $pbx lab phone 101 answer --after 2 --hold 5" >&2
+echo "  $pbx lab call --from +79161234567 --to +74951234567 --name 'Ivan Petrov'" >&2
+echo "  $pbx lab events --follow" >&2
+exec $pbx daemon
