@@ -64,6 +64,7 @@ class LabSettings:
     def from_config(cls, config) -> "LabSettings":
         lab = config.lab
         return cls(
+            name=lab.name,
             root=Path(lab.root),
             state_dir=Path(lab.state_dir),
             pbx_sip_port=lab.pbx_sip_port,

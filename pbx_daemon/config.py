@@ -1,0 +1,403 @@
+"""The configuration: one TOML file, then ``PBX_CRM_<SECTION>_<KEY>`` environment
+variables, then command-line overrides, loaded once in ``main()`` into a frozen object.
+
+Nothing here has a working default secret, and every listen address defaults to
+loopback: the ARI user can originate calls through the trunk, so anything that reaches
+it from the network can run up a phone bill.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+ENV_PREFIX = "PBX_CRM_"
+WEAK_SECRETS = frozenset({"", "asterisk", "password", "changeme", "secret", "pbx-crm", "admin"})
+MIN_SECRET = 12
+
+
+class ConfigError(Exception):
+    """The configuration cannot be loaded; ``str()`` is one line saying what to fix."""
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.message}"
+
+
+@dataclass(frozen=True)
+class General:
+    data_dir: str = "/var/lib/pbx-crm"
+    default_region: str = "RU"
+    default_area_code: str = ""
+    timezone: str = "Europe/Moscow"
+    company_caller_id: str = ""
+    allow_public_bind: bool = False
+
+
+@dataclass(frozen=True)
+class Database:
+    # Empty means SQLite in general.data_dir.
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Redis:
+    url: str = "redis://127.0.0.1:6379/0"
+
+
+@dataclass(frozen=True)
+class Ari:
+    url: str = "http://127.0.0.1:8088/"
+    username: str = "pbx-crm"
+    password: str = field(default="", repr=False)
+    app: str = "pbx-crm"
+
+
+@dataclass(frozen=True)
+class Agi:
+    listen: str = "tcp:4573:interface=127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Api:
+    listen: str = "tcp:8091:interface=127.0.0.1"
+    token: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class AdminSection:
+    listen: str = "tcp:8000:interface=127.0.0.1"
+    secret_key: str = field(default="", repr=False)
+    public_url: str = "http://127.0.0.1:8000"
+
+
+@dataclass(frozen=True)
+class Routing:
+    owner_timeout: int = 10
+    group_timeout: int = 15
+    head_timeout: int = 15
+    top_timeout: int = 20
+    lookup_deadline_ms: int = 500
+    blocked_action: str = "busy"
+
+
+@dataclass(frozen=True)
+class Recordings:
+    # Empty means <data_dir>/recordings.
+    dir: str = ""
+    format: str = "wav"
+
+
+@dataclass(frozen=True)
+class Inquiries:
+    callback_deadline_minutes: int = 15
+
+
+@dataclass(frozen=True)
+class Log:
+    format: str = "text"
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class LabSection:
+    name: str = "lab"
+    root: str = "/var/cache/pbx-crm/lab-root"
+    state_dir: str = "/run/pbx-crm-lab"
+    pbx_sip_port: int = 5060
+    pbx_ari_port: int = 8088
+    world_sip_port: int = 5070
+    trunk_ip: str = "127.0.0.2"
+
+
+@dataclass(frozen=True)
+class Config:
+    general: General = General()
+    database: Database = Database()
+    redis: Redis = Redis()
+    ari: Ari = Ari()
+    agi: Agi = Agi()
+    api: Api = Api()
+    admin: AdminSection = AdminSection()
+    routing: Routing = Routing()
+    recordings: Recordings = Recordings()
+    inquiries: Inquiries = Inquiries()
+    log: Log = Log()
+    lab: LabSection = LabSection()
+
+    def redacted(self) -> "Config":
+        """A copy with every secret masked, safe to log or print."""
+        return replace(
+            self,
+            ari=replace(self.ari, password=_mask(self.ari.password)),
+            api=replace(self.api, token=_mask(self.api.token)),
+            admin=replace(self.admin, secret_key=_mask(self.admin.secret_key)),
+            database=replace(self.database, url=_mask_url(self.database.url)),
+            redis=replace(self.redis, url=_mask_url(self.redis.url)),
+        )
+
+
+SECRET_KEYS = {("ari", "password"), ("api", "token"), ("admin", "secret_key")}
+
+
+def _sections() -> dict[str, type]:
+    return {f.name: f.type if isinstance(f.type, type) else globals()[f.type]
+            for f in fields(Config)}
+
+
+def _keys(section_cls: type) -> dict[str, type]:
+    types = {"str": str, "int": int, "bool": bool, "float": float}
+    return {f.name: types.get(f.type, f.type) if isinstance(f.type, str) else f.type
+            for f in fields(section_cls)}
+
+
+def _convert(value: Any, kind: type, where: str) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{where}: {value!r} is not a boolean (true/false)")
+    if kind is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: {value!r} is not an integer")
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            raise ConfigError(f"{where}: {value!r} is not an integer") from None
+    if kind is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{where}: {value!r} is not a string")
+        return str(value)
+    raise ConfigError(f"{where}: unsupported type")  # pragma: no cover - schema bug
+
+
+def load_config(path: str | None, environ: Mapping[str, str],
+                overrides: Mapping[str, Any] | None = None) -> Config:
+    """defaults < file < environment < overrides (``{"log.format": "json"}``)."""
+    sections = _sections()
+    values: dict[str, dict[str, Any]] = {name: {} for name in sections}
+
+    path = path or environ.get("PBX_CRM_CONFIG") or None
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except OSError as e:
+            raise ConfigError(f"config file {path}: {e.strerror}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+        for section, table in data.items():
+            if section not in sections:
+                raise ConfigError(f"{path}: unknown section [{section}] "
+                                  f"(known: {', '.join(sections)})")
+            if not isinstance(table, dict):
+                raise ConfigError(f"{path}: {section} must be a [section]")
+            keys = _keys(sections[section])
+            for key, value in table.items():
+                if key not in keys:
+                    raise ConfigError(f"{path}: unknown key {section}.{key}")
+                values[section][key] = _convert(value, keys[key], f"{path}: {section}.{key}")
+
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == "PBX_CRM_CONFIG" \
+                or name.startswith("PBX_CRM_TEST_") or name.startswith("PBX_CRM_LAB_MIRROR"):
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        match = next(((s, rest[len(s) + 1:]) for s in sections
+                      if rest.startswith(s + "_") and rest[len(s) + 1:] in _keys(sections[s])),
+                     None)
+        if match is None:
+            raise ConfigError(f"environment variable {name} matches no config key")
+        section, key = match
+        values[section][key] = _convert(raw, _keys(sections[section])[key], name)
+
+    for dotted, value in (overrides or {}).items():
+        section, _, key = dotted.partition(".")
+        if section not in sections or key not in _keys(sections[section]):
+            raise ConfigError(f"unknown override {dotted}")
+        values[section][key] = _convert(value, _keys(sections[section])[key], dotted)
+
+    built = {name: cls(**values[name]) for name, cls in sections.items()}
+    config = Config(**built)
+    data_dir = config.general.data_dir.rstrip("/") or "/"
+    if not config.database.url:
+        config = replace(config, database=Database(url=f"sqlite:///{data_dir}/pbx-crm.sqlite3"))
+    if not config.recordings.dir:
+        config = replace(config, recordings=replace(config.recordings, dir=f"{data_dir}/recordings"))
+    return config
+
+
+# ---- validation -------------------------------------------------------------------------
+def _is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _endpoint_problem(key: str, spec: str, allow_public: bool) -> ConfigProblem | None:
+    """Check a Twisted server endpoint string such as ``tcp:8000:interface=127.0.0.1``."""
+    from twisted.internet.endpoints import serverFromString
+    from twisted.internet.testing import MemoryReactor
+
+    try:
+        endpoint = serverFromString(MemoryReactor(), spec)
+    except (ValueError, TypeError, KeyError) as e:
+        return ConfigProblem(key, f"is not a valid listen endpoint ({spec!r}: {e})")
+    kind = type(endpoint).__name__
+    if kind.startswith("UNIX"):
+        return None
+    interface = getattr(endpoint, "_interface", "")
+    if not allow_public and not _is_loopback_host(interface):
+        shown = interface or "all interfaces"
+        return ConfigProblem(key, f"listens on {shown} ({spec!r}); use interface=127.0.0.1, "
+                                  "or set general.allow_public_bind = true on purpose")
+    return None
+
+
+def _secret_problem(key: str, value: str, env: str, minimum: int = MIN_SECRET) -> ConfigProblem | None:
+    if not value:
+        return ConfigProblem(key, f"is not set (set it in the config file or {env})")
+    if value.lower() in WEAK_SECRETS or len(value) < minimum:
+        return ConfigProblem(key, f"is too weak (a well-known value or under {minimum} "
+                                  "characters); `pbx-crm init-config` generates strong ones")
+    return None
+
+
+def validate(config: Config, for_: set[str] | frozenset[str] = frozenset()) -> list[ConfigProblem]:
+    """Every problem with ``config`` for the given components (daemon, admin, agi, lab)."""
+    import phonenumbers
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    unknown = set(for_) - {"daemon", "admin", "agi", "lab"}
+    problems: list[ConfigProblem] = [
+        ConfigProblem("--for", f"names unknown components: {', '.join(sorted(unknown))}")
+    ] if unknown else []
+    public = config.general.allow_public_bind
+    g = config.general
+
+    if g.default_region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        problems.append(ConfigProblem("general.default_region",
+                                      f"{g.default_region!r} is not a region code like RU"))
+    if g.default_area_code and not re.fullmatch(r"[0-9]{2,5}", g.default_area_code):
+        problems.append(ConfigProblem("general.default_area_code", "must be 2-5 digits"))
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(g.timezone)
+    except Exception:  # noqa: BLE001 - any failure means the same thing to the operator
+        problems.append(ConfigProblem("general.timezone", f"{g.timezone!r} is not a known time zone"))
+    if g.company_caller_id and not re.fullmatch(r"\+[1-9][0-9]{6,14}", g.company_caller_id):
+        problems.append(ConfigProblem("general.company_caller_id",
+                                      f"{g.company_caller_id!r} is not an E.164 number like +74951234567"))
+
+    try:
+        url = make_url(config.database.url)
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            problems.append(ConfigProblem("database.url", "must be a sqlite:/// or postgresql:// URL"))
+    except ArgumentError:
+        problems.append(ConfigProblem("database.url",
+                                      f"{_mask_url(config.database.url)!r} is not a database URL"))
+
+    redis = urlsplit(config.redis.url)
+    if redis.scheme not in ("redis", "rediss", "unix"):
+        problems.append(ConfigProblem("redis.url", f"{_mask_url(config.redis.url)!r} is not a redis:// URL"))
+    elif redis.scheme != "unix" and not public and not _is_loopback_host(redis.hostname):
+        problems.append(ConfigProblem("redis.url", f"host {redis.hostname!r} is not loopback; "
+                                                   "set general.allow_public_bind = true on purpose"))
+
+    ari = urlsplit(config.ari.url)
+    if ari.scheme not in ("http", "https") or not ari.hostname:
+        problems.append(ConfigProblem("ari.url", f"{config.ari.url!r} is not an http:// URL"))
+    elif not public and not _is_loopback_host(ari.hostname):
+        problems.append(ConfigProblem("ari.url", f"host {ari.hostname!r} is not loopback: the "
+                                                 "daemon runs on the Asterisk box"))
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", config.ari.app):
+        problems.append(ConfigProblem("ari.app", "must be 1-64 letters, digits, '_' or '-'"))
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", config.ari.username):
+        problems.append(ConfigProblem("ari.username", "must be 1-64 letters, digits, '_', '.' or '-'"))
+
+    for name in ("owner_timeout", "group_timeout", "head_timeout", "top_timeout"):
+        value = getattr(config.routing, name)
+        if not 1 <= value <= 600:
+            problems.append(ConfigProblem(f"routing.{name}", f"must be 1..600 seconds, not {value}"))
+    if not 50 <= config.routing.lookup_deadline_ms <= 5000:
+        problems.append(ConfigProblem("routing.lookup_deadline_ms", "must be 50..5000"))
+    if config.routing.blocked_action not in ("busy", "message"):
+        problems.append(ConfigProblem("routing.blocked_action", "must be busy or message"))
+    if not 1 <= config.inquiries.callback_deadline_minutes <= 10080:
+        problems.append(ConfigProblem("inquiries.callback_deadline_minutes", "must be 1..10080"))
+    if config.log.format not in ("text", "json"):
+        problems.append(ConfigProblem("log.format", "must be text or json"))
+    if config.log.level not in ("debug", "info", "warn", "error", "critical"):
+        problems.append(ConfigProblem("log.level", "must be debug, info, warn, error or critical"))
+    if config.recordings.format not in ("wav", "gsm", "wav49"):
+        problems.append(ConfigProblem("recordings.format", "must be wav, gsm or wav49"))
+
+    if "daemon" in for_:
+        for p in (_secret_problem("ari.password", config.ari.password, "PBX_CRM_ARI_PASSWORD"),
+                  _secret_problem("api.token", config.api.token, "PBX_CRM_API_TOKEN"),
+                  _endpoint_problem("api.listen", config.api.listen, public)):
+            if p:
+                problems.append(p)
+    if "daemon" in for_ or "agi" in for_:
+        p = _endpoint_problem("agi.listen", config.agi.listen, public)
+        if p:
+            problems.append(p)
+    if "admin" in for_:
+        for p in (_secret_problem("admin.secret_key", config.admin.secret_key,
+                                  "PBX_CRM_ADMIN_SECRET_KEY", minimum=32),
+                  _endpoint_problem("admin.listen", config.admin.listen, public)):
+            if p:
+                problems.append(p)
+    if "lab" in for_:
+        p = _secret_problem("ari.password", config.ari.password, "PBX_CRM_ARI_PASSWORD")
+        if p:
+            problems.append(p)
+        if not _is_loopback_host(config.lab.trunk_ip) or config.lab.trunk_ip == "127.0.0.1":
+            problems.append(ConfigProblem("lab.trunk_ip", "must be a loopback address other than 127.0.0.1"))
+    return problems
+
+
+# ---- display ----------------------------------------------------------------------------
+def _mask(secret: str) -> str:
+    return f"*** ({len(secret)} chars)" if secret else "(not set)"
+
+
+def _mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+def config_summary(config: Config) -> list[str]:
+    """``section.key = value`` lines, secrets masked, for ``pbx-crm check-config``."""
+    shown = config.redacted()
+    lines = []
+    for section in fields(shown):
+        obj = getattr(shown, section.name)
+        for f in fields(obj):
+            lines.append(f"{section.name}.{f.name} = {getattr(obj, f.name)!r}")
+    return lines
