@@ -1,0 +1,89 @@
+"""Engines, sessions and the schema: SQLite file by default, PostgreSQL by URL.
+
+Blocking database work never runs on the reactor thread: the daemon calls these through
+a thread pool. The admin uses its own engine (Flask-SQLAlchemy-Lite) on the same models.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from pbx_daemon import models
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {"timeout": 15})
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_on_connect)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def _sqlite_on_connect(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    # SQLite leaves foreign keys off unless asked, per connection.
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # WAL lets the admin read while the daemon writes; in-memory databases ignore it.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(url: str) -> AlembicConfig:
+    """Alembic's config built in code: no alembic.ini needs to be on disk."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    # ConfigParser interpolation would choke on "%" in URL-encoded passwords.
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    _ensure_sqlite_dir(url)
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    command.downgrade(alembic_config(url), revision)
+
+
+def current_revision(url: str) -> str | None:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def seed_reference_data(session: Session) -> None:
+    """Inquiry classes and deal stages, idempotently (the first migration inserts them too)."""
+    have = set(session.scalars(select(models.InquiryClass.code)))
+    for position, (code, name, name_ru) in enumerate(models.INQUIRY_CLASSES):
+        if code not in have:
+            session.add(models.InquiryClass(code=code, name=name, name_ru=name_ru,
+                                            is_system=True, position=position))
+    stages = set(session.scalars(select(models.DealStage.name)))
+    for position, (name, won, lost) in enumerate(models.DEAL_STAGES):
+        if name not in stages:
+            session.add(models.DealStage(name=name, position=position, is_won=won, is_lost=lost))
+    session.flush()
