@@ -135,9 +135,11 @@ def create_app(config=None) -> Flask:
         return redirect(url_for("login"))
 
     admin = Admin(app, name="pbx-crm", index_view=HomeView(url="/admin"), theme=Bootstrap4Theme())
-    admin.add_view(EmployeeView(models.Employee, db, category="Telephony"))
-    for model, category in _plain_views():
-        admin.add_view(SecureModelView(model, db, category=category))
+    # Flask-Admin reads the session's binding while building views: it needs an app context.
+    with app.app_context():
+        admin.add_view(EmployeeView(models.Employee, db, category="Telephony"))
+        for model, category in _plain_views():
+            admin.add_view(SecureModelView(model, db, category=category))
     app.extensions["pbx_crm_config"] = config
     return app
 

@@ -114,6 +114,49 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+# ---- users ------------------------------------------------------------------------------
+def _read_password(args: argparse.Namespace) -> str:
+    import getpass
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise ConfigError("the passwords differ")
+    if len(password) < 10:
+        raise ConfigError("a password needs at least 10 characters")
+    return password
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+    from werkzeug.security import generate_password_hash
+
+    from pbx_daemon import db, models
+
+    config = _config(args)
+    engine = db.make_engine(config.database.url)
+    try:
+        with db.make_session_factory(engine)() as session:
+            user = session.scalar(select(models.Employee).where(models.Employee.login == args.login))
+            if args.user_command == "add":
+                if user is not None:
+                    return _fail(f"an employee with login {args.login!r} exists; "
+                                 "use `pbx-crm user passwd`", 1)
+                user = models.Employee(full_name=args.name or args.login, login=args.login,
+                                       role=args.role)
+                session.add(user)
+            elif user is None:
+                return _fail(f"no employee with login {args.login!r}", 1)
+            user.password_hash = generate_password_hash(_read_password(args))
+            session.commit()
+            print(f"{args.user_command}: {user.login} ({user.role})")
+    finally:
+        engine.dispose()
+    return 0
+
+
 # ---- daemon / admin ----------------------------------------------------------------------
 def cmd_daemon(args: argparse.Namespace) -> int:
     overrides = {"log.format": args.log_format} if args.log_format else {}
@@ -236,6 +279,19 @@ def build_parser() -> argparse.ArgumentParser:
     d = dsub.add_parser("downgrade", help="migrate the schema down to a revision")
     d.add_argument("revision")
     c.set_defaults(func=cmd_db)
+
+    c = sub.add_parser("user", help="admin logins: add an employee who can log in, set a password")
+    usub = c.add_subparsers(dest="user_command", required=True)
+    ua = usub.add_parser("add", help="add an employee with a password")
+    ua.add_argument("login")
+    ua.add_argument("--name", help="full name (default: the login)")
+    ua.add_argument("--role", default="admin",
+                    choices=("admin", "owner", "head", "manager", "operator", "cold_operator"))
+    ua.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    up = usub.add_parser("passwd", help="set an employee's password")
+    up.add_argument("login")
+    up.add_argument("--password-stdin", action="store_true")
+    c.set_defaults(func=cmd_user)
 
     c = sub.add_parser("daemon", help="run the call-routing daemon (ARI + FastAGI + HTTP API)")
     c.add_argument("--log-format", choices=("text", "json"))
