@@ -15,6 +15,7 @@ from typing import IO
 
 from twisted.logger import (
     FilteringLogObserver,
+    PredicateResult,
     LogLevel,
     LogLevelFilterPredicate,
     globalLogBeginner,
@@ -28,7 +29,15 @@ def make_observer(fmt: str = "text", level: str = "info", out: IO[str] | None = 
     base = jsonFileLogObserver(out, recordSeparator="") if fmt == "json" \
         else textFileLogObserver(out)
     predicate = LogLevelFilterPredicate(defaultLogLevel=LogLevel.levelWithName(level))
-    return FilteringLogObserver(base, [predicate])
+    return FilteringLogObserver(base, [predicate, _quiet_factories])
+
+
+def _quiet_factories(event) -> PredicateResult:
+    """Drop Twisted's "Starting factory ..." chatter: one line per HTTP request to ARI."""
+    fmt = event.get("log_format") or ""
+    if fmt.startswith(("Starting factory", "Stopping factory")):
+        return PredicateResult.no
+    return PredicateResult.maybe
 
 
 def start_logging(fmt: str = "text", level: str = "info", out: IO[str] | None = None) -> None:

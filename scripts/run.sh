@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on embedded defaults: install, write var/pbx-crm.toml with fresh secrets
 # (once), migrate the SQLite database, start a Redis if none answers on 127.0.0.1:6379,
-# bring up the lab Asterisk, then run the daemon in the foreground.
+# bring up the lab Asterisk, start the admin, then run the daemon in the foreground.
 #   scripts/run.sh          run (Ctrl-C stops the daemon; the lab keeps running)
 #   scripts/run.sh stop     stop the lab and the Redis this script started
 set -euo pipefail
@@ -29,10 +29,22 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
         --pidfile "$root/var/redis.pid" --logfile "$root/var/redis/redis.log"
 fi
 
+if [ ! -f var/admin-password ]; then
+    ( umask 077; .venv/bin/python -c "import secrets; print(secrets.token_urlsafe(12))" > var/admin-password )
+    $pbx user add admin --name "Administrator" --role admin --password-stdin < var/admin-password \
+        || $pbx user passwd admin --password-stdin < var/admin-password
+fi
+
 $pbx lab up >/dev/null
+
+# The admin in the background, stopped with the daemon.
+$pbx admin > var/admin.log 2>&1 &
+admin_pid=$!
+trap 'kill $admin_pid 2>/dev/null || true' EXIT
+echo "run: admin on http://127.0.0.1:8000 (login admin, password in var/admin-password; log var/admin.log)" >&2
 echo "run: lab up (PBX SIP 127.0.0.1:5060, ARI 127.0.0.1:8088); try, in another terminal:" >&2
 echo "  export PBX_CRM_CONFIG=$PBX_CRM_CONFIG" >&2
 echo "  $pbx lab phone 101 answer --after 2 --hold 5" >&2
 echo "  $pbx lab call --from +79161234567 --to +74951234567 --name 'Ivan Petrov'" >&2
 echo "  $pbx lab events --follow" >&2
-exec $pbx daemon
+$pbx daemon

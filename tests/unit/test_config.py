@@ -141,3 +141,18 @@ def test_summary_masks_every_secret():
         assert secret not in text
     assert "ari.password = '*** (17 chars)'" in text
     assert "ari.password" not in repr(load_config(None, env).ari)
+
+
+def test_the_example_file_loads_and_lists_every_key():
+    import tomllib
+    from dataclasses import fields
+
+    from pbx_daemon.config import Config
+
+    path = Path(__file__).resolve().parents[2] / "pbx-crm.example.toml"
+    load_config(str(path), {})
+    data = tomllib.loads(path.read_text())
+    for section in fields(Config):
+        listed = set(data[section.name])
+        expected = {f.name for f in fields(getattr(Config(), section.name))}
+        assert listed == expected, section.name
