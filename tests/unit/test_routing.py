@@ -1,0 +1,118 @@
+"""The routing policy as tables of cases: caller + directory -> ring steps."""
+
+from __future__ import annotations
+
+import pytest
+
+from pbx_daemon.routing import (
+    Agent,
+    Caller,
+    DepartmentInfo,
+    Directory,
+    StepTimeouts,
+    plan_route,
+)
+
+# Sales (dept 1): manager Anna 101, manager Boris 102, head Vera 103; parent is Management
+# (dept 3, head Gleb 301). Support (dept 2): Dina 201, head Egor 203. Owner of the
+# company: Oleg 900.
+AGENTS = {
+    1: Agent(1, "Anna", "101", 1), 2: Agent(2, "Boris", "102", 1), 3: Agent(3, "Vera", "103", 1),
+    4: Agent(4, "Dina", "201", 2), 5: Agent(5, "Egor", "203", 2),
+    6: Agent(6, "Gleb", "301", 3), 9: Agent(9, "Oleg", "900", None),
+}
+DEPTS = {
+    1: DepartmentInfo(1, "Sales", (1, 2, 3), head_id=3, parent_id=3, fallback_endpoints=("101", "102")),
+    2: DepartmentInfo(2, "Support", (4, 5), head_id=5, timeouts=StepTimeouts(0, 5, 0, 0)),
+    3: DepartmentInfo(3, "Management", (6,), head_id=6),
+}
+DEFAULTS = StepTimeouts(10, 15, 15, 20)
+
+
+def directory(**changes) -> Directory:
+    agents = dict(AGENTS)
+    for agent_id, fields in changes.items():
+        a = agents[int(agent_id.removeprefix("a"))]
+        agents[a.id] = Agent(**{**a.__dict__, **fields})
+    return Directory(agents=agents, departments=DEPTS, escalation_top_id=9, default_department_id=1)
+
+
+def steps(plan):
+    return [(s.label, s.timeout, s.endpoints) for s in plan.steps]
+
+
+CASES = [
+    ("known client of Anna: Anna alone, then Sales, then head added, then up the chain",
+     Caller("+79161234567", owner_id=1), {}, [
+         ("owner", 10, ("101",)),
+         ("group", 15, ("101", "102")),
+         ("head", 15, ("101", "102", "103")),
+         ("escalation", 20, ("101", "102", "103", "301")),
+         ("top", 20, ("101", "102", "103", "301", "900")),
+     ]),
+    ("unknown caller to Support's number: Support's group first (its own 5 s)",
+     Caller(None, department_id=2), {}, [
+         ("group", 5, ("201",)),
+         ("head", 15, ("201", "203")),
+         ("top", 20, ("201", "203", "900")),
+     ]),
+    ("Anna on DND: her step is skipped",
+     Caller("+79161234567", owner_id=1), {"a1": {"dnd": True}}, [
+         ("group", 15, ("102",)),
+         ("head", 15, ("102", "103")),
+         ("escalation", 20, ("102", "103", "301")),
+         ("top", 20, ("102", "103", "301", "900")),
+     ]),
+    ("Anna already on a call: skipped the same way",
+     Caller("+79161234567", owner_id=1), {"a1": {"busy": True}},
+     [("group", 15, ("102",)), ("head", 15, ("102", "103")),
+      ("escalation", 20, ("102", "103", "301")), ("top", 20, ("102", "103", "301", "900"))]),
+    ("Anna and Boris off shift: the empty group step is skipped, the head rings at once",
+     Caller("+79161234567", owner_id=1), {"a1": {"on_shift": False}, "a2": {"on_shift": False}},
+     [("head", 15, ("103",)), ("escalation", 20, ("103", "301")),
+      ("top", 20, ("103", "301", "900"))]),
+    ("owner of the card is in Support: routing follows the owner's department",
+     Caller("+79161234567", owner_id=4, department_id=1), {},
+     [("owner", 10, ("201",)), ("head", 15, ("201", "203")), ("top", 20, ("201", "203", "900"))]),
+    ("owner without a phone: straight to the group",
+     Caller("+79161234567", owner_id=2), {"a2": {"endpoint": None}},
+     [("group", 15, ("101",)), ("head", 15, ("101", "103")),
+      ("escalation", 20, ("101", "103", "301")), ("top", 20, ("101", "103", "301", "900"))]),
+    ("inactive (fired) owner: skipped",
+     Caller("+79161234567", owner_id=1), {"a1": {"active": False}},
+     [("group", 15, ("102",)), ("head", 15, ("102", "103")),
+      ("escalation", 20, ("102", "103", "301")), ("top", 20, ("102", "103", "301", "900"))]),
+    ("no tracking number, unknown caller: the default department",
+     Caller("+79161234567"), {},
+     [("group", 15, ("101", "102")), ("head", 15, ("101", "102", "103")),
+      ("escalation", 20, ("101", "102", "103", "301")),
+      ("top", 20, ("101", "102", "103", "301", "900"))]),
+]
+
+
+@pytest.mark.parametrize("what,caller,changes,expected", CASES, ids=[c[0] for c in CASES])
+def test_policy(what, caller, changes, expected):
+    assert steps(plan_route(caller, directory(**changes), DEFAULTS)) == expected
+
+
+def test_blocked_caller_rings_nobody():
+    plan = plan_route(Caller("+79161234567", blocked=True, owner_id=1), directory(), DEFAULTS)
+    assert plan.blocked and plan.steps == ()
+
+
+def test_nobody_available_leaves_only_the_fallback_group():
+    everyone_away = {f"a{i}": {"dnd": True} for i in AGENTS}
+    plan = plan_route(Caller("+79161234567", owner_id=1), directory(**everyone_away), DEFAULTS)
+    assert plan.steps == () and plan.fallback_endpoints == ("101", "102")
+
+
+def test_department_cycle_does_not_loop_forever():
+    depts = {1: DepartmentInfo(1, "A", (1,), parent_id=2), 2: DepartmentInfo(2, "B", (2,), head_id=2, parent_id=1)}
+    plan = plan_route(Caller(None, department_id=1),
+                      Directory(agents=AGENTS, departments=depts), DEFAULTS)
+    assert steps(plan) == [("group", 15, ("101",)), ("escalation", 20, ("101", "102"))]
+
+
+def test_crm_name_travels_with_the_plan():
+    plan = plan_route(Caller("+79161234567", owner_id=1, crm_name="ООО Ромашка"), directory(), DEFAULTS)
+    assert plan.caller_name == "ООО Ромашка" and plan.department_id == 1
