@@ -1,0 +1,72 @@
+"""In-memory implementations of the daemon's interfaces, for tests (and nothing else).
+
+They implement the same interfaces as the real adapters (checked with ``verifyObject``
+in the tests); the integration suite against the real lab Asterisk is the judge of
+whether the real adapters behave like these.
+"""
+
+from __future__ import annotations
+
+from zope.interface import implementer
+
+from pbx_daemon.inbound import ICallControl, ICallRecorder
+
+
+@implementer(ICallControl)
+class FakeCallControl:
+    """Records every request as a tuple: ("ring", leg, endpoint, name, number), ..."""
+
+    def __init__(self):
+        self.actions: list[tuple] = []
+
+    def ring(self, call_id, leg_id, endpoint, caller_name, caller_number):
+        self.actions.append(("ring", leg_id, endpoint, caller_name, caller_number))
+
+    def stop(self, leg_id):
+        self.actions.append(("stop", leg_id))
+
+    def connect(self, call_id, caller_channel, leg_id):
+        self.actions.append(("connect", caller_channel, leg_id))
+
+    def hangup(self, channel_id, cause):
+        self.actions.append(("hangup", channel_id, cause))
+
+    def fallback(self, caller_channel, endpoints):
+        self.actions.append(("fallback", caller_channel, tuple(endpoints)))
+
+    def ringing_endpoints(self) -> set[str]:
+        """Endpoints rung and not stopped yet."""
+        live: dict[str, str] = {}
+        for action in self.actions:
+            if action[0] == "ring":
+                live[action[1]] = action[2]
+            elif action[0] == "stop":
+                live.pop(action[1], None)
+        return set(live.values())
+
+    def leg_for(self, endpoint: str) -> str:
+        return [a[1] for a in self.actions if a[0] == "ring" and a[2] == endpoint][-1]
+
+
+@implementer(ICallRecorder)
+class MemoryRecorder:
+    def __init__(self):
+        self.events: list[tuple] = []
+
+    def call_started(self, call_id, caller_channel, plan, at):
+        self.events.append(("started", call_id, at))
+
+    def leg_ringing(self, call_id, leg_id, endpoint, agent_id, step, at):
+        self.events.append(("ringing", endpoint, step, at))
+
+    def leg_ended(self, call_id, leg_id, outcome, at):
+        self.events.append(("leg_ended", leg_id, outcome, at))
+
+    def call_answered(self, call_id, leg_id, agent_id, at):
+        self.events.append(("answered", agent_id, at))
+
+    def call_ended(self, call_id, outcome, at):
+        self.events.append(("ended", outcome, at))
+
+    def of(self, kind: str) -> list[tuple]:
+        return [e for e in self.events if e[0] == kind]
