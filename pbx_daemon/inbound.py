@@ -46,7 +46,11 @@ class ICallControl(Interface):
         """Hang up a channel with a Q.850 cause (17 busy for blocked callers)."""
 
     def fallback(caller_channel, endpoints):
-        """Hand the caller back to the dialplan to ring ``endpoints`` (last resort)."""
+        """Hand the caller back to the dialplan to ring ``endpoints`` (last resort);
+        no endpoints means the dialplan's own fallback group."""
+
+    def release(call_id):
+        """The call is over: free what it held in Asterisk (its bridge)."""
 
 
 class ICallRecorder(Interface):
@@ -85,6 +89,7 @@ class InboundCall:
         self.legs: dict[str, str] = {}  # ringing leg id -> endpoint
         self.agent_by_endpoint: dict[str, int] = {}
         self.answered_leg: str | None = None
+        self.answered_endpoint: str | None = None
         self.timer: IDelayedCall | None = None
 
     # ---- inputs ------------------------------------------------------------------------
@@ -116,6 +121,7 @@ class InboundCall:
         self.answered_leg = leg_id
         self._cancel_timer()
         endpoint = self.legs.pop(leg_id)
+        self.answered_endpoint = endpoint
         for other in list(self.legs):
             self._stop_leg(other, "cancelled", now)
         agent_id = self.agent_by_endpoint.get(endpoint)
@@ -197,7 +203,9 @@ class InboundCall:
         for leg in list(self.legs):
             self._stop_leg(leg, "no_answer", now)
         self.state = "ended"
-        if self.plan.fallback_endpoints and not self.plan.steps:
+        if not self.plan.steps:
+            # Nobody we know of can take it (or the directory is empty): the fallback
+            # group rings: the department's, else the dialplan's own (empty endpoints).
             log.info("call {call_id}: {why}; ringing the fallback group", call_id=self.call_id, why=why)
             self.control.fallback(self.caller_channel, self.plan.fallback_endpoints)
             self.recorder.call_ended(self.call_id, "fallback", now)

@@ -1,62 +1,75 @@
 """Wiring: ``make_service(config, reactor)`` builds the daemon; ``run(config)`` runs it.
 
-What the daemon does today: it keeps the Stasis application registered over ARI and
-hands every inbound call straight back to the dialplan's fallback ring group, so a call
-rings somebody whether or not the daemon is up. Smart routing (owner first, then the
-department, then the escalation chain) replaces that hand-off in the routing issue.
+The daemon keeps the Stasis application registered over ARI and routes every inbound
+call: look the caller up (SQL, in a thread pool, under a deadline), plan the ring steps
+(:mod:`pbx_daemon.routing`), run them (:mod:`pbx_daemon.inbound` over
+:mod:`pbx_daemon.stasis`), and store the call and its legs (:mod:`pbx_daemon.store`).
 """
 
 from __future__ import annotations
 
-from twisted.application.service import MultiService
+from twisted.application.service import MultiService, Service
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
+from twisted.python.threadpool import ThreadPool
 
-from pbx_daemon.ari import AriError, AriRest, make_events_service
+from pbx_daemon.ari import AriRest, make_events_service
+from pbx_daemon.db import make_engine, make_session_factory
+from pbx_daemon.directory import load_directory, lookup_caller
 from pbx_daemon.logs import start_logging
+from pbx_daemon.routing import StepTimeouts
+from pbx_daemon.stasis import AriCallControl, StasisApp
+from pbx_daemon.store import SqlCallRecorder
 
 log = Logger(namespace="pbx_daemon.service")
 
-FALLBACK_CONTEXT = "pbxcrm-fallback"
 
+class ThreadPoolService(Service):
+    def __init__(self, pool: ThreadPool):
+        self.pool = pool
 
-class StasisHandoff:
-    """ARI events in; every inbound call continues in the fallback context."""
+    def startService(self):
+        super().startService()
+        self.pool.start()
 
-    def __init__(self, rest: AriRest):
-        self.rest = rest
-
-    def on_event(self, event: dict) -> None:
-        kind = event.get("type")
-        channel = event.get("channel") or {}
-        if kind != "StasisStart":
-            log.debug("ARI {type} for {channel_id}", type=kind, channel_id=channel.get("id"))
-            return
-        args = event.get("args") or []
-        call_id = channel.get("linkedid") or channel.get("id")
-        log.info("inbound call {call_id} on {channel} to {dialled}: handing to the fallback group",
-                 call_id=call_id, channel=channel.get("name"),
-                 dialled=args[1] if len(args) > 1 else None)
-        d = self.rest.continue_in_dialplan(channel["id"], FALLBACK_CONTEXT, "s")
-        d.addErrback(self._failed, call_id)
-
-    @staticmethod
-    def _failed(failure, call_id):
-        if failure.check(AriError) and failure.value.status == 404:
-            log.info("call {call_id} hung up before it could be handed on", call_id=call_id)
-            return None
-        log.failure("handing call {call_id} back to the dialplan", failure, call_id=call_id)
-        return None
+    def stopService(self):
+        super().stopService()
+        self.pool.stop()
 
 
 def make_service(config, reactor) -> MultiService:
+    root = MultiService()
+    engine = make_engine(config.database.url)
+    sessions = make_session_factory(engine)
+    # Lookups in parallel; writes on one thread so a call's rows land in order.
+    lookup_pool = ThreadPool(minthreads=1, maxthreads=8, name="lookup")
+    store_pool = ThreadPool(minthreads=1, maxthreads=1, name="store")
+    for pool in (lookup_pool, store_pool):
+        ThreadPoolService(pool).setServiceParent(root)
+
+    region = config.general.default_region
+
+    def lookup(caller_raw, dialled, busy, now):
+        def job():
+            with sessions() as session:
+                return (lookup_caller(session, caller_raw, dialled, now, region),
+                        load_directory(session, busy))
+        return deferToThreadPool(reactor, lookup_pool, job)
+
     ari = config.ari
     rest = AriRest(ari.url, ari.username, ari.password)
-    handoff = StasisHandoff(rest)
-    root = MultiService()
-    events = make_events_service(reactor, ari.url, ari.username, ari.password, ari.app,
-                                 handoff.on_event)
+    r = config.routing
+    app = StasisApp(
+        rest=rest, control=AriCallControl(rest, ari.app),
+        recorder=SqlCallRecorder(sessions, lambda fn: deferToThreadPool(reactor, store_pool, fn)),
+        clock=reactor, lookup=lookup,
+        timeouts=StepTimeouts(r.owner_timeout, r.group_timeout, r.head_timeout, r.top_timeout),
+        deadline=r.lookup_deadline_ms / 1000.0, region=region,
+    )
+    events = make_events_service(reactor, ari.url, ari.username, ari.password, ari.app, app.on_event)
     events.setName("ari-events")
     events.setServiceParent(root)
+    root.stasis = app
     return root
 
 

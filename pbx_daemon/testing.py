@@ -34,6 +34,9 @@ class FakeCallControl:
     def fallback(self, caller_channel, endpoints):
         self.actions.append(("fallback", caller_channel, tuple(endpoints)))
 
+    def release(self, call_id):
+        self.actions.append(("release", call_id))
+
     def ringing_endpoints(self) -> set[str]:
         """Endpoints rung and not stopped yet."""
         live: dict[str, str] = {}

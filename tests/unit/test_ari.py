@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 
 from treq.testing import StubTreq
-from twisted.internet.defer import succeed
-from twisted.logger import capturedLogs
 from twisted.web.resource import Resource
 
 from pbx_daemon.ari import AriError, AriRest, events_url
-from pbx_daemon.service import FALLBACK_CONTEXT, StasisHandoff
 
 
 class FakeAri(Resource):
@@ -75,43 +72,3 @@ def test_ari_errors_carry_status_and_message():
 def test_events_url_registers_only_our_app():
     assert events_url("http://127.0.0.1:8088/", "pbx-crm") == \
         "ws://127.0.0.1:8088/ari/events?app=pbx-crm&subscribeAll=false"
-
-
-class RecordingRest:
-    def __init__(self, result=None):
-        self.calls = []
-        self.result = result
-
-    def continue_in_dialplan(self, channel_id, context, extension, priority=1):
-        self.calls.append((channel_id, context, extension))
-        return self.result or succeed(None)
-
-
-STASIS_START = {"type": "StasisStart", "args": ["inbound", "+74951110001"],
-                "channel": {"id": "pbx-1.0", "name": "PJSIP/trunk-00000000",
-                            "linkedid": "pbx-1.0"}}
-
-
-def test_inbound_call_is_handed_to_the_fallback_group():
-    rest = RecordingRest()
-    with capturedLogs() as events:
-        StasisHandoff(rest).on_event(STASIS_START)
-    assert rest.calls == [("pbx-1.0", FALLBACK_CONTEXT, "s")]
-    assert any(e.get("call_id") == "pbx-1.0" and e.get("dialled") == "+74951110001"
-               for e in events)
-
-
-def test_other_events_do_not_touch_the_channel():
-    rest = RecordingRest()
-    StasisHandoff(rest).on_event({"type": "ChannelStateChange", "channel": {"id": "x"}})
-    assert rest.calls == []
-
-
-def test_a_caller_who_hung_up_first_is_logged_not_raised():
-    from twisted.internet.defer import fail
-
-    rest = RecordingRest(result=fail(AriError(404, "Channel not found")))
-    with capturedLogs() as events:
-        StasisHandoff(rest).on_event(STASIS_START)
-    assert any("hung up before" in e.get("log_format", "") for e in events)
-    assert not any(e.get("log_failure") for e in events)

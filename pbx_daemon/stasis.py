@@ -1,0 +1,230 @@
+"""ARI events in, inbound calls out: the Stasis application and its ARI call control.
+
+How a routed call looks in Asterisk:
+
+* the trunk channel enters ``Stasis(pbx-crm,inbound,<dialled>)``; we send it ``ring``
+  (180 Ringing: the caller hears ringback while we look them up);
+* each phone of a step is a channel we originate with ``POST /channels`` into the same
+  application (``appArgs=leg,<call id>``, our own ``channelId``, ``originator`` = the trunk
+  channel so CEL keeps one linkedid). It shows ``ChannelStateChange`` Ringing, then either
+  ``StasisStart`` (it answered) or ``ChannelDestroyed`` with a Q.850 cause (21 rejected,
+  17 busy, 19 no answer);
+* on the first answer we answer the trunk channel, put both in a mixing bridge and record
+  the bridge; every other leg is hung up;
+* ``ChannelDestroyed`` of the trunk channel is the caller hanging up.
+
+Anything that goes wrong before a plan exists (lookup past its deadline, database down)
+sends the caller back to the dialplan's fallback ring group: the call always rings.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime, timezone
+from typing import Callable
+
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from pbx_daemon.ari import AriError, AriRest
+from pbx_daemon.asterisk_render import ENDPOINT_NAME, dial_list
+from pbx_daemon.directory import safe_caller_name
+from pbx_daemon.inbound import ICallControl, InboundCall
+from pbx_daemon.phones import is_e164
+from pbx_daemon.routing import StepTimeouts, plan_route
+from pbx_daemon.store import CallDetails
+
+log = Logger(namespace="pbx_daemon.stasis")
+
+FALLBACK_CONTEXT = "pbxcrm-fallback"
+FALLBACK_DIAL_CONTEXT = "pbxcrm-fallback-dial"
+_SAFE_ID = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def caller_id_string(name: str | None, number: str | None) -> str:
+    """``"Name" <+7916...>`` from a sanitised name and a strict E.164 number only."""
+    number = number if number and is_e164(number) else ""
+    name = safe_caller_name(name) or ""
+    if name:
+        return f'"{name}" <{number}>'
+    return f"<{number}>" if number else ""
+
+
+def _ignore_gone(failure, what):
+    if failure.check(AriError) and failure.value.status == 404:
+        return None  # the channel or bridge is already gone: nothing to do
+    log.failure("ARI {what}", failure, what=what)
+    return None
+
+
+@implementer(ICallControl)
+class AriCallControl:
+    def __init__(self, rest: AriRest, app: str):
+        self.rest = rest
+        self.app = app
+
+    def ring(self, call_id, leg_id, endpoint, caller_name, caller_number):
+        if not ENDPOINT_NAME.match(endpoint):
+            log.error("refusing to ring invalid endpoint {endpoint!r}", endpoint=endpoint)
+            return
+        params = {"endpoint": f"PJSIP/{endpoint}", "app": self.app,
+                  "appArgs": f"leg,{call_id}", "channelId": leg_id, "originator": call_id,
+                  "timeout": 600}
+        callerid = caller_id_string(caller_name, caller_number)
+        if callerid:
+            params["callerId"] = callerid
+        self.rest.request("POST", "/channels", params).addErrback(_ignore_gone, f"ring {leg_id}")
+
+    def stop(self, leg_id):
+        self.rest.request("DELETE", f"/channels/{leg_id}").addErrback(_ignore_gone, f"stop {leg_id}")
+
+    def connect(self, call_id, caller_channel, leg_id):
+        bridge = f"br-{_SAFE_ID.sub('_', call_id)}"
+
+        def steps():
+            d = self.rest.request("POST", f"/channels/{caller_channel}/answer")
+            d.addCallback(lambda _: self.rest.request("POST", "/bridges",
+                                                      {"type": "mixing", "bridgeId": bridge}))
+            d.addCallback(lambda _: self.rest.request(
+                "POST", f"/bridges/{bridge}/addChannel", {"channel": f"{caller_channel},{leg_id}"}))
+            # Recording named by call id only: nothing a caller controls reaches a file name.
+            d.addCallback(lambda _: self.rest.request(
+                "POST", f"/bridges/{bridge}/record",
+                {"name": _SAFE_ID.sub("_", call_id), "format": "wav", "ifExists": "overwrite"}))
+            return d
+
+        steps().addErrback(_ignore_gone, f"connect {call_id}")
+
+    def hangup(self, channel_id, cause):
+        self.rest.request("DELETE", f"/channels/{channel_id}", {"reason_code": cause}) \
+            .addErrback(_ignore_gone, f"hangup {channel_id}")
+
+    def fallback(self, caller_channel, endpoints):
+        if not endpoints:
+            self.to_dialplan_fallback(caller_channel)
+            return
+        dial = dial_list(list(endpoints))
+        d = self.rest.request("POST", f"/channels/{caller_channel}/variable",
+                              {"variable": "PBXCRM_DIAL", "value": dial})
+        d.addCallback(lambda _: self.rest.request(
+            "POST", f"/channels/{caller_channel}/continue",
+            {"context": FALLBACK_DIAL_CONTEXT, "extension": "s", "priority": 1}))
+        d.addErrback(_ignore_gone, f"fallback {caller_channel}")
+
+    def to_dialplan_fallback(self, caller_channel):
+        """The department-agnostic last resort: the dialplan's own fallback group."""
+        self.rest.request("POST", f"/channels/{caller_channel}/continue",
+                          {"context": FALLBACK_CONTEXT, "extension": "s", "priority": 1}) \
+            .addErrback(_ignore_gone, f"fallback {caller_channel}")
+
+    def release(self, call_id):
+        bridge = f"br-{_SAFE_ID.sub('_', call_id)}"
+        self.rest.request("DELETE", f"/bridges/{bridge}").addErrback(_ignore_gone, f"release {bridge}")
+
+
+class StasisApp:
+    """Routes each inbound call: look up (with a deadline), plan, run an InboundCall."""
+
+    def __init__(self, *, rest: AriRest, control: AriCallControl, recorder, clock,
+                 lookup: Callable[[str | None, str | None, frozenset[str], datetime], Deferred],
+                 timeouts: StepTimeouts, deadline: float, region: str = "RU"):
+        self.rest = rest
+        self.control = control
+        self.recorder = recorder
+        self.clock = clock
+        self.lookup = lookup
+        self.timeouts = timeouts
+        self.deadline = deadline
+        self.region = region
+        self.calls: dict[str, InboundCall] = {}  # by call id (the trunk channel id)
+        self.leg_calls: dict[str, str] = {}  # leg channel id -> call id
+        self.pending: set[str] = set()  # calls being looked up
+
+    def busy_endpoints(self) -> frozenset[str]:
+        """Endpoints on a connected call right now: routing skips them."""
+        return frozenset(c.answered_endpoint for c in self.calls.values()
+                         if c.state == "answered" and c.answered_endpoint)
+
+    def on_event(self, event: dict) -> None:
+        kind = event.get("type")
+        channel = event.get("channel") or {}
+        channel_id = channel.get("id")
+        if kind == "StasisStart":
+            args = event.get("args") or []
+            if args[:1] == ["inbound"]:
+                self._inbound(channel, args[1] if len(args) > 1 else None)
+            elif args[:1] == ["leg"] and len(args) > 1:
+                call = self.calls.get(args[1])
+                if call is None:
+                    self.control.stop(channel_id)
+                    return
+                call.leg_answered(channel_id)
+                self._maybe_forget(call)
+        elif kind == "ChannelDestroyed":
+            cause = event.get("cause")
+            if channel_id in self.pending:
+                self.pending.discard(channel_id)  # hung up while we were looking them up
+            elif channel_id in self.calls:
+                call = self.calls[channel_id]
+                call.caller_hung_up()
+                self._maybe_forget(call)
+            elif channel_id in self.leg_calls:
+                call = self.calls.get(self.leg_calls.pop(channel_id))
+                if call is not None:
+                    call.leg_ended(channel_id, cause)
+                    self._maybe_forget(call)
+
+    def _maybe_forget(self, call: InboundCall) -> None:
+        if call.state == "ended" and call.call_id in self.calls:
+            del self.calls[call.call_id]
+            for leg, owner in list(self.leg_calls.items()):
+                if owner == call.call_id:
+                    del self.leg_calls[leg]
+            self.control.release(call.call_id)
+
+    def _inbound(self, channel: dict, dialled: str | None) -> None:
+        call_id = channel["id"]
+        caller_raw = (channel.get("caller") or {}).get("number", "")
+        log.info("inbound call {call_id} from {caller!r} to {dialled}", call_id=call_id,
+                 caller=caller_raw[:40], dialled=dialled)
+        # 180 Ringing right away: the caller hears ringback while we look them up.
+        self.rest.request("POST", f"/channels/{call_id}/ring").addErrback(_ignore_gone, "ring caller")
+        now = datetime.fromtimestamp(self.clock.seconds(), timezone.utc)
+        self.pending.add(call_id)
+        d = maybeDeferred(self.lookup, caller_raw, dialled, self.busy_endpoints(), now)
+        d.addTimeout(self.deadline, self.clock)
+
+        def routed(result):
+            caller, directory = result
+            plan = plan_route(caller, directory, self.timeouts)
+            self.recorder.details[call_id] = CallDetails(caller.number, caller_raw, dialled)
+            if call_id not in self.pending:
+                at = self.clock.seconds()
+                log.info("call {call_id}: caller hung up during the lookup", call_id=call_id)
+                self.recorder.call_started(call_id, call_id, plan, at)
+                self.recorder.call_ended(call_id, "missed", at)
+                return
+            self.pending.discard(call_id)
+            legs = iter(range(1, 1000))
+            call = InboundCall(call_id, call_id, plan, self.control, self.recorder, self.clock,
+                               caller.number, lambda: self._leg_id(call_id, next(legs)))
+            self.calls[call_id] = call
+            call.start()
+            self._maybe_forget(call)
+
+        def failed(failure):
+            if call_id not in self.pending:
+                return
+            self.pending.discard(call_id)
+            log.failure("routing call {call_id} failed; the dialplan fallback group rings",
+                        failure, call_id=call_id)
+            self.control.to_dialplan_fallback(call_id)
+
+        d.addCallbacks(routed, failed)
+
+    def _leg_id(self, call_id: str, n: int) -> str:
+        leg_id = f"{_SAFE_ID.sub('_', call_id)}-leg{n}-{secrets.token_hex(2)}"
+        self.leg_calls[leg_id] = call_id
+        return leg_id

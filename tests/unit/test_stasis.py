@@ -1,0 +1,116 @@
+"""The Stasis application: ARI events in, ARI requests out (fake REST, Clock, no sockets)."""
+
+from __future__ import annotations
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.task import Clock
+
+from pbx_daemon.routing import Agent, Caller, DepartmentInfo, Directory, StepTimeouts
+from pbx_daemon.stasis import AriCallControl, StasisApp, caller_id_string
+from pbx_daemon.testing import MemoryRecorder
+
+
+class FakeRest:
+    def __init__(self):
+        self.requests = []
+
+    def request(self, method, path, params=None, body=None):
+        self.requests.append((method, path, dict(params or {})))
+        return succeed(None)
+
+    def paths(self, method=None):
+        return [(m, p) for m, p, _ in self.requests if method is None or m == method]
+
+
+DIRECTORY = Directory(
+    agents={1: Agent(1, "Anna", "101", 1), 2: Agent(2, "Boris", "102", 1)},
+    departments={1: DepartmentInfo(1, "Sales", (1, 2))},
+)
+
+
+class Recorder(MemoryRecorder):
+    details: dict = {}
+
+
+def make_app(lookup_result=None, deferred=None):
+    rest, clock = FakeRest(), Clock()
+    recorder = Recorder()
+    recorder.details = {}
+
+    def lookup(caller_raw, dialled, busy, now):
+        return deferred if deferred is not None else succeed(lookup_result)
+
+    app = StasisApp(rest=rest, control=AriCallControl(rest, "pbx-crm"), recorder=recorder,
+                    clock=clock, lookup=lookup, timeouts=StepTimeouts(10, 15, 15, 20), deadline=0.5)
+    return app, rest, clock, recorder
+
+
+def stasis_start(channel_id, *args, number="+79161234567"):
+    return {"type": "StasisStart", "args": list(args),
+            "channel": {"id": channel_id, "name": "PJSIP/trunk-1", "caller": {"number": number}}}
+
+
+def destroyed(channel_id, cause=16):
+    return {"type": "ChannelDestroyed", "cause": cause, "channel": {"id": channel_id}}
+
+
+def test_inbound_call_rings_the_caller_back_and_originates_the_owner_leg():
+    app, rest, clock, recorder = make_app((Caller("+79161234567", owner_id=1, crm_name="Ромашка"), DIRECTORY))
+    app.on_event(stasis_start("c1", "inbound", "+74951110001"))
+    assert rest.requests[0][:2] == ("POST", "/channels/c1/ring")
+    method, path, params = rest.requests[1]
+    assert (method, path) == ("POST", "/channels")
+    assert params["endpoint"] == "PJSIP/101" and params["app"] == "pbx-crm"
+    assert params["appArgs"] == "leg,c1" and params["originator"] == "c1"
+    assert params["callerId"] == '"Ромашка" <+79161234567>'
+    leg = params["channelId"]
+
+    app.on_event(stasis_start(leg, "leg", "c1"))  # the owner answered
+    paths = rest.paths()
+    assert ("POST", "/channels/c1/answer") in paths
+    assert ("POST", "/bridges/br-c1/record") in paths
+    app.on_event(destroyed("c1"))  # the caller hangs up
+    assert ("DELETE", f"/channels/{leg}") in rest.paths()
+    assert ("DELETE", "/bridges/br-c1") in rest.paths()
+    assert app.calls == {} and app.leg_calls == {}
+
+
+def test_lookup_past_its_deadline_sends_the_call_to_the_dialplan_fallback():
+    app, rest, clock, recorder = make_app(deferred=Deferred())
+    app.on_event(stasis_start("c1", "inbound", "+74951110001"))
+    clock.advance(0.5)
+    assert rest.requests[-1][:2] == ("POST", "/channels/c1/continue")
+    assert rest.requests[-1][2]["context"] == "pbxcrm-fallback"
+    assert not [r for r in rest.requests if r[1] == "/channels"]
+
+
+def test_caller_gone_during_lookup_rings_nobody_and_is_recorded_missed():
+    pending = Deferred()
+    app, rest, clock, recorder = make_app(deferred=pending)
+    app.on_event(stasis_start("c1", "inbound", "+74951110001"))
+    app.on_event(destroyed("c1"))
+    pending.callback((Caller("+79161234567", owner_id=1), DIRECTORY))
+    assert not [r for r in rest.requests if r[1] == "/channels"]
+    assert recorder.of("ended") == [("ended", "missed", 0)]
+
+
+def test_busy_endpoint_is_reported_to_the_next_lookup():
+    seen = []
+    app, rest, clock, recorder = make_app((Caller("+79161234567", owner_id=1), DIRECTORY))
+    original = app.lookup
+    app.lookup = lambda c, d, busy, now: (seen.append(busy), original(c, d, busy, now))[1]
+    app.on_event(stasis_start("c1", "inbound", "+74951110001"))
+    leg = [r for r in rest.requests if r[1] == "/channels"][0][2]["channelId"]
+    app.on_event(stasis_start(leg, "leg", "c1"))
+    app.on_event(stasis_start("c2", "inbound", "+74951110001", number="+79160000000"))
+    assert seen == [frozenset(), frozenset({"101"})]
+
+
+def test_hostile_caller_ids_never_reach_the_originate_unfiltered():
+    for hostile in ['"&PJSIP/999', "a\nb", "${EXTEN}", "<x>", "'; DROP", "x" * 500, "Тест&,|;"]:
+        text = caller_id_string(hostile, "+79161234567")
+        name = text[1:text.index('" <')]
+        assert not set(name) & set('"<>\\;\n\r$&|,{}`\'') and len(name) <= 40
+        assert text.endswith("<+79161234567>")
+    assert caller_id_string("Name", "+7916&1") == '"Name" <>'
+    assert caller_id_string(None, None) == ""
