@@ -36,8 +36,9 @@ class ICallControl(Interface):
     def ring(call_id, leg_id, endpoint, caller_name, caller_number):
         """Originate ``leg_id`` to ``endpoint`` showing the caller's name and number."""
 
-    def stop(leg_id):
-        """Stop a ringing (or connected) leg."""
+    def stop(leg_id, reason="normal"):
+        """Stop a ringing (or connected) leg. ``answered_elsewhere`` tells the phone
+        (SIP Reason: cause 26) so it does not show a missed call."""
 
     def connect(call_id, caller_channel, leg_id):
         """Answer the caller, bridge them with the leg, record the bridge."""
@@ -123,7 +124,7 @@ class InboundCall:
         endpoint = self.legs.pop(leg_id)
         self.answered_endpoint = endpoint
         for other in list(self.legs):
-            self._stop_leg(other, "cancelled", now)
+            self._stop_leg(other, "cancelled", now, reason="answered_elsewhere")
         agent_id = self.agent_by_endpoint.get(endpoint)
         log.info("call {call_id} answered at {endpoint}", call_id=self.call_id, endpoint=endpoint)
         self.recorder.call_answered(self.call_id, leg_id, agent_id, now)
@@ -214,9 +215,9 @@ class InboundCall:
         self.control.hangup(self.caller_channel, CAUSE_NO_ANSWER)
         self.recorder.call_ended(self.call_id, "missed", now)
 
-    def _stop_leg(self, leg_id: str, outcome: str, now: float) -> None:
+    def _stop_leg(self, leg_id: str, outcome: str, now: float, reason: str = "normal") -> None:
         self.legs.pop(leg_id, None)
-        self.control.stop(leg_id)
+        self.control.stop(leg_id, reason)
         self.recorder.leg_ended(self.call_id, leg_id, outcome, now)
 
     def _cancel_timer(self) -> None:

@@ -55,7 +55,7 @@ def caller_id_string(name: str | None, number: str | None) -> str:
 def _ignore_gone(failure, what):
     if failure.check(AriError) and failure.value.status == 404:
         return None  # the channel or bridge is already gone: nothing to do
-    log.failure("ARI {what}", failure, what=what)
+    log.failure("ARI {what} failed: {error}", failure, what=what, error=failure.getErrorMessage())
     return None
 
 
@@ -77,8 +77,9 @@ class AriCallControl:
             params["callerId"] = callerid
         self.rest.request("POST", "/channels", params).addErrback(_ignore_gone, f"ring {leg_id}")
 
-    def stop(self, leg_id):
-        self.rest.request("DELETE", f"/channels/{leg_id}").addErrback(_ignore_gone, f"stop {leg_id}")
+    def stop(self, leg_id, reason="normal"):
+        self.rest.request("DELETE", f"/channels/{leg_id}", {"reason": reason}) \
+            .addErrback(_ignore_gone, f"stop {leg_id}")
 
     def connect(self, call_id, caller_channel, leg_id):
         bridge = f"br-{_SAFE_ID.sub('_', call_id)}"

@@ -18,12 +18,14 @@ class FakeCallControl:
 
     def __init__(self):
         self.actions: list[tuple] = []
+        self.stop_reasons: dict[str, str] = {}
 
     def ring(self, call_id, leg_id, endpoint, caller_name, caller_number):
         self.actions.append(("ring", leg_id, endpoint, caller_name, caller_number))
 
-    def stop(self, leg_id):
+    def stop(self, leg_id, reason="normal"):
         self.actions.append(("stop", leg_id))
+        self.stop_reasons[leg_id] = reason
 
     def connect(self, call_id, caller_channel, leg_id):
         self.actions.append(("connect", caller_channel, leg_id))

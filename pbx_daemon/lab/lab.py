@@ -307,6 +307,8 @@ class Lab:
             for sub in ("lib", "spool", "run", "log", "cache"):
                 (self.instance_dir(role) / sub).mkdir(parents=True, exist_ok=True)
             (self.spool_dir(role) / "outgoing").mkdir(exist_ok=True)
+            # ARI stores bridge recordings in astspooldir/recording; Asterisk does not create it.
+            (self.spool_dir(role) / "recording").mkdir(exist_ok=True)
             (self.spool_dir(role) / "lab-tmp").mkdir(exist_ok=True)
             (self.log_dir(role) / "cel-custom").mkdir(exist_ok=True)
 
@@ -381,6 +383,8 @@ class Lab:
         ]
         for kind, host, port, what in checks:
             sock = socket.socket(socket.AF_INET, kind)
+            # As Asterisk does: a port left in TIME_WAIT by the last run is free to use.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((host, port))
             except OSError as e:

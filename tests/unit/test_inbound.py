@@ -80,6 +80,7 @@ def test_first_answer_wins_and_every_other_leg_stops_at_once(world):
     assert control.ringing_endpoints() == {"102"}
     stopped = {a[1] for a in control.actions if a[0] == "stop"}
     assert stopped == {control.leg_for("101"), control.leg_for("103")}
+    assert {control.stop_reasons[leg] for leg in stopped} == {"answered_elsewhere"}
     call.leg_answered(control.leg_for("103"))  # a late answer is not connected
     assert [a for a in control.actions if a[0] == "connect"] == [("connect", "caller-chan", "leg-2")]
 
