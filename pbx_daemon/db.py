@@ -8,9 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,8 +40,12 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def alembic_config(url: str) -> AlembicConfig:
+# Alembic is imported where it is used: the AGI fallback imports this module inside the
+# lab root, which has SQLAlchemy but not Alembic.
+def alembic_config(url: str):
     """Alembic's config built in code: no alembic.ini needs to be on disk."""
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     # ConfigParser interpolation would choke on "%" in URL-encoded passwords.
@@ -58,15 +59,21 @@ def _ensure_sqlite_dir(url: str) -> None:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
+    from alembic import command
+
     _ensure_sqlite_dir(url)
     command.upgrade(alembic_config(url), revision)
 
 
 def downgrade(url: str, revision: str) -> None:
+    from alembic import command
+
     command.downgrade(alembic_config(url), revision)
 
 
 def current_revision(url: str) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     engine = make_engine(url)
     try:
         with engine.connect() as conn:

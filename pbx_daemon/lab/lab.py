@@ -22,7 +22,11 @@ from pbx_daemon.asterisk_render import Phone, dial_list, render_pbx_files, rende
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ROLES = ("pbx", "world")
-PACKAGES = ("asterisk", "asterisk-core-sounds-en-gsm")
+# Asterisk, plus what the process AGI fallback needs to run inside the root with the
+# root's own Python: our code is pure Python and is copied in at `lab up`.
+PACKAGES = ("asterisk", "asterisk-core-sounds-en-gsm", "python3", "python3-sqlalchemy",
+            "python3-phonenumbers", "python3-six", "python3-psycopg2")
+
 MARKER = ".pbx-crm-lab-root"
 # Where Debian's asterisk package puts its modules (inside the root).
 MODDIR = "/usr/lib/x86_64-linux-gnu/asterisk/modules"
@@ -176,6 +180,8 @@ class Lab:
     def __init__(self, settings: LabSettings, *, log: Callable[[str], None] = lambda _m: None):
         self.s = settings
         self.log = log
+        # Step timeouts the AGI fallback should use (tests make them short).
+        self.routing: dict[str, int] = {}
 
     # ---- paths ---------------------------------------------------------------------
     @property
@@ -187,6 +193,11 @@ class Lab:
 
     def instance_dir(self, role: str) -> Path:
         return self._in_root(self._instance_path(role))
+
+    @property
+    def _opt(self) -> str:
+        """Inside the root: our code, the AGI wrapper and the AGI's config, per lab."""
+        return f"/opt/pbx-crm/{self.s.name}"
 
     def _instance_path(self, role: str) -> str:
         return f"/srv/pbx-crm-lab/{self.s.name}/{role}"
@@ -213,7 +224,13 @@ class Lab:
 
     # ---- build ---------------------------------------------------------------------
     def is_built(self) -> bool:
-        return (self.root / MARKER).exists() and (self.root / "usr/sbin/asterisk").exists()
+        """Built, and with the package list this version of the lab needs."""
+        try:
+            marker = (self.root / MARKER).read_text().splitlines()
+        except OSError:
+            return False
+        return (self.root / "usr/sbin/asterisk").exists() and \
+            len(marker) > 1 and marker[1] == ",".join(PACKAGES)
 
     def build(self) -> None:
         """debootstrap a Debian unstable root with Asterisk into ``root`` (once)."""
@@ -238,7 +255,7 @@ class Lab:
             raise LabError(f"debootstrap failed (exit {proc.returncode}): {' | '.join(tail)}")
         _unmount_under(partial)
         version = self._asterisk_version(partial)
-        (partial / MARKER).write_text(version + "\n")
+        (partial / MARKER).write_text(version + "\n" + ",".join(PACKAGES) + "\n")
         if self.root.exists():
             _unmount_under(self.root)
             shutil.rmtree(self.root)
@@ -246,6 +263,8 @@ class Lab:
         self.log(f"lab root ready: {version}")
 
     def _asterisk_version(self, root: Path | None = None) -> str:
+        if root is None and (self.root / MARKER).exists():
+            return (self.root / MARKER).read_text().splitlines()[0]
         proc = subprocess.run(["chroot", str(root or self.root), "/usr/sbin/asterisk", "-V"],
                               capture_output=True, text=True, env=_CHROOT_ENV)
         return proc.stdout.strip() or "unknown Asterisk"
@@ -273,6 +292,8 @@ class Lab:
             "TRUNK_FROM_USER": "pbx-crm",
             "FALLBACK_DIAL": dial_list(s.fallback_phones),
             "FALLBACK_TIMEOUT": str(s.fallback_timeout),
+            "AGI_COMMAND": f"{self._opt}/agi-route",
+            "RECORDING_DIR": f"{self._instance_path('pbx')}/spool/recording",
         }
         phones = [Phone(endpoint=p, contact=f"sip:{p}@127.0.0.1:{s.world_sip_port}")
                   for p in s.phones]
@@ -295,7 +316,53 @@ class Lab:
             world[name] = render_text(path.read_text(), world_values, name=path.name)
         return {"pbx": pbx, "world": world}
 
+    def _install_agi(self) -> None:
+        """Copy our code and pyst2 into the root for the process AGI fallback."""
+        import asterisk as pyst2
+
+        from pbx_daemon.asterisk_render import PROJECT_ROOT
+
+        opt = self._in_root(self._opt)
+        lib = opt / "lib"
+        shutil.rmtree(lib, ignore_errors=True)
+        lib.mkdir(parents=True)
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "lab")
+        for package in ("pbx_daemon", "agi_scripts"):
+            shutil.copytree(PROJECT_ROOT / package, lib / package, ignore=ignore)
+        shutil.copytree(Path(pyst2.__file__).parent, lib / "asterisk", ignore=ignore)
+        wrapper = opt / "agi-route"
+        wrapper.write_text(
+            "#!/bin/sh\n# pbx-crm lab: the process AGI fallback, run by the lab PBX.\n"
+            f"PYTHONPATH={self._opt}/lib PBX_CRM_CONFIG={self._opt}/pbx-crm.toml "
+            "exec python3 -m agi_scripts.route \"$@\"\n")
+        wrapper.chmod(0o755)
+        if not (opt / "pbx-crm.toml").exists():
+            self._write_agi_config("sqlite:////nonexistent/no-database-attached.sqlite3")
+
+    def _write_agi_config(self, url: str) -> None:
+        text = f'[database]\nurl = "{url}"\n'
+        if self.routing:
+            text += "[routing]\n" + "".join(f"{k} = {int(v)}\n" for k, v in self.routing.items())
+        (self._in_root(self._opt) / "pbx-crm.toml").write_text(text)
+
+    def attach_database(self, url: str) -> None:
+        """Let the AGI fallback inside the root read ``url``: a SQLite file's directory is
+        bind-mounted at the same path; a PostgreSQL URL works as it is (shared network)."""
+        if url.startswith("sqlite:///"):
+            directory = Path(url.removeprefix("sqlite:///")).resolve().parent
+            target = self._in_root(str(directory))
+            # A directory that does not exist stays missing inside too: an unreachable
+            # database is exactly what some tests want.
+            if directory.is_dir() and not _is_mountpoint(target):
+                target.mkdir(parents=True, exist_ok=True)
+                subprocess.run(["mount", "--bind", str(directory), str(target)], check=True)
+                state = self.read_state()
+                state.setdefault("binds", []).append(str(target))
+                self._write_state(state)
+        self._write_agi_config(url)
+
     def _write_config(self) -> None:
+        self._install_agi()
         for role, files in self.render().items():
             etc = self.etc_dir(role)
             shutil.rmtree(etc, ignore_errors=True)
@@ -459,6 +526,8 @@ class Lab:
                     os.killpg(pid, signal.SIGKILL)
                     _wait_gone(pid, 5.0)
             stopped.append(f"{role} (pid {pid})")
+        for target in reversed(state.get("binds", [])):
+            subprocess.run(["umount", "-l", target], check=False)
         # Labs sharing this root (the demo's and the test suite's) share its /proc and /dev
         # mounts: the last one down takes them away.
         if state and not _processes_chrooted_in(self.root):

@@ -1,0 +1,77 @@
+"""The process AGI fallback: routes a call when the daemon is not there.
+
+The dialplan runs it (``AGI(.../pbx-crm-agi-route)``) when ``Stasis()`` failed. It reads
+the same database and computes the same plan as the daemon (same modules), hands it back
+as channel variables (:mod:`pbx_daemon.agi_plan`), and the dialplan rings the steps with
+``Dial()`` and records with ``MixMonitor``. Whatever goes wrong (database unreachable,
+past the deadline, a bug) it leaves ``PBXCRM_ROUTE`` unset and the dialplan rings the
+fallback group. It must never hang a call: a SIGALRM deadline bounds the whole lookup.
+
+Usage: pbx-crm-agi-route [DIALLED]  (config from PBX_CRM_CONFIG, as everywhere)
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from datetime import datetime, timezone
+
+
+class Deadline(Exception):
+    pass
+
+
+def _alarm(_signum, _frame):
+    raise Deadline()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # Imported after the argument check on purpose: pyst2 reads the AGI environment from
+    # stdin as soon as AGI() is built.
+    from asterisk.agi import AGI
+
+    agi = AGI(stderr=open(os.devnull, "w"))
+    try:
+        from pbx_daemon.config import load_config
+
+        config = load_config(None, os.environ)
+        deadline_ms = config.routing.lookup_deadline_ms
+        signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, deadline_ms / 1000.0)
+        try:
+            variables = route(config, agi.env.get("agi_callerid", ""),
+                              argv[0] if argv else agi.env.get("agi_extension", ""))
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except Exception as e:  # noqa: BLE001 - every failure means: ring the fallback group
+        agi.verbose(f"pbx-crm route failed ({type(e).__name__}); fallback group", 1)
+        return 0
+    for name, value in variables:
+        agi.set_variable(name, value)
+    return 0
+
+
+def route(config, caller_raw: str, dialled: str) -> list[tuple[str, str]]:
+    from pbx_daemon.agi_plan import plan_variables
+    from pbx_daemon.db import make_engine, make_session_factory
+    from pbx_daemon.directory import load_directory, lookup_caller
+    from pbx_daemon.routing import StepTimeouts, plan_route
+
+    r = config.routing
+    engine = make_engine(config.database.url)
+    try:
+        with make_session_factory(engine)() as session:
+            now = datetime.now(timezone.utc)
+            caller = lookup_caller(session, caller_raw, dialled, now, config.general.default_region)
+            directory = load_directory(session)
+    finally:
+        engine.dispose()
+    plan = plan_route(caller, directory,
+                      StepTimeouts(r.owner_timeout, r.group_timeout, r.head_timeout, r.top_timeout))
+    return plan_variables(plan)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
