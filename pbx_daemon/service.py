@@ -8,16 +8,20 @@ call: look the caller up (SQL, in a thread pool, under a deadline), plan the rin
 
 from __future__ import annotations
 
+from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService, Service
+from twisted.internet.endpoints import serverFromString
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
+from pbx_daemon.agi_plan import plan_variables
 from pbx_daemon.ari import AriRest, make_events_service
 from pbx_daemon.db import make_engine, make_session_factory
 from pbx_daemon.directory import load_directory, lookup_caller
 from pbx_daemon.logs import start_logging
-from pbx_daemon.routing import StepTimeouts
+from pbx_daemon.fastagi import FastAGIFactory
+from pbx_daemon.routing import StepTimeouts, plan_route
 from pbx_daemon.stasis import AriCallControl, StasisApp
 from pbx_daemon.store import SqlCallRecorder
 
@@ -59,16 +63,31 @@ def make_service(config, reactor) -> MultiService:
     ari = config.ari
     rest = AriRest(ari.url, ari.username, ari.password)
     r = config.routing
+    timeouts = StepTimeouts(r.owner_timeout, r.group_timeout, r.head_timeout, r.top_timeout)
+    deadline = r.lookup_deadline_ms / 1000.0
     app = StasisApp(
         rest=rest, control=AriCallControl(rest, ari.app),
         recorder=SqlCallRecorder(sessions, lambda fn: deferToThreadPool(reactor, store_pool, fn)),
         clock=reactor, lookup=lookup,
-        timeouts=StepTimeouts(r.owner_timeout, r.group_timeout, r.head_timeout, r.top_timeout),
-        deadline=r.lookup_deadline_ms / 1000.0, region=region,
+        timeouts=timeouts, deadline=deadline, region=region,
     )
     events = make_events_service(reactor, ari.url, ari.username, ari.password, ari.app, app.on_event)
     events.setName("ari-events")
     events.setServiceParent(root)
+
+    def fastagi_route(caller_raw, dialled):
+        from datetime import datetime, timezone
+
+        now = datetime.fromtimestamp(reactor.seconds(), timezone.utc)
+        d = lookup(caller_raw, dialled, app.busy_endpoints(), now)
+        d.addTimeout(deadline, reactor)
+        d.addCallback(lambda result: plan_variables(plan_route(result[0], result[1], timeouts)))
+        return d
+
+    agi = StreamServerEndpointService(serverFromString(reactor, config.agi.listen),
+                                      FastAGIFactory(fastagi_route))
+    agi.setName("fastagi")
+    agi.setServiceParent(root)
     root.stasis = app
     return root
 

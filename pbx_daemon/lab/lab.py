@@ -58,6 +58,8 @@ class LabSettings:
     # Rung by the dialplan when neither the daemon nor the AGI fallback can route a call.
     fallback_phones: tuple[str, ...] = ("101", "102")
     fallback_timeout: int = 30
+    # Where the daemon serves FastAGI (agi.listen), as the lab PBX's dialplan calls it.
+    fastagi_port: int = 4573
     mirror: str | None = None
 
     def __post_init__(self) -> None:
@@ -78,6 +80,7 @@ class LabSettings:
             ari_username=config.ari.username,
             ari_password=config.ari.password,
             ari_app=config.ari.app,
+            fastagi_port=_endpoint_port(config.agi.listen, 4573),
             mirror=os.environ.get("PBX_CRM_LAB_MIRROR") or None,
         )
 
@@ -293,6 +296,8 @@ class Lab:
             "FALLBACK_DIAL": dial_list(s.fallback_phones),
             "FALLBACK_TIMEOUT": str(s.fallback_timeout),
             "AGI_COMMAND": f"{self._opt}/agi-route",
+            "FASTAGI_HOST": "127.0.0.1",
+            "FASTAGI_PORT": str(s.fastagi_port),
             "RECORDING_DIR": f"{self._instance_path('pbx')}/spool/recording",
         }
         phones = [Phone(endpoint=p, contact=f"sip:{p}@127.0.0.1:{s.world_sip_port}")
@@ -691,6 +696,12 @@ class Lab:
             if time.monotonic() >= deadline:
                 raise LabError(f"timed out after {timeout} s waiting for {what}")
             time.sleep(0.1)
+
+
+def _endpoint_port(spec: str, default: int) -> int:
+    """The port of a Twisted endpoint string such as ``tcp:4573:interface=127.0.0.1``."""
+    match = re.match(r"^tcp6?:(?:port=)?(\d+)", spec)
+    return int(match.group(1)) if match else default
 
 
 def _need_root() -> None:

@@ -23,7 +23,10 @@ TEST_LAB = dict(
     pbx_ari_port=int(os.environ.get("PBX_CRM_TEST_LAB_ARI_PORT", "18088")),
     world_sip_port=int(os.environ.get("PBX_CRM_TEST_LAB_WORLD_PORT", "15070")),
     trunk_ip="127.0.0.2",
+    fastagi_port=14573,
 )
+# What the suite's daemons put in their config to match.
+TEST_AGI_LISTEN = "tcp:14573:interface=127.0.0.1"
 
 
 def lab_settings() -> LabSettings:

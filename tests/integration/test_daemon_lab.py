@@ -25,6 +25,7 @@ def _write_config(lab: Lab, tmp_path: Path) -> Path:
         f'[general]\ndata_dir = "{tmp_path}"\n'
         f'[ari]\nurl = "http://127.0.0.1:{s.pbx_ari_port}/"\npassword = "{s.ari_password}"\n'
         f'[api]\ntoken = "test-token-0123456789abcdef"\n'
+        f'[agi]\nlisten = "tcp:14573:interface=127.0.0.1"\n'
     )
     return config
 
@@ -39,6 +40,8 @@ def _app_registered(lab: Lab) -> bool:
 @pytest.fixture
 def daemon(fresh_lab: Lab, tmp_path: Path):
     config = _write_config(fresh_lab, tmp_path)
+    # A daemon of an earlier module may still be unregistering.
+    fresh_lab.wait_for(lambda: not _app_registered(fresh_lab), 10, "no pbx-crm application")
     log_path = tmp_path / "daemon.log"
     with open(log_path, "w") as log_file:
         proc = subprocess.Popen(

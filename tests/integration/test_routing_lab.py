@@ -73,8 +73,11 @@ def routed(lab: Lab, tmp_path_factory):
     config.write_text(
         f'[general]\ndata_dir = "{tmp}"\n[database]\nurl = "{url}"\n'
         f'[ari]\nurl = "http://127.0.0.1:{s.pbx_ari_port}/"\npassword = "{s.ari_password}"\n'
-        f'[api]\ntoken = "test-token-0123456789abcdef"\n')
+        f'[api]\ntoken = "test-token-0123456789abcdef"\n'
+        f'[agi]\nlisten = "tcp:14573:interface=127.0.0.1"\n')
     log_path = tmp / "daemon.log"
+    lab.wait_for(lambda: not any(a["name"] == "pbx-crm" for a in lab.ari_get("/applications")), 10,
+                 "an earlier daemon to unregister")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PBX_CRM_")}
     with open(log_path, "w") as log_file:
         proc = subprocess.Popen([sys.executable, "-m", "pbx_daemon.cli", "--config", str(config),
