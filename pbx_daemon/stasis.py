@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -44,12 +45,17 @@ _SAFE_ID = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def caller_id_string(name: str | None, number: str | None) -> str:
-    """``"Name" <+7916...>`` from a sanitised name and a strict E.164 number only."""
-    number = number if number and is_e164(number) else ""
-    name = safe_caller_name(name) or ""
-    if name:
-        return f'"{name}" <{number}>'
-    return f"<{number}>" if number else ""
+    """``"Name" <+7916...>`` for the phones: a sanitised name and a strict E.164 number.
+
+    A number that is not E.164 is shown as its digits only (at most 20), or ``unknown``:
+    an empty number would let Asterisk copy the trunk's raw caller id from the originator.
+    """
+    if not (number and is_e164(number)):
+        digits = "".join(c for c in (number or "") if c.isascii() and c.isdigit())[:20]
+        number = digits or "unknown"
+    # Never leave the name empty either: Asterisk would copy the originator's raw one.
+    name = safe_caller_name(name) or number
+    return f'"{name}" <{number}>'
 
 
 def _ignore_gone(failure, what):
@@ -72,9 +78,7 @@ class AriCallControl:
         params = {"endpoint": f"PJSIP/{endpoint}", "app": self.app,
                   "appArgs": f"leg,{call_id}", "channelId": leg_id, "originator": call_id,
                   "timeout": 600}
-        callerid = caller_id_string(caller_name, caller_number)
-        if callerid:
-            params["callerId"] = callerid
+        params["callerId"] = caller_id_string(caller_name, caller_number)
         self.rest.request("POST", "/channels", params).addErrback(_ignore_gone, f"ring {leg_id}")
 
     def stop(self, leg_id, reason="normal"):
@@ -188,6 +192,7 @@ class StasisApp:
     def _inbound(self, channel: dict, dialled: str | None) -> None:
         call_id = channel["id"]
         caller_raw = (channel.get("caller") or {}).get("number", "")
+        trunk_name = safe_caller_name((channel.get("caller") or {}).get("name", ""))
         log.info("inbound call {call_id} from {caller!r} to {dialled}", call_id=call_id,
                  caller=caller_raw[:40], dialled=dialled)
         # 180 Ringing right away: the caller hears ringback while we look them up.
@@ -200,6 +205,9 @@ class StasisApp:
         def routed(result):
             caller, directory = result
             plan = plan_route(caller, directory, self.timeouts)
+            if not plan.caller_name and trunk_name:
+                # Not in the CRM: the phones show the trunk's name, sanitised.
+                plan = replace(plan, caller_name=trunk_name)
             self.recorder.details[call_id] = CallDetails(caller.number, caller_raw, dialled)
             if call_id not in self.pending:
                 at = self.clock.seconds()

@@ -9,6 +9,7 @@ Steps are short (owner 2 s, the others 1-2 s) to keep the suite quick.
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -246,3 +247,39 @@ def test_blocked_number_rings_nobody(routed):
     assert outcome == "blocked" and legs == []
     time.sleep(1)
     assert _rings(lab, caller, start) == []
+
+
+HOSTILE = [
+    ("+7916&PJSIP/108", "a&b"),
+    ("+7916,108", "Name, with, commas"),
+    ("79161|108", "pipe|name"),
+    ("+7916;108", "semi;colon"),
+    ('"+79161"', 'He said "hi"'),
+    ("${EXTEN}", "${SHELL}"),
+    ("9" * 150, "Я" * 150),
+    ("+7 916 ٣٣٣", "emoji 😀 name"),
+]
+
+
+@pytest.mark.parametrize("number,name", HOSTILE, ids=[h[0][:12] for h in HOSTILE])
+def test_hostile_caller_ids_ring_only_the_department_and_never_reach_a_dial_string(routed, number, name):
+    """Nothing a caller sends is dialled: the call is an unknown caller to Sales."""
+    lab, url, _log = routed
+    lab.reset_behaviour()
+    lab.set_phone("101", "answer:1:1")
+    start = time.time()
+    lab.call(number, SALES_NUMBER, name=name, ring_timeout=15, hold=1)
+
+    def rang():
+        rings = [r for r in lab.rings(start) if r.ended_at]
+        return rings if any(r.answered_at for r in rings) else None
+
+    rings = lab.wait_for(rang, 15, "the Sales group to ring")
+    assert {r.target for r in rings} == {"101", "102"}  # Boris and Anna, nobody injected
+    for ring in rings:
+        # Digits only, or "unknown": nothing else of what the caller sent reaches a phone.
+        assert re.fullmatch(r"\+?[0-9]{0,20}|unknown", ring.caller_num), ring.caller_num
+        assert not set(ring.caller_name) & set('"<>;$&|,{}`\\\'')
+    with _session(url) as s:
+        call = s.scalar(select(m.Call).order_by(m.Call.id.desc()))
+        assert call.caller is None and len(call.caller_raw) <= 80

@@ -112,5 +112,7 @@ def test_hostile_caller_ids_never_reach_the_originate_unfiltered():
         name = text[1:text.index('" <')]
         assert not set(name) & set('"<>\\;\n\r$&|,{}`\'') and len(name) <= 40
         assert text.endswith("<+79161234567>")
-    assert caller_id_string("Name", "+7916&1") == '"Name" <>'
-    assert caller_id_string(None, None) == ""
+    assert caller_id_string("Name", "+7916&1") == '"Name" <79161>'
+    assert caller_id_string(None, None) == '"unknown" <unknown>'
+    assert caller_id_string(None, "٣٣٣") == '"unknown" <unknown>'
+    assert caller_id_string("", "+79161234567") == '"+79161234567" <+79161234567>'
