@@ -601,6 +601,10 @@ class Lab:
         mode = PhoneMode.parse(mode) if isinstance(mode, str) else mode
         self._rx("world", f"database put labclient {number.lstrip('+')} {mode.encode()}")
 
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait until the PBX has no channel up (the last test's calls are over)."""
+        self.wait_for(lambda: self.ari_get("/channels") == [], timeout, "the PBX to have no calls")
+
     def reset_behaviour(self) -> None:
         self._rx("world", "database deltree labphone", check=False)
         self._rx("world", "database deltree labclient", check=False)

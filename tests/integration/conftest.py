@@ -52,6 +52,7 @@ def lab():
 
 @pytest.fixture
 def fresh_lab(lab):
-    """The session lab with every phone and PSTN number back to its default behaviour."""
+    """The session lab, idle, with every phone and PSTN number back to its default."""
+    lab.wait_idle()
     lab.reset_behaviour()
     return lab

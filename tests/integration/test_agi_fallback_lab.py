@@ -33,6 +33,7 @@ def _rings(lab, caller, since):
 
 def test_daemon_down_the_owner_still_rings_first_then_the_department(agi_lab):
     lab, _url = agi_lab
+    lab.wait_idle()
     lab.reset_behaviour()
     lab.set_phone("102", "answer:1:2")
     start = time.time()
@@ -55,6 +56,7 @@ def test_daemon_down_the_owner_still_rings_first_then_the_department(agi_lab):
 
 def test_daemon_down_blocked_number_rings_nobody(agi_lab):
     lab, _url = agi_lab
+    lab.wait_idle()
     lab.reset_behaviour()
     start = time.time()
     lab.call("+79990000000", SALES_NUMBER, ring_timeout=5, hold=1)
@@ -64,6 +66,7 @@ def test_daemon_down_blocked_number_rings_nobody(agi_lab):
 
 def test_daemon_and_database_down_the_fallback_group_rings(agi_lab):
     lab, url = agi_lab
+    lab.wait_idle()
     lab.reset_behaviour()
     lab.attach_database("sqlite:////nonexistent/gone.sqlite3")
     try:

@@ -51,7 +51,14 @@ def test_trunk_call_reaches_pbx_and_rings_a_phone_which_answers(fresh_lab: Lab):
 
     # The PBX saw the call arrive on its trunk with the dialled number.
     cel = lab.log_dir("pbx") / "cel-custom" / "pbx-crm.jsonl"
-    records = [json.loads(line) for line in cel.read_text().splitlines() if line.strip()]
+    records = []
+    for line in cel.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            # Asterisk's CEL JSON does not escape a backslash in a caller name; the
+            # hostile-caller-id tests send those.
+            continue
     trunk_starts = [r for r in records if r["eventtype"] == "CHAN_START"
                     and r["channame"].startswith("PJSIP/trunk-") and r["eventtime"] >= start]
     assert [r["exten"] for r in trunk_starts] == ["+74951110001"]

@@ -126,6 +126,7 @@ def _set_employee(url, login, **fields):
 
 def test_known_client_owner_answers_only_the_owner_rang(routed):
     lab, url, _log = routed
+    lab.wait_idle()
     lab.reset_behaviour()
     lab.set_phone("101", "answer:1:2")
     start = time.time()
@@ -143,6 +144,7 @@ def test_known_client_owner_answers_only_the_owner_rang(routed):
 
 def test_owner_does_not_answer_the_department_rings_and_a_member_answers(routed):
     lab, url, _log = routed
+    lab.wait_idle()
     lab.reset_behaviour()
     lab.set_phone("102", "answer:1:1")
     caller = "+79031230001"
@@ -164,6 +166,7 @@ def test_owner_does_not_answer_the_department_rings_and_a_member_answers(routed)
 
 def test_nobody_answers_head_then_owner_added_every_phone_recorded(routed):
     lab, url, _log = routed
+    lab.wait_idle()
     lab.reset_behaviour()
     caller = "+79031230002"
     with _session(url) as s:
@@ -186,6 +189,7 @@ def test_nobody_answers_head_then_owner_added_every_phone_recorded(routed):
 
 def test_unknown_caller_to_supports_number_rings_support_first(routed):
     lab, url, _log = routed
+    lab.wait_idle()
     lab.reset_behaviour()
     lab.set_phone("105", "answer:1:1")
     caller = "+79031230003"
@@ -199,6 +203,7 @@ def test_unknown_caller_to_supports_number_rings_support_first(routed):
 @pytest.mark.parametrize("state", [{"dnd": True}, {"on_shift": False}])
 def test_owner_on_dnd_or_off_shift_is_skipped(routed, state):
     lab, url, _log = routed
+    lab.wait_idle()
     lab.reset_behaviour()
     lab.set_phone("102", "answer:1:1")
     _set_employee(url, "anna", **state)
@@ -216,6 +221,7 @@ def test_owner_on_dnd_or_off_shift_is_skipped(routed, state):
 
 def test_owner_already_on_a_call_is_skipped(routed):
     lab, url, _log = routed
+    lab.wait_idle()
     lab.reset_behaviour()
     lab.set_phone("101", "answer:1:8")
     lab.set_phone("102", "answer:1:1")
@@ -239,6 +245,7 @@ def test_owner_already_on_a_call_is_skipped(routed):
 
 def test_blocked_number_rings_nobody(routed):
     lab, url, _log = routed
+    lab.wait_idle()
     lab.reset_behaviour()
     caller = "+79990000000"
     start = time.time()
@@ -265,6 +272,7 @@ HOSTILE = [
 def test_hostile_caller_ids_ring_only_the_department_and_never_reach_a_dial_string(routed, number, name):
     """Nothing a caller sends is dialled: the call is an unknown caller to Sales."""
     lab, url, _log = routed
+    lab.wait_idle()
     lab.reset_behaviour()
     lab.set_phone("101", "answer:1:1")
     start = time.time()
