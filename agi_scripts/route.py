@@ -36,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from pbx_daemon.config import load_config
 
+        # Import everything before the deadline starts: it bounds the lookup, not Python.
+        import pbx_daemon.agi_plan  # noqa: F401
+        import pbx_daemon.db  # noqa: F401
+        import pbx_daemon.directory  # noqa: F401
+
         config = load_config(None, os.environ)
         deadline_ms = config.routing.lookup_deadline_ms
         signal.signal(signal.SIGALRM, _alarm)

@@ -601,6 +601,14 @@ class Lab:
         mode = PhoneMode.parse(mode) if isinstance(mode, str) else mode
         self._rx("world", f"database put labclient {number.lstrip('+')} {mode.encode()}")
 
+    def restart_pbx(self, timeout: float = 30.0) -> None:
+        """Restart the PBX the way ops would (``core restart now``: Asterisk re-executes
+        itself in place, same pid) and wait until ARI answers again."""
+        self._rx("pbx", "core restart now", timeout=10, check=False)
+        time.sleep(1.0)
+        self._wait_booted("pbx", timeout)
+        self._wait_ari(timeout)
+
     def wait_idle(self, timeout: float = 30.0) -> None:
         """Wait until the PBX has no channel up (the last test's calls are over)."""
         self.wait_for(lambda: self.ari_get("/channels") == [], timeout, "the PBX to have no calls")

@@ -291,3 +291,20 @@ def test_hostile_caller_ids_ring_only_the_department_and_never_reach_a_dial_stri
     with _session(url) as s:
         call = s.scalar(select(m.Call).order_by(m.Call.id.desc()))
         assert call.caller is None and len(call.caller_raw) <= 80
+
+
+def test_asterisk_restart_the_daemon_reconnects_and_routes_the_next_call(routed):
+    lab, url, log_path = routed
+    lab.wait_idle()
+    lab.restart_pbx()
+    lab.wait_for(lambda: any(a["name"] == "pbx-crm" for a in lab.ari_get("/applications")), 20,
+                 "the daemon to re-register after the restart")
+    lab.reset_behaviour()
+    lab.set_phone("101", "answer:1:1")
+    caller = "+79161234567"
+    start = time.time()
+    lab.call(caller, SALES_NUMBER, ring_timeout=15, hold=1)
+    lab.wait_for(lambda: [r for r in _rings(lab, caller, start) if r.answered_at], 15, "an answer")
+    assert [r.target for r in _rings(lab, caller, start)] == ["101"]
+    records = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    assert any("reconnecting" in r.get("log_format", "") for r in records)
