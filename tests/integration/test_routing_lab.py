@@ -30,6 +30,7 @@ pytestmark = pytest.mark.lab
 CLIENT = "+79161234567"
 SALES_NUMBER = "+74951110001"
 SUPPORT_NUMBER = "+74951110002"
+KEY_CLIENT = "+79267778899"
 
 
 def seed(url: str) -> None:
@@ -59,6 +60,16 @@ def seed(url: str) -> None:
                            phones=[m.CompanyPhone(phone=CLIENT)])
         s.add(client)
         s.add(m.BlockedNumber(phone="+79990000000", reason="spam"))
+        # Key accounts sets no timeouts of its own: the config's defaults (owner 10 s) apply.
+        keys = m.Department(name="Key accounts")
+        s.add(keys)
+        s.flush()
+        gena = m.Employee(full_name="Gena", login="gena", sip_endpoint="106", department_id=keys.id)
+        s.add_all([gena, m.Employee(full_name="Zoya", login="zoya", sip_endpoint="107",
+                                    department_id=keys.id)])
+        s.flush()
+        s.add(m.Company(name="АО Большой клиент", responsible_id=gena.id,
+                        phones=[m.CompanyPhone(phone=KEY_CLIENT)]))
         s.commit()
     engine.dispose()
 
@@ -308,3 +319,18 @@ def test_asterisk_restart_the_daemon_reconnects_and_routes_the_next_call(routed)
     assert [r.target for r in _rings(lab, caller, start)] == ["101"]
     records = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
     assert any("reconnecting" in r.get("log_format", "") for r in records)
+
+
+def test_default_ten_second_owner_step(routed):
+    """The one test on the default timings: the owner rings alone for 10 s."""
+    lab, url, _log = routed
+    lab.wait_idle()
+    lab.reset_behaviour()
+    lab.set_phone("107", "answer:1:1")
+    start = time.time()
+    lab.call(KEY_CLIENT, SALES_NUMBER, ring_timeout=30, hold=1)
+    outcome, answered_by, legs, _ = _wait_call(lab, url, KEY_CLIENT, 30)
+    rings = {r.target: r for r in _rings(lab, KEY_CLIENT, start)}
+    assert set(rings) == {"106", "107"}
+    assert rings["107"].rang_at - rings["106"].rang_at == pytest.approx(10.0, abs=0.6)
+    assert answered_by == "zoya" and rings["106"].caller_name == "АО Большой клиент"
