@@ -44,7 +44,10 @@ class ICallControl(Interface):
         """Answer the caller, bridge them with the leg, record the bridge."""
 
     def hangup(channel_id, cause):
-        """Hang up a channel with a Q.850 cause (17 busy for blocked callers)."""
+        """Hang up a channel with a Q.850 cause."""
+
+    def refuse(caller_channel):
+        """Turn a blocklisted caller away: busy, or a short message (config)."""
 
     def fallback(caller_channel, endpoints):
         """Hand the caller back to the dialplan to ring ``endpoints`` (last resort);
@@ -100,7 +103,7 @@ class InboundCall:
         if self.plan.blocked:
             log.info("call {call_id} from a blocked number: rejected", call_id=self.call_id)
             self.state = "ended"
-            self.control.hangup(self.caller_channel, CAUSE_BUSY)
+            self.control.refuse(self.caller_channel)
             self.recorder.call_ended(self.call_id, "blocked", now)
             return
         for step in self.plan.steps:

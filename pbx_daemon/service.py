@@ -66,7 +66,7 @@ def make_service(config, reactor) -> MultiService:
     timeouts = StepTimeouts(r.owner_timeout, r.group_timeout, r.head_timeout, r.top_timeout)
     deadline = r.lookup_deadline_ms / 1000.0
     app = StasisApp(
-        rest=rest, control=AriCallControl(rest, ari.app),
+        rest=rest, control=AriCallControl(rest, ari.app, r.blocked_action),
         recorder=SqlCallRecorder(sessions, lambda fn: deferToThreadPool(reactor, store_pool, fn)),
         clock=reactor, lookup=lookup,
         timeouts=timeouts, deadline=deadline, region=region,

@@ -41,6 +41,7 @@ log = Logger(namespace="pbx_daemon.stasis")
 
 FALLBACK_CONTEXT = "pbxcrm-fallback"
 FALLBACK_DIAL_CONTEXT = "pbxcrm-fallback-dial"
+BLOCKED_CONTEXT = "pbxcrm-blocked"
 _SAFE_ID = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -67,9 +68,20 @@ def _ignore_gone(failure, what):
 
 @implementer(ICallControl)
 class AriCallControl:
-    def __init__(self, rest: AriRest, app: str):
+    def __init__(self, rest: AriRest, app: str, blocked_action: str = "busy"):
         self.rest = rest
         self.app = app
+        self.blocked_action = blocked_action
+
+    def refuse(self, caller_channel):
+        if self.blocked_action == "message":
+            # The dialplan answers, plays a short "no service" message and hangs up.
+            self.rest.request("POST", f"/channels/{caller_channel}/continue",
+                              {"context": BLOCKED_CONTEXT, "extension": "message", "priority": 1}) \
+                .addErrback(_ignore_gone, f"refuse {caller_channel}")
+        else:
+            self.rest.request("DELETE", f"/channels/{caller_channel}", {"reason": "busy"}) \
+                .addErrback(_ignore_gone, f"refuse {caller_channel}")
 
     def ring(self, call_id, leg_id, endpoint, caller_name, caller_number):
         if not ENDPOINT_NAME.match(endpoint):

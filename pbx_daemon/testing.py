@@ -33,6 +33,9 @@ class FakeCallControl:
     def hangup(self, channel_id, cause):
         self.actions.append(("hangup", channel_id, cause))
 
+    def refuse(self, caller_channel):
+        self.actions.append(("refuse", caller_channel))
+
     def fallback(self, caller_channel, endpoints):
         self.actions.append(("fallback", caller_channel, tuple(endpoints)))
 

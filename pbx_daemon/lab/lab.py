@@ -60,6 +60,7 @@ class LabSettings:
     fallback_timeout: int = 30
     # Where the daemon serves FastAGI (agi.listen), as the lab PBX's dialplan calls it.
     fastagi_port: int = 4573
+    blocked_action: str = "busy"
     mirror: str | None = None
 
     def __post_init__(self) -> None:
@@ -81,6 +82,7 @@ class LabSettings:
             ari_password=config.ari.password,
             ari_app=config.ari.app,
             fastagi_port=_endpoint_port(config.agi.listen, 4573),
+            blocked_action=config.routing.blocked_action,
             mirror=os.environ.get("PBX_CRM_LAB_MIRROR") or None,
         )
 
@@ -297,6 +299,7 @@ class Lab:
             "FALLBACK_TIMEOUT": str(s.fallback_timeout),
             "AGI_COMMAND": f"{self._opt}/agi-route",
             "FASTAGI_HOST": "127.0.0.1",
+            "BLOCKED_ACTION": s.blocked_action,
             "FASTAGI_PORT": str(s.fastagi_port),
             "RECORDING_DIR": f"{self._instance_path('pbx')}/spool/recording",
         }

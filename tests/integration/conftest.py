@@ -6,8 +6,12 @@ taken) the tests that need it fail with the lab's own one-line reason.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +60,33 @@ def fresh_lab(lab):
     lab.wait_idle()
     lab.reset_behaviour()
     return lab
+
+
+@contextlib.contextmanager
+def running_daemon(lab: Lab, tmp_path: Path, database_url: str, extra: str = "",
+                   app: str = "pbx-crm"):
+    """`pbx-crm daemon` against the lab, as a subprocess, until the block ends."""
+    s = lab.s
+    config = tmp_path / "pbx-crm.toml"
+    config.write_text(
+        f'[general]\ndata_dir = "{tmp_path}"\n[database]\nurl = "{database_url}"\n'
+        f'[ari]\nurl = "http://127.0.0.1:{s.pbx_ari_port}/"\npassword = "{s.ari_password}"\n'
+        f'app = "{app}"\n[api]\ntoken = "test-token-0123456789abcdef"\n'
+        f'[agi]\nlisten = "{TEST_AGI_LISTEN}"\n' + extra)
+
+    def registered():
+        return any(a["name"] == app for a in lab.ari_get("/applications"))
+
+    lab.wait_for(lambda: not registered(), 10, "an earlier daemon to unregister")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PBX_CRM_")}
+    with open(tmp_path / "daemon.log", "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "pbx_daemon.cli", "--config", str(config),
+                                 "daemon", "--log-format", "json"],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        lab.wait_for(registered, 15, "the daemon to register")
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)

@@ -131,7 +131,7 @@ def test_blocked_caller_gets_busy_and_nothing_rings():
     call = InboundCall("c", "chan", RoutePlan(steps=(), blocked=True), control, recorder, clock,
                        "+79161234567", lambda: "leg")
     call.start()
-    assert control.actions == [("hangup", "chan", 17)]
+    assert control.actions == [("refuse", "chan")]
     assert recorder.of("ended") == [("ended", "blocked", 0)]
 
 

@@ -116,3 +116,12 @@ def test_hostile_caller_ids_never_reach_the_originate_unfiltered():
     assert caller_id_string(None, None) == '"unknown" <unknown>'
     assert caller_id_string(None, "٣٣٣") == '"unknown" <unknown>'
     assert caller_id_string("", "+79161234567") == '"+79161234567" <+79161234567>'
+
+
+def test_blocked_caller_gets_busy_or_the_message_context():
+    rest = FakeRest()
+    AriCallControl(rest, "pbx-crm").refuse("c1")
+    AriCallControl(rest, "pbx-crm", "message").refuse("c2")
+    assert rest.requests == [("DELETE", "/channels/c1", {"reason": "busy"}),
+                             ("POST", "/channels/c2/continue",
+                              {"context": "pbxcrm-blocked", "extension": "message", "priority": 1})]
