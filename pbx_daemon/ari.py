@@ -85,6 +85,8 @@ class AriEventsProtocol(WebSocketClientProtocol):
     def onOpen(self) -> None:
         log.info("ARI events connected; Stasis application {app} registered",
                  app=self.factory.app)
+        if self.factory.on_connect is not None:
+            self.factory.on_connect()
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
         if isBinary:
@@ -113,13 +115,16 @@ def events_url(base_url: str, app: str) -> str:
 
 
 def make_events_service(reactor, base_url: str, username: str, password: str, app: str,
-                        on_event: Callable[[dict], None]) -> ClientService:
+                        on_event: Callable[[dict], None],
+                        on_connect: Callable[[], None] | None = None) -> ClientService:
     """A reconnecting ARI events client: ``ClientService`` with exponential backoff."""
     url = events_url(base_url, app)
     factory = WebSocketClientFactory(url, headers={"Authorization": _auth_header(username, password)})
     factory.protocol = AriEventsProtocol
     factory.app = app
     factory.on_event = on_event
+    # Called on every (re)connection: the place to re-adopt calls that are still up.
+    factory.on_connect = on_connect
     # Find a half-dead connection (Asterisk restarted uncleanly) within ~15 s.
     factory.setProtocolOptions(autoPingInterval=10, autoPingTimeout=5)
     parts = urlsplit(base_url)

@@ -71,7 +71,8 @@ def make_service(config, reactor) -> MultiService:
         clock=reactor, lookup=lookup,
         timeouts=timeouts, deadline=deadline, region=region,
     )
-    events = make_events_service(reactor, ari.url, ari.username, ari.password, ari.app, app.on_event)
+    events = make_events_service(reactor, ari.url, ari.username, ari.password, ari.app,
+                                 app.on_event, on_connect=app.adopt)
     events.setName("ari-events")
     events.setServiceParent(root)
 

@@ -158,6 +158,9 @@ class StasisApp:
         self.calls: dict[str, InboundCall] = {}  # by call id (the trunk channel id)
         self.leg_calls: dict[str, str] = {}  # leg channel id -> call id
         self.pending: set[str] = set()  # calls being looked up
+        # Bridges found after a (re)connect that no InboundCall of ours owns: a daemon
+        # before us connected them. channel id -> bridge id.
+        self.adopted: dict[str, str] = {}
 
     def busy_endpoints(self) -> frozenset[str]:
         """Endpoints on a connected call right now: routing skips them."""
@@ -179,6 +182,8 @@ class StasisApp:
                     return
                 call.leg_answered(channel_id)
                 self._maybe_forget(call)
+        elif kind in ("ChannelDestroyed", "ChannelLeftBridge") and channel_id in self.adopted:
+            self._end_adopted(channel_id)
         elif kind == "ChannelDestroyed":
             cause = event.get("cause")
             if channel_id in self.pending:
@@ -192,6 +197,74 @@ class StasisApp:
                 if call is not None:
                     call.leg_ended(channel_id, cause)
                     self._maybe_forget(call)
+
+    # ---- after a (re)connect ----------------------------------------------------------------
+    def adopt(self) -> Deferred:
+        """Take over what an earlier daemon (or this one, before a reconnect) left in
+        Asterisk: connected calls are watched so that when one side hangs up the other is
+        hung up too; phone legs nobody owns any more stop ringing; callers still waiting
+        in our application are routed again."""
+        d = self.rest.request("GET", "/bridges")
+        d.addCallback(self._adopt_bridges)
+        d.addCallback(lambda _: self.rest.request("GET", "/channels"))
+        d.addCallback(self._adopt_channels)
+        d.addErrback(_ignore_gone, "re-adopting calls")
+        return d
+
+    def _known_channels(self) -> set[str]:
+        known = set(self.calls) | set(self.leg_calls) | set(self.pending) | set(self.adopted)
+        for call in self.calls.values():
+            if call.answered_leg:
+                known.add(call.answered_leg)
+        return known
+
+    def _adopt_bridges(self, bridges) -> None:
+        known = self._known_channels()
+        for bridge in bridges or []:
+            if not bridge.get("id", "").startswith("br-"):
+                continue
+            members = [c for c in bridge.get("channels", []) if c not in known]
+            if not members:
+                continue
+            for channel in members:
+                self.adopted[channel] = bridge["id"]
+            log.info("re-adopted connected call in {bridge} ({channels})", bridge=bridge["id"],
+                     channels=",".join(members))
+            if len(members) < 2:
+                # The other side already left while nobody was watching.
+                self._end_adopted(members[0])
+                continue
+            source = ",".join([f"bridge:{bridge['id']}"] + [f"channel:{c}" for c in members])
+            self.rest.request("POST", f"/applications/{self.control.app}/subscription",
+                              {"eventSource": source}).addErrback(_ignore_gone, "subscribe")
+
+    def _adopt_channels(self, channels) -> None:
+        known = self._known_channels()
+        for channel in channels or []:
+            channel_id = channel.get("id", "")
+            if channel_id in known:
+                continue
+            dialplan = channel.get("dialplan") or {}
+            app_data = dialplan.get("app_data", "")
+            in_our_app = dialplan.get("app_name") == "Stasis" and \
+                app_data.split(",")[0] == self.control.app
+            if "-leg" in channel_id and channel.get("state") != "Up":
+                log.info("stopping orphaned phone leg {channel}", channel=channel_id)
+                self.control.stop(channel_id)
+            elif in_our_app and app_data.split(",")[1:2] == ["inbound"] and channel.get("state") != "Up":
+                log.info("re-routing waiting caller {channel}", channel=channel_id)
+                parts = app_data.split(",")
+                self._inbound(channel, parts[2] if len(parts) > 2 else None)
+
+    def _end_adopted(self, channel_id: str) -> None:
+        bridge = self.adopted.pop(channel_id, None)
+        if bridge is None:
+            return
+        for other, other_bridge in list(self.adopted.items()):
+            if other_bridge == bridge:
+                del self.adopted[other]
+                self.control.hangup(other, 16)
+        self.rest.request("DELETE", f"/bridges/{bridge}").addErrback(_ignore_gone, "adopted bridge")
 
     def _maybe_forget(self, call: InboundCall) -> None:
         if call.state == "ended" and call.call_id in self.calls:

@@ -64,8 +64,11 @@ def fresh_lab(lab):
 
 @contextlib.contextmanager
 def running_daemon(lab: Lab, tmp_path: Path, database_url: str, extra: str = "",
-                   app: str = "pbx-crm"):
-    """`pbx-crm daemon` against the lab, as a subprocess, until the block ends."""
+                   app: str = "pbx-crm", after_crash: bool = False):
+    """`pbx-crm daemon` against the lab, as a subprocess, until the block ends.
+
+    ``after_crash``: an earlier daemon was killed with calls still in the application,
+    which Asterisk then keeps listed: wait for our own connection instead."""
     s = lab.s
     config = tmp_path / "pbx-crm.toml"
     config.write_text(
@@ -77,14 +80,20 @@ def running_daemon(lab: Lab, tmp_path: Path, database_url: str, extra: str = "",
     def registered():
         return any(a["name"] == app for a in lab.ari_get("/applications"))
 
-    lab.wait_for(lambda: not registered(), 10, "an earlier daemon to unregister")
+    if not after_crash:
+        lab.wait_for(lambda: not registered(), 10, "an earlier daemon to unregister")
+    log_path = tmp_path / "daemon.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PBX_CRM_")}
     with open(tmp_path / "daemon.log", "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "pbx_daemon.cli", "--config", str(config),
                                  "daemon", "--log-format", "json"],
                                 stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
-        lab.wait_for(registered, 15, "the daemon to register")
+        if after_crash:
+            lab.wait_for(lambda: "ARI events connected" in log_path.read_text(), 15,
+                         "the daemon to connect")
+        else:
+            lab.wait_for(registered, 15, "the daemon to register")
         yield proc
     finally:
         if proc.poll() is None:

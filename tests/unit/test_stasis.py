@@ -125,3 +125,37 @@ def test_blocked_caller_gets_busy_or_the_message_context():
     assert rest.requests == [("DELETE", "/channels/c1", {"reason": "busy"}),
                              ("POST", "/channels/c2/continue",
                               {"context": "pbxcrm-blocked", "extension": "message", "priority": 1})]
+
+
+class ScriptedRest(FakeRest):
+    def __init__(self, replies):
+        super().__init__()
+        self.replies = replies
+
+    def request(self, method, path, params=None, body=None):
+        super().request(method, path, params, body)
+        return succeed(self.replies.get((method, path)))
+
+
+def test_after_a_restart_connected_calls_are_watched_and_orphans_cleaned_up():
+    rest = ScriptedRest({
+        ("GET", "/bridges"): [{"id": "br-c1", "channels": ["c1", "c1-leg1-ab"]},
+                              {"id": "other", "channels": ["x"]}],
+        ("GET", "/channels"): [
+            {"id": "c1", "state": "Up", "dialplan": {"app_name": "Stasis", "app_data": "pbx-crm,inbound,+7495"}},
+            {"id": "c9-leg2-cd", "state": "Ringing", "dialplan": {}},
+            {"id": "c5", "state": "Ring", "caller": {"number": "+79161234567"},
+             "dialplan": {"app_name": "Stasis", "app_data": "pbx-crm,inbound,+74951110001"}},
+        ],
+    })
+    app, _, clock, recorder = make_app((Caller("+79161234567", owner_id=1), DIRECTORY))
+    app.rest = app.control.rest = rest
+    app.adopt()
+    assert app.adopted == {"c1": "br-c1", "c1-leg1-ab": "br-c1"}
+    assert ("POST", "/applications/pbx-crm/subscription") in rest.paths()
+    assert ("DELETE", "/channels/c9-leg2-cd") in rest.paths()  # orphan leg stops ringing
+    assert "c5" in app.calls  # the waiting caller is routed again
+    app.on_event(destroyed("c1-leg1-ab"))  # the manager hangs up
+    assert ("DELETE", "/channels/c1") in rest.paths()
+    assert ("DELETE", "/bridges/br-c1") in rest.paths()
+    assert app.adopted == {}
