@@ -71,13 +71,16 @@ def lookup_caller(session: Session, caller_raw: str | None, dialled_raw: str | N
                   now: datetime, region: str = "RU") -> Caller:
     number = normalize_caller_id(caller_raw, region)
     dialled = normalize_caller_id(dialled_raw, region)
-    department_id = None
+    tracking = None
     if dialled is not None:
         tracking = session.scalar(select(m.TrackingNumber).where(
             m.TrackingNumber.number == dialled.e164, m.TrackingNumber.active.is_(True)))
-        department_id = tracking.department_id if tracking else None
+    department_id = tracking.department_id if tracking else None
+    source_id = tracking.source_id if tracking else None
+    tracking_id = tracking.id if tracking else None
     if number is None:
-        return Caller(number=None, department_id=department_id)
+        return Caller(number=None, department_id=department_id, source_id=source_id,
+                      tracking_number_id=tracking_id)
     e164 = number.e164
     blocked = session.scalar(select(m.BlockedNumber.id).where(
         m.BlockedNumber.phone == e164,
@@ -94,7 +97,8 @@ def lookup_caller(session: Session, caller_raw: str | None, dialled_raw: str | N
                 name = f"{best.name} / {company.name}"
     is_staff = session.scalar(select(m.Employee.id).where(m.Employee.mobile == e164)) is not None
     return Caller(number=e164, blocked=blocked, crm_name=safe_caller_name(name),
-                  owner_id=owner, department_id=department_id, is_staff=is_staff)
+                  owner_id=owner, department_id=department_id, is_staff=is_staff,
+                  source_id=source_id, tracking_number_id=tracking_id)
 
 
 def safe_caller_name(name: str | None) -> str | None:

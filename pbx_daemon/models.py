@@ -501,6 +501,9 @@ class Call(Base):
     duration_seconds: Mapped[int | None]
     talk_seconds: Mapped[int | None]
     handled_by: Mapped[str] = mapped_column(String(20), default="daemon")
+    # A missed call is "recovered" when a later answered call with the number closes its
+    # call-back task.
+    recovered_at: Mapped[datetime | None]
     company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"), index=True)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"), index=True)

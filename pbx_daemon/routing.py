@@ -85,6 +85,8 @@ class Caller:
     owner_id: int | None = None  # the responsible manager of the matched card
     department_id: int | None = None  # of the dialled tracking number
     is_staff: bool = False
+    source_id: int | None = None  # of the dialled tracking number
+    tracking_number_id: int | None = None
 
 
 @dataclass(frozen=True)

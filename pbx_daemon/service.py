@@ -67,7 +67,8 @@ def make_service(config, reactor) -> MultiService:
     deadline = r.lookup_deadline_ms / 1000.0
     app = StasisApp(
         rest=rest, control=AriCallControl(rest, ari.app, r.blocked_action),
-        recorder=SqlCallRecorder(sessions, lambda fn: deferToThreadPool(reactor, store_pool, fn)),
+        recorder=SqlCallRecorder(sessions, lambda fn: deferToThreadPool(reactor, store_pool, fn),
+                                 config.inquiries.callback_deadline_minutes),
         clock=reactor, lookup=lookup,
         timeouts=timeouts, deadline=deadline, region=region,
     )

@@ -293,7 +293,10 @@ class StasisApp:
             if not plan.caller_name and trunk_name:
                 # Not in the CRM: the phones show the trunk's name, sanitised.
                 plan = replace(plan, caller_name=trunk_name)
-            self.recorder.details[call_id] = CallDetails(caller.number, caller_raw, dialled)
+            self.recorder.details[call_id] = CallDetails(
+                caller.number, caller_raw, dialled, blocked=caller.blocked,
+                is_staff=caller.is_staff, owner_id=caller.owner_id, source_id=caller.source_id,
+                tracking_number_id=caller.tracking_number_id)
             if call_id not in self.pending:
                 at = self.clock.seconds()
                 log.info("call {call_id}: caller hung up during the lookup", call_id=call_id)

@@ -17,6 +17,7 @@ from zope.interface import implementer
 
 from pbx_daemon import models as m
 from pbx_daemon.inbound import ICallRecorder
+from pbx_daemon.inquiry_store import apply_answered, apply_missed, missed_call_facts
 
 log = Logger(namespace="pbx_daemon.store")
 
@@ -31,14 +32,21 @@ class CallDetails:
     caller_raw: str
     dialled: str | None
     handled_by: str = "daemon"
+    # What the lookup found, for the missed-call rules.
+    blocked: bool = False
+    is_staff: bool = False
+    owner_id: int | None = None
+    source_id: int | None = None
+    tracking_number_id: int | None = None
 
 
 @implementer(ICallRecorder)
 class SqlCallRecorder:
-    def __init__(self, session_factory, run: Callable):
+    def __init__(self, session_factory, run: Callable, callback_deadline_minutes: int = 15):
         """``run(fn)`` runs ``fn`` off the reactor thread and returns a Deferred."""
         self.session_factory = session_factory
         self.run = run
+        self.callback_deadline_minutes = callback_deadline_minutes
         self.details: dict[str, CallDetails] = {}
         self.plans: dict[str, object] = {}
 
@@ -94,10 +102,11 @@ class SqlCallRecorder:
             if leg is not None:
                 leg.answered_at = _dt(at)
                 leg.outcome = "answered"
+            apply_answered(session, call, _dt(at))
         self._write("answer", call_id, write)
 
     def call_ended(self, call_id, outcome, at):
-        self.details.pop(call_id, None)
+        details = self.details.pop(call_id, None) or CallDetails(None, "", None)
 
         def write(session):
             call = session.scalar(select(m.Call).where(m.Call.linkedid == call_id))
@@ -109,6 +118,13 @@ class SqlCallRecorder:
                 return
             call.ended_at = _dt(at)
             call.outcome = outcome if outcome in m.CALL_OUTCOMES else "failed"
+            if outcome == "missed":
+                facts = missed_call_facts(
+                    session, call, blocked=details.blocked, is_staff=details.is_staff,
+                    owner_id=details.owner_id, source_id=details.source_id,
+                    tracking_number_id=details.tracking_number_id, at=call.started_at
+                    if call.started_at.tzinfo else call.started_at.replace(tzinfo=timezone.utc))
+                apply_missed(session, call, facts, self.callback_deadline_minutes)
             started = call.started_at if call.started_at.tzinfo else call.started_at.replace(tzinfo=timezone.utc)
             call.duration_seconds = int((_dt(at) - started).total_seconds())
             if call.answered_at is not None:

@@ -334,3 +334,43 @@ def test_default_ten_second_owner_step(routed):
     assert set(rings) == {"106", "107"}
     assert rings["107"].rang_at - rings["106"].rang_at == pytest.approx(10.0, abs=0.6)
     assert answered_by == "zoya" and rings["106"].caller_name == "АО Большой клиент"
+
+
+def test_missed_calls_become_one_inquiry_with_a_task_closed_by_a_later_answer(routed):
+    lab, url, _log = routed
+    caller = "+79031230010"
+    with _session(url) as s:
+        anna = s.scalar(select(m.Employee).where(m.Employee.login == "anna"))
+        s.add(m.Contact(full_name="Клиент Повторный", responsible_id=anna.id,
+                        phones=[m.ContactPhone(phone=caller)]))
+        s.commit()
+        anna_id = anna.id
+    for attempt in range(2):  # the caller gives up after 3 s of ringing, twice
+        lab.wait_idle()
+        lab.reset_behaviour()
+        lab.call(caller, SALES_NUMBER, ring_timeout=3, hold=1)
+        lab.wait_for(lambda: _call_count(url, caller, "missed") == attempt + 1, 15, "a missed call")
+    with _session(url) as s:
+        inquiries = s.scalars(select(m.Inquiry).where(m.Inquiry.phone == caller)).all()
+        assert [(i.missed_count, i.status, i.responsible_id) for i in inquiries] == [(2, "open", anna_id)]
+        tasks = s.scalars(select(m.Task).where(m.Task.inquiry_id == inquiries[0].id)).all()
+        assert [(t.type, t.responsible_id, t.status) for t in tasks] == [("call", anna_id, "open")]
+    lab.wait_idle()
+    lab.set_phone("101", "answer:1:1")
+    lab.call(caller, SALES_NUMBER, ring_timeout=10, hold=1)
+    lab.wait_for(lambda: _call_count(url, caller, "answered") == 1, 15, "the answered call")
+
+    def task_done():
+        with _session(url) as s:
+            task = s.scalar(select(m.Task).where(m.Task.inquiry_id == inquiries[0].id))
+            missed = s.scalars(select(m.Call).where(m.Call.caller == caller,
+                                                    m.Call.outcome == "missed")).all()
+            return task.status == "done" and all(c.recovered_at for c in missed)
+
+    lab.wait_for(task_done, 5, "the call-back task to be done and the misses recovered")
+
+
+def _call_count(url, caller, outcome):
+    with _session(url) as s:
+        return len(s.scalars(select(m.Call).where(m.Call.caller == caller,
+                                                  m.Call.outcome == outcome)).all())
