@@ -51,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
     except Exception as e:  # noqa: BLE001 - every failure means: ring the fallback group
-        agi.verbose(f"pbx-crm route failed ({type(e).__name__}); fallback group", 1)
+        # One line for the Asterisk log: what failed, with quotes and line breaks removed
+        # (AGI's VERBOSE takes a quoted string it does not escape).
+        reason = "".join(c for c in str(e)[:120] if c.isprintable() and c not in '"\\')
+        agi.verbose(f"pbx-crm route failed ({type(e).__name__}: {reason}); fallback group", 1)
         return 0
     for name, value in variables:
         agi.set_variable(name, value)
@@ -65,7 +68,7 @@ def route(config, caller_raw: str, dialled: str) -> list[tuple[str, str]]:
     from pbx_daemon.routing import StepTimeouts, plan_route
 
     r = config.routing
-    engine = make_engine(config.database.url)
+    engine = make_engine(config.database.url, readonly=True)
     try:
         with make_session_factory(engine)() as session:
             now = datetime.now(timezone.utc)

@@ -157,6 +157,28 @@ def cmd_user(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- reconcile ---------------------------------------------------------------------------
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from pbx_daemon import db
+    from pbx_daemon.reconcile import reconcile
+
+    config = _config(args)
+    path = Path(args.cel_log or config.asterisk.cel_log)
+    if not path.is_file():
+        return _fail(f"no CEL log at {path} (asterisk.cel_log)", 1)
+    engine = db.make_engine(config.database.url)
+    try:
+        with db.make_session_factory(engine)() as session, open(path, errors="replace") as f:
+            summary = reconcile(session, f, recordings_dir=config.asterisk.recording_dir,
+                                region=config.general.default_region,
+                                callback_deadline_minutes=config.inquiries.callback_deadline_minutes)
+    finally:
+        engine.dispose()
+    print(f"reconciled {path}: {summary.seen} complete calls, {summary.stored} stored "
+          f"({summary.answered} answered, {summary.missed} missed)")
+    return 0
+
+
 # ---- daemon / admin ----------------------------------------------------------------------
 def cmd_daemon(args: argparse.Namespace) -> int:
     overrides = {"log.format": args.log_format} if args.log_format else {}
@@ -292,6 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("login")
     up.add_argument("--password-stdin", action="store_true")
     c.set_defaults(func=cmd_user)
+
+    c = sub.add_parser("reconcile", help="store calls Asterisk handled while the daemon was down")
+    c.add_argument("--cel-log", help="CEL JSON lines file (default: asterisk.cel_log)")
+    c.set_defaults(func=cmd_reconcile)
 
     c = sub.add_parser("daemon", help="run the call-routing daemon (ARI + FastAGI + HTTP API)")
     c.add_argument("--log-format", choices=("text", "json"))

@@ -110,6 +110,16 @@ class Log:
 
 
 @dataclass(frozen=True)
+class AsteriskSection:
+    # Where Asterisk writes what the daemon reads back after downtime (cel_custom.conf)
+    # and where ARI and MixMonitor leave recordings.
+    cel_log: str = "/var/log/asterisk/cel-custom/pbx-crm.jsonl"
+    recording_dir: str = "/var/spool/asterisk/recording"
+    # How often the daemon reconciles, in seconds (0: only at start).
+    reconcile_interval: int = 60
+
+
+@dataclass(frozen=True)
 class LabSection:
     name: str = "lab"
     root: str = "/var/cache/pbx-crm/lab-root"
@@ -133,6 +143,7 @@ class Config:
     recordings: Recordings = Recordings()
     inquiries: Inquiries = Inquiries()
     log: Log = Log()
+    asterisk: AsteriskSection = AsteriskSection()
     lab: LabSection = LabSection()
 
     def redacted(self) -> "Config":

@@ -16,11 +16,13 @@ from pbx_daemon import models
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def make_engine(url: str, **kwargs) -> Engine:
+def make_engine(url: str, *, readonly: bool = False, **kwargs) -> Engine:
+    """``readonly``: for the AGI fallback, which only reads and may run many at once: it
+    must not try to change the journal mode (that needs a write lock)."""
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 15})
         engine = create_engine(url, **kwargs)
-        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "connect", _sqlite_readonly if readonly else _sqlite_on_connect)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
@@ -33,6 +35,12 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:
     # WAL lets the admin read while the daemon writes; in-memory databases ignore it.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_readonly(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
     cursor.close()
 
 

@@ -8,7 +8,7 @@ call: look the caller up (SQL, in a thread pool, under a deadline), plan the rin
 
 from __future__ import annotations
 
-from twisted.application.internet import StreamServerEndpointService
+from twisted.application.internet import StreamServerEndpointService, TimerService
 from twisted.application.service import MultiService, Service
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.threads import deferToThreadPool
@@ -85,6 +85,41 @@ def make_service(config, reactor) -> MultiService:
         d.addTimeout(deadline, reactor)
         d.addCallback(lambda result: plan_variables(plan_route(result[0], result[1], timeouts)))
         return d
+
+    def reconcile_once():
+        from pathlib import Path
+
+        from pbx_daemon.reconcile import reconcile
+
+        path = Path(config.asterisk.cel_log)
+        if not path.is_file():
+            log.warn("no CEL log at {path}: cannot reconcile", path=str(path))
+            return None
+        # A call that ended seconds ago may still be in the daemon's own write queue.
+        settled = reactor.seconds() - 5
+
+        def job():
+            with sessions() as session, open(path, errors="replace") as f:
+                return reconcile(session, f, recordings_dir=config.asterisk.recording_dir,
+                                 region=region, settled_before=settled,
+                                 callback_deadline_minutes=config.inquiries.callback_deadline_minutes)
+
+        d = deferToThreadPool(reactor, store_pool, job)
+        d.addCallback(lambda s: s.stored and log.info(
+            "reconciled {stored} calls from CEL ({answered} answered, {missed} missed)",
+            stored=s.stored, answered=s.answered, missed=s.missed))
+        d.addErrback(lambda f: log.failure("reconciling from CEL", f))
+        return d
+
+    interval = config.asterisk.reconcile_interval
+    reconciler = TimerService(interval, reconcile_once) if interval > 0 else None
+    if reconciler is not None:
+        reconciler.clock = reactor
+        reconciler.setName("reconcile")
+        reconciler.setServiceParent(root)
+    else:
+        reactor.callWhenRunning(reconcile_once)
+    root.reconcile_once = reconcile_once
 
     agi = StreamServerEndpointService(serverFromString(reactor, config.agi.listen),
                                       FastAGIFactory(fastagi_route))

@@ -40,8 +40,6 @@ def _app_registered(lab: Lab) -> bool:
 @pytest.fixture
 def daemon(fresh_lab: Lab, tmp_path: Path):
     config = _write_config(fresh_lab, tmp_path)
-    # A daemon of an earlier module may still be unregistering.
-    fresh_lab.wait_for(lambda: not _app_registered(fresh_lab), 10, "no pbx-crm application")
     log_path = tmp_path / "daemon.log"
     with open(log_path, "w") as log_file:
         proc = subprocess.Popen(
@@ -51,7 +49,8 @@ def daemon(fresh_lab: Lab, tmp_path: Path):
             env={k: v for k, v in os.environ.items() if not k.startswith("PBX_CRM_")},
         )
     try:
-        fresh_lab.wait_for(lambda: _app_registered(fresh_lab), 15, "the daemon to register pbx-crm")
+        fresh_lab.wait_for(lambda: "ARI events connected" in log_path.read_text(), 15,
+                           "the daemon to connect")
         yield proc, log_path
     finally:
         if proc.poll() is None:

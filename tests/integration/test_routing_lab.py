@@ -88,15 +88,13 @@ def routed(lab: Lab, tmp_path_factory):
         f'[api]\ntoken = "test-token-0123456789abcdef"\n'
         f'[agi]\nlisten = "tcp:14573:interface=127.0.0.1"\n')
     log_path = tmp / "daemon.log"
-    lab.wait_for(lambda: not any(a["name"] == "pbx-crm" for a in lab.ari_get("/applications")), 10,
-                 "an earlier daemon to unregister")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PBX_CRM_")}
     with open(log_path, "w") as log_file:
         proc = subprocess.Popen([sys.executable, "-m", "pbx_daemon.cli", "--config", str(config),
                                  "daemon", "--log-format", "json"],
                                 stdout=log_file, stderr=subprocess.STDOUT, env=env)
-    lab.wait_for(lambda: any(a["name"] == "pbx-crm" for a in lab.ari_get("/applications")), 15,
-                 "the daemon to register")
+    lab.wait_for(lambda: "ARI events connected" in log_path.read_text(), 15,
+                 "the daemon to connect")
     try:
         yield lab, url, log_path
     finally:

@@ -1,0 +1,99 @@
+"""Nothing lost while the daemon was down: three calls arrive with the daemon stopped
+(one answered via the AGI fallback, two missed from distinct numbers); when the daemon
+starts it stores all three from Asterisk's CEL, attaches the answered one's recording,
+makes one inquiry per missed number, and a second reconcile changes nothing."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from pbx_daemon import db
+from pbx_daemon import models as m
+from pbx_daemon.lab import Lab
+from tests.integration.conftest import running_daemon
+from tests.integration.test_routing_lab import CLIENT, SALES_NUMBER, seed
+
+pytestmark = pytest.mark.lab
+
+
+def test_calls_during_downtime_are_stored_once_with_inquiries_and_recording(lab: Lab, tmp_path):
+    # The PBX's CEL log outlives test runs: numbers of this run only.
+    suffix = random.randrange(1000, 9999)
+    missed_numbers = [f"+790355{suffix}1", f"+790355{suffix}2"]
+    url = f"sqlite:///{tmp_path}/pbx.sqlite3"
+    db.upgrade(url)
+    seed(url)
+    lab.attach_database(url)
+    try:
+        lab.wait_idle()
+        lab.reset_behaviour()
+        lab.set_phone("101", "answer:1:2")
+        start = time.time()
+        lab.call(CLIENT, SALES_NUMBER, ring_timeout=15, hold=3)  # answered via the AGI
+        lab.wait_for(lambda: [r for r in lab.rings(start) if r.answered_at and r.ended_at], 20,
+                     "the AGI-routed call to be answered and over")
+        lab.wait_idle(20)
+        lab.reset_behaviour()
+        for caller in missed_numbers:  # two missed: give up after 2 s
+            lab.call(caller, SALES_NUMBER, ring_timeout=2, hold=1)
+        lab.wait_for(lambda: len({r.caller_num for r in lab.rings(start) if r.ended_at} - {CLIENT}) == 2,
+                     20, "both missed calls to ring out")
+        lab.wait_idle(20)
+        time.sleep(1)
+    finally:
+        lab.attach_database("sqlite:////nonexistent/no-database-attached.sqlite3")
+
+    cel = lab.log_dir("pbx") / "cel-custom" / "pbx-crm.jsonl"
+    recordings = lab.instance_dir("pbx") / "spool" / "recording"
+    extra = (f'[asterisk]\ncel_log = "{cel}"\nrecording_dir = "{recordings}"\n'
+             f"reconcile_interval = 1\n")
+    engine = db.make_engine(url)
+    sessions = db.make_session_factory(engine)
+
+    def stored():
+        with sessions() as s:
+            calls = s.scalars(select(m.Call).where(m.Call.started_at >= _utc(start - 1))).all()
+            return calls if len(calls) == 3 else None
+
+    time.sleep(5)  # the daemon leaves calls that ended in the last 5 s alone
+    with running_daemon(lab, tmp_path, url, extra):
+        calls = lab.wait_for(stored, 15, "the three calls to be reconciled")
+    by_caller = {c.caller: c for c in calls}
+    with sessions() as s:
+        answered = s.get(m.Call, by_caller[CLIENT].id)
+        assert answered.outcome == "answered" and answered.handled_by == "reconciled"
+        assert answered.answered_by.login == "anna"
+        assert answered.recording is not None and answered.recording.size_bytes > 1000
+        for caller in missed_numbers:
+            call = s.get(m.Call, by_caller[caller].id)
+            assert call.outcome == "missed" and call.inquiry_id is not None
+            assert call.legs and call.legs[0].endpoint == "PJSIP/101"
+        inquiries = s.scalars(select(m.Inquiry).where(
+            m.Inquiry.phone.in_(missed_numbers))).all()
+        assert sorted(i.phone for i in inquiries) == missed_numbers
+        assert all(i.missed_count == 1 for i in inquiries)
+        before = s.scalar(select(func.count()).select_from(m.Call))
+        tasks_before = s.scalar(select(func.count()).select_from(m.Task))
+
+    # A second reconcile (the ops command) changes nothing.
+    config = tmp_path / "pbx-crm.toml"
+    again = subprocess.run([sys.executable, "-m", "pbx_daemon.cli", "--config", str(config),
+                            "reconcile"], capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert " 0 stored" in again.stdout
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(m.Call)) == before
+        assert s.scalar(select(func.count()).select_from(m.Task)) == tasks_before
+    engine.dispose()
+
+
+def _utc(ts):
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(ts, timezone.utc)
