@@ -6,16 +6,13 @@ did not work the fallback group (101 and 102 together) would ring instead."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 from pbx_daemon import db
 from pbx_daemon.lab import Lab
+from tests.integration.conftest import running_daemon
 from tests.integration.test_routing_lab import CLIENT, SALES_NUMBER, seed
 
 pytestmark = pytest.mark.lab
@@ -25,21 +22,8 @@ def test_fastagi_routes_the_owner_first_when_stasis_is_unavailable(lab: Lab, tmp
     url = f"sqlite:///{tmp_path}/pbx.sqlite3"
     db.upgrade(url)
     seed(url)
-    s = lab.s
-    config = tmp_path / "pbx-crm.toml"
-    config.write_text(
-        f'[general]\ndata_dir = "{tmp_path}"\n[database]\nurl = "{url}"\n'
-        f'[ari]\nurl = "http://127.0.0.1:{s.pbx_ari_port}/"\npassword = "{s.ari_password}"\n'
-        f'app = "pbx-crm-elsewhere"\n'
-        f'[api]\ntoken = "test-token-0123456789abcdef"\n'
-        f'[agi]\nlisten = "tcp:{s.fastagi_port}:interface=127.0.0.1"\n')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PBX_CRM_")}
-    with open(tmp_path / "daemon.log", "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "pbx_daemon.cli", "--config", str(config),
-                                 "daemon"], stdout=out, stderr=subprocess.STDOUT, env=env)
-    try:
-        lab.wait_for(lambda: any(a["name"] == "pbx-crm-elsewhere"
-                                 for a in lab.ari_get("/applications")), 15, "the daemon")
+    with running_daemon(lab, tmp_path, url, app="pbx-crm-elsewhere"):
+        lab.wait_idle()
         lab.reset_behaviour()
         lab.set_phone("101", "answer:1:1")
         start = time.time()
@@ -49,6 +33,3 @@ def test_fastagi_routes_the_owner_first_when_stasis_is_unavailable(lab: Lab, tmp
         rings = [r for r in lab.rings(start) if r.caller_num == CLIENT]
         assert [r.target for r in rings] == ["101"]
         assert rings[0].answered_at and rings[0].caller_name == "ООО Ромашка"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)

@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import os
-import signal
-import subprocess
-import sys
 import time
 from datetime import timezone
 from pathlib import Path
@@ -24,6 +20,7 @@ from sqlalchemy import select
 from pbx_daemon import db
 from pbx_daemon import models as m
 from pbx_daemon.lab import Lab
+from tests.integration.conftest import running_daemon
 
 pytestmark = pytest.mark.lab
 
@@ -80,26 +77,8 @@ def routed(lab: Lab, tmp_path_factory):
     url = f"sqlite:///{tmp}/pbx.sqlite3"
     db.upgrade(url)
     seed(url)
-    config = tmp / "pbx-crm.toml"
-    s = lab.s
-    config.write_text(
-        f'[general]\ndata_dir = "{tmp}"\n[database]\nurl = "{url}"\n'
-        f'[ari]\nurl = "http://127.0.0.1:{s.pbx_ari_port}/"\npassword = "{s.ari_password}"\n'
-        f'[api]\ntoken = "test-token-0123456789abcdef"\n'
-        f'[agi]\nlisten = "tcp:14573:interface=127.0.0.1"\n')
-    log_path = tmp / "daemon.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PBX_CRM_")}
-    with open(log_path, "w") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", "pbx_daemon.cli", "--config", str(config),
-                                 "daemon", "--log-format", "json"],
-                                stdout=log_file, stderr=subprocess.STDOUT, env=env)
-    lab.wait_for(lambda: "ARI events connected" in log_path.read_text(), 15,
-                 "the daemon to connect")
-    try:
-        yield lab, url, log_path
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
+    with running_daemon(lab, tmp, url) as _daemon:
+        yield lab, url, tmp / "daemon.log"
 
 
 def _session(url):
