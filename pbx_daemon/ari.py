@@ -105,6 +105,8 @@ class AriEventsProtocol(WebSocketClientProtocol):
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         log.warn("ARI events closed (code {code}, {reason}); reconnecting",
                  code=code, reason=reason or "no reason given")
+        if getattr(self.factory, "on_disconnect", None) is not None:
+            self.factory.on_disconnect()
 
 
 def events_url(base_url: str, app: str) -> str:
@@ -116,7 +118,8 @@ def events_url(base_url: str, app: str) -> str:
 
 def make_events_service(reactor, base_url: str, username: str, password: str, app: str,
                         on_event: Callable[[dict], None],
-                        on_connect: Callable[[], None] | None = None) -> ClientService:
+                        on_connect: Callable[[], None] | None = None,
+                        on_disconnect: Callable[[], None] | None = None) -> ClientService:
     """A reconnecting ARI events client: ``ClientService`` with exponential backoff."""
     url = events_url(base_url, app)
     factory = WebSocketClientFactory(url, headers={"Authorization": _auth_header(username, password)})
@@ -125,6 +128,7 @@ def make_events_service(reactor, base_url: str, username: str, password: str, ap
     factory.on_event = on_event
     # Called on every (re)connection: the place to re-adopt calls that are still up.
     factory.on_connect = on_connect
+    factory.on_disconnect = on_disconnect
     # Find a half-dead connection (Asterisk restarted uncleanly) within ~15 s.
     factory.setProtocolOptions(autoPingInterval=10, autoPingTimeout=5)
     parts = urlsplit(base_url)

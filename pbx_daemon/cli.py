@@ -170,12 +170,38 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     try:
         with db.make_session_factory(engine)() as session, open(path, errors="replace") as f:
             summary = reconcile(session, f, recordings_dir=config.asterisk.recording_dir,
+                                store_dir=config.recordings.dir,
                                 region=config.general.default_region,
                                 callback_deadline_minutes=config.inquiries.callback_deadline_minutes)
     finally:
         engine.dispose()
     print(f"reconciled {path}: {summary.seen} complete calls, {summary.stored} stored "
           f"({summary.answered} answered, {summary.missed} missed)")
+    return 0
+
+
+# ---- click-to-call ------------------------------------------------------------------------
+def cmd_call(args: argparse.Namespace) -> int:
+    from pbx_daemon.api_client import click_to_call
+    from pbx_daemon.click_to_call import ClickToCallError
+    from pbx_daemon.config import api_base_url
+
+    config = _config(args)
+    if not config.api.token:
+        return _fail("api.token is not set: the daemon's API needs it")
+    card = None
+    if args.card:
+        kind, _, card_id = args.card.partition(":")
+        if not card_id.isdigit():
+            return _fail("--card must look like contact:12")
+        card = {"kind": kind, "id": int(card_id)}
+    employee = int(args.employee) if args.employee.isdigit() else args.employee
+    try:
+        result = click_to_call(api_base_url(config), config.api.token, employee=employee,
+                               number=args.number, card=card)
+    except ClickToCallError as e:
+        return _fail(f"click-to-call refused: {e.message}", 1)
+    print(f"{result['call_id']}: ringing {args.employee}'s phone; then {result['number']}")
     return 0
 
 
@@ -318,6 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("reconcile", help="store calls Asterisk handled while the daemon was down")
     c.add_argument("--cel-log", help="CEL JSON lines file (default: asterisk.cel_log)")
     c.set_defaults(func=cmd_reconcile)
+
+    c = sub.add_parser("call", help="click-to-call: ring an employee's phone, then dial a number")
+    c.add_argument("employee", help="the employee's login or id")
+    c.add_argument("number", help="the number to call (any format; normalised to E.164)")
+    c.add_argument("--card", help="the card the call is for, e.g. contact:12, deal:3")
+    c.set_defaults(func=cmd_call)
 
     c = sub.add_parser("daemon", help="run the call-routing daemon (ARI + FastAGI + HTTP API)")
     c.add_argument("--log-format", choices=("text", "json"))

@@ -104,6 +104,13 @@ class Inquiries:
 
 
 @dataclass(frozen=True)
+class ClickToCall:
+    # How long the employee's own phone rings, then the client's, in seconds.
+    employee_timeout: int = 30
+    client_timeout: int = 40
+
+
+@dataclass(frozen=True)
 class Log:
     format: str = "text"
     level: str = "info"
@@ -142,6 +149,7 @@ class Config:
     routing: Routing = Routing()
     recordings: Recordings = Recordings()
     inquiries: Inquiries = Inquiries()
+    click_to_call: ClickToCall = ClickToCall()
     log: Log = Log()
     asterisk: AsteriskSection = AsteriskSection()
     lab: LabSection = LabSection()
@@ -358,6 +366,10 @@ def validate(config: Config, for_: set[str] | frozenset[str] = frozenset()) -> l
         problems.append(ConfigProblem("routing.blocked_action", "must be busy or message"))
     if not 1 <= config.inquiries.callback_deadline_minutes <= 10080:
         problems.append(ConfigProblem("inquiries.callback_deadline_minutes", "must be 1..10080"))
+    if not 5 <= config.click_to_call.employee_timeout <= 120:
+        problems.append(ConfigProblem("click_to_call.employee_timeout", "must be 5..120 seconds"))
+    if not 5 <= config.click_to_call.client_timeout <= 300:
+        problems.append(ConfigProblem("click_to_call.client_timeout", "must be 5..300 seconds"))
     if config.log.format not in ("text", "json"):
         problems.append(ConfigProblem("log.format", "must be text or json"))
     if config.log.level not in ("debug", "info", "warn", "error", "critical"):
@@ -412,3 +424,16 @@ def config_summary(config: Config) -> list[str]:
         for f in fields(obj):
             lines.append(f"{section.name}.{f.name} = {getattr(obj, f.name)!r}")
     return lines
+
+
+def api_base_url(config: Config) -> str:
+    """Where the admin reaches the daemon's API, from ``api.listen``
+    (``tcp:8091:interface=127.0.0.1`` -> ``http://127.0.0.1:8091``)."""
+    parts = dict(p.split("=", 1) for p in config.api.listen.split(":")[2:] if "=" in p)
+    port = config.api.listen.split(":")[1] if ":" in config.api.listen else "8091"
+    host = parts.get("interface", "127.0.0.1")
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"

@@ -64,9 +64,10 @@ def apply_missed(session: Session, call: m.Call, facts: MissedCall, deadline_min
 
 
 def apply_answered(session: Session, call: m.Call, at: datetime) -> None:
-    """An answered call from a number with an open inquiry: its call-back tasks are done
-    and its missed calls recovered."""
-    inquiry = open_inquiry_for(session, call.caller)
+    """An answered call with a number that has an open inquiry (a caller who got through,
+    or a call-back the client answered): its call-back tasks are done and its missed
+    calls recovered."""
+    inquiry = open_inquiry_for(session, call.callee if call.direction == "outbound" else call.caller)
     if inquiry is None:
         return
     call.inquiry_id = inquiry.id

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from pbx_daemon import models as m
 from pbx_daemon.inquiry_store import apply_answered, apply_missed, missed_call_facts
+from pbx_daemon.recordings import RecordingNameError, attach_recording
 
 _CHANNEL = re.compile(r"^PJSIP/(?P<endpoint>[A-Za-z0-9_.-]+)-[0-9a-f]+$")
 TRUNK_ENDPOINT = "trunk"
@@ -80,10 +81,13 @@ class Summary:
 
 
 def reconcile(session: Session, cel_lines: Iterable[str], *, recordings_dir: str | Path,
-              region: str = "RU", callback_deadline_minutes: int = 15,
+              store_dir: str | Path | None = None, region: str = "RU",
+              callback_deadline_minutes: int = 15,
               settled_before: float | None = None) -> Summary:
     """Store every complete inbound call in ``cel_lines`` that the calls table lacks.
 
+    ``recordings_dir`` is Asterisk's spool, ``store_dir`` where recordings are kept
+    (:mod:`pbx_daemon.recordings`; default: left in the spool).
     ``settled_before`` (epoch seconds): leave calls that ended after it to the daemon,
     which may still be writing them."""
     from pbx_daemon.directory import lookup_caller
@@ -100,10 +104,13 @@ def reconcile(session: Session, cel_lines: Iterable[str], *, recordings_dir: str
     for cel in complete:
         if cel.linkedid in known:
             continue
+        # An inbound call is one the trunk channel started (its uniqueid is the linkedid);
+        # a click-to-call also has a trunk channel, but the employee's phone started it.
         trunk = next((e for e in cel.events if e.get("eventtype") == "CHAN_START"
-                      and _endpoint(e) == TRUNK_ENDPOINT), None)
+                      and _endpoint(e) == TRUNK_ENDPOINT
+                      and e.get("uniqueid") == cel.linkedid), None)
         if trunk is None:
-            continue  # not an inbound trunk call (click-to-call and internal come later)
+            continue
         caller_raw = str(trunk.get("num", ""))
         dialled = str(trunk.get("exten", ""))
         now = _at(trunk)
@@ -146,10 +153,12 @@ def reconcile(session: Session, cel_lines: Iterable[str], *, recordings_dir: str
             leg.step = step
         session.add(call)
         session.flush()
-        recording = Path(recordings_dir) / f"{cel.linkedid}.wav"
-        if call.answered_at is not None and recording.is_file():
-            session.add(m.Recording(call_id=call.id, path=recording.name, format="wav",
-                                    size_bytes=recording.stat().st_size))
+        if call.answered_at is not None:
+            try:
+                attach_recording(session, call, spool_dir=recordings_dir,
+                                 store_dir=store_dir or recordings_dir)
+            except RecordingNameError:
+                pass  # a linkedid we would not use as a file name: no recording
         if call.outcome == "missed":
             apply_missed(session, call, missed_call_facts(
                 session, call, blocked=facts.blocked, is_staff=facts.is_staff,

@@ -15,7 +15,11 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 
+from twisted.web.server import Site
+
 from pbx_daemon.agi_plan import plan_variables
+from pbx_daemon.api import ApiResource
+from pbx_daemon.click_to_call import prepare_click_to_call
 from pbx_daemon.ari import AriRest, make_events_service
 from pbx_daemon.db import make_engine, make_session_factory
 from pbx_daemon.directory import load_directory, lookup_caller
@@ -65,15 +69,18 @@ def make_service(config, reactor) -> MultiService:
     r = config.routing
     timeouts = StepTimeouts(r.owner_timeout, r.group_timeout, r.head_timeout, r.top_timeout)
     deadline = r.lookup_deadline_ms / 1000.0
+    recorder = SqlCallRecorder(sessions, lambda fn: deferToThreadPool(reactor, store_pool, fn),
+                               config.inquiries.callback_deadline_minutes,
+                               spool_dir=config.asterisk.recording_dir,
+                               store_dir=config.recordings.dir)
     app = StasisApp(
         rest=rest, control=AriCallControl(rest, ari.app, r.blocked_action),
-        recorder=SqlCallRecorder(sessions, lambda fn: deferToThreadPool(reactor, store_pool, fn),
-                                 config.inquiries.callback_deadline_minutes),
-        clock=reactor, lookup=lookup,
+        recorder=recorder, clock=reactor, lookup=lookup,
         timeouts=timeouts, deadline=deadline, region=region,
     )
     events = make_events_service(reactor, ari.url, ari.username, ari.password, ari.app,
-                                 app.on_event, on_connect=app.adopt)
+                                 app.on_event, on_connect=app.on_connect,
+                                 on_disconnect=app.on_disconnect)
     events.setName("ari-events")
     events.setServiceParent(root)
 
@@ -101,6 +108,7 @@ def make_service(config, reactor) -> MultiService:
         def job():
             with sessions() as session, open(path, errors="replace") as f:
                 return reconcile(session, f, recordings_dir=config.asterisk.recording_dir,
+                                 store_dir=config.recordings.dir,
                                  region=region, settled_before=settled,
                                  callback_deadline_minutes=config.inquiries.callback_deadline_minutes)
 
@@ -120,6 +128,29 @@ def make_service(config, reactor) -> MultiService:
     else:
         reactor.callWhenRunning(reconcile_once)
     root.reconcile_once = reconcile_once
+
+    c2c = config.click_to_call
+
+    def prepare(body):
+        from datetime import datetime, timezone
+
+        now = datetime.fromtimestamp(reactor.seconds(), timezone.utc)
+        busy = app.busy_endpoints()
+
+        def job():
+            with sessions() as session:
+                return prepare_click_to_call(
+                    session, employee=body.get("employee"), number=body.get("number"),
+                    card=body.get("card"), now=now, region=region,
+                    default_area_code=config.general.default_area_code, busy_endpoints=busy,
+                    company_caller_id=config.general.company_caller_id,
+                    employee_timeout=c2c.employee_timeout, client_timeout=c2c.client_timeout)
+        return deferToThreadPool(reactor, lookup_pool, job)
+
+    api = StreamServerEndpointService(serverFromString(reactor, config.api.listen),
+                                      Site(ApiResource(config.api.token, app, prepare)))
+    api.setName("api")
+    api.setServiceParent(root)
 
     agi = StreamServerEndpointService(serverFromString(reactor, config.agi.listen),
                                       FastAGIFactory(fastagi_route))

@@ -13,6 +13,16 @@ How a routed call looks in Asterisk:
   the bridge; every other leg is hung up;
 * ``ChannelDestroyed`` of the trunk channel is the caller hanging up.
 
+A click-to-call (:mod:`pbx_daemon.outbound`) is two channels we originate: the
+employee's phone (``appArgs=c2c-employee,<call id>``, channel id = call id) and, once that
+is answered, the client through the trunk (``PJSIP/<E.164>@trunk``,
+``appArgs=c2c-client,<call id>``, ``originator`` = the employee's channel). Each shows
+``StasisStart`` when answered and ``ChannelDestroyed`` when gone.
+
+A bridge recording ends when the bridge is destroyed; Asterisk then sends
+``RecordingFinished`` with the recording's ``name`` (our call id) and the file is complete
+in its spool: that is when the store attaches it to the call.
+
 Anything that goes wrong before a plan exists (lookup past its deadline, database down)
 sends the caller back to the dialplan's fallback ring group: the call always rings.
 """
@@ -33,7 +43,9 @@ from pbx_daemon.ari import AriError, AriRest
 from pbx_daemon.asterisk_render import ENDPOINT_NAME, dial_list
 from pbx_daemon.directory import safe_caller_name
 from pbx_daemon.inbound import ICallControl, InboundCall
+from pbx_daemon.outbound import ClickToCallRequest, IOutboundControl, OutboundCall
 from pbx_daemon.phones import is_e164
+from pbx_daemon.click_to_call import ClickToCallError
 from pbx_daemon.routing import StepTimeouts, plan_route
 from pbx_daemon.store import CallDetails
 
@@ -141,15 +153,96 @@ class AriCallControl:
         self.rest.request("DELETE", f"/bridges/{bridge}").addErrback(_ignore_gone, f"release {bridge}")
 
 
+@implementer(IOutboundControl)
+class AriOutboundControl:
+    """Click-to-call over ARI. Originations report failure through ``on_failed``."""
+
+    def __init__(self, rest: AriRest, app: str, trunk: str = "trunk"):
+        self.rest = rest
+        self.app = app
+        self.trunk = trunk
+        self.on_failed: Callable[[str, str], None] = lambda call_id, which: None
+
+    def _originate_failed(self, failure, call_id, which):
+        log.error("click-to-call {call_id}: could not ring the {which}: {error}",
+                  call_id=call_id, which=which, error=failure.getErrorMessage())
+        self.on_failed(call_id, which)
+
+    def ring_employee(self, call_id, endpoint, shown_name, shown_number, timeout):
+        if not ENDPOINT_NAME.match(endpoint):
+            log.error("refusing to ring invalid endpoint {endpoint!r}", endpoint=endpoint)
+            self.on_failed(call_id, "employee")
+            return
+        params = {"endpoint": f"PJSIP/{endpoint}", "app": self.app,
+                  "appArgs": f"c2c-employee,{call_id}", "channelId": call_id,
+                  "timeout": timeout, "callerId": caller_id_string(shown_name, shown_number)}
+        self.rest.request("POST", "/channels", params).addErrback(
+            self._originate_failed, call_id, "employee")
+
+    def ringback(self, call_id):
+        self.rest.request("POST", f"/channels/{call_id}/play",
+                          {"media": "tone:ring", "playbackId": f"{call_id}-rb"}) \
+            .addErrback(_ignore_gone, f"ringback {call_id}")
+
+    def dial_client(self, call_id, client_leg, number, caller_id, timeout):
+        if not is_e164(number):
+            log.error("refusing to dial {number!r}: not E.164", number=number)
+            self.on_failed(call_id, "client")
+            return
+        params = {"endpoint": f"PJSIP/{number}@{self.trunk}", "app": self.app,
+                  "appArgs": f"c2c-client,{call_id}", "channelId": client_leg,
+                  "originator": call_id, "timeout": timeout}
+        if caller_id and is_e164(caller_id):
+            params["callerId"] = caller_id
+        self.rest.request("POST", "/channels", params).addErrback(
+            self._originate_failed, call_id, "client")
+
+    def connect(self, call_id, client_leg, ext):
+        bridge = f"br-{_SAFE_ID.sub('_', call_id)}"
+
+        def steps():
+            d = self.rest.request("DELETE", f"/playbacks/{call_id}-rb")
+            d.addErrback(lambda _f: None)  # the ringback may have ended already
+            d.addCallback(lambda _: self.rest.request("POST", "/bridges",
+                                                      {"type": "mixing", "bridgeId": bridge}))
+            d.addCallback(lambda _: self.rest.request(
+                "POST", f"/bridges/{bridge}/addChannel", {"channel": f"{call_id},{client_leg}"}))
+            d.addCallback(lambda _: self.rest.request(
+                "POST", f"/bridges/{bridge}/record",
+                {"name": _SAFE_ID.sub("_", call_id), "format": "wav", "ifExists": "overwrite"}))
+            if ext and ext.isdigit():
+                # An extension ("доб. 12"): the client's IVR hears it once the call is up.
+                d.addCallback(lambda _: self.rest.request(
+                    "POST", f"/channels/{client_leg}/dtmf", {"dtmf": ext, "before": 1500}))
+            return d
+
+        steps().addErrback(_ignore_gone, f"connect {call_id}")
+
+    def hangup(self, channel_id, cause):
+        self.rest.request("DELETE", f"/channels/{channel_id}", {"reason_code": cause}) \
+            .addErrback(_ignore_gone, f"hangup {channel_id}")
+
+    def release(self, call_id):
+        bridge = f"br-{_SAFE_ID.sub('_', call_id)}"
+        self.rest.request("DELETE", f"/bridges/{bridge}").addErrback(_ignore_gone, f"release {bridge}")
+
+
 class StasisApp:
-    """Routes each inbound call: look up (with a deadline), plan, run an InboundCall."""
+    """Routes each inbound call: look up (with a deadline), plan, run an InboundCall;
+    places click-to-calls; hands finished recordings to the store."""
 
     def __init__(self, *, rest: AriRest, control: AriCallControl, recorder, clock,
                  lookup: Callable[[str | None, str | None, frozenset[str], datetime], Deferred],
-                 timeouts: StepTimeouts, deadline: float, region: str = "RU"):
+                 timeouts: StepTimeouts, deadline: float, region: str = "RU",
+                 outbound_control: AriOutboundControl | None = None):
         self.rest = rest
         self.control = control
+        self.outbound_control = outbound_control or AriOutboundControl(rest, control.app)
+        self.outbound_control.on_failed = self._outbound_failed
         self.recorder = recorder
+        self.connected = False
+        self.outbound: dict[str, OutboundCall] = {}  # by call id (the employee's channel)
+        self.outbound_channels: dict[str, str] = {}  # employee / client channel -> call id
         self.clock = clock
         self.lookup = lookup
         self.timeouts = timeouts
@@ -163,18 +256,89 @@ class StasisApp:
         self.adopted: dict[str, str] = {}
 
     def busy_endpoints(self) -> frozenset[str]:
-        """Endpoints on a connected call right now: routing skips them."""
-        return frozenset(c.answered_endpoint for c in self.calls.values()
-                         if c.state == "answered" and c.answered_endpoint)
+        """Endpoints on a call right now (connected, or placing a click-to-call): routing
+        skips them and a second click-to-call is refused."""
+        inbound = {c.answered_endpoint for c in self.calls.values()
+                   if c.state == "answered" and c.answered_endpoint}
+        outbound = {c.request.endpoint for c in self.outbound.values() if c.state != "ended"}
+        return frozenset(inbound | outbound)
+
+    # ---- click-to-call ---------------------------------------------------------------------
+    def click_to_call(self, request: ClickToCallRequest) -> str:
+        """Start a validated click-to-call; returns its call id. Raises
+        :class:`ClickToCallError` when Asterisk is not connected or the employee became
+        busy since the request was checked."""
+        if not self.connected:
+            raise ClickToCallError(503, "the daemon is not connected to Asterisk; try again shortly")
+        if request.endpoint in self.busy_endpoints():
+            raise ClickToCallError(409, "the employee is on a call")
+        call_id = f"c2c-{secrets.token_hex(8)}"
+        call = OutboundCall(call_id, request, self.outbound_control, self.recorder, self.clock)
+        self.outbound[call_id] = call
+        for channel in call.channels:
+            self.outbound_channels[channel] = call_id
+        call.start()
+        return call_id
+
+    def call_state(self, call_id: str) -> dict | None:
+        call = self.outbound.get(call_id)
+        if call is None:
+            return None
+        return {"call_id": call_id, "state": call.state, "outcome": call.outcome}
+
+    def _outbound_failed(self, call_id: str, which: str) -> None:
+        call = self.outbound.get(call_id)
+        if call is None or call.state == "ended":
+            return
+        if which == "employee":
+            call.state = "employee_ringing"
+            call._end("failed")
+        else:
+            call.client_gone(None)
+        self._forget_outbound(call)
+
+    def _forget_outbound(self, call: OutboundCall) -> None:
+        if call.state != "ended":
+            return
+        # Kept a while for GET /v1/calls/<id>; the channel map goes now.
+        for channel in call.channels:
+            self.outbound_channels.pop(channel, None)
+        self.clock.callLater(300, self.outbound.pop, call.call_id, None)
+
+    def _on_outbound_event(self, kind: str, channel_id: str, event: dict) -> None:
+        call = self.outbound.get(self.outbound_channels[channel_id])
+        if call is None:
+            return
+        employee_side = channel_id == call.call_id
+        if kind == "StasisStart":
+            call.employee_answered() if employee_side else call.client_answered()
+        else:
+            cause = event.get("cause")
+            call.employee_gone(cause) if employee_side else call.client_gone(cause)
+        self._forget_outbound(call)
+
+    def set_connected(self, connected: bool) -> None:
+        self.connected = connected
 
     def on_event(self, event: dict) -> None:
         kind = event.get("type")
         channel = event.get("channel") or {}
         channel_id = channel.get("id")
+        if kind == "RecordingFinished":
+            name = (event.get("recording") or {}).get("name", "")
+            if name:
+                self.recording_finished(name)
+            return
+        if kind in ("StasisStart", "ChannelDestroyed") and channel_id in self.outbound_channels:
+            self._on_outbound_event(kind, channel_id, event)
+            return
         if kind == "StasisStart":
             args = event.get("args") or []
             if args[:1] == ["inbound"]:
                 self._inbound(channel, args[1] if len(args) > 1 else None)
+            elif args[:1] in (["c2c-employee"], ["c2c-client"]):
+                # A click-to-call leg this daemon does not know (placed before a restart).
+                self.control.stop(channel_id)
             elif args[:1] == ["leg"] and len(args) > 1:
                 call = self.calls.get(args[1])
                 if call is None:
@@ -199,6 +363,13 @@ class StasisApp:
                     self._maybe_forget(call)
 
     # ---- after a (re)connect ----------------------------------------------------------------
+    def on_connect(self) -> Deferred:
+        self.connected = True
+        return self.adopt()
+
+    def on_disconnect(self) -> None:
+        self.connected = False
+
     def adopt(self) -> Deferred:
         """Take over what an earlier daemon (or this one, before a reconnect) left in
         Asterisk: connected calls are watched so that when one side hangs up the other is
@@ -212,7 +383,8 @@ class StasisApp:
         return d
 
     def _known_channels(self) -> set[str]:
-        known = set(self.calls) | set(self.leg_calls) | set(self.pending) | set(self.adopted)
+        known = set(self.calls) | set(self.leg_calls) | set(self.pending) | set(self.adopted) \
+            | set(self.outbound_channels)
         for call in self.calls.values():
             if call.answered_leg:
                 known.add(call.answered_leg)
@@ -248,7 +420,11 @@ class StasisApp:
             app_data = dialplan.get("app_data", "")
             in_our_app = dialplan.get("app_name") == "Stasis" and \
                 app_data.split(",")[0] == self.control.app
-            if "-leg" in channel_id and channel.get("state") != "Up":
+            if channel_id.startswith("c2c-"):
+                # A click-to-call leg an earlier daemon placed and nobody bridged.
+                log.info("stopping orphaned click-to-call leg {channel}", channel=channel_id)
+                self.control.stop(channel_id)
+            elif "-leg" in channel_id and channel.get("state") != "Up":
                 log.info("stopping orphaned phone leg {channel}", channel=channel_id)
                 self.control.stop(channel_id)
             elif in_our_app and app_data.split(",")[1:2] == ["inbound"] and channel.get("state") != "Up":
@@ -265,6 +441,10 @@ class StasisApp:
                 del self.adopted[other]
                 self.control.hangup(other, 16)
         self.rest.request("DELETE", f"/bridges/{bridge}").addErrback(_ignore_gone, "adopted bridge")
+
+    def recording_finished(self, name: str) -> Deferred:
+        """Asterisk closed recording ``name`` (the call id): attach it to the call."""
+        return self.recorder.recording_finished(name)
 
     def _maybe_forget(self, call: InboundCall) -> None:
         if call.state == "ended" and call.call_id in self.calls:

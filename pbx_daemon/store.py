@@ -18,6 +18,8 @@ from zope.interface import implementer
 from pbx_daemon import models as m
 from pbx_daemon.inbound import ICallRecorder
 from pbx_daemon.inquiry_store import apply_answered, apply_missed, missed_call_facts
+from pbx_daemon.outbound import IOutboundRecorder
+from pbx_daemon.recordings import RecordingNameError, attach_recording
 
 log = Logger(namespace="pbx_daemon.store")
 
@@ -40,25 +42,32 @@ class CallDetails:
     tracking_number_id: int | None = None
 
 
-@implementer(ICallRecorder)
+@implementer(ICallRecorder, IOutboundRecorder)
 class SqlCallRecorder:
-    def __init__(self, session_factory, run: Callable, callback_deadline_minutes: int = 15):
-        """``run(fn)`` runs ``fn`` off the reactor thread and returns a Deferred."""
+    def __init__(self, session_factory, run: Callable, callback_deadline_minutes: int = 15,
+                 spool_dir: str = "", store_dir: str = "", recording_format: str = "wav"):
+        """``run(fn)`` runs ``fn`` off the reactor thread and returns a Deferred.
+        Recordings move from ``spool_dir`` (Asterisk's) to ``store_dir``."""
         self.session_factory = session_factory
         self.run = run
         self.callback_deadline_minutes = callback_deadline_minutes
+        self.spool_dir = spool_dir
+        self.store_dir = store_dir
+        self.recording_format = recording_format
         self.details: dict[str, CallDetails] = {}
         self.plans: dict[str, object] = {}
 
-    def _write(self, what: str, call_id: str, fn: Callable) -> None:
+    def _write(self, what: str, call_id: str, fn: Callable):
         def job():
             with self.session_factory() as session:
-                fn(session)
+                result = fn(session)
                 session.commit()
+                return result
 
         d = self.run(job)
         d.addErrback(lambda f: log.failure("storing {what} for call {call_id}", f,
                                            what=what, call_id=call_id))
+        return d
 
     def call_started(self, call_id, caller_channel, plan, at):
         details = self.details.get(call_id) or CallDetails(None, "", None)
@@ -131,3 +140,100 @@ class SqlCallRecorder:
                 answered = call.answered_at if call.answered_at.tzinfo else call.answered_at.replace(tzinfo=timezone.utc)
                 call.talk_seconds = int((_dt(at) - answered).total_seconds())
         self._write("call end", call_id, write)
+
+    # ---- click-to-call -----------------------------------------------------------------
+    def outbound_started(self, call_id, request, at):
+        def write(session):
+            if session.scalar(select(m.Call.id).where(m.Call.linkedid == call_id)):
+                return
+            employee = session.get(m.Employee, request.employee_id)
+            call = m.Call(
+                linkedid=call_id, direction="outbound", caller=request.caller_id or None,
+                callee=request.number, caller_name=request.shown_name[:120],
+                started_at=_dt(at), employee_id=request.employee_id,
+                department_id=employee.department_id if employee else None,
+                handled_by="daemon", outcome="in_progress", company_id=request.company_id,
+                contact_id=request.contact_id, lead_id=request.lead_id,
+                deal_id=request.deal_id, inquiry_id=request.inquiry_id)
+            call.legs = [m.CallLeg(employee_id=request.employee_id,
+                                   endpoint=f"PJSIP/{request.endpoint}", step=1,
+                                   channel_id=call_id, ringing_at=_dt(at))]
+            session.add(call)
+        self._write("click-to-call", call_id, write)
+
+    def employee_answered(self, call_id, request, at):
+        def write(session):
+            call = session.scalar(select(m.Call).where(m.Call.linkedid == call_id))
+            if call is None:
+                return
+            leg = session.scalar(select(m.CallLeg).where(m.CallLeg.channel_id == call_id))
+            if leg is not None:
+                leg.answered_at, leg.outcome = _dt(at), "answered"
+            session.add(m.CallLeg(call_id=call.id, employee_id=None,
+                                  endpoint=f"PJSIP/{request.number}@trunk"[:80], step=2,
+                                  channel_id=f"{call_id}-client", ringing_at=_dt(at)))
+        self._write("click-to-call employee answer", call_id, write)
+
+    def client_answered(self, call_id, request, at):
+        def write(session):
+            call = session.scalar(select(m.Call).where(m.Call.linkedid == call_id))
+            if call is None:
+                return
+            call.answered_at = _dt(at)
+            call.answered_by_id = request.employee_id
+            leg = session.scalar(select(m.CallLeg).where(
+                m.CallLeg.channel_id == f"{call_id}-client"))
+            if leg is not None:
+                leg.answered_at, leg.outcome = _dt(at), "answered"
+            apply_answered(session, call, _dt(at))
+        self._write("click-to-call client answer", call_id, write)
+
+    def outbound_ended(self, call_id, request, outcome, at):
+        def write(session):
+            call = session.scalar(select(m.Call).where(m.Call.linkedid == call_id))
+            if call is None:
+                return
+            end = _dt(at)
+            call.ended_at = end
+            call.outcome = outcome if outcome in m.CALL_OUTCOMES else "failed"
+            call.duration_seconds = int((end - _aware(call.started_at)).total_seconds())
+            if call.answered_at is not None:
+                call.talk_seconds = int((end - _aware(call.answered_at)).total_seconds())
+            for leg in call.legs:
+                if leg.ended_at is None:
+                    leg.ended_at = end
+                    if leg.outcome == "ringing":
+                        leg.outcome = _LEG_OUTCOME.get(outcome, "cancelled") \
+                            if leg.channel_id.endswith("-client") else "no_answer"
+        self._write("click-to-call end", call_id, write)
+
+    # ---- recordings --------------------------------------------------------------------
+    def recording_finished(self, call_id):
+        """Asterisk closed the call's recording file: move it into the store and link it.
+        The Deferred fires with the recording's size in bytes, or None."""
+        def write(session):
+            call = session.scalar(select(m.Call).where(m.Call.linkedid == call_id))
+            if call is None:
+                return None
+            try:
+                recording = attach_recording(session, call, spool_dir=self.spool_dir,
+                                             store_dir=self.store_dir, fmt=self.recording_format)
+            except RecordingNameError:
+                log.warn("call {call_id}: not a safe recording name", call_id=call_id)
+                return None
+            if recording is None:
+                log.warn("call {call_id}: no recording file in {spool}", call_id=call_id,
+                         spool=self.spool_dir)
+                return None
+            log.info("call {call_id}: recording attached ({size} bytes)", call_id=call_id,
+                     size=recording.size_bytes)
+            return recording.size_bytes
+        return self._write("recording", call_id, write)
+
+
+_LEG_OUTCOME = {"busy": "busy", "no_answer": "no_answer", "failed": "failed"}
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands datetimes back naive; they were stored as UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from zope.interface import implementer
 
 from pbx_daemon.inbound import ICallControl, ICallRecorder
+from pbx_daemon.outbound import IOutboundControl, IOutboundRecorder
 
 
 @implementer(ICallControl)
@@ -56,7 +57,7 @@ class FakeCallControl:
         return [a[1] for a in self.actions if a[0] == "ring" and a[2] == endpoint][-1]
 
 
-@implementer(ICallRecorder)
+@implementer(ICallRecorder, IOutboundRecorder)
 class MemoryRecorder:
     def __init__(self):
         self.events: list[tuple] = []
@@ -78,3 +79,50 @@ class MemoryRecorder:
 
     def of(self, kind: str) -> list[tuple]:
         return [e for e in self.events if e[0] == kind]
+
+    def outbound_started(self, call_id, request, at):
+        self.events.append(("outbound_started", call_id, request.endpoint, at))
+
+    def employee_answered(self, call_id, request, at):
+        self.events.append(("employee_answered", call_id, at))
+
+    def client_answered(self, call_id, request, at):
+        self.events.append(("client_answered", call_id, at))
+
+    def outbound_ended(self, call_id, request, outcome, at):
+        self.events.append(("outbound_ended", call_id, outcome, at))
+
+    def recording_finished(self, call_id):
+        from twisted.internet.defer import succeed
+
+        self.events.append(("recording_finished", call_id))
+        return succeed(None)
+
+
+@implementer(IOutboundControl)
+class FakeOutboundControl:
+    """Records every request as a tuple: ("ring_employee", call, endpoint, name, number)..."""
+
+    def __init__(self):
+        self.actions: list[tuple] = []
+
+    def ring_employee(self, call_id, endpoint, shown_name, shown_number, timeout):
+        self.actions.append(("ring_employee", call_id, endpoint, shown_name, shown_number))
+
+    def ringback(self, call_id):
+        self.actions.append(("ringback", call_id))
+
+    def dial_client(self, call_id, client_leg, number, caller_id, timeout):
+        self.actions.append(("dial_client", client_leg, number, caller_id))
+
+    def connect(self, call_id, client_leg, ext):
+        self.actions.append(("connect", call_id, client_leg, ext))
+
+    def hangup(self, channel_id, cause):
+        self.actions.append(("hangup", channel_id, cause))
+
+    def release(self, call_id):
+        self.actions.append(("release", call_id))
+
+    def kinds(self) -> list[str]:
+        return [a[0] for a in self.actions]
