@@ -31,6 +31,8 @@ TEST_LAB = dict(
 )
 # What the suite's daemons put in their config to match.
 TEST_AGI_LISTEN = "tcp:14573:interface=127.0.0.1"
+TEST_API_PORT = 18091
+TEST_API_TOKEN = "test-token-0123456789abcdef"
 
 
 def lab_settings() -> LabSettings:
@@ -64,18 +66,26 @@ def fresh_lab(lab):
 
 @contextlib.contextmanager
 def running_daemon(lab: Lab, tmp_path: Path, database_url: str, extra: str = "",
-                   app: str = "pbx-crm", after_crash: bool = False):
+                   app: str = "pbx-crm", after_crash: bool = False, asterisk_extra: str = ""):
     """`pbx-crm daemon` against the lab, as a subprocess, until the block ends.
 
+    It takes recordings from the lab PBX's spool into ``tmp_path/recordings``;
+    ``asterisk_extra`` adds keys to that [asterisk] section (``cel_log``: reconciliation
+    is off unless a test names the lab's CEL log, which holds every test's calls).
     ``after_crash``: an earlier daemon was killed with calls still in the application,
     which Asterisk then keeps listed: wait for our own connection instead."""
     s = lab.s
     config = tmp_path / "pbx-crm.toml"
+    spool = lab.instance_dir("pbx") / "spool" / "recording"
     config.write_text(
         f'[general]\ndata_dir = "{tmp_path}"\n[database]\nurl = "{database_url}"\n'
         f'[ari]\nurl = "http://127.0.0.1:{s.pbx_ari_port}/"\npassword = "{s.ari_password}"\n'
-        f'app = "{app}"\n[api]\ntoken = "test-token-0123456789abcdef"\n'
-        f'[agi]\nlisten = "{TEST_AGI_LISTEN}"\n' + extra)
+        f'app = "{app}"\n[api]\ntoken = "{TEST_API_TOKEN}"\n'
+        f'listen = "tcp:{TEST_API_PORT}:interface=127.0.0.1"\n'
+        f'[agi]\nlisten = "{TEST_AGI_LISTEN}"\n'
+        f'[asterisk]\nrecording_dir = "{spool}"\n'
+        + ("" if "cel_log" in asterisk_extra else f'cel_log = "{tmp_path}/no-cel-log"\n')
+        + asterisk_extra + extra)
 
     def registered():
         return any(a["name"] == app for a in lab.ari_get("/applications"))

@@ -49,10 +49,6 @@ def test_calls_during_downtime_are_stored_once_with_inquiries_and_recording(lab:
     finally:
         lab.attach_database("sqlite:////nonexistent/no-database-attached.sqlite3")
 
-    cel = lab.log_dir("pbx") / "cel-custom" / "pbx-crm.jsonl"
-    recordings = lab.instance_dir("pbx") / "spool" / "recording"
-    extra = (f'[asterisk]\ncel_log = "{cel}"\nrecording_dir = "{recordings}"\n'
-             f"reconcile_interval = 1\n")
     engine = db.make_engine(url)
     sessions = db.make_session_factory(engine)
 
@@ -62,7 +58,9 @@ def test_calls_during_downtime_are_stored_once_with_inquiries_and_recording(lab:
             return calls if len(calls) == 3 else None
 
     time.sleep(5)  # the daemon leaves calls that ended in the last 5 s alone
-    with running_daemon(lab, tmp_path, url, extra):
+    cel = lab.log_dir("pbx") / "cel-custom" / "pbx-crm.jsonl"
+    with running_daemon(lab, tmp_path, url,
+                        asterisk_extra=f'cel_log = "{cel}"\nreconcile_interval = 1\n'):
         calls = lab.wait_for(stored, 15, "the three calls to be reconciled")
     by_caller = {c.caller: c for c in calls}
     with sessions() as s:
@@ -70,6 +68,9 @@ def test_calls_during_downtime_are_stored_once_with_inquiries_and_recording(lab:
         assert answered.outcome == "answered" and answered.handled_by == "reconciled"
         assert answered.answered_by.login == "anna"
         assert answered.recording is not None and answered.recording.size_bytes > 1000
+        # Moved out of Asterisk's spool into the store, named by the call's linkedid.
+        assert (tmp_path / "recordings" / f"{answered.linkedid}.wav").stat().st_size \
+            == answered.recording.size_bytes
         for caller in missed_numbers:
             call = s.get(m.Call, by_caller[caller].id)
             assert call.outcome == "missed" and call.inquiry_id is not None

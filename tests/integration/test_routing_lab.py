@@ -125,9 +125,23 @@ def test_known_client_owner_answers_only_the_owner_rang(routed):
     assert rings[0].caller_name == "ООО Ромашка"  # the CRM name, not the trunk's
     assert outcome == "answered" and answered_by == "anna"
     assert [(e, st, o) for e, st, o, *_ in legs] == [("PJSIP/101", 1, "answered")]
-    recording = lab.instance_dir("pbx") / "spool" / "recording" / f"{linkedid.replace('.', '.')}.wav"
-    lab.wait_for(lambda: recording.exists() and recording.stat().st_size > 1000, 5,
-                 f"the recording {recording.name}")
+    # The recording leaves Asterisk's spool for the store and is attached to the call
+    # within 5 s of the hang-up.
+    hung_up = rings[0].ended_at
+    row = lab.wait_for(lambda: _recording(url, linkedid), 5, "the recording to be attached")
+    path, size, attached_at = row
+    stored = Path(url.removeprefix("sqlite:///")).parent / "recordings" / path
+    assert path == f"{linkedid}.wav" and stored.stat().st_size == size > 1000
+    assert attached_at - hung_up < 5
+    assert not (lab.instance_dir("pbx") / "spool" / "recording" / path).exists()
+
+
+def _recording(url, linkedid):
+    with _session(url) as s:
+        call = s.scalar(select(m.Call).where(m.Call.linkedid == linkedid))
+        r = call.recording if call else None
+        return (r.path, r.size_bytes, r.created_at.replace(tzinfo=timezone.utc).timestamp()) \
+            if r else None
 
 
 def test_owner_does_not_answer_the_department_rings_and_a_member_answers(routed):
