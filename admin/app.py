@@ -141,6 +141,9 @@ def create_app(config=None) -> Flask:
         for model, category in _plain_views():
             admin.add_view(SecureModelView(model, db, category=category))
     app.extensions["pbx_crm_config"] = config
+    from admin import calls
+
+    calls.init_app(app, db)
     return app
 
 

@@ -1,0 +1,113 @@
+"""Calls in the admin: recordings (behind the login and the access rules), the calls
+of a card with their players, and click-to-call through the daemon's API.
+
+    GET  /calls/<id>/recording           the file (Range requests work: HTML5 players seek)
+    GET  /cards/<kind>/<id>/calls        a card's calls, with a player for each recording
+    POST /click-to-call                  number, card_kind, card_id (CSRF) -> JSON
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from admin.access import CARD_MODELS, can_see_call, can_see_card
+from pbx_daemon import models as m
+from pbx_daemon.api_client import click_to_call
+from pbx_daemon.click_to_call import ClickToCallError
+from pbx_daemon.config import api_base_url
+from pbx_daemon.phones import format_display
+from pbx_daemon.recordings import RecordingNameError, stored_path
+
+bp = Blueprint("calls", __name__)
+
+
+def init_app(app, db) -> None:
+    bp.db = db
+    app.register_blueprint(bp)
+
+
+def _config():
+    return current_app.extensions["pbx_crm_config"]
+
+
+def _need_login():
+    if g.get("user") is None:
+        if request.method == "GET" and not request.path.startswith("/click-to-call"):
+            return redirect(url_for("login", next=request.full_path))
+        abort(401)
+    return None
+
+
+@bp.route("/calls/<int:call_id>/recording")
+def recording(call_id: int):
+    if (r := _need_login()) is not None:
+        return r
+    session = bp.db.session
+    call = session.get(m.Call, call_id)
+    # The same answer for "no such call" and "not yours": no probing for call ids.
+    if call is None or not can_see_call(session, g.user, call) or call.recording is None:
+        abort(404)
+    try:
+        path = stored_path(_config().recordings.dir, call.recording)
+    except RecordingNameError:
+        abort(404)
+    if not path.is_file():
+        abort(404)
+    from flask import send_file
+
+    response = send_file(path, mimetype="audio/wav" if call.recording.format == "wav"
+                         else "application/octet-stream", conditional=True,
+                         download_name=f"call-{call.id}.{call.recording.format}",
+                         as_attachment=request.args.get("download") == "1", max_age=0)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.route("/cards/<kind>/<int:card_id>/calls")
+def card_calls(kind: str, card_id: int):
+    if (r := _need_login()) is not None:
+        return r
+    model = CARD_MODELS.get(kind)
+    if model is None:
+        abort(404)
+    session = bp.db.session
+    card = session.get(model, card_id)
+    if card is None or not can_see_card(session, g.user, card):
+        abort(404)
+    calls = session.scalars(select(m.Call).where(getattr(m.Call, f"{kind}_id") == card_id)
+                            .order_by(m.Call.started_at.desc()).limit(200)).all()
+    region = _config().general.default_region
+
+    def shown(number):
+        try:
+            return format_display(number, region) if number else ""
+        except Exception:  # noqa: BLE001 - display only
+            return number or ""
+
+    return render_template("card_calls.html", kind=kind, card=card, calls=calls, shown=shown,
+                           title=getattr(card, "name", None) or getattr(card, "full_name", None)
+                           or getattr(card, "title", None) or f"{kind} {card_id}")
+
+
+@bp.route("/click-to-call", methods=["POST"])
+def start_click_to_call():
+    if (r := _need_login()) is not None:
+        return r
+    number = request.form.get("number", "")
+    card = None
+    kind, card_id = request.form.get("card_kind"), request.form.get("card_id", "")
+    if kind:
+        if kind not in CARD_MODELS or not card_id.isdigit():
+            return jsonify(error="card_kind/card_id do not name a card"), 400
+        card_row = bp.db.session.get(CARD_MODELS[kind], int(card_id))
+        if card_row is None or not can_see_card(bp.db.session, g.user, card_row):
+            return jsonify(error=f"no {kind} {card_id}"), 404
+        card = {"kind": kind, "id": int(card_id)}
+    config = _config()
+    try:
+        result = click_to_call(api_base_url(config), config.api.token, employee=g.user.id,
+                               number=number, card=card)
+    except ClickToCallError as e:
+        return jsonify(error=e.message), e.status
+    return jsonify(result), 202
