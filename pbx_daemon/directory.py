@@ -88,8 +88,10 @@ def lookup_caller(session: Session, caller_raw: str | None, dialled_raw: str | N
     matches = sorted(find_by_phone(session, e164), key=lambda x: _MATCH_ORDER[x.kind])
     owner = next((x.responsible_id for x in matches if x.responsible_id is not None), None)
     name = None
+    card = None
     if matches:
         best = matches[0]
+        card = (best.kind, best.id)
         name = best.name
         if best.kind == "contact" and best.company_id is not None:
             company = session.get(m.Company, best.company_id)
@@ -98,7 +100,7 @@ def lookup_caller(session: Session, caller_raw: str | None, dialled_raw: str | N
     is_staff = session.scalar(select(m.Employee.id).where(m.Employee.mobile == e164)) is not None
     return Caller(number=e164, blocked=blocked, crm_name=safe_caller_name(name),
                   owner_id=owner, department_id=department_id, is_staff=is_staff,
-                  source_id=source_id, tracking_number_id=tracking_id)
+                  source_id=source_id, tracking_number_id=tracking_id, card=card)
 
 
 def safe_caller_name(name: str | None) -> str | None:

@@ -87,6 +87,7 @@ class Caller:
     is_staff: bool = False
     source_id: int | None = None  # of the dialled tracking number
     tracking_number_id: int | None = None
+    card: tuple[str, int] | None = None  # the matched card: ("contact", 12), for screen-pop
 
 
 @dataclass(frozen=True)

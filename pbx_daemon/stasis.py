@@ -476,7 +476,8 @@ class StasisApp:
             self.recorder.details[call_id] = CallDetails(
                 caller.number, caller_raw, dialled, blocked=caller.blocked,
                 is_staff=caller.is_staff, owner_id=caller.owner_id, source_id=caller.source_id,
-                tracking_number_id=caller.tracking_number_id)
+                tracking_number_id=caller.tracking_number_id, card=caller.card,
+                caller_name=plan.caller_name)
             if call_id not in self.pending:
                 at = self.clock.seconds()
                 log.info("call {call_id}: caller hung up during the lookup", call_id=call_id)

@@ -40,6 +40,8 @@ class CallDetails:
     owner_id: int | None = None
     source_id: int | None = None
     tracking_number_id: int | None = None
+    card: tuple[str, int] | None = None  # ("contact", 12): the caller's card, if known
+    caller_name: str | None = None
 
 
 @implementer(ICallRecorder, IOutboundRecorder)
