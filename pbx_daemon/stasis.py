@@ -55,6 +55,7 @@ FALLBACK_CONTEXT = "pbxcrm-fallback"
 FALLBACK_DIAL_CONTEXT = "pbxcrm-fallback-dial"
 BLOCKED_CONTEXT = "pbxcrm-blocked"
 _SAFE_ID = re.compile(r"[^A-Za-z0-9._-]")
+RECORDING_CHECK_DELAY = 2.0  # seconds after an answered call ends
 
 
 def caller_id_string(name: str | None, number: str | None) -> str:
@@ -243,6 +244,7 @@ class StasisApp:
         self.connected = False
         self.outbound: dict[str, OutboundCall] = {}  # by call id (the employee's channel)
         self.outbound_channels: dict[str, str] = {}  # employee / client channel -> call id
+        self.recordings_pending: set[str] = set()  # answered calls over, recording not attached
         self.clock = clock
         self.lookup = lookup
         self.timeouts = timeouts
@@ -298,8 +300,10 @@ class StasisApp:
         self._forget_outbound(call)
 
     def _forget_outbound(self, call: OutboundCall) -> None:
-        if call.state != "ended":
+        if call.state != "ended" or call.call_id not in self.outbound_channels:
             return
+        if call.outcome == "answered":
+            self._expect_recording(call.call_id)
         # Kept a while for GET /v1/calls/<id>; the channel map goes now.
         for channel in call.channels:
             self.outbound_channels.pop(channel, None)
@@ -324,11 +328,19 @@ class StasisApp:
         kind = event.get("type")
         channel = event.get("channel") or {}
         channel_id = channel.get("id")
+        log.debug("ARI {type} {channel_id} {args}", type=kind, channel_id=channel_id,
+                  args=event.get("args") or event.get("cause") or "")
         if kind == "RecordingFinished":
             name = (event.get("recording") or {}).get("name", "")
             if name:
                 self.recording_finished(name)
             return
+        # A caller that hangs up while bridged leaves the application (StasisEnd) and is
+        # destroyed in the dialplan afterwards: Asterisk 22 sends us no ChannelDestroyed
+        # for it. Channels we never continue into the dialplan end the same way, so
+        # StasisEnd counts as "gone"; the ChannelDestroyed that may follow finds nothing.
+        if kind == "StasisEnd":
+            kind = "ChannelDestroyed"
         if kind in ("StasisStart", "ChannelDestroyed") and channel_id in self.outbound_channels:
             self._on_outbound_event(kind, channel_id, event)
             return
@@ -444,11 +456,46 @@ class StasisApp:
 
     def recording_finished(self, name: str) -> Deferred:
         """Asterisk closed recording ``name`` (the call id): attach it to the call."""
+        self.recordings_pending.discard(name)
         return self.recorder.recording_finished(name)
+
+    def _expect_recording(self, call_id: str) -> None:
+        """The answered call ``call_id`` is over. Asterisk usually sends RecordingFinished
+        within milliseconds, but not always when the bridge is destroyed as the
+        recording stops (seen on the lab, about 1 call in 15): ask ARI after a moment
+        whether the recording is still live, and attach it once it is not."""
+        name = _SAFE_ID.sub("_", call_id)
+        self.recordings_pending.add(name)
+        self.clock.callLater(RECORDING_CHECK_DELAY, self._check_recording, name, 5)
+
+    def _check_recording(self, name: str, tries: int) -> None:
+        if name not in self.recordings_pending:
+            return  # RecordingFinished came
+
+        def live(_):
+            if tries > 1:
+                self.clock.callLater(RECORDING_CHECK_DELAY, self._check_recording, name, tries - 1)
+            else:
+                log.warn("recording {name} still live long after its call ended", name=name)
+                self.recordings_pending.discard(name)
+
+        def gone(failure):
+            if failure.check(AriError) and failure.value.status == 404 \
+                    and name in self.recordings_pending:
+                log.info("recording {name}: no RecordingFinished from Asterisk; attaching it",
+                         name=name)
+                self.recording_finished(name)
+            elif not failure.check(AriError):
+                self.recordings_pending.discard(name)
+                log.failure("checking recording {name}", failure, name=name)
+
+        self.rest.request("GET", f"/recordings/live/{name}").addCallbacks(live, gone)
 
     def _maybe_forget(self, call: InboundCall) -> None:
         if call.state == "ended" and call.call_id in self.calls:
             del self.calls[call.call_id]
+            if call.answered_leg:
+                self._expect_recording(call.call_id)
             for leg, owner in list(self.leg_calls.items()):
                 if owner == call.call_id:
                     del self.leg_calls[leg]

@@ -159,3 +159,17 @@ def test_after_a_restart_connected_calls_are_watched_and_orphans_cleaned_up():
     assert ("DELETE", "/channels/c1") in rest.paths()
     assert ("DELETE", "/bridges/br-c1") in rest.paths()
     assert app.adopted == {}
+
+
+def test_caller_leaving_the_bridge_without_channel_destroyed_hangs_up_the_phone():
+    """Asterisk 22 sends a bridged caller's StasisEnd but no ChannelDestroyed (lab finding)."""
+    app, rest, clock, recorder = make_app((Caller("+79161234567", owner_id=1), DIRECTORY))
+    app.on_event(stasis_start("c1", "inbound", "+74951110001"))
+    leg = rest.requests[1][2]["channelId"]
+    app.on_event(stasis_start(leg, "leg", "c1"))
+    app.on_event({"type": "StasisEnd", "channel": {"id": "c1"}})
+    assert ("DELETE", f"/channels/{leg}") in rest.paths()
+    assert recorder.of("ended")[-1][1] == "answered"
+    assert app.calls == {}
+    app.on_event(destroyed("c1"))  # should it come after all: nothing more happens
+    assert len(recorder.of("ended")) == 1

@@ -97,3 +97,36 @@ def test_recording_finished_hands_the_recording_to_the_store():
     app.on_event({"type": "RecordingFinished",
                   "recording": {"name": "1732.5", "format": "wav", "state": "done"}})
     assert recorder.of("recording_finished") == [("recording_finished", "1732.5")]
+
+
+def test_recording_is_attached_even_when_asterisk_sends_no_recording_finished():
+    app, rest, clock, recorder = connected_app()
+    plain = rest.request
+
+    def request(method, path, params=None, body=None):
+        if path.startswith("/recordings/live/"):
+            rest.requests.append((method, path, {}))
+            return fail(AriError(404, "Recording not found"))
+        return plain(method, path, params, body)
+
+    rest.request = request
+    call_id = app.click_to_call(REQ)
+    app.on_event(started(call_id, "c2c-employee", call_id))
+    app.on_event(started(f"{call_id}-client", "c2c-client", call_id))
+    app.on_event(destroyed(f"{call_id}-client"))
+    assert recorder.of("recording_finished") == []
+    clock.advance(2)
+    assert ("GET", f"/recordings/live/{call_id}") in rest.paths()
+    assert recorder.of("recording_finished") == [("recording_finished", call_id)]
+
+
+def test_no_second_attach_when_recording_finished_came():
+    app, rest, clock, recorder = connected_app()
+    call_id = app.click_to_call(REQ)
+    app.on_event(started(call_id, "c2c-employee", call_id))
+    app.on_event(started(f"{call_id}-client", "c2c-client", call_id))
+    app.on_event(destroyed(call_id))
+    app.on_event({"type": "RecordingFinished", "recording": {"name": call_id}})
+    clock.advance(30)
+    assert recorder.of("recording_finished") == [("recording_finished", call_id)]
+    assert ("GET", f"/recordings/live/{call_id}") not in rest.paths()
