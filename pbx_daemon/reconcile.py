@@ -96,8 +96,16 @@ def reconcile(session: Session, cel_lines: Iterable[str], *, recordings_dir: str
     complete = [c for c in calls.values() if c.complete and (
         settled_before is None or max(float(e.get("eventtime") or 0) for e in c.events)
         < settled_before)]
-    known = set(session.scalars(select(m.Call.linkedid).where(
-        m.Call.linkedid.in_([c.linkedid for c in complete])))) if complete else set()
+    known: set[str] = set()
+    # Calls the daemon began and handed to the dialplan's fallback group: how they ended
+    # (answered, by whom, or missed) is only in CEL.
+    handed_over: dict[str, m.Call] = {}
+    for row in (session.scalars(select(m.Call).where(
+            m.Call.linkedid.in_([c.linkedid for c in complete]))) if complete else ()):
+        if row.outcome == "in_progress" and row.handled_by == "fallback_group":
+            handed_over[row.linkedid] = row
+        else:
+            known.add(row.linkedid)
     endpoints = {e.sip_endpoint: e.id for e in session.scalars(select(m.Employee))
                  if e.sip_endpoint}
     stored = missed = answered = 0
@@ -115,10 +123,17 @@ def reconcile(session: Session, cel_lines: Iterable[str], *, recordings_dir: str
         dialled = str(trunk.get("exten", ""))
         now = _at(trunk)
         facts = lookup_caller(session, caller_raw, dialled, now, region)
-        call = m.Call(linkedid=cel.linkedid, direction="inbound", caller=facts.number,
-                      caller_raw=caller_raw[:80], dialled_number=_e164_or_none(dialled),
-                      started_at=now, handled_by="reconciled", outcome="missed",
-                      department_id=facts.department_id)
+        call = handed_over.get(cel.linkedid)
+        if call is None:
+            call = m.Call(linkedid=cel.linkedid, direction="inbound", caller=facts.number,
+                          caller_raw=caller_raw[:80], dialled_number=_e164_or_none(dialled),
+                          started_at=now, handled_by="reconciled", outcome="missed",
+                          department_id=facts.department_id)
+        else:
+            call.outcome = "missed"
+        # The daemon's own legs (ours, originated over ARI) are kept; CEL adds the
+        # dialplan's.
+        known_legs = {leg.channel_id for leg in call.legs}
         legs: dict[str, m.CallLeg] = {}
         for event in cel.events:
             endpoint = _endpoint(event)
@@ -126,6 +141,8 @@ def reconcile(session: Session, cel_lines: Iterable[str], *, recordings_dir: str
                 continue
             channel = event.get("uniqueid", "")
             kind = event.get("eventtype")
+            if channel in known_legs:
+                continue
             if kind == "CHAN_START":
                 legs[channel] = m.CallLeg(employee_id=endpoints.get(endpoint),
                                           endpoint=f"PJSIP/{endpoint}", channel_id=channel,
@@ -142,15 +159,17 @@ def reconcile(session: Session, cel_lines: Iterable[str], *, recordings_dir: str
                     legs[channel].outcome = _leg_outcome(event)
         end = next(e for e in cel.events if e.get("eventtype") == "LINKEDID_END")
         call.ended_at = _at(end)
-        call.duration_seconds = int((call.ended_at - call.started_at).total_seconds())
+        call.duration_seconds = int((call.ended_at - _aware(call.started_at)).total_seconds())
         if call.answered_at is not None:
             call.outcome = "answered"
-            call.talk_seconds = int((call.ended_at - call.answered_at).total_seconds())
+            call.talk_seconds = int((call.ended_at - _aware(call.answered_at)).total_seconds())
         elif facts.blocked:
             call.outcome = "blocked"
-        call.legs = sorted(legs.values(), key=lambda leg: leg.ringing_at)
-        for step, leg in enumerate(call.legs, 1):
+        first_step = max((leg.step for leg in call.legs), default=0) + 1
+        for step, leg in enumerate(sorted(legs.values(), key=lambda leg: leg.ringing_at),
+                                   first_step):
             leg.step = step
+            call.legs.append(leg)
         session.add(call)
         session.flush()
         if call.answered_at is not None:
@@ -163,11 +182,11 @@ def reconcile(session: Session, cel_lines: Iterable[str], *, recordings_dir: str
             apply_missed(session, call, missed_call_facts(
                 session, call, blocked=facts.blocked, is_staff=facts.is_staff,
                 owner_id=facts.owner_id, source_id=facts.source_id,
-                tracking_number_id=facts.tracking_number_id, at=call.started_at),
+                tracking_number_id=facts.tracking_number_id, at=_aware(call.started_at)),
                 callback_deadline_minutes)
             missed += 1
         elif call.outcome == "answered":
-            apply_answered(session, call, call.answered_at)
+            apply_answered(session, call, _aware(call.answered_at))
             answered += 1
         stored += 1
     session.commit()
@@ -186,3 +205,8 @@ def _e164_or_none(text: str) -> str | None:
     from pbx_daemon.phones import is_e164
 
     return text if is_e164(text) else None
+
+
+def _aware(value: datetime) -> datetime:
+    """Rows read back from SQLite are naive; they were stored as UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

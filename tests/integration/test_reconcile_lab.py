@@ -98,3 +98,45 @@ def _utc(ts):
     from datetime import datetime, timezone
 
     return datetime.fromtimestamp(ts, timezone.utc)
+
+
+def test_call_handed_to_the_fallback_group_is_completed_from_cel_with_its_recording(lab: Lab, tmp_path):
+    """Nobody is available, so the daemon hands the caller to the department's fallback
+    group in the dialplan; how that call ended is only in CEL: reconciliation fills it in
+    (answered by whom, the recording) instead of leaving it in progress forever."""
+    url = f"sqlite:///{tmp_path}/pbx.sqlite3"
+    db.upgrade(url)
+    seed(url)
+    engine = db.make_engine(url)
+    sessions = db.make_session_factory(engine)
+    with sessions() as s:
+        for e in s.scalars(select(m.Employee)):
+            e.dnd = True
+        s.commit()
+    caller = f"+790366{random.randrange(10000, 99999)}"
+    cel = lab.log_dir("pbx") / "cel-custom" / "pbx-crm.jsonl"
+    with running_daemon(lab, tmp_path, url,
+                        asterisk_extra=f'cel_log = "{cel}"\nreconcile_interval = 1\n'):
+        lab.wait_idle()
+        lab.reset_behaviour()
+        lab.set_phone("102", "answer:1:2")
+        start = time.time()
+        lab.call(caller, SALES_NUMBER, ring_timeout=20, hold=5)
+
+        def completed():
+            with sessions() as s:
+                call = s.scalar(select(m.Call).where(m.Call.caller == caller))
+                return call if call is not None and call.outcome != "in_progress" \
+                    and call.recording is not None else None
+
+        call = lab.wait_for(completed, 25, "the fallback call to be completed from CEL")
+    rings = [r for r in lab.rings(start) if r.caller_num == caller]
+    assert sorted(r.target for r in rings) == ["101", "102"]
+    with sessions() as s:
+        call = s.get(m.Call, call.id)
+        assert (call.handled_by, call.outcome, call.answered_by.login) == ("fallback_group", "answered", "boris")
+        assert call.recording.size_bytes > 1000
+        assert (tmp_path / "recordings" / call.recording.path).is_file()
+        assert s.scalar(select(func.count()).select_from(m.Call).where(m.Call.caller == caller)) == 1
+        assert s.scalar(select(func.count()).select_from(m.Inquiry).where(m.Inquiry.phone == caller)) == 0
+    engine.dispose()
