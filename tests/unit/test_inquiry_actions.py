@@ -1,0 +1,127 @@
+"""Classifying inquiries and web-form intake, on in-memory SQLite."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from pbx_daemon import models as m
+from pbx_daemon.db import make_engine, make_session_factory, seed_reference_data
+from pbx_daemon.directory import lookup_caller
+from pbx_daemon.inquiry_actions import InquiryActionError, classify_inquiry, create_web_inquiry
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def s():
+    engine = make_engine("sqlite://")
+    m.Base.metadata.create_all(engine)
+    with make_session_factory(engine)() as session:
+        seed_reference_data(session)
+        session.add(m.Employee(full_name="Anna", login="anna", sip_endpoint="101"))
+        session.commit()
+        yield session
+    engine.dispose()
+
+
+def anna(s):
+    return s.scalar(select(m.Employee).where(m.Employee.login == "anna"))
+
+
+def inquiry(s, phone="+79161112233", **kw):
+    i = m.Inquiry(channel="call", phone=phone, status="open", missed_count=1,
+                  first_seen_at=NOW, last_seen_at=NOW, **kw)
+    s.add(i)
+    s.flush()
+    s.add(m.Task(title="Call back", type="call", responsible_id=anna(s).id,
+                 deadline=NOW + timedelta(minutes=15), comment="missed", inquiry_id=i.id))
+    s.add(m.Call(linkedid=f"l{i.id}", direction="inbound", caller=phone, started_at=NOW,
+                 outcome="missed", inquiry_id=i.id))
+    s.flush()
+    return i
+
+
+def test_spam_blocks_the_number_and_the_next_call_is_refused(s):
+    i = inquiry(s)
+    result = classify_inquiry(s, i, "spam", by=anna(s), now=NOW)
+    assert result.blocked == "+79161112233" and result.tasks_cancelled == 1
+    assert i.status == "closed"
+    assert lookup_caller(s, "+79161112233", None, NOW).blocked  # what routing reads
+    classify_inquiry(s, inquiry(s), "spam", by=anna(s), now=NOW)  # blocking twice is fine
+    assert len(s.scalars(select(m.BlockedNumber)).all()) == 1
+
+
+def test_lead_creates_a_lead_linked_to_the_inquiry_and_its_calls(s):
+    i = inquiry(s, name="Пётр")
+    result = classify_inquiry(s, i, "lead", by=anna(s), now=NOW)
+    lead = s.get(m.Lead, result.lead_id)
+    assert (lead.full_name, lead.phone, lead.inquiry_id, lead.responsible_id) == \
+        ("Пётр", "+79161112233", i.id, anna(s).id)
+    assert i.lead_id == lead.id and i.status == "closed"
+    assert s.scalar(select(m.Call).where(m.Call.inquiry_id == i.id)).lead_id == lead.id
+    assert s.scalar(select(m.Task).where(m.Task.inquiry_id == i.id)).status == "open"
+
+
+def test_lead_links_an_open_lead_with_the_same_number_instead_of_a_duplicate(s):
+    s.add(m.Lead(title="Old", phone="+79161112233", status="in_progress"))
+    s.flush()
+    result = classify_inquiry(s, inquiry(s), "lead", by=anna(s), now=NOW)
+    assert s.get(m.Lead, result.lead_id).title == "Old"
+    assert len(s.scalars(select(m.Lead)).all()) == 1
+
+
+def test_client_links_the_existing_contact_or_creates_one(s):
+    c = m.Contact(full_name="Есть", phones=[m.ContactPhone(phone="+79161112233")])
+    s.add(c)
+    s.flush()
+    result = classify_inquiry(s, inquiry(s), "client", by=anna(s), now=NOW)
+    assert result.contact_id == c.id
+    result = classify_inquiry(s, inquiry(s, phone="+79165550000", name="Новый"), "client",
+                              by=anna(s), now=NOW)
+    assert s.get(m.Contact, result.contact_id).full_name == "Новый"
+
+
+@pytest.mark.parametrize("code,status,cancelled", [
+    ("wrong_number", "closed", 1), ("own", "closed", 1), ("non_target", "closed", 1),
+    ("partner", "closed", 0), ("unclear", "open", 0)])
+def test_other_classes(s, code, status, cancelled):
+    i = inquiry(s)
+    assert classify_inquiry(s, i, code, by=anna(s), now=NOW).tasks_cancelled == cancelled
+    assert i.status == status
+
+
+def test_unknown_class_and_foreign_subclass_are_refused(s):
+    i = inquiry(s)
+    with pytest.raises(InquiryActionError):
+        classify_inquiry(s, i, "martian", by=anna(s), now=NOW)
+    spam = s.scalar(select(m.InquiryClass).where(m.InquiryClass.code == "spam"))
+    sub = m.InquirySubclass(class_id=spam.id, name="Robocall")
+    s.add(sub)
+    s.flush()
+    with pytest.raises(InquiryActionError):
+        classify_inquiry(s, i, "lead", by=anna(s), now=NOW, subclass_id=sub.id)
+    classify_inquiry(s, i, "spam", by=anna(s), now=NOW, subclass_id=sub.id)
+    assert i.subclass_id == sub.id
+
+
+def test_web_form_inquiry_with_utm_fields_and_a_new_source(s):
+    i = create_web_inquiry(s, {"name": "Ольга", "phone": "8 (916) 111-22-33", "email": "o@example.ru",
+                               "message": "Перезвоните", "utm_source": "yandex", "utm_campaign": "winter"},
+                           now=NOW)
+    assert (i.channel, i.phone, i.utm_source, i.utm_campaign, i.status) == \
+        ("web_form", "+79161112233", "yandex", "winter", "open")
+    assert i.source.name == "yandex" and i.inquiry_class.code == "unclear"
+    assert create_web_inquiry(s, {"email": "x@example.com", "utm_source": "yandex"}, now=NOW).source_id == i.source_id
+
+
+@pytest.mark.parametrize("data,words", [
+    ({"name": "x"}, "phone number or an e-mail"), ({"phone": "abc"}, "letters"),
+    ({"email": "not-an-address"}, "not an address"), ({"phone": 5}, "must be text"),
+    ({"phone": "+79161112233", "admin": "1"}, "unknown fields"), ([], "JSON object")])
+def test_bad_web_form_inquiries_are_refused(s, data, words):
+    with pytest.raises(InquiryActionError) as e:
+        create_web_inquiry(s, data, now=NOW)
+    assert words in str(e.value)
