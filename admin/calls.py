@@ -45,8 +45,11 @@ def recording(call_id: int):
         return r
     session = bp.db.session
     call = session.get(m.Call, call_id)
-    # The same answer for "no such call" and "not yours": no probing for call ids.
-    if call is None or not can_see_call(session, g.user, call) or call.recording is None:
+    if call is None:
+        abort(404)
+    if not can_see_call(session, g.user, call):
+        abort(403)  # another manager's client: seed 001, recordings included
+    if call.recording is None:
         abort(404)
     try:
         path = stored_path(_config().recordings.dir, call.recording)
@@ -73,8 +76,10 @@ def card_calls(kind: str, card_id: int):
         abort(404)
     session = bp.db.session
     card = session.get(model, card_id)
-    if card is None or not can_see_card(session, g.user, card):
+    if card is None:
         abort(404)
+    if not can_see_card(session, g.user, card):
+        abort(403)
     calls = session.scalars(select(m.Call).where(getattr(m.Call, f"{kind}_id") == card_id)
                             .order_by(m.Call.started_at.desc()).limit(200)).all()
     region = _config().general.default_region

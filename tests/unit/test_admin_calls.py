@@ -83,11 +83,12 @@ def test_responsible_manager_and_owner_hear_it_with_range_requests(app):
         assert part.status_code == 206 and len(part.data) == 100
 
 
-def test_another_manager_gets_404_for_the_recording_and_the_card(app):
+def test_another_manager_gets_403_for_the_recording_and_the_card(app):
     client = app.test_client()
     _login(client, "boris")
-    assert client.get(f"/calls/{app.ids['call']}/recording").status_code == 404
-    assert client.get(f"/cards/company/{app.ids['company']}/calls").status_code == 404
+    assert client.get(f"/calls/{app.ids['call']}/recording").status_code == 403
+    assert client.get(f"/cards/company/{app.ids['company']}/calls").status_code == 403
+    assert client.get("/calls/999999/recording").status_code == 404
 
 
 def test_a_path_outside_the_store_is_never_served(app):
