@@ -1,9 +1,21 @@
-"""Who may see a call and its recording (seed 001: a manager never sees another
-manager's client card, recordings included). The admin issue extends these rules to
-every card; this is the one place they live."""
+"""Who may see what: one set of rules, as SQL, for lists, counts, cards, calls and
+recordings (seed 001: a manager never sees another manager's client card, recordings
+included). :mod:`admin.views` filters every list with :func:`scope`; single rows and
+files are checked with :func:`can_see`.
+
+=============  ================================================================
+admin, owner   everything
+head           their department: its employees' cards, calls and inquiries
+manager        their own clients / leads / deals / inquiries / tasks / calls (taken
+operator       part in, or on a card they are responsible for), and the department's
+               inquiries nobody has taken yet
+cold_operator  only the call lists assigned to them
+=============  ================================================================
+"""
 
 from __future__ import annotations
 
+from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
 
 from pbx_daemon import models as m
@@ -13,46 +25,89 @@ CARD_MODELS = {"company": m.Company, "contact": m.Contact, "lead": m.Lead, "deal
                "inquiry": m.Inquiry}
 
 
-def _card_responsibles(session: Session, call: m.Call) -> set[int]:
-    out = set()
-    for kind, model in CARD_MODELS.items():
-        card_id = getattr(call, f"{kind}_id")
-        if card_id is not None:
-            card = session.get(model, card_id)
-            if card is not None and card.responsible_id is not None:
-                out.add(card.responsible_id)
-    return out
+CALL_CARD_COLUMNS = {m.Company: "company_id", m.Contact: "contact_id", m.Lead: "lead_id",
+                     m.Deal: "deal_id", m.Inquiry: "inquiry_id"}
+
+
+def _department_members(user):
+    return select(m.Employee.id).where(m.Employee.department_id == user.department_id)
+
+
+def _responsible_scope(model, user):
+    """Cards: responsible is me (manager), in my department (head), anything (admin, owner)."""
+    if user.role in SEE_ALL:
+        return None
+    if user.role == "head" and user.department_id is not None:
+        clauses = [model.responsible_id.in_(_department_members(user)),
+                   model.responsible_id == user.id]
+        if hasattr(model, "department_id"):
+            clauses.append(model.department_id == user.department_id)
+        return or_(*clauses)
+    if user.role in ("manager", "operator", "head"):
+        return model.responsible_id == user.id
+    return false()
+
+
+def scope(model, user):
+    """The WHERE clause limiting ``model`` to ``user``; None means everything."""
+    if user.role in SEE_ALL:
+        return None
+    if model is m.Inquiry:
+        base = _responsible_scope(model, user)
+        unassigned = model.responsible_id.is_(None) & (
+            (model.department_id == user.department_id) | model.department_id.is_(None))
+        return false() if user.role == "cold_operator" else or_(base, unassigned)
+    if model in (m.Company, m.Contact, m.Lead, m.Deal):
+        return _responsible_scope(model, user)
+    if model is m.Task:
+        if user.role == "cold_operator":
+            return (model.responsible_id == user.id)
+        own = or_(model.responsible_id == user.id, model.created_by_id == user.id)
+        if user.role == "head" and user.department_id is not None:
+            return or_(own, model.responsible_id.in_(_department_members(user)))
+        return own
+    if model is m.Call:
+        if user.role == "cold_operator":
+            return model.employee_id == user.id
+        clauses = [model.employee_id == user.id, model.answered_by_id == user.id]
+        for card, column in CALL_CARD_COLUMNS.items():
+            card_scope = scope(card, user)
+            if card_scope is not None:
+                clauses.append(getattr(model, column).in_(select(card.id).where(card_scope)))
+        if user.role == "head" and user.department_id is not None:
+            clauses.append(model.department_id == user.department_id)
+        return or_(*clauses)
+    if model in (m.CallLeg, m.Recording):
+        return model.call_id.in_(select(m.Call.id).where(scope(m.Call, user)))
+    if model is m.CallList:
+        if user.role in ("head",):
+            return None
+        return model.id.in_(select(m.call_list_operators.c.call_list_id).where(
+            m.call_list_operators.c.employee_id == user.id))
+    if model is m.CallListEntry:
+        if user.role == "head":
+            return None
+        return model.call_list_id.in_(select(m.call_list_operators.c.call_list_id).where(
+            m.call_list_operators.c.employee_id == user.id))
+    return None
+
+
+
+def can_see(session: Session, user: m.Employee | None, row) -> bool:
+    """Is ``row`` (a card, a call, a task...) within ``user``'s scope?"""
+    if user is None or not user.active:
+        return False
+    model = type(row)
+    clause = scope(model, user)
+    if clause is None:
+        return True
+    pk = model.__mapper__.primary_key[0]
+    return session.scalar(select(pk).where(pk == getattr(row, pk.key), clause)) is not None
 
 
 def can_see_call(session: Session, user: m.Employee | None, call: m.Call) -> bool:
-    """Admins and the owner see every call; a head, their department's; anyone, the
-    calls they took part in and the calls on cards they are responsible for."""
-    if user is None or not user.active:
-        return False
-    if user.role in SEE_ALL:
-        return True
-    if user.role == "head" and user.department_id is not None \
-            and call.department_id == user.department_id:
-        return True
-    if user.id in (call.employee_id, call.answered_by_id):
-        return True
-    if any(leg.employee_id == user.id and leg.answered_at is not None for leg in call.legs):
-        return True
-    return user.id in _card_responsibles(session, call)
+    return can_see(session, user, call)
 
 
 def can_see_card(session: Session, user: m.Employee | None, card) -> bool:
-    if user is None or not user.active:
-        return False
-    if user.role in SEE_ALL:
-        return True
-    responsible = getattr(card, "responsible_id", None)
-    if responsible == user.id:
-        return True
-    if user.role == "head" and user.department_id is not None:
-        dept = getattr(card, "department_id", None)
-        if dept == user.department_id:
-            return True
-        owner = session.get(m.Employee, responsible) if responsible else None
-        return owner is not None and owner.department_id == user.department_id
-    return False
+    return can_see(session, user, card)

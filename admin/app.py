@@ -11,7 +11,6 @@ import os
 
 from flask import Flask, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_admin import Admin, AdminIndexView, expose
-from flask_admin.contrib.sqla import ModelView
 from flask_admin.theme import Bootstrap4Theme
 from flask_sqlalchemy_lite import SQLAlchemy
 from flask_wtf import CSRFProtect, FlaskForm
@@ -20,11 +19,8 @@ from werkzeug.security import check_password_hash
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from admin.views import RoleGate
 from pbx_daemon import models
-
-# Roles, from most to least powerful (see pbx_daemon.models.Employee.role).
-ADMIN_ROLES = frozenset({"admin"})
-SUPERVISOR_ROLES = frozenset({"admin", "owner", "head"})
 
 
 class LoginForm(FlaskForm):
@@ -32,42 +28,12 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
 
 
-class _RoleGate:
-    """Mixin: only logged-in employees with one of ``roles`` get in."""
-
-    roles: frozenset[str] = ADMIN_ROLES
-
-    def is_accessible(self) -> bool:
-        user = g.get("user")
-        return user is not None and user.role in self.roles
-
-    def inaccessible_callback(self, name, **kwargs):
-        if g.get("user") is None:
-            return redirect(url_for("login", next=request.full_path))
-        abort(403)
-
-
-class HomeView(_RoleGate, AdminIndexView):
-    roles = frozenset({"admin", "owner", "head", "manager", "operator", "cold_operator"})
+class HomeView(RoleGate, AdminIndexView):
+    roles = frozenset(models.ROLES)
 
     @expose("/")
     def index(self):
         return self.render("admin_home.html", user=g.user)
-
-
-class SecureModelView(_RoleGate, ModelView):
-    can_view_details = True
-    page_size = 50
-
-
-class EmployeeView(SecureModelView):
-    column_list = ("full_name", "login", "role", "sip_endpoint", "department", "on_shift", "dnd", "active")
-    column_searchable_list = ("full_name", "login", "sip_endpoint")
-    column_filters = ("role", "on_shift", "dnd", "active")
-    # Password hashes are set with `pbx-crm user add|passwd`, never shown or edited here.
-    form_excluded_columns = ("password_hash",)
-    column_exclude_list = ("password_hash",)
-    column_details_exclude_list = ("password_hash",)
 
 
 def _engine_options(url: str) -> dict:
@@ -137,9 +103,8 @@ def create_app(config=None) -> Flask:
     admin = Admin(app, name="pbx-crm", index_view=HomeView(url="/admin"), theme=Bootstrap4Theme())
     # Flask-Admin reads the session's binding while building views: it needs an app context.
     with app.app_context():
-        admin.add_view(EmployeeView(models.Employee, db, category="Telephony"))
-        for model, category in _plain_views():
-            admin.add_view(SecureModelView(model, db, category=category))
+        for view in _views(db):
+            admin.add_view(view)
     app.extensions["pbx_crm_config"] = config
     from admin import calls
 
@@ -147,21 +112,32 @@ def create_app(config=None) -> Flask:
     return app
 
 
-def _plain_views():
-    names = [
-        ("Department", "Telephony"), ("TrackingNumber", "Telephony"), ("Blocklist", "Telephony"),
-        ("Call", "Calls"), ("CallLeg", "Calls"), ("Recording", "Calls"),
-        ("Company", "CRM"), ("Contact", "CRM"), ("Lead", "CRM"), ("Deal", "CRM"),
-        ("DealStage", "CRM"), ("Task", "CRM"),
-        ("Inquiry", "Inquiries"), ("InquiryClass", "Inquiries"), ("InquirySubclass", "Inquiries"),
-        ("Source", "Inquiries"),
-        ("CallList", "Cold calling"), ("CallListEntry", "Cold calling"),
-        ("CallScript", "Cold calling"), ("KbArticle", "Cold calling"),
+def _views(db):
+    from admin import views as v
+
+    m = models
+    return [
+        v.EmployeeView(m.Employee, db, category="Telephony"),
+        v.DepartmentView(m.Department, db, category="Telephony"),
+        v.TrackingNumberView(m.TrackingNumber, db, category="Telephony"),
+        v.BlockedNumberView(m.BlockedNumber, db, category="Telephony", name="Blocklist"),
+        v.CallView(m.Call, db, category="Calls"),
+        v.CompanyView(m.Company, db, category="CRM"),
+        v.ContactView(m.Contact, db, category="CRM"),
+        v.LeadView(m.Lead, db, category="CRM"),
+        v.DealView(m.Deal, db, category="CRM"),
+        v.TaskView(m.Task, db, category="CRM"),
+        v.ReferenceView(m.DealStage, db, category="CRM"),
+        v.ReferenceView(m.DealStageTaskRule, db, category="CRM", name="Stage task rules"),
+        v.InquiryView(m.Inquiry, db, category="Inquiries"),
+        v.ReferenceView(m.InquiryClass, db, category="Inquiries"),
+        v.ReferenceView(m.InquirySubclass, db, category="Inquiries"),
+        v.ReferenceView(m.Source, db, category="Inquiries"),
+        v.ColdCallingView(m.CallList, db, category="Cold calling"),
+        v.ColdCallingView(m.CallListEntry, db, category="Cold calling"),
+        v.ColdCallingView(m.CallScript, db, category="Cold calling"),
+        v.ColdCallingView(m.KbArticle, db, category="Cold calling"),
     ]
-    for name, category in names:
-        model = getattr(models, name, None)
-        if model is not None:
-            yield model, category
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

@@ -123,6 +123,13 @@ def move_deal(session: Session, deal: m.Deal, stage: m.DealStage, *, by: m.Emplo
     if deal.stage_id == stage.id:
         return []
     deal.stage_id = stage.id
+    return entered_stage(session, deal, stage, by=by, now=now)
+
+
+def entered_stage(session: Session, deal: m.Deal, stage: m.DealStage, *, by: m.Employee,
+                  now: datetime) -> list[m.Task]:
+    """``deal`` has just been put into ``stage`` (here or by a form): close it if the
+    stage is final, and create the stage's automatic tasks."""
     if stage.is_won or stage.is_lost:
         deal.closed_at = now
     tasks = []
