@@ -8,9 +8,12 @@ never redefines a record or a rule.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from flask import Flask, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import Flask, abort, has_request_context, flash, g, redirect, render_template, request, session, url_for
 from flask_admin import Admin, AdminIndexView, expose
+from flask_babel import Babel, get_locale, gettext
+from flask_babel import lazy_gettext as _l
 from flask_admin.theme import Bootstrap4Theme
 from flask_sqlalchemy_lite import SQLAlchemy
 from flask_wtf import CSRFProtect, FlaskForm
@@ -60,6 +63,9 @@ def create_app(config=None) -> Flask:
     )
     db = SQLAlchemy(app)
     CSRFProtect(app)
+    Babel(app, locale_selector=_locale, default_locale="ru",
+          default_translation_directories=str(Path(__file__).parent / "translations"))
+    app.jinja_env.globals["get_locale"] = get_locale
     if config.database.url.startswith("sqlite"):
         with app.app_context():
             event.listen(db.engine, "connect", _sqlite_pragmas)
@@ -92,8 +98,18 @@ def create_app(config=None) -> Flask:
                 if not target.startswith("/") or target.startswith("//"):
                     target = url_for("admin.index")
                 return redirect(target)
-            flash("Wrong login or password.", "error")
+            flash(gettext("Wrong login or password."), "error")
         return render_template("login.html", form=form), 200
+
+    @app.route("/lang/<code>", methods=["POST"])
+    def set_language(code):
+        if code in LANGUAGES:
+            session["lang"] = code
+        target = request.referrer or url_for("admin.index")
+        # Only our own pages: the referrer is what the browser says.
+        if not target.startswith(request.host_url):
+            target = url_for("admin.index")
+        return redirect(target)
 
     @app.route("/logout", methods=["POST"])
     def logout():
@@ -102,14 +118,26 @@ def create_app(config=None) -> Flask:
 
     admin = Admin(app, name="pbx-crm", index_view=HomeView(url="/admin"), theme=Bootstrap4Theme())
     # Flask-Admin reads the session's binding while building views: it needs an app context.
+    app.extensions["pbx_crm_config"] = config
+    from admin import calls, crm
+
     with app.app_context():
         for view in _views(db):
             admin.add_view(view)
-    app.extensions["pbx_crm_config"] = config
-    from admin import calls
-
+        crm.init_app(app, db, admin)
     calls.init_app(app, db)
     return app
+
+
+LANGUAGES = ("ru", "en")
+
+
+def _locale():
+    """The language picked on the page, else the browser's, else Russian (what the
+    seeds' users speak)."""
+    if not has_request_context():
+        return "ru"  # building views at start-up
+    return session.get("lang") or request.accept_languages.best_match(LANGUAGES) or "ru"
 
 
 def _views(db):
@@ -117,26 +145,26 @@ def _views(db):
 
     m = models
     return [
-        v.EmployeeView(m.Employee, db, category="Telephony"),
-        v.DepartmentView(m.Department, db, category="Telephony"),
-        v.TrackingNumberView(m.TrackingNumber, db, category="Telephony"),
-        v.BlockedNumberView(m.BlockedNumber, db, category="Telephony", name="Blocklist"),
-        v.CallView(m.Call, db, category="Calls"),
-        v.CompanyView(m.Company, db, category="CRM"),
-        v.ContactView(m.Contact, db, category="CRM"),
-        v.LeadView(m.Lead, db, category="CRM"),
-        v.DealView(m.Deal, db, category="CRM"),
-        v.TaskView(m.Task, db, category="CRM"),
-        v.ReferenceView(m.DealStage, db, category="CRM"),
-        v.ReferenceView(m.DealStageTaskRule, db, category="CRM", name="Stage task rules"),
-        v.InquiryView(m.Inquiry, db, category="Inquiries"),
-        v.ReferenceView(m.InquiryClass, db, category="Inquiries"),
-        v.ReferenceView(m.InquirySubclass, db, category="Inquiries"),
-        v.ReferenceView(m.Source, db, category="Inquiries"),
-        v.ColdCallingView(m.CallList, db, category="Cold calling"),
-        v.ColdCallingView(m.CallListEntry, db, category="Cold calling"),
-        v.ColdCallingView(m.CallScript, db, category="Cold calling"),
-        v.ColdCallingView(m.KbArticle, db, category="Cold calling"),
+        v.EmployeeView(m.Employee, db, name=_l("Employees"), category=_l("Telephony")),
+        v.DepartmentView(m.Department, db, name=_l("Departments"), category=_l("Telephony")),
+        v.TrackingNumberView(m.TrackingNumber, db, name=_l("Tracking numbers"), category=_l("Telephony")),
+        v.BlockedNumberView(m.BlockedNumber, db, category=_l("Telephony"), name=_l("Blocklist")),
+        v.CallView(m.Call, db, name=_l("Calls"), category=_l("Calls")),
+        v.CompanyView(m.Company, db, name=_l("Companies"), category=_l("CRM")),
+        v.ContactView(m.Contact, db, name=_l("Contacts"), category=_l("CRM")),
+        v.LeadView(m.Lead, db, name=_l("Leads"), category=_l("CRM")),
+        v.DealView(m.Deal, db, name=_l("Deals"), category=_l("CRM")),
+        v.TaskView(m.Task, db, name=_l("Tasks"), category=_l("CRM")),
+        v.ReferenceView(m.DealStage, db, name=_l("Deal stages"), category=_l("CRM")),
+        v.ReferenceView(m.DealStageTaskRule, db, category=_l("CRM"), name=_l("Stage task rules")),
+        v.InquiryView(m.Inquiry, db, name=_l("All inquiries"), category=_l("Inquiries")),
+        v.ReferenceView(m.InquiryClass, db, name=_l("Inquiry classes"), category=_l("Inquiries")),
+        v.ReferenceView(m.InquirySubclass, db, name=_l("Inquiry subclasses"), category=_l("Inquiries")),
+        v.ReferenceView(m.Source, db, name=_l("Sources"), category=_l("Inquiries")),
+        v.ColdCallingView(m.CallList, db, name=_l("Call lists"), category=_l("Cold calling")),
+        v.ColdCallingView(m.CallListEntry, db, name=_l("Call list entries"), category=_l("Cold calling")),
+        v.ColdCallingView(m.CallScript, db, name=_l("Call scripts"), category=_l("Cold calling")),
+        v.ColdCallingView(m.KbArticle, db, name=_l("Knowledge base"), category=_l("Cold calling")),
     ]
 
 

@@ -79,6 +79,8 @@ class AdminSection:
     listen: str = "tcp:8000:interface=127.0.0.1"
     secret_key: str = field(default="", repr=False)
     public_url: str = "http://127.0.0.1:8000"
+    # X-Api-Token a site's form sends with POST /api/inquiries; empty turns it off.
+    webform_token: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -160,13 +162,15 @@ class Config:
             self,
             ari=replace(self.ari, password=_mask(self.ari.password)),
             api=replace(self.api, token=_mask(self.api.token)),
-            admin=replace(self.admin, secret_key=_mask(self.admin.secret_key)),
+            admin=replace(self.admin, secret_key=_mask(self.admin.secret_key),
+                          webform_token=_mask(self.admin.webform_token)),
             database=replace(self.database, url=_mask_url(self.database.url)),
             redis=replace(self.redis, url=_mask_url(self.redis.url)),
         )
 
 
-SECRET_KEYS = {("ari", "password"), ("api", "token"), ("admin", "secret_key")}
+SECRET_KEYS = {("ari", "password"), ("api", "token"), ("admin", "secret_key"),
+               ("admin", "webform_token")}
 
 
 def _sections() -> dict[str, type]:
@@ -390,7 +394,9 @@ def validate(config: Config, for_: set[str] | frozenset[str] = frozenset()) -> l
     if "admin" in for_:
         for p in (_secret_problem("admin.secret_key", config.admin.secret_key,
                                   "PBX_CRM_ADMIN_SECRET_KEY", minimum=32),
-                  _endpoint_problem("admin.listen", config.admin.listen, public)):
+                  _endpoint_problem("admin.listen", config.admin.listen, public),
+                  _secret_problem("admin.webform_token", config.admin.webform_token,
+                                  "PBX_CRM_ADMIN_WEBFORM_TOKEN") if config.admin.webform_token else None):
             if p:
                 problems.append(p)
     if "lab" in for_:

@@ -1,0 +1,183 @@
+"""The working pages in-process: inquiries queue (one-click classes), cards, lead
+conversion, my tasks / deals, source quality, web-form inquiries, the language switch."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+from werkzeug.security import generate_password_hash
+
+from admin.app import create_app
+from pbx_daemon import models as m
+from pbx_daemon.config import load_config
+from pbx_daemon.db import seed_reference_data
+
+T0 = datetime.now(timezone.utc) - timedelta(hours=1)
+WEBFORM = "w" * 24
+
+
+@pytest.fixture
+def app(tmp_path):
+    url = f"sqlite:///{tmp_path}/admin.sqlite3"
+    config = load_config(None, {"PBX_CRM_DATABASE_URL": url, "PBX_CRM_ADMIN_SECRET_KEY": "s" * 40,
+                                "PBX_CRM_ADMIN_WEBFORM_TOKEN": WEBFORM})
+    app = create_app(config)
+    with app.app_context():
+        db = app.extensions["sqlalchemy"]
+        m.Base.metadata.create_all(db.engine)
+        s = db.session
+        seed_reference_data(s)
+        sales = m.Department(name="Sales")
+        s.add(sales)
+        s.flush()
+        people = {login: m.Employee(full_name=login.title(), login=login, role=role, department_id=sales.id,
+                                    password_hash=generate_password_hash(f"{login}-Password-1"))
+                  for login, role in (("anna", "manager"), ("boris", "manager"), ("owner", "owner"))}
+        s.add_all(people.values())
+        s.flush()
+        for n, phone in enumerate(("+79031110001", "+79031110002")):
+            inq = m.Inquiry(channel="call", phone=phone, status="open", department_id=sales.id,
+                            missed_count=2, first_seen_at=T0, last_seen_at=T0 + timedelta(minutes=n))
+            s.add(inq)
+            s.flush()
+            s.add(m.Call(linkedid=f"c{n}", direction="inbound", caller=phone, started_at=T0,
+                         outcome="missed", inquiry_id=inq.id))
+        s.add(m.Company(name="Ромашка", responsible_id=people["anna"].id,
+                        phones=[m.CompanyPhone(phone="+74951112233")]))
+        s.add(m.Company(name="Ромашка", responsible_id=people["boris"].id))
+        s.commit()
+        app.people = {k: v.id for k, v in people.items()}
+    return app
+
+
+def login(app, who):
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    client.post("/login", data={"login": who, "password": f"{who}-Password-1", "csrf_token": token})
+    return client
+
+
+def csrf(client, path="/admin/queue/"):
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)).group(1)
+
+
+def db_session(app):
+    return app.extensions["sqlalchemy"].session
+
+
+def inquiry_id(app, phone):
+    with app.app_context():
+        return db_session(app).scalar(select(m.Inquiry.id).where(m.Inquiry.phone == phone))
+
+
+def test_queue_lists_the_departments_inquiries_with_class_buttons(app):
+    page = login(app, "anna").get("/admin/queue/").get_data(as_text=True)
+    assert "8 (903) 111-00-01" in page and "8 (903) 111-00-02" in page
+    assert 'data-class="spam"' in page and 'data-class="lead"' in page
+
+
+def test_classify_lead_creates_and_links_a_lead_and_opens_it(app):
+    c = login(app, "anna")
+    iid = inquiry_id(app, "+79031110001")
+    r = c.post(f"/admin/queue/{iid}/classify", data={"class": "lead", "open": "1", "csrf_token": csrf(c)})
+    assert r.status_code == 302 and "/admin/card/lead/" in r.headers["Location"]
+    card = c.get(r.headers["Location"]).get_data(as_text=True)
+    assert f"/admin/card/inquiry/{iid}" in card and 'id="convert"' in card
+    with app.app_context():
+        lead = db_session(app).scalar(select(m.Lead).where(m.Lead.inquiry_id == iid))
+        assert lead.responsible_id == app.people["anna"] and lead.phone == "+79031110001"
+
+
+def test_classify_spam_blocks_the_number(app):
+    c = login(app, "anna")
+    iid = inquiry_id(app, "+79031110002")
+    c.post(f"/admin/queue/{iid}/classify", data={"class": "spam", "csrf_token": csrf(c)})
+    with app.app_context():
+        assert db_session(app).scalar(select(m.BlockedNumber).where(m.BlockedNumber.phone == "+79031110002"))
+
+
+def test_classify_needs_csrf_and_scope(app):
+    c = login(app, "anna")
+    iid = inquiry_id(app, "+79031110002")
+    assert c.post(f"/admin/queue/{iid}/classify", data={"class": "spam"}).status_code == 400
+    token = csrf(c)
+    with app.app_context():
+        s = db_session(app)
+        s.get(m.Inquiry, iid).responsible_id = app.people["boris"]
+        s.commit()
+    assert c.post(f"/admin/queue/{iid}/classify", data={"class": "spam", "csrf_token": token}).status_code == 403
+
+
+def test_convert_lead_then_the_deal_is_in_my_deals_with_its_calls(app):
+    c = login(app, "anna")
+    iid = inquiry_id(app, "+79031110001")
+    c.post(f"/admin/queue/{iid}/classify", data={"class": "lead", "csrf_token": csrf(c)})
+    with app.app_context():
+        lead_id = db_session(app).scalar(select(m.Lead.id).where(m.Lead.inquiry_id == iid))
+    r = c.post(f"/admin/card/lead/{lead_id}/convert", data={"csrf_token": csrf(c)})
+    assert r.status_code == 302 and "/admin/card/deal/" in r.headers["Location"]
+    deals = c.get("/admin/my-deals/").get_data(as_text=True)
+    assert "8 (903) 111-00-01" in deals or "+79031110001" in deals
+    assert re.search(r"<td>1</td></tr>", deals)  # the inquiry's call came along
+    assert "calls.recording" not in deals
+
+
+def test_card_shows_duplicates_click_to_call_and_refuses_other_managers(app):
+    c = login(app, "anna")
+    with app.app_context():
+        mine, theirs = db_session(app).scalars(select(m.Company.id).order_by(m.Company.id)).all()
+    page = c.get(f"/admin/card/company/{mine}").get_data(as_text=True)
+    assert 'id="duplicates"' in page and 'data-number="+74951112233"' in page
+    assert c.get(f"/admin/card/company/{theirs}").status_code == 403
+    assert c.get("/admin/card/spaceship/1").status_code == 404
+
+
+def test_my_tasks_puts_overdue_first(app):
+    with app.app_context():
+        s = db_session(app)
+        now = datetime.now(timezone.utc)
+        for title, delta in (("later", 5), ("overdue", -5)):
+            s.add(m.Task(title=title, type="call", responsible_id=app.people["anna"],
+                         deadline=now + timedelta(hours=delta), comment="c"))
+        s.commit()
+    page = login(app, "anna").get("/admin/my-tasks/").get_data(as_text=True)
+    assert page.index("overdue") < page.index("later") and "table-danger" in page
+
+
+def test_source_quality_for_supervisors_only(app):
+    assert login(app, "anna").get("/admin/source-quality/").status_code == 403
+    assert "(no source)" in login(app, "owner").get("/admin/source-quality/").get_data(as_text=True)
+
+
+def test_web_form_inquiry_needs_the_token_and_lands_in_the_queue(app):
+    c = app.test_client()
+    data = {"name": "Ольга", "phone": "+7 916 555-44-33", "utm_source": "yandex", "utm_campaign": "winter"}
+    assert c.post("/api/inquiries", json=data).status_code == 401
+    assert c.post("/api/inquiries", json={"name": "x"}, headers={"X-Api-Token": WEBFORM}).status_code == 400
+    r = c.post("/api/inquiries", json=data, headers={"X-Api-Token": WEBFORM})
+    assert r.status_code == 201
+    page = login(app, "owner").get("/admin/queue/").get_data(as_text=True)
+    assert "Ольга" in page and "yandex" in page
+
+
+def test_russian_by_default_english_on_request(app):
+    c = login(app, "anna")
+    assert "Обращения" in c.get("/admin/queue/").get_data(as_text=True)
+    c.post("/lang/en", headers={"Referer": "http://localhost/admin/queue/"},
+           data={"csrf_token": csrf(c)})
+    assert "Inquiries" in c.get("/admin/queue/").get_data(as_text=True)
+
+
+def test_every_admin_string_has_its_russian_and_the_catalog_is_compiled():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "translations.py"
+    spec = importlib.util.spec_from_file_location("translations", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.problems() == []
