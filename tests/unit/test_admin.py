@@ -82,3 +82,25 @@ def test_login_never_redirects_off_site(app):
     response = client.post("/login?next=//evil.example/",
                            data={"login": "admin", "password": "Admin-Password-1", "csrf_token": token})
     assert response.headers["Location"].endswith("/admin/")
+
+
+def test_every_url_in_the_app_needs_a_login(app):
+    """Walk the URL map: without a session every page redirects to the login page or is
+    refused; only the login page, static files and the token-guarded API answer."""
+    public = {"/login", "/api/inquiries"}
+    client = app.test_client()
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.endswith("static") or str(rule) in public:
+            continue
+        url = str(rule)
+        for arg in rule.arguments:
+            url = url.replace(f"<int:{arg}>", "1").replace(f"<{arg}>", "company")
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            r = client.open(url, method=method)
+            if r.status_code == 302:
+                assert "/login" in r.headers["Location"] or url == "/", (method, url)
+            else:
+                assert r.status_code in (400, 401, 403), (method, url, r.status_code)
+            checked += 1
+    assert checked > 40
