@@ -19,7 +19,9 @@ from twisted.web.server import Site
 
 from pbx_daemon.agi_plan import plan_variables
 from pbx_daemon.api import ApiResource
+from pbx_daemon.call_events import CallEvents
 from pbx_daemon.click_to_call import prepare_click_to_call
+from pbx_daemon.notify import RedisPublisher, ScreenPopNotifier
 from pbx_daemon.ari import AriRest, make_events_service
 from pbx_daemon.db import make_engine, make_session_factory
 from pbx_daemon.directory import load_directory, lookup_caller
@@ -73,16 +75,21 @@ def make_service(config, reactor) -> MultiService:
                                config.inquiries.callback_deadline_minutes,
                                spool_dir=config.asterisk.recording_dir,
                                store_dir=config.recordings.dir)
+    # Screen-pop: every call event also goes to Redis (fire and forget; calls never wait).
+    publisher = RedisPublisher(config.redis.url, reactor)
+    publisher.setName("redis")
+    publisher.setServiceParent(root)
+    events = CallEvents(recorder, ScreenPopNotifier(publisher, reactor))
     app = StasisApp(
         rest=rest, control=AriCallControl(rest, ari.app, r.blocked_action),
-        recorder=recorder, clock=reactor, lookup=lookup,
+        recorder=events, clock=reactor, lookup=lookup,
         timeouts=timeouts, deadline=deadline, region=region,
     )
-    events = make_events_service(reactor, ari.url, ari.username, ari.password, ari.app,
-                                 app.on_event, on_connect=app.on_connect,
-                                 on_disconnect=app.on_disconnect)
-    events.setName("ari-events")
-    events.setServiceParent(root)
+    ari_events = make_events_service(reactor, ari.url, ari.username, ari.password, ari.app,
+                                     app.on_event, on_connect=app.on_connect,
+                                     on_disconnect=app.on_disconnect)
+    ari_events.setName("ari-events")
+    ari_events.setServiceParent(root)
 
     def fastagi_route(caller_raw, dialled):
         from datetime import datetime, timezone

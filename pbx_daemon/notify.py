@@ -1,0 +1,161 @@
+"""Screen-pop events out: one method per business event, published on Redis.
+
+Wire protocol (Redis PUBLISH, one JSON object a message)::
+
+    pbxcrm:screenpop:<employee id>   the events that concern that employee
+    pbxcrm:calls                     every event (supervisors' boards, the benchmark)
+
+    {"event": "ringing",  "call_id": "1732.5", "at": 1795400000.12, "employee_id": 7,
+     "direction": "inbound", "phone": "+79161234567", "name": "ООО Ромашка",
+     "card": {"kind": "company", "id": 5} | null}
+    {"event": "answered", ..., "employee_id": 7}
+    {"event": "ended",    ..., "outcome": "answered" | "answered_elsewhere" | "missed" | ...,
+     "employee_ids": [7, 8]}
+    {"event": "missed",   ..., "employee_ids": [7, 8], "phone": ..., "name": ...}
+    {"event": "recording_ready", ..., "employee_ids": [7]}
+
+Names and numbers are data, never markup: the page inserts them as text.
+
+Redis is optional for calls: :class:`RedisPublisher` never makes a caller wait. A publish
+that does not complete within ``timeout`` marks Redis down; while it is down messages are
+dropped (one probe a second finds it back) and one warning is logged per outage.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+from twisted.application.service import Service
+from twisted.logger import Logger
+from zope.interface import Interface, implementer
+
+log = Logger(namespace="pbx_daemon.notify")
+
+CHANNEL_ALL = "pbxcrm:calls"
+CHANNEL_EMPLOYEE = "pbxcrm:screenpop:{}"
+
+
+class IEventPublisher(Interface):
+    def publish(channel: str, message: str) -> None:
+        """Fire and forget; never raises, never blocks."""
+
+
+@implementer(IEventPublisher)
+class MemoryPublisher:
+    """For tests: every (channel, message) published."""
+
+    def __init__(self):
+        self.published: list[tuple[str, dict]] = []
+
+    def publish(self, channel, message):
+        self.published.append((channel, json.loads(message)))
+
+    def to(self, channel: str) -> list[dict]:
+        return [m for c, m in self.published if c == channel]
+
+
+@implementer(IEventPublisher)
+class RedisPublisher(Service):
+    """PUBLISH over one lazily (re)connecting txredisapi connection."""
+
+    def __init__(self, url: str, clock, timeout: float = 0.5, probe_interval: float = 1.0,
+                 connect=None):
+        parts = urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 6379
+        self.password = parts.password
+        path = parts.path.strip("/")
+        self.dbid = int(path) if path.isdigit() else None
+        self.clock = clock
+        self.timeout = timeout
+        self.probe_interval = probe_interval
+        self._connect = connect
+        self.redis = None
+        self.down_since: float | None = None
+        self.next_probe = 0.0
+        self.dropped = 0
+
+    def startService(self):
+        super().startService()
+        if self._connect is not None:
+            self.redis = self._connect()
+        else:
+            import txredisapi
+
+            self.redis = txredisapi.lazyConnection(self.host, self.port, dbid=self.dbid,
+                                                   password=self.password, reconnect=True,
+                                                   connectTimeout=2, replyTimeout=2)
+
+    def stopService(self):
+        super().stopService()
+        if self.redis is not None and hasattr(self.redis, "disconnect"):
+            return self.redis.disconnect()
+        return None
+
+    def publish(self, channel, message):
+        if self.redis is None:
+            return
+        now = self.clock.seconds()
+        if self.down_since is not None:
+            if now < self.next_probe:
+                self.dropped += 1
+                return
+            self.next_probe = now + self.probe_interval
+        try:
+            d = self.redis.publish(channel, message)
+        except Exception:  # noqa: BLE001 - a screen-pop must never break a call
+            self._failed(None)
+            return
+        d.addTimeout(self.timeout, self.clock)
+        d.addCallbacks(self._ok, self._failed)
+
+    def _ok(self, _):
+        if self.down_since is not None:
+            log.info("Redis is back after {seconds:.0f} s; {dropped} screen-pop events were dropped",
+                     seconds=self.clock.seconds() - self.down_since, dropped=self.dropped)
+            self.down_since = None
+            self.dropped = 0
+
+    def _failed(self, failure):
+        if self.down_since is None:
+            self.down_since = self.clock.seconds()
+            self.next_probe = self.down_since + self.probe_interval
+            log.warn("Redis at {host}:{port} is not answering ({error}); screen-pop events are "
+                     "dropped until it is back, calls go on", host=self.host, port=self.port,
+                     error=failure.getErrorMessage() if failure is not None else "error")
+        self.dropped += 1
+
+
+class ScreenPopNotifier:
+    """Business events -> messages for the employees concerned (and ``pbxcrm:calls``)."""
+
+    def __init__(self, publisher, clock):
+        self.publisher = publisher
+        self.clock = clock
+
+    def _send(self, to, event: str, call_id: str, **fields) -> None:
+        message = json.dumps({"event": event, "call_id": call_id, "at": self.clock.seconds(),
+                              **fields}, ensure_ascii=False)
+        for employee_id in dict.fromkeys(e for e in to if e is not None):
+            self.publisher.publish(CHANNEL_EMPLOYEE.format(employee_id), message)
+        self.publisher.publish(CHANNEL_ALL, message)
+
+    def ringing(self, call_id, employee_id, *, direction, phone, name, card):
+        self._send([employee_id], "ringing", call_id, employee_id=employee_id,
+                   direction=direction, phone=phone, name=name, card=card)
+
+    def answered(self, call_id, employee_id, *, direction, phone, name):
+        self._send([employee_id], "answered", call_id, employee_id=employee_id,
+                   direction=direction, phone=phone, name=name)
+
+    def ended(self, call_id, outcome, employee_ids, *, phone):
+        self._send(employee_ids, "ended", call_id, outcome=outcome,
+                   employee_ids=list(employee_ids), phone=phone)
+
+    def missed(self, call_id, employee_ids, *, phone, name):
+        self._send(employee_ids, "missed", call_id, employee_ids=list(employee_ids),
+                   phone=phone, name=name)
+
+    def recording_ready(self, call_id, employee_ids):
+        self._send(employee_ids, "recording_ready", call_id, employee_ids=list(employee_ids))
