@@ -119,13 +119,14 @@ def create_app(config=None) -> Flask:
     admin = Admin(app, name="pbx-crm", index_view=HomeView(url="/admin"), theme=Bootstrap4Theme())
     # Flask-Admin reads the session's binding while building views: it needs an app context.
     app.extensions["pbx_crm_config"] = config
-    from admin import calls, crm
+    from admin import calls, crm, popup
 
     with app.app_context():
         for view in _views(db):
             admin.add_view(view)
         crm.init_app(app, db, admin)
     calls.init_app(app, db)
+    popup.init_app(app, db)
     return app
 
 

@@ -211,6 +211,18 @@ class LeadView(ScopedModelView):
     form_choices = {"status": [(s, s) for s in m.LEAD_STATUSES]}
     phone_search = True
 
+    def create_form(self, obj=None):
+        # "New number -> Create a lead" from the screen-pop page arrives with ?phone=.
+        form = super().create_form(obj)
+        if request.method == "GET" and request.args.get("phone") and not form.phone.data:
+            form.phone.data = request.args["phone"][:20]
+            form.title.data = form.title.data or request.args["phone"][:20]
+        return form
+
+    def on_model_change(self, form, model, is_created):
+        if is_created and model.responsible_id is None and model.responsible is None:
+            model.responsible = g.user
+
 
 class DealView(ScopedModelView):
     roles = OFFICE

@@ -12,7 +12,9 @@ if [ "$(id -u)" != 0 ]; then
     exit 2
 fi
 
-debs=(python3 python3-venv python3-pip debootstrap redis-server redis-tools ca-certificates)
+# chromium + chromium-driver: the browser tests drive a real headless Chromium.
+debs=(python3 python3-venv python3-pip debootstrap redis-server redis-tools ca-certificates
+      chromium chromium-driver)
 missing=()
 for pkg in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

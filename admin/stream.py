@@ -1,0 +1,179 @@
+"""The screen-pop stream: Server-Sent Events for the logged-in employee, Twisted-native.
+
+One Redis connection per admin process (``PSUBSCRIBE pbxcrm:screenpop:*``) feeds every
+open page; a page costs a socket, not a thread. Wire protocol to the browser
+(``GET /screen-pop/stream``, ``text/event-stream``)::
+
+    retry: 2000
+    event: status        data: {"redis": "connected" | "reconnecting"}
+    data: {...}          one screen-pop event (:mod:`pbx_daemon.notify`) for this employee
+    : ping               every 15 s, so proxies and the browser keep the stream open
+
+The page is the Flask app's; the stream authenticates with the same session cookie
+(signed with ``admin.secret_key``) and checks the employee is still active. Without a
+valid session it answers 401 and the page's EventSource stops.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET
+
+log = Logger(namespace="admin.stream")
+PATTERN = "pbxcrm:screenpop:*"
+PREFIX = "pbxcrm:screenpop:"
+
+
+class ScreenPopHub:
+    """Fans Redis messages out to the open streams of each employee."""
+
+    def __init__(self):
+        self.clients: dict[int, set] = {}
+        self.redis_up = False
+
+    def add(self, employee_id: int, request) -> None:
+        self.clients.setdefault(employee_id, set()).add(request)
+
+    def remove(self, employee_id: int, request) -> None:
+        self.clients.get(employee_id, set()).discard(request)
+        if not self.clients.get(employee_id):
+            self.clients.pop(employee_id, None)
+
+    def _write(self, request, chunk: bytes) -> None:
+        try:
+            request.write(chunk)
+        except Exception:  # noqa: BLE001 - a browser that went away mid-write
+            pass
+
+    def message(self, channel, message) -> None:
+        channel = channel.decode() if isinstance(channel, bytes) else str(channel)
+        if not channel.startswith(PREFIX) or not channel[len(PREFIX):].isdigit():
+            return
+        if isinstance(message, bytes):
+            message = message.decode("utf-8", "replace")
+        data = "".join(f"data: {line}\n" for line in str(message).splitlines()) + "\n"
+        for request in list(self.clients.get(int(channel[len(PREFIX):]), ())):
+            self._write(request, data.encode())
+
+    def status_event(self) -> bytes:
+        state = "connected" if self.redis_up else "reconnecting"
+        return f'event: status\ndata: {json.dumps({"redis": state})}\n\n'.encode()
+
+    def set_redis(self, up: bool) -> None:
+        if up == self.redis_up:
+            return
+        self.redis_up = up
+        log.info("screen-pop: Redis {state}", state="connected" if up else "lost; reconnecting")
+        for requests in list(self.clients.values()):
+            for request in list(requests):
+                self._write(request, self.status_event())
+
+    def ping(self) -> None:
+        for requests in list(self.clients.values()):
+            for request in list(requests):
+                self._write(request, b": ping\n\n")
+
+
+class StreamResource(Resource):
+    """``authenticate(request) -> Deferred[employee id | None]``."""
+
+    isLeaf = True
+
+    def __init__(self, hub: ScreenPopHub, authenticate: Callable[[object], Deferred]):
+        super().__init__()
+        self.hub = hub
+        self.authenticate = authenticate
+
+    def render_GET(self, request):
+        d = self.authenticate(request)
+
+        def start(employee_id):
+            if request.finished or getattr(request, "_disconnected", False):
+                return
+            if employee_id is None:
+                request.setResponseCode(401)
+                request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+                request.write(b"log in first\n")
+                request.finish()
+                return
+            request.setHeader(b"content-type", b"text/event-stream; charset=utf-8")
+            request.setHeader(b"cache-control", b"no-store")
+            request.setHeader(b"x-accel-buffering", b"no")
+            request.write(b"retry: 2000\n\n" + self.hub.status_event())
+            self.hub.add(employee_id, request)
+            request.notifyFinish().addBoth(lambda _: self.hub.remove(employee_id, request))
+
+        def failed(failure):
+            log.failure("screen-pop stream", failure)
+            if not request.finished:
+                request.setResponseCode(500)
+                request.finish()
+
+        d.addCallbacks(start, failed)
+        return NOT_DONE_YET
+
+
+def flask_session_authenticator(app, lookup_active: Callable[[int], Deferred]):
+    """Read the Flask session cookie the way Flask does (same key, same serializer)."""
+    serializer = app.session_interface.get_signing_serializer(app)
+    cookie_name = app.config.get("SESSION_COOKIE_NAME", "session").encode()
+
+    def authenticate(request):
+        from twisted.internet.defer import succeed
+
+        raw = request.getCookie(cookie_name)
+        if not raw or serializer is None:
+            return succeed(None)
+        try:
+            data = serializer.loads(raw.decode("ascii", "replace"))
+        except Exception:  # noqa: BLE001 - a bad or forged cookie is just "not logged in"
+            return succeed(None)
+        employee_id = data.get("employee_id") if isinstance(data, dict) else None
+        if not isinstance(employee_id, int):
+            return succeed(None)
+        return lookup_active(employee_id)
+
+    return authenticate
+
+
+def start_redis_subscription(hub: ScreenPopHub, url: str, reactor):
+    """One reconnecting PSUBSCRIBE connection (txredisapi) feeding ``hub``."""
+    from urllib.parse import urlsplit
+
+    import txredisapi
+    from twisted.internet.endpoints import TCP4ClientEndpoint
+
+    class Subscriber(txredisapi.SubscriberProtocol):
+        @inlineCallbacks
+        def connectionMade(self):
+            yield super().connectionMade()
+            if self.connected:
+                yield self.psubscribe(PATTERN)
+                hub.set_redis(True)
+
+        def messageReceived(self, pattern, channel, message):
+            hub.message(channel, message)
+
+        def connectionLost(self, why):
+            hub.set_redis(False)
+            super().connectionLost(why)
+
+    class Factory(txredisapi.SubscriberFactory):
+        protocol = Subscriber
+        maxDelay = 5  # seconds between attempts while Redis is down
+
+    parts = urlsplit(url)
+    factory = Factory(isLazy=True)
+    factory.password = parts.password
+    factory.startConnecting(TCP4ClientEndpoint(reactor, parts.hostname or "127.0.0.1",
+                                               parts.port or 6379, timeout=2))
+    heartbeat = LoopingCall(hub.ping)
+    heartbeat.clock = reactor
+    heartbeat.start(15, now=False)
+    return factory, heartbeat

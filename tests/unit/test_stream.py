@@ -1,0 +1,85 @@
+"""The screen-pop stream without sockets: Flask-session authentication, one employee's
+events only, Redis status changes, clean-up when the browser goes away."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Flask
+from twisted.internet.defer import succeed
+from twisted.web.server import NOT_DONE_YET
+from twisted.web.test.requesthelper import DummyRequest
+
+from admin.stream import ScreenPopHub, StreamResource, flask_session_authenticator
+
+
+def cookie_for(app, data):
+    return app.session_interface.get_signing_serializer(app).dumps(data)
+
+
+def make(active=(7, 8)):
+    app = Flask("t")
+    app.secret_key = "k" * 40
+    hub = ScreenPopHub()
+    auth = flask_session_authenticator(app, lambda eid: succeed(eid if eid in active else None))
+    return app, hub, StreamResource(hub, auth)
+
+
+class Request(DummyRequest):
+    """DummyRequest with the cookie jar twisted.web.server.Request has."""
+
+    def __init__(self, cookies):
+        super().__init__([b""])
+        self.cookies_in = cookies
+
+    def getCookie(self, name):
+        return self.cookies_in.get(name)
+
+
+def open_stream(resource, app, data=None, raw=None):
+    cookies = {}
+    if data is not None or raw is not None:
+        cookies[b"session"] = (raw or cookie_for(app, data)).encode()
+    request = Request(cookies)
+    request.path = b"/screen-pop/stream"
+    assert resource.render_GET(request) == NOT_DONE_YET
+    return request
+
+
+def body(request) -> str:
+    return b"".join(request.written).decode()
+
+
+def test_no_or_forged_session_or_inactive_employee_gets_401():
+    app, hub, resource = make()
+    for kwargs in ({}, {"raw": "forged.cookie.value"}, {"data": {"employee_id": 99}},
+                   {"data": {"employee_id": "7"}}):
+        request = open_stream(resource, app, **kwargs)
+        assert request.responseCode == 401 and request.finished
+    assert hub.clients == {}
+
+
+def test_employee_gets_their_events_only_as_sse():
+    app, hub, resource = make()
+    anna = open_stream(resource, app, {"employee_id": 7})
+    boris = open_stream(resource, app, {"employee_id": 8})
+    assert anna.responseHeaders.getRawHeaders(b"content-type") == [b"text/event-stream; charset=utf-8"]
+    assert body(anna).startswith("retry: 2000\n\nevent: status\ndata: {\"redis\": \"reconnecting\"}")
+    event = {"event": "ringing", "call_id": "c1", "name": "Ромашка"}
+    hub.message(b"pbxcrm:screenpop:7", json.dumps(event, ensure_ascii=False).encode())
+    hub.message("pbxcrm:screenpop:x", "{}")  # not an employee channel: ignored
+    assert f"data: {json.dumps(event, ensure_ascii=False)}\n\n" in body(anna)
+    assert "ringing" not in body(boris)
+
+
+def test_redis_status_reaches_every_page_and_a_closed_page_is_forgotten():
+    app, hub, resource = make()
+    anna = open_stream(resource, app, {"employee_id": 7})
+    hub.set_redis(True)
+    assert body(anna).endswith('event: status\ndata: {"redis": "connected"}\n\n')
+    hub.set_redis(False)
+    assert body(anna).endswith('event: status\ndata: {"redis": "reconnecting"}\n\n')
+    hub.ping()
+    assert body(anna).endswith(": ping\n\n")
+    anna.processingFailed(Exception("browser closed the tab"))
+    assert hub.clients == {}
