@@ -66,6 +66,7 @@ def create_app(config=None) -> Flask:
     Babel(app, locale_selector=_locale, default_locale="ru",
           default_translation_directories=str(Path(__file__).parent / "translations"))
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["class_name"] = class_name
     if config.database.url.startswith("sqlite"):
         with app.app_context():
             event.listen(db.engine, "connect", _sqlite_pragmas)
@@ -131,6 +132,13 @@ def create_app(config=None) -> Flask:
 
 
 LANGUAGES = ("ru", "en")
+
+
+def class_name(inquiry_class) -> str:
+    """An inquiry class in the page's language (seed 003's classes carry both)."""
+    if inquiry_class is None:
+        return ""
+    return inquiry_class.name_ru if str(get_locale()) == "ru" and inquiry_class.name_ru else inquiry_class.name
 
 
 def _locale():

@@ -98,7 +98,9 @@ class InquiryQueueView(_Page):
             flash(str(e), "error")
             return redirect(request.referrer or url_for(".index"))
         self.s.commit()
-        message = f"Inquiry #{inquiry.id}: {inquiry.inquiry_class.name}"
+        from admin.app import class_name
+
+        message = f"#{inquiry.id}: {class_name(inquiry.inquiry_class)}"
         if result.blocked:
             message += f"; {show_phone(result.blocked)} is blocked"
         if result.lead_id:

@@ -19,6 +19,7 @@ from flask import Blueprint, abort, g, jsonify, redirect, render_template, reque
 from sqlalchemy import select
 
 from admin.access import CARD_MODELS, can_see
+from admin.app import class_name
 from pbx_daemon import models as m
 from pbx_daemon.funnel import REMIND_BEFORE, FunnelError, new_task
 from pbx_daemon.inquiry_actions import InquiryActionError, classify_inquiry
@@ -128,7 +129,7 @@ def call_info(call_id):
     return jsonify(call_id=call.linkedid, outcome=call.outcome, note=call.note,
                    inquiry_id=call.inquiry_id, disposition=call.disposition,
                    recording=url_for("calls.recording", call_id=call.id) if call.recording else None,
-                   classes=[{"code": c.code, "name": c.name} for c in classes])
+                   classes=[{"code": c.code, "name": class_name(c)} for c in classes])
 
 
 @bp.route("/screen-pop/calls/<call_id>/note", methods=["POST"])
