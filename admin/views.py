@@ -18,6 +18,7 @@ A row outside the scope is not listed, not counted, and opening it is 403.
 from __future__ import annotations
 
 from flask import abort, flash, g, redirect, request, url_for
+from flask_babel import gettext
 from flask_admin.contrib.sqla import ModelView
 from sqlalchemy.orm import object_session
 from wtforms.validators import DataRequired, NumberRange, Optional, Regexp, ValidationError
@@ -180,7 +181,33 @@ class BlockedNumberView(ScopedModelView):
     form_args = {"phone": {"validators": [DataRequired(), e164_field]}}
 
 
-class CompanyView(ScopedModelView):
+class DuplicateWarning:
+    """Mixin: after a card is created, warn (not refuse) when its phone, e-mail or name
+    matches another card (seed 001: duplicates by phone / e-mail / name)."""
+
+    def after_model_change(self, form, model, is_created):
+        if not is_created:
+            return
+        from markupsafe import Markup, escape
+
+        from pbx_daemon.lookups import find_duplicates
+
+        kind = type(model).__tablename__.rstrip("s").replace("companie", "company")
+        phone = getattr(model, "phone", None) or next(
+            (p.phone for p in getattr(model, "phones", []) or []), None)
+        email = getattr(model, "email", None) or next(
+            (e.email for e in getattr(model, "emails", []) or []), None)
+        name = getattr(model, "name", None) or getattr(model, "full_name", None)
+        found = [d for d in find_duplicates(object_session(model), phone=phone, email=email, name=name)
+                 if not (d.kind == kind and d.id == model.id)]
+        if found:
+            links = ", ".join(
+                f'<a href="{url_for("card.show", kind=d.kind, card_id=d.id)}">{escape(d.kind)} '
+                f'«{escape(d.name)}»</a> ({escape(d.field)})' for d in found[:10])
+            flash(Markup(f"{escape(gettext('Possible duplicates:'))} {links}"), "warning")
+
+
+class CompanyView(DuplicateWarning, ScopedModelView):
     roles = OFFICE
     edit_roles = frozenset({"admin", "head", "manager", "operator"})
     column_list = ("name", "tax_id", "email", "responsible", "created_at")
@@ -190,7 +217,7 @@ class CompanyView(ScopedModelView):
     phone_search = True
 
 
-class ContactView(ScopedModelView):
+class ContactView(DuplicateWarning, ScopedModelView):
     roles = OFFICE
     edit_roles = frozenset({"admin", "head", "manager", "operator"})
     column_list = ("full_name", "company", "position", "responsible", "created_at")
@@ -200,7 +227,7 @@ class ContactView(ScopedModelView):
     phone_search = True
 
 
-class LeadView(ScopedModelView):
+class LeadView(DuplicateWarning, ScopedModelView):
     roles = OFFICE
     edit_roles = frozenset({"admin", "head", "manager", "operator"})
     column_list = ("title", "full_name", "company_name", "phone", "status", "source", "responsible", "created_at")

@@ -140,3 +140,17 @@ def test_moving_a_deal_in_the_form_creates_the_stages_tasks(app):
         db = app.extensions["sqlalchemy"]
         tasks = db.session.scalars(select(m.Task).where(m.Task.deal_id == deal_id)).all()
         assert [(t.title, t.responsible_id) for t in tasks] == [("Confirm receipt", app.people["anna"])]
+
+
+def test_creating_a_card_that_matches_another_warns_with_a_link(app):
+    c = login(app, "anna")
+    form = c.get("/admin/lead/new/").get_data(as_text=True)
+    token = re.search(r'csrf_token" value="([^"]+)"', form).group(1)
+    r = c.post("/admin/lead/new/", data={"title": "Новый", "full_name": "Client of boris", "status": "new",
+                                          "phone": "8 916 111-05-98", "csrf_token": token},
+               follow_redirects=True)
+    page = r.get_data(as_text=True)
+    assert "/admin/card/company/" in page and "«Client of boris»" in page
+    with app.app_context():
+        lead = app.extensions["sqlalchemy"].session.scalar(select(m.Lead).where(m.Lead.title == "Новый"))
+        assert lead.phone == "+79161110598" and lead.responsible_id == app.people["anna"]
