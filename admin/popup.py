@@ -13,7 +13,7 @@ reachable only by those who may see it (:mod:`admin.access`).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -56,7 +56,8 @@ def card():
     _login_or_401()
     session = bp.db.session
     try:
-        phone = normalize(request.args.get("phone", ""), "RU").e164
+        phone = normalize(request.args.get("phone", ""), _config().general.default_region,
+                          _config().general.default_area_code).e164
     except InvalidPhoneNumber as e:
         return jsonify(error=str(e)), 400
     matches = sorted(find_by_phone(session, phone), key=lambda x: _ORDER[x.kind])
@@ -175,7 +176,9 @@ def task(call_id):
     try:
         deadline = datetime.fromisoformat(str(data.get("deadline", "")))
         if deadline.tzinfo is None:
-            deadline = deadline.replace(tzinfo=timezone.utc) - _utc_offset()
+            # Typed without a zone: the company's (general.timezone), with that date's own
+            # offset (a deadline across a clock change keeps its wall-clock time).
+            deadline = deadline.replace(tzinfo=_company_zone())
     except ValueError:
         pass
     links = {k: getattr(call, k) for k in ("company_id", "contact_id", "lead_id", "deal_id", "inquiry_id")
@@ -191,11 +194,13 @@ def task(call_id):
     return jsonify(ok=True, task_id=t.id), 201
 
 
-def _utc_offset() -> timedelta:
-    """A deadline typed without a zone is in the company's (general.timezone)."""
+def _company_zone():
     from zoneinfo import ZoneInfo
 
+    return ZoneInfo(_config().general.timezone)
+
+
+def _config():
     from flask import current_app
 
-    zone = ZoneInfo(current_app.extensions["pbx_crm_config"].general.timezone)
-    return datetime.now(zone).utcoffset() or timedelta(0)
+    return current_app.extensions["pbx_crm_config"]

@@ -97,18 +97,24 @@ class ScopedModelView(RoleGate, ModelView):
     def _apply_search(self, query, count_query, joins, count_joins, search):
         if self.phone_search and search:
             try:
-                search = normalize(search, "RU").e164
+                search = normalize(search, _region()).e164
             except InvalidPhoneNumber:
                 pass
         return super()._apply_search(query, count_query, joins, count_joins, search)
 
 
 # ---- validators ---------------------------------------------------------------------------
+def _region() -> str:
+    from flask import current_app
+
+    return current_app.extensions["pbx_crm_config"].general.default_region
+
+
 def e164_field(form, field):
     if not field.data:
         return
     try:
-        field.data = normalize(field.data, "RU").e164
+        field.data = normalize(field.data, _region()).e164
     except InvalidPhoneNumber as e:
         raise ValidationError(str(e)) from None
 

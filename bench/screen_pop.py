@@ -51,7 +51,9 @@ def main(reactor, url, employee_id, calls, interval):
 
     loop = task.LoopingCall(one)
     loop.clock = reactor
-    d = loop.start(interval / 1000.0)
+    # Let the Redis connection come up first: a publish before that would be dropped.
+    d = task.deferLater(reactor, 1.0, lambda: None)
+    d.addCallback(lambda _: loop.start(interval / 1000.0))
     d.addCallback(lambda _: task.deferLater(reactor, 0.5, lambda: None))
     return d
 

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -106,6 +106,7 @@ def new_task(session: Session, *, title: str, type: str, responsible_id, deadlin
         raise FunnelError("a task needs " + ", ".join(problems))
     if deadline.tzinfo is None:
         raise FunnelError("the deadline needs a time zone")
+    deadline = deadline.astimezone(timezone.utc)  # stored as UTC on every backend
     allowed = {"company_id", "contact_id", "lead_id", "deal_id", "inquiry_id", "call_list_entry_id"}
     if set(links) - allowed:
         raise FunnelError(f"unknown links: {', '.join(sorted(set(links) - allowed))}")

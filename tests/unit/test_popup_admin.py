@@ -47,7 +47,7 @@ def app(tmp_path):
                    m.Call(linkedid="missed.1", direction="inbound", caller="+79030000001", started_at=NOW,
                           outcome="missed", inquiry_id=inquiry.id),
                    m.Task(title="Перезвонить", type="call", responsible_id=anna.id, comment="обещали",
-                          deadline=NOW + timedelta(minutes=10))])
+                          deadline=datetime.now(timezone.utc) + timedelta(minutes=10))])
         s.commit()
     return app
 
