@@ -64,18 +64,22 @@ def apply_missed(session: Session, call: m.Call, facts: MissedCall, deadline_min
 
 
 def apply_answered(session: Session, call: m.Call, at: datetime) -> None:
-    """An answered call with a number that has an open inquiry (a caller who got through,
-    or a call-back the client answered): its call-back tasks are done and its missed
-    calls recovered."""
-    inquiry = open_inquiry_for(session, call.callee if call.direction == "outbound" else call.caller)
-    if inquiry is None:
+    """An answered call with a number that has missed calls (a caller who got through, or
+    a call-back the client answered): the number's call-back tasks are done and its
+    missed calls recovered, whether or not its inquiry was classified meanwhile (a Lead
+    still needs calling back)."""
+    phone = call.callee if call.direction == "outbound" else call.caller
+    if not phone:
         return
-    call.inquiry_id = inquiry.id
+    inquiry = open_inquiry_for(session, phone)
+    if inquiry is not None and call.inquiry_id is None:
+        call.inquiry_id = inquiry.id
+    of_number = select(m.Inquiry.id).where(m.Inquiry.phone == phone, m.Inquiry.channel == "call")
     for task in session.scalars(select(m.Task).where(
-            m.Task.inquiry_id == inquiry.id, m.Task.type == "call", m.Task.status == "open")):
+            m.Task.inquiry_id.in_(of_number), m.Task.type == "call", m.Task.status == "open")):
         task.status = "done"
         task.done_at = at
     for missed in session.scalars(select(m.Call).where(
-            m.Call.inquiry_id == inquiry.id, m.Call.outcome == "missed",
-            m.Call.recovered_at.is_(None))):
+            m.Call.caller == phone, m.Call.outcome == "missed", m.Call.recovered_at.is_(None),
+            m.Call.id != call.id)):
         missed.recovered_at = at

@@ -369,6 +369,7 @@ class Deal(Timestamps, Base):
     closed_at: Mapped[datetime | None]
 
     company: Mapped[Company | None] = relationship()
+    contact: Mapped["Contact | None"] = relationship()
     stage: Mapped[DealStage] = relationship()
     responsible: Mapped[Employee | None] = relationship()
 

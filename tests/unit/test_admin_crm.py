@@ -181,3 +181,14 @@ def test_every_admin_string_has_its_russian_and_the_catalog_is_compiled():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.problems() == []
+
+
+def test_deal_card_offers_click_to_call_on_its_contacts_and_companys_phones(app):
+    c = login(app, "anna")
+    iid = inquiry_id(app, "+79031110001")
+    c.post(f"/admin/queue/{iid}/classify", data={"class": "lead", "csrf_token": csrf(c)})
+    with app.app_context():
+        lead_id = db_session(app).scalar(select(m.Lead.id).where(m.Lead.inquiry_id == iid))
+    deal_url = c.post(f"/admin/card/lead/{lead_id}/convert", data={"csrf_token": csrf(c)}).headers["Location"]
+    page = c.get(deal_url).get_data(as_text=True)
+    assert 'data-number="+79031110001"' in page

@@ -125,3 +125,19 @@ def test_bad_web_form_inquiries_are_refused(s, data, words):
     with pytest.raises(InquiryActionError) as e:
         create_web_inquiry(s, data, now=NOW)
     assert words in str(e.value)
+
+
+def test_a_call_back_after_classifying_as_lead_still_closes_the_task(s):
+    from pbx_daemon.inquiry_store import apply_answered
+
+    i = inquiry(s)
+    classify_inquiry(s, i, "lead", by=anna(s), now=NOW)
+    assert i.status == "closed"
+    back = m.Call(linkedid="cb1", direction="outbound", callee="+79161112233", started_at=NOW,
+                  outcome="answered", answered_at=NOW)
+    s.add(back)
+    s.flush()
+    apply_answered(s, back, NOW + timedelta(minutes=5))
+    assert s.scalar(select(m.Task).where(m.Task.inquiry_id == i.id)).status == "done"
+    missed = s.scalar(select(m.Call).where(m.Call.linkedid == f"l{i.id}"))
+    assert missed.recovered_at is not None
