@@ -188,9 +188,13 @@ class CardView(_Page):
         tasks = self.s.scalars(select(m.Task).where(getattr(m.Task, f"{kind}_id") == card_id)
                                .order_by(m.Task.status.desc(), m.Task.deadline)).all()
         phones = _phones(kind, card)
+        # The card itself and the cards it is linked to are not duplicates of it.
+        own = {(kind, card_id)} | {(k, getattr(card, f"{k}_id", None)) for k in CARD_MODELS}
+        if kind == "lead":
+            own.add(("inquiry", card.inquiry_id))
         duplicates = [d for d in find_duplicates(
             self.s, phone=phones[0] if phones else None, email=_email(kind, card),
-            name=_name(kind, card)) if not (d.kind == kind and d.id == card_id)]
+            name=_name(kind, card)) if (d.kind, d.id) not in own]
         deals = []
         if kind in ("company", "contact"):
             deals = self.s.scalars(select(m.Deal).where(getattr(m.Deal, f"{kind}_id") == card_id)).all()
