@@ -205,6 +205,57 @@ def cmd_call(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- call lists ---------------------------------------------------------------------------
+def cmd_import_list(args: argparse.Namespace) -> int:
+    from pbx_daemon import db
+    from pbx_daemon.importer import ImportError_, describe_mapping, guess_mapping, import_call_list, read_table
+
+    config = _config(args)
+    overrides = {}
+    for item in args.map or []:
+        field_name, sep, header = item.partition("=")
+        if not sep:
+            return _fail(f"--map {item!r}: use field=Header, e.g. phone=Телефон")
+        overrides[field_name.strip()] = header.strip()
+    try:
+        headers, rows = read_table(args.file)
+    except ImportError_ as e:
+        return _fail(str(e), 1)
+    print(f"{args.file}: {len(rows)} rows; columns: {describe_mapping(headers, guess_mapping(headers))}"
+          + (f"; overridden: {overrides}" if overrides else ""), file=sys.stderr)
+    total = max(len(rows), 1)
+    interactive = sys.stderr.isatty()
+
+    def progress(done: int) -> None:
+        width = 30
+        filled = int(width * done / total)
+        bar = "#" * filled + "." * (width - filled)
+        end = "\r" if interactive else "\n"
+        print(f"checking [{bar}] {done}/{total}", end=end, file=sys.stderr, flush=True)
+
+    engine = db.make_engine(config.database.url)
+    try:
+        with db.make_session_factory(engine)() as session:
+            report = import_call_list(
+                session, args.file, list_name=args.list, overrides=overrides,
+                region=config.general.default_region,
+                default_area_code=config.general.default_area_code, dry_run=args.dry_run,
+                progress=progress)
+    except ImportError_ as e:
+        return _fail(str(e), 1)
+    finally:
+        engine.dispose()
+    progress(total)
+    if interactive:
+        print(file=sys.stderr)
+    if args.report:
+        Path(args.report).write_text(report.csv(), encoding="utf-8")
+    verb = "would add" if args.dry_run else "added"
+    print(f"{args.list}: {verb} {report.count('ok')}; {report.summary()}"
+          + (f"; report in {args.report}" if args.report else ""))
+    return 0
+
+
 # ---- daemon / admin ----------------------------------------------------------------------
 def cmd_daemon(args: argparse.Namespace) -> int:
     overrides = {"log.format": args.log_format} if args.log_format else {}
@@ -350,6 +401,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("number", help="the number to call (any format; normalised to E.164)")
     c.add_argument("--card", help="the card the call is for, e.g. contact:12, deal:3")
     c.set_defaults(func=cmd_call)
+
+    c = sub.add_parser("import-list", help="import a call list from CSV (any delimiter, UTF-8 or cp1251) or XLSX")
+    c.add_argument("file")
+    c.add_argument("--list", required=True, help="the call list's name (created when new)")
+    c.add_argument("--map", action="append", metavar="FIELD=HEADER",
+                   help="map a column by hand: phone, company_name, contact_name, email")
+    c.add_argument("--report", help="write every row's result to this CSV file")
+    c.add_argument("--dry-run", action="store_true", help="check and report, add nothing")
+    c.set_defaults(func=cmd_import_list)
 
     c = sub.add_parser("daemon", help="run the call-routing daemon (ARI + FastAGI + HTTP API)")
     c.add_argument("--log-format", choices=("text", "json"))
