@@ -256,6 +256,49 @@ def cmd_import_list(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- reports ------------------------------------------------------------------------------
+def cmd_report(args: argparse.Namespace) -> int:
+    from datetime import date, timedelta
+    from zoneinfo import ZoneInfo
+
+    from pbx_daemon import db
+    from pbx_daemon.report import build_daily, render_html, render_text, send_mail
+
+    config = _config(args)
+    tz = config.general.timezone
+    if args.date:
+        try:
+            day = date.fromisoformat(args.date)
+        except ValueError:
+            return _fail(f"--date {args.date!r}: use YYYY-MM-DD")
+    else:
+        day = datetime.now(ZoneInfo(tz)).date() - timedelta(days=1)
+    r = config.report
+    if args.email and not (r.smtp_host and r.mail_from and r.mail_to):
+        return _fail("--email needs report.smtp_host, report.mail_from and report.mail_to in the config")
+    engine = db.make_engine(config.database.url)
+    try:
+        with db.make_session_factory(engine)() as session:
+            report = build_daily(session, day, tz, r.recovered_within_minutes)
+    finally:
+        engine.dispose()
+    body = render_html(report) if args.format == "html" else render_text(report)
+    if args.output:
+        Path(args.output).write_text(body, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    elif not args.email:
+        sys.stdout.write(body)
+    if args.email:
+        try:
+            send_mail(report, host=r.smtp_host, port=r.smtp_port, starttls=r.smtp_starttls,
+                      user=r.smtp_user, password=r.smtp_password, sender=r.mail_from,
+                      recipients=[x.strip() for x in r.mail_to.split(",") if x.strip()])
+        except OSError as e:
+            return _fail(f"sending the report via {r.smtp_host}:{r.smtp_port} failed: {e}", 1)
+        print(f"sent the {day} report to {r.mail_to}", file=sys.stderr)
+    return 0
+
+
 # ---- daemon / admin ----------------------------------------------------------------------
 def cmd_daemon(args: argparse.Namespace) -> int:
     overrides = {"log.format": args.log_format} if args.log_format else {}
@@ -410,6 +453,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--report", help="write every row's result to this CSV file")
     c.add_argument("--dry-run", action="store_true", help="check and report, add nothing")
     c.set_defaults(func=cmd_import_list)
+
+    c = sub.add_parser("report", help="the owner's reports")
+    rsub = c.add_subparsers(dest="report_kind", required=True)
+    rd = rsub.add_parser("daily", help="yesterday's figures, Lost Call Rate first")
+    rd.add_argument("--date", help="the day (YYYY-MM-DD, company time zone); default: yesterday")
+    rd.add_argument("--format", choices=("text", "html"), default="text")
+    rd.add_argument("--output", help="write to this file (for a cron job) instead of stdout")
+    rd.add_argument("--email", action="store_true", help="send text + HTML by e-mail ([report] smtp_*)")
+    c.set_defaults(func=cmd_report)
 
     c = sub.add_parser("daemon", help="run the call-routing daemon (ARI + FastAGI + HTTP API)")
     c.add_argument("--log-format", choices=("text", "json"))

@@ -113,6 +113,19 @@ class ClickToCall:
 
 
 @dataclass(frozen=True)
+class Report:
+    # The owner's daily report (pbx-crm report daily --email).
+    recovered_within_minutes: int = 60
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_user: str = ""
+    smtp_password: str = field(default="", repr=False)
+    mail_from: str = ""
+    mail_to: str = ""  # comma-separated
+
+
+@dataclass(frozen=True)
 class Log:
     format: str = "text"
     level: str = "info"
@@ -152,6 +165,7 @@ class Config:
     recordings: Recordings = Recordings()
     inquiries: Inquiries = Inquiries()
     click_to_call: ClickToCall = ClickToCall()
+    report: Report = Report()
     log: Log = Log()
     asterisk: AsteriskSection = AsteriskSection()
     lab: LabSection = LabSection()
@@ -164,13 +178,14 @@ class Config:
             api=replace(self.api, token=_mask(self.api.token)),
             admin=replace(self.admin, secret_key=_mask(self.admin.secret_key),
                           webform_token=_mask(self.admin.webform_token)),
+            report=replace(self.report, smtp_password=_mask(self.report.smtp_password)),
             database=replace(self.database, url=_mask_url(self.database.url)),
             redis=replace(self.redis, url=_mask_url(self.redis.url)),
         )
 
 
 SECRET_KEYS = {("ari", "password"), ("api", "token"), ("admin", "secret_key"),
-               ("admin", "webform_token")}
+               ("admin", "webform_token"), ("report", "smtp_password")}
 
 
 def _sections() -> dict[str, type]:
@@ -374,6 +389,10 @@ def validate(config: Config, for_: set[str] | frozenset[str] = frozenset()) -> l
         problems.append(ConfigProblem("click_to_call.employee_timeout", "must be 5..120 seconds"))
     if not 5 <= config.click_to_call.client_timeout <= 300:
         problems.append(ConfigProblem("click_to_call.client_timeout", "must be 5..300 seconds"))
+    if not 1 <= config.report.recovered_within_minutes <= 10080:
+        problems.append(ConfigProblem("report.recovered_within_minutes", "must be 1..10080"))
+    if not 1 <= config.report.smtp_port <= 65535:
+        problems.append(ConfigProblem("report.smtp_port", "must be a TCP port"))
     if config.log.format not in ("text", "json"):
         problems.append(ConfigProblem("log.format", "must be text or json"))
     if config.log.level not in ("debug", "info", "warn", "error", "critical"):

@@ -117,3 +117,16 @@ def test_per_operator_and_per_source(s):
 def test_moscow_days_are_utc_ranges():
     assert day_bounds(D, TZ) == (datetime(2026, 11, 19, 21, tzinfo=timezone.utc),
                                  datetime(2026, 11, 20, 21, tzinfo=timezone.utc))
+
+
+def test_daily_report_puts_the_lost_call_rate_first_and_escapes_names(s):
+    from pbx_daemon.report import build_daily, render_html, render_text
+
+    s.query(m.Employee).filter_by(login="boris").one().full_name = "<b>Boris</b>"
+    s.commit()
+    r = build_daily(s, D, TZ, 60)
+    text = render_text(r)
+    assert text.splitlines()[2].startswith("LOST CALL RATE: 50.0 %  (2 missed of 4 inbound; 1 called back")
+    html = render_html(r)
+    assert html.index('id="lcr"') < html.index("<h3>Departments") and "&lt;b&gt;Boris" in html
+
