@@ -253,6 +253,9 @@ def init_app(app, db, admin) -> None:
     admin.add_view(MyTasksView(db, name=_l("My tasks"), endpoint="my_tasks", url="/admin/my-tasks"))
     admin.add_view(MyDealsView(db, name=_l("My deals"), endpoint="my_deals", url="/admin/my-deals"))
     admin.add_view(CardView(db, name=_l("Card"), endpoint="card", url="/admin/card"))
+    from admin.analytics_view import AnalyticsView
+
+    admin.add_view(AnalyticsView(db, name=_l("Analytics"), endpoint="analytics", url="/admin/analytics"))
     csrf = app.extensions["csrf"]
 
     @csrf.exempt

@@ -192,3 +192,15 @@ def test_deal_card_offers_click_to_call_on_its_contacts_and_companys_phones(app)
     deal_url = c.post(f"/admin/card/lead/{lead_id}/convert", data={"csrf_token": csrf(c)}).headers["Location"]
     page = c.get(deal_url).get_data(as_text=True)
     assert 'data-number="+79031110001"' in page
+
+
+def test_analytics_for_supervisors_with_csv_export(app):
+    assert login(app, "anna").get("/admin/analytics/").status_code == 403
+    c = login(app, "owner")
+    page = c.get("/admin/analytics/", query_string={"from": "2026-11-01", "to": "2026-11-07"}).get_data(as_text=True)
+    assert 'id="lcr"' in page and page.count("<tr>") >= 8
+    r = c.get("/admin/analytics/", query_string={"from": "2026-11-01", "to": "2026-11-02", "export": "lcr"})
+    assert r.mimetype == "text/csv"
+    lines = r.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    assert lines[0] == "day,inbound,missed,rate,recovered,recovered_share" and len(lines) == 3
+    assert c.get("/admin/analytics/", query_string={"from": "bad"}).status_code == 200

@@ -1,0 +1,91 @@
+"""Analytics pages (owner, admin, heads): the figures of :mod:`pbx_daemon.analytics` for a
+period and a department, as bar charts and tables, each table exportable as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Response, current_app, g, request
+from flask_admin import BaseView, expose
+from sqlalchemy import select
+
+from admin.views import RoleGate
+from pbx_daemon import analytics as a
+from pbx_daemon import models as m
+
+
+class AnalyticsView(RoleGate, BaseView):
+    roles = frozenset({"admin", "owner", "head"})
+
+    def __init__(self, db, **kwargs):
+        super().__init__(**kwargs)
+        self.db = db
+
+    def _period(self) -> tuple[date, date, int | None, int]:
+        config = current_app.extensions["pbx_crm_config"]
+        today = datetime.now(ZoneInfo(config.general.timezone)).date()
+        try:
+            last = date.fromisoformat(request.args.get("to", "")) if request.args.get("to") else today
+            first = date.fromisoformat(request.args.get("from", "")) if request.args.get("from") \
+                else last - timedelta(days=6)
+        except ValueError:
+            first, last = today - timedelta(days=6), today
+        if first > last:
+            first, last = last, first
+        first = max(first, last - timedelta(days=366))  # at most a year a page
+        department = request.args.get("department", "")
+        department_id = int(department) if department.isdigit() else None
+        if g.user.role == "head":
+            department_id = g.user.department_id  # a head sees their own department
+        window = request.args.get("within", "")
+        return first, last, department_id, int(window) if window.isdigit() else \
+            config.report.recovered_within_minutes
+
+    @expose("/")
+    def index(self):
+        tz = current_app.extensions["pbx_crm_config"].general.timezone
+        first, last, department_id, within = self._period()
+        start, end = a.period_bounds(first, last, tz)
+        s = self.db.session
+        data = {
+            "lcr": a.lost_call_rate(s, first, last, tz, recovered_within_minutes=within,
+                                    department_id=department_id),
+            "departments": [d for d in a.per_department(s, start, end)
+                            if department_id is None or d.department_id == department_id],
+            "employees": a.per_employee(s, start, end, department_id),
+            "sources": a.per_source(s, start, end),
+            "operators": a.per_operator(s, start, end),
+        }
+        export = request.args.get("export")
+        if export in data:
+            return _csv(export, data[export], first, last)
+        choices = s.scalars(select(m.Department).order_by(m.Department.name)).all()
+        return self.render("analytics.html", first=first, last=last, within=within,
+                           department_id=department_id, department_choices=choices, **data)
+
+
+COLUMNS = {
+    "lcr": ("day", "inbound", "missed", "rate", "recovered", "recovered_share"),
+    "departments": ("name", "calls_in", "answered", "missed", "lost_rate", "calls_out", "minutes"),
+    "employees": ("name", "department", "calls_in", "calls_out", "answered", "missed", "minutes",
+                  "avg_seconds", "deals", "deals_per_call"),
+    "sources": ("source", "inquiries", "spam", "spam_share", "funnel", "funnel_share"),
+    "operators": ("name", "calls", "minutes", "avg_seconds", "entries_worked", "leads", "deals", "conversion"),
+}
+
+
+def _csv(kind, rows, first, last) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(COLUMNS[kind])
+    for row in rows:
+        values = []
+        for column in COLUMNS[kind]:
+            value = getattr(row, column)
+            values.append(f"{value:.4f}" if isinstance(value, float) else value)
+        writer.writerow(values)
+    return Response("\ufeff" + out.getvalue(), mimetype="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="pbx-crm-{kind}-{first}-{last}.csv"'})
