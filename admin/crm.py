@@ -256,6 +256,10 @@ def init_app(app, db, admin) -> None:
     from admin.analytics_view import AnalyticsView
 
     admin.add_view(AnalyticsView(db, name=_l("Analytics"), endpoint="analytics", url="/admin/analytics"))
+    from admin.import_view import ImportView
+
+    admin.add_view(ImportView(db, name=_l("Import a call list"), category=_l("Cold calling"),
+                              endpoint="import_list", url="/admin/import"))
     csrf = app.extensions["csrf"]
 
     @csrf.exempt

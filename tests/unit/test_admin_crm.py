@@ -204,3 +204,34 @@ def test_analytics_for_supervisors_with_csv_export(app):
     lines = r.get_data(as_text=True).lstrip("\ufeff").splitlines()
     assert lines[0] == "day,inbound,missed,rate,recovered,recovered_share" and len(lines) == 3
     assert c.get("/admin/analytics/", query_string={"from": "bad"}).status_code == 200
+
+
+def test_import_a_cp1251_csv_from_the_admin_with_preview_and_report(app, tmp_path):
+    from tests.unit.test_importer import CSV_RU
+
+    app.extensions["pbx_crm_config"] = app.extensions["pbx_crm_config"].__class__(
+        **{**app.extensions["pbx_crm_config"].__dict__,
+           "general": app.extensions["pbx_crm_config"].general.__class__(
+               **{**app.extensions["pbx_crm_config"].general.__dict__, "data_dir": str(tmp_path)})})
+    with app.app_context():
+        s = db_session(app)
+        s.add(m.Employee(full_name="Head", login="head", role="head",
+                         password_hash=generate_password_hash("head-Password-1")))
+        s.commit()
+    assert login(app, "anna").get("/admin/import/").status_code == 403
+    c = login(app, "head")
+    import io
+    r = c.post("/admin/import/", data={"csrf_token": csrf(c, "/admin/import/"), "list": "Окна",
+                                       "file": (io.BytesIO(CSV_RU), "список.csv")},
+               content_type="multipart/form-data")
+    assert r.status_code == 302 and "/admin/import/preview/" in r.headers["Location"]
+    preview = c.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Телефон" in preview and 'selected>Телефон' in preview.replace('" selected>', ' selected>').replace("value=\"2\" selected>", "selected>")
+    token = r.headers["Location"].split("/preview/")[1].split("?")[0]
+    done = c.post(f"/admin/import/run/{token}", data={"csrf_token": csrf(c, "/admin/import/"), "list": "Окна",
+                                                      "map_phone": "2", "map_company_name": "0",
+                                                      "map_contact_name": "1", "map_email": "3"})
+    assert "4 added" in done.get_data(as_text=True)  # this database has no client or blocklist matches
+    report = c.get(f"/admin/import/report/{token}").get_data(as_text=True)
+    assert report.lstrip("\ufeff").startswith("line,phone,ext,status,message") and "blocklisted" not in report
+    assert c.get("/admin/import/report/../../etc").status_code == 404

@@ -1,0 +1,116 @@
+"""Call-list import in the admin (seed 000: "any export"): upload a CSV or XLSX, see the
+columns guessed and the first rows, correct the mapping, import, download the per-row
+report. The rules are :mod:`pbx_daemon.importer`'s, as for ``pbx-crm import-list``."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+
+from flask import Response, abort, current_app, flash, g, redirect, request, url_for
+from flask_admin import BaseView, expose
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from admin.views import RoleGate
+from pbx_daemon import models as m
+from pbx_daemon.importer import FIELDS, ImportError_, check_rows, guess_mapping, import_call_list, read_table
+
+MAX_UPLOAD = 20 * 1024 * 1024
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+
+
+class ImportView(RoleGate, BaseView):
+    roles = frozenset({"admin", "head"})
+
+    def __init__(self, db, **kwargs):
+        super().__init__(**kwargs)
+        self.db = db
+
+    def _dir(self) -> Path:
+        path = Path(current_app.extensions["pbx_crm_config"].general.data_dir) / "uploads"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _upload(self, token: str) -> tuple[Path, str]:
+        if not _TOKEN.match(token or ""):
+            abort(404)
+        found = sorted(self._dir().glob(f"{token}.*.upload"))
+        if not found:
+            abort(404)
+        name = found[0].name[len(token) + 1:-len(".upload")]
+        return found[0], name
+
+    @expose("/", methods=("GET", "POST"))
+    def index(self):
+        lists = self.db.session.scalars(select(m.CallList).order_by(m.CallList.name)).all()
+        if request.method == "GET":
+            return self.render("import_upload.html", lists=lists)
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            flash(_("Choose a CSV or XLSX file."), "error")
+            return redirect(url_for(".index"))
+        data = upload.read(MAX_UPLOAD + 1)
+        if len(data) > MAX_UPLOAD:
+            flash(_("The file is larger than 20 MB."), "error")
+            return redirect(url_for(".index"))
+        suffix = ".xlsx" if data[:4] == b"PK\x03\x04" else ".csv"
+        try:
+            headers, rows = read_table(f"upload{suffix}", data)
+        except ImportError_ as e:
+            flash(str(e), "error")
+            return redirect(url_for(".index"))
+        token = secrets.token_urlsafe(18)
+        safe_name = re.sub(r"[^\w.-]+", "_", Path(upload.filename).name)[:100] or f"upload{suffix}"
+        (self._dir() / f"{token}.{safe_name}.upload").write_bytes(data)
+        return redirect(url_for(".preview", token=token, list=request.form.get("list", "")))
+
+    @expose("/preview/<token>")
+    def preview(self, token):
+        path, name = self._upload(token)
+        headers, rows = read_table(name, path.read_bytes())
+        mapping = guess_mapping(headers)
+        report, _entries = check_rows(self.db.session, rows, mapping, list_id=None,
+                                      region=current_app.extensions["pbx_crm_config"].general.default_region)
+        return self.render("import_preview.html", token=token, name=name, headers=headers,
+                           rows=rows[:10], total=len(rows), mapping=mapping, fields=FIELDS,
+                           list_name=request.args.get("list") or Path(name).stem, report=report)
+
+    @expose("/run/<token>", methods=("POST",))
+    def run(self, token):
+        path, name = self._upload(token)
+        headers, _rows = read_table(name, path.read_bytes())
+        mapping = {}
+        for field in FIELDS:
+            value = request.form.get(f"map_{field}", "")
+            if value.isdigit() and int(value) < len(headers):
+                mapping[field] = int(value)
+        list_name = (request.form.get("list") or "").strip()[:200]
+        if not list_name:
+            flash(_("Name the call list."), "error")
+            return redirect(url_for(".preview", token=token))
+        config = current_app.extensions["pbx_crm_config"]
+        try:
+            report = import_call_list(self.db.session, name, data=path.read_bytes(), list_name=list_name,
+                                      mapping=mapping, region=config.general.default_region,
+                                      default_area_code=config.general.default_area_code,
+                                      created_by_id=g.user.id)
+        except ImportError_ as e:
+            self.db.session.rollback()
+            flash(str(e), "error")
+            return redirect(url_for(".preview", token=token))
+        (self._dir() / f"{token}.report.csv").write_text(report.csv(), encoding="utf-8")
+        path.unlink(missing_ok=True)
+        flash(f"{list_name}: {report.summary()}", "success")
+        return self.render("import_done.html", token=token, report=report, list_name=list_name)
+
+    @expose("/report/<token>")
+    def report(self, token):
+        if not _TOKEN.match(token or ""):
+            abort(404)
+        path = self._dir() / f"{token}.report.csv"
+        if not path.is_file():
+            abort(404)
+        return Response("\ufeff" + path.read_text(encoding="utf-8"), mimetype="text/csv",
+                        headers={"Content-Disposition": 'attachment; filename="import-report.csv"'})
