@@ -172,7 +172,7 @@ def _views(db):
         v.ReferenceView(m.Source, db, name=_l("Sources"), category=_l("Inquiries")),
         v.ColdCallingView(m.CallList, db, name=_l("Call lists"), category=_l("Cold calling")),
         v.ColdCallingView(m.CallListEntry, db, name=_l("Call list entries"), category=_l("Cold calling")),
-        v.ColdCallingView(m.CallScript, db, name=_l("Call scripts"), category=_l("Cold calling")),
+        v.CallScriptView(m.CallScript, db, name=_l("Call scripts"), category=_l("Cold calling")),
         v.ColdCallingView(m.KbArticle, db, name=_l("Knowledge base"), category=_l("Cold calling")),
     ]
 

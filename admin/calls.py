@@ -102,10 +102,11 @@ def start_click_to_call():
     number = request.form.get("number", "")
     card = None
     kind, card_id = request.form.get("card_kind"), request.form.get("card_id", "")
+    kinds = {**CARD_MODELS, "call_list_entry": m.CallListEntry}
     if kind:
-        if kind not in CARD_MODELS or not card_id.isdigit():
+        if kind not in kinds or not card_id.isdigit():
             return jsonify(error="card_kind/card_id do not name a card"), 400
-        card_row = bp.db.session.get(CARD_MODELS[kind], int(card_id))
+        card_row = bp.db.session.get(kinds[kind], int(card_id))
         if card_row is None or not can_see_card(bp.db.session, g.user, card_row):
             return jsonify(error=f"no {kind} {card_id}"), 404
         card = {"kind": kind, "id": int(card_id)}

@@ -257,6 +257,10 @@ def init_app(app, db, admin) -> None:
 
     admin.add_view(AnalyticsView(db, name=_l("Analytics"), endpoint="analytics", url="/admin/analytics"))
     from admin.import_view import ImportView
+    from admin.workspace import WorkspaceView
+
+    admin.add_view(WorkspaceView(db, name=_l("Workspace"), category=_l("Cold calling"),
+                                 endpoint="workspace", url="/admin/workspace"))
 
     admin.add_view(ImportView(db, name=_l("Import a call list"), category=_l("Cold calling"),
                               endpoint="import_list", url="/admin/import"))

@@ -341,3 +341,17 @@ class ReferenceView(ScopedModelView):
 class ColdCallingView(ScopedModelView):
     roles = frozenset({"admin", "owner", "head", "cold_operator"})
     edit_roles = frozenset({"admin", "head"})
+
+
+class CallScriptView(ColdCallingView):
+    """Branching scripts: checked before they are saved (every answer leads somewhere that
+    exists, every question can be reached)."""
+
+    form_excluded_columns = ("created_at", "updated_at")
+
+    def on_model_change(self, form, model, is_created):
+        from pbx_daemon.cold_calling import validate_script
+
+        problems = validate_script(model.body)
+        if problems:
+            raise ValidationError("; ".join(problems[:5]))

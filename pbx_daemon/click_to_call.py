@@ -22,7 +22,7 @@ from pbx_daemon.outbound import ClickToCallRequest
 from pbx_daemon.phones import InvalidPhoneNumber, normalize
 
 CARD_KINDS = {"company": m.Company, "contact": m.Contact, "lead": m.Lead, "deal": m.Deal,
-              "inquiry": m.Inquiry}
+              "inquiry": m.Inquiry, "call_list_entry": m.CallListEntry}
 _MATCH_ORDER = {"contact": 0, "company": 1, "lead": 2, "inquiry": 3}
 
 
@@ -75,6 +75,8 @@ def _card_name(kind: str, row) -> str | None:
         return row.full_name or row.title
     if kind == "deal":
         return row.title
+    if kind == "call_list_entry":
+        return row.company_name or row.contact_name
     return row.name
 
 

@@ -54,6 +54,7 @@ class ClickToCallRequest:
     lead_id: int | None = None
     deal_id: int | None = None
     inquiry_id: int | None = None
+    call_list_entry_id: int | None = None  # a cold call: counted per operator, no inquiry
     employee_timeout: int = 30
     client_timeout: int = 40
 

@@ -156,7 +156,8 @@ class SqlCallRecorder:
                 department_id=employee.department_id if employee else None,
                 handled_by="daemon", outcome="in_progress", company_id=request.company_id,
                 contact_id=request.contact_id, lead_id=request.lead_id,
-                deal_id=request.deal_id, inquiry_id=request.inquiry_id)
+                deal_id=request.deal_id, inquiry_id=request.inquiry_id,
+                call_list_entry_id=request.call_list_entry_id)
             call.legs = [m.CallLeg(employee_id=request.employee_id,
                                    endpoint=f"PJSIP/{request.endpoint}", step=1,
                                    channel_id=call_id, ringing_at=_dt(at))]
@@ -187,7 +188,8 @@ class SqlCallRecorder:
                 m.CallLeg.channel_id == f"{call_id}-client"))
             if leg is not None:
                 leg.answered_at, leg.outcome = _dt(at), "answered"
-            apply_answered(session, call, _dt(at))
+            if request.call_list_entry_id is None:  # cold calls stay out of the inquiries
+                apply_answered(session, call, _dt(at))
         self._write("click-to-call client answer", call_id, write)
 
     def outbound_ended(self, call_id, request, outcome, at):

@@ -1,0 +1,77 @@
+"""The cold-call operator's workspace (seed 000 "всё в рамках одного раздела"): the next
+entry of my lists, one click to call it, the list's branching script, the knowledge base,
+and the outcome. The rules are :mod:`pbx_daemon.cold_calling`'s."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+from flask import abort, current_app, flash, g, jsonify, redirect, request, url_for
+from flask_admin import BaseView, expose
+from flask_babel import get_locale
+
+from admin.access import can_see
+from admin.views import RoleGate
+from pbx_daemon import models as m
+from pbx_daemon.cold_calling import ColdCallError, dispositions, finish_entry, next_entry, search_kb
+
+
+class WorkspaceView(RoleGate, BaseView):
+    roles = frozenset({"cold_operator", "admin", "head"})
+
+    def __init__(self, db, **kwargs):
+        super().__init__(**kwargs)
+        self.db = db
+
+    @expose("/")
+    def index(self):
+        s = self.db.session
+        entry = next_entry(s, g.user, datetime.now(timezone.utc))
+        s.commit()
+        script = None
+        if entry is not None:
+            call_list = s.get(m.CallList, entry.call_list_id)
+            script = call_list.script.body if call_list and call_list.script else None
+        ru = str(get_locale()) == "ru"
+        return self.render("workspace.html", entry=entry, script_json=json.dumps(script or {}, ensure_ascii=False),
+                           dispositions=[(code, ru_name if ru and ru_name else name)
+                                         for code, name, ru_name in dispositions(s)])
+
+    @expose("/<int:entry_id>/finish", methods=("POST",))
+    def finish(self, entry_id: int):
+        s = self.db.session
+        entry = s.get(m.CallListEntry, entry_id)
+        if entry is None:
+            abort(404)
+        if not can_see(s, g.user, entry):
+            abort(403)
+        try:
+            answers = json.loads(request.form.get("answers") or "{}")
+        except ValueError:
+            answers = None
+        callback_at = None
+        if request.form.get("callback_at"):
+            try:
+                zone = ZoneInfo(current_app.extensions["pbx_crm_config"].general.timezone)
+                callback_at = datetime.fromisoformat(request.form["callback_at"]).replace(tzinfo=zone)
+            except ValueError:
+                flash("the call-back time is not a date and time", "error")
+                return redirect(url_for(".index"))
+        try:
+            lead = finish_entry(s, entry, operator=g.user, disposition=request.form.get("disposition", ""),
+                                comment=request.form.get("comment", ""), answers=answers, callback_at=callback_at,
+                                to_funnel=request.form.get("to_funnel") == "1", now=datetime.now(timezone.utc))
+        except ColdCallError as e:
+            s.rollback()
+            flash(str(e), "error")
+            return redirect(url_for(".index"))
+        s.commit()
+        flash(f"#{entry.id}: {entry.disposition}" + (f" → lead #{lead.id}" if lead else ""), "success")
+        return redirect(url_for(".index"))
+
+    @expose("/kb")
+    def kb(self):
+        articles = search_kb(self.db.session, request.args.get("q", ""))
+        return jsonify([{"title": a.title, "body": a.body, "tags": a.tags} for a in articles])
