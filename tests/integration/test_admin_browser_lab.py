@@ -51,7 +51,7 @@ def stack(lab: Lab, tmp_path_factory):
         sales = s.scalar(select(m.Department).where(m.Department.name == "Sales"))
         sales.duty_employee_id = people["anna"].id  # unknown callers' call-backs go to Anna
         s.commit()
-    with running_daemon(lab, tmp, url), \
+    with running_daemon(lab, tmp, url, "[click_to_call]\nclient_timeout = 6\n"), \
             running_admin(tmp, url, api_port=TEST_API_PORT, api_token=TEST_API_TOKEN) as base, \
             chromium() as driver:
         yield lab, url, base, driver
@@ -169,3 +169,81 @@ def test_admin_changes_a_step_timeout_and_the_next_call_follows_it(stack):
     after = _step_gap(lab, "+79037770012")
     assert 1.5 <= before <= 3.5, before   # the seeded 2 s
     assert 5.5 <= after <= 7.5, after     # the 6 s just set, without restarting anything
+
+
+def test_cold_call_operator_works_three_entries_and_only_the_interested_one_becomes_a_lead(stack):
+    """Seed 000: no answer, call back tomorrow, interested -> lead, following a branching
+    script; the list's calls and entries stay out of the inquiries and the funnel."""
+    from datetime import datetime, timedelta
+
+    from selenium.webdriver.support.ui import Select
+
+    lab, url, base, driver = stack
+    numbers = ["+79035550101", "+79035550102", "+79035550103"]
+    with _session(url) as s:
+        olga = m.Employee(full_name="Ольга Оператор", login="olga", role="cold_operator", sip_endpoint="108",
+                          password_hash=generate_password_hash("olga-Password-1"))
+        s.add(olga)
+        s.flush()
+        script = m.CallScript(name="Окна", body={"start": "q1", "nodes": {
+            "q1": {"text": "Вам нужны новые окна?", "answers": [{"label": "Да", "next": "q2"}, {"label": "Нет"}]},
+            "q2": {"text": "Сколько окон?", "answers": [{"label": "до 10"}, {"label": "больше 10"}]}}})
+        s.add(script)
+        s.flush()
+        call_list = m.CallList(name="Холодный список", operators=[olga], script_id=script.id)
+        s.add(call_list)
+        s.flush()
+        for i, number in enumerate(numbers):
+            s.add(m.CallListEntry(call_list_id=call_list.id, position=i, phone=number, company_name=f"Фирма {i + 1}"))
+        s.commit()
+        list_id = call_list.id
+    driver.delete_all_cookies()
+    login(driver, base, "olga", "olga-Password-1")
+    assert driver.execute_script("return fetch('/admin/company/').then(r => r.status)") == 403
+
+    def work(disposition, *, callback=False, interested=False, call=False):
+        driver.get(f"{base}/admin/workspace/")
+        wait(driver, lambda d: d.find_elements(By.ID, "entry"), 5, "an entry")
+        if call:
+            lab.wait_idle()
+            lab.reset_behaviour()
+            lab.set_phone("108", "answer:1")
+            lab.set_client(numbers[0], "ring")  # nobody picks up
+            start = time.time()
+            driver.find_element(By.ID, "call").click()
+            rings = lab.wait_for(lambda: (lambda rs: rs if len(rs) == 2 and all(r.ended_at for r in rs) else None)(
+                lab.rings(start)), 40, "the operator's phone, then the client's, to ring out")
+            assert [(r.kind, r.target) for r in rings] == [("phone", "108"), ("pstn", numbers[0])]
+        if interested:
+            driver.find_element(By.CSS_SELECTOR, 'button[data-answer="Да"]').click()
+            wait(driver, lambda d: d.find_element(By.ID, "script-text").text == "Сколько окон?", 3, "the next question")
+            driver.find_element(By.CSS_SELECTOR, 'button[data-answer="больше 10"]').click()
+            driver.find_element(By.ID, "to_funnel").click()
+            screenshot(driver, "operator-workspace")
+        Select(driver.find_element(By.ID, "disposition")).select_by_value(disposition)
+        if callback:
+            tomorrow = (datetime.now() + timedelta(days=1)).replace(hour=11, minute=0)
+            driver.execute_script("document.getElementById('callback_at').value = arguments[0]",
+                                  tomorrow.strftime("%Y-%m-%dT%H:%M"))
+        driver.find_element(By.ID, "comment").send_keys(f"итог: {disposition}")
+        driver.find_element(By.ID, "save").click()
+        wait(driver, lambda d: "/admin/workspace" in d.current_url, 5, "the next entry")
+
+    work("no_answer", call=True)
+    work("call_back_later", callback=True)
+    work("lead", interested=True)
+    wait(driver, lambda d: d.find_elements(By.ID, "no-entry"), 5, "the list to be worked through")
+    with _session(url) as s:
+        entries = s.scalars(select(m.CallListEntry).where(m.CallListEntry.call_list_id == list_id)
+                            .order_by(m.CallListEntry.position)).all()
+        assert [(e.disposition, e.status, e.lead_id is not None) for e in entries] == [
+            ("no_answer", "done", False), ("call_back_later", "pending", False), ("lead", "done", True)]
+        assert entries[2].answers == {"q1": "Да", "q2": "больше 10"}
+        leads = s.scalars(select(m.Lead).where(m.Lead.phone.in_(numbers))).all()
+        assert [lead.phone for lead in leads] == [numbers[2]]
+        assert s.scalars(select(m.Inquiry).where(m.Inquiry.phone.in_(numbers))).all() == []
+        assert s.scalars(select(m.Deal).where(m.Deal.lead_id.in_([lead.id for lead in leads]))).all() == []
+        call = s.scalar(select(m.Call).where(m.Call.callee == numbers[0]))
+        assert call.call_list_entry_id == entries[0].id and call.outcome == "no_answer"
+        task = s.scalar(select(m.Task).where(m.Task.call_list_entry_id == entries[1].id))
+        assert task.type == "call" and task.responsible_id == entries[1].assigned_operator_id
