@@ -42,3 +42,20 @@ def _request(base_url: str, token: str, method: str, path: str, body, timeout: f
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
         raise ClickToCallError(503, f"the daemon's API at {base_url} is not reachable ({reason})") from None
+
+
+def wait_connected(base_url: str, token: str, timeout: float = 60.0) -> None:
+    """Until the daemon's API answers and says it is connected to Asterisk."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            if _request(base_url, token, "GET", "/v1/health", None, 2.0).get("ari") == "connected":
+                return
+            last = "not connected to Asterisk yet"
+        except ClickToCallError as e:
+            last = e.message
+        time.sleep(0.5)
+    raise ClickToCallError(503, f"the daemon is not ready after {timeout:.0f} s: {last}")

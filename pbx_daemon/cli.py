@@ -299,6 +299,40 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- demo ---------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pbx_daemon import db
+    from pbx_daemon.demo import DemoError, burst, seed
+
+    config = _config(args)
+    if args.demo_action == "seed":
+        password = _read_password(args)
+        engine = db.make_engine(config.database.url)
+        try:
+            with db.make_session_factory(engine)() as session:
+                people = seed(session, password)
+        except DemoError as e:
+            print(f"demo: {e}", file=sys.stderr)
+            return 0
+        finally:
+            engine.dispose()
+        print(f"demo data in {_safe_url(config.database.url)}: logins {', '.join(people)} "
+              "(the password you gave)")
+        return 0
+    from pbx_daemon.api_client import wait_connected
+    from pbx_daemon.click_to_call import ClickToCallError
+    from pbx_daemon.config import api_base_url
+
+    try:
+        wait_connected(api_base_url(config), config.api.token)
+    except ClickToCallError as e:
+        return _fail(f"demo: {e.message}; start it with `pbx-crm daemon`", 1)
+    lab = _lab(args)
+    burst(lab, api_url=api_base_url(config), api_token=config.api.token,
+          log=lambda line: print(line, flush=True), ring_giveup=args.giveup)
+    return 0
+
+
 # ---- daemon / admin ----------------------------------------------------------------------
 def cmd_daemon(args: argparse.Namespace) -> int:
     overrides = {"log.format": args.log_format} if args.log_format else {}
@@ -361,6 +395,15 @@ def cmd_lab(args: argparse.Namespace) -> int:
             return _lab_events(lab, args)
         elif sub == "cli":
             print(lab.cli(args.instance, " ".join(args.command)), end="")
+        elif sub == "env":
+            # Where the lab's PBX leaves recordings and its CEL log, as the daemon's
+            # [asterisk] settings (eval "$(pbx-crm lab env)").
+            import shlex
+
+            spool = lab.instance_dir("pbx") / "spool" / "recording"
+            cel = lab.log_dir("pbx") / "cel-custom" / "pbx-crm.jsonl"
+            print(f"export PBX_CRM_ASTERISK_RECORDING_DIR={shlex.quote(str(spool))}")
+            print(f"export PBX_CRM_ASTERISK_CEL_LOG={shlex.quote(str(cel))}")
     except LabError as e:
         return _fail(str(e), 1)
     return 0
@@ -463,6 +506,14 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("--email", action="store_true", help="send text + HTML by e-mail ([report] smtp_*)")
     c.set_defaults(func=cmd_report)
 
+    c = sub.add_parser("demo", help="demo data and a scripted burst of demo calls on the lab")
+    dsub2 = c.add_subparsers(dest="demo_action", required=True)
+    ds = dsub2.add_parser("seed", help="fill an empty database with a demo sales department")
+    ds.add_argument("--password-stdin", action="store_true", help="the demo logins' password, from stdin")
+    dsub2.add_parser("calls", help="place the demo calls through the lab (the daemon must run)") \
+        .add_argument("--giveup", type=int, default=4, help="seconds a missed caller rings before giving up")
+    c.set_defaults(func=cmd_demo)
+
     c = sub.add_parser("daemon", help="run the call-routing daemon (ARI + FastAGI + HTTP API)")
     c.add_argument("--log-format", choices=("text", "json"))
     c.set_defaults(func=cmd_daemon)
@@ -476,6 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     lsub.add_parser("up", help="build if needed and start the PBX and the world")
     lsub.add_parser("down", help="stop exactly what `lab up` started")
     lsub.add_parser("status", help="what runs; exit 3 when the lab is not up")
+    lsub.add_parser("env", help="the lab PBX's recording and CEL paths, as PBX_CRM_ASTERISK_* exports")
     lc = lsub.add_parser("call", help="place an inbound PSTN call to the PBX")
     lc.add_argument("--from", dest="caller", required=True, help="caller number as the trunk sends it")
     lc.add_argument("--to", dest="dialled", required=True, help="the dialled (tracking) number")

@@ -8,7 +8,7 @@ call: look the caller up (SQL, in a thread pool, under a deadline), plan the rin
 
 from __future__ import annotations
 
-from twisted.application.internet import StreamServerEndpointService, TimerService
+from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.threads import deferToThreadPool
@@ -32,6 +32,45 @@ from pbx_daemon.stasis import AriCallControl, StasisApp
 from pbx_daemon.store import SqlCallRecorder
 
 log = Logger(namespace="pbx_daemon.service")
+
+
+class ListeningService(Service):
+    """Listen on a server endpoint; if that fails, say so in one line and stop the daemon
+    (a daemon without its API or FastAGI port would look alive and do half its job)."""
+
+    def __init__(self, reactor, description: str, what: str, factory):
+        self.reactor = reactor
+        self.description = description
+        self.what = what
+        self.factory = factory
+        self.port = None
+        self.failed = False
+
+    def startService(self):
+        super().startService()
+        d = serverFromString(self.reactor, self.description).listen(self.factory)
+
+        def listening(port):
+            self.port = port
+
+        def cannot(failure):
+            self.failed = True
+            log.critical("cannot listen for {what} on {description}: {reason}; is another pbx-crm "
+                         "daemon running? stopping", what=self.what, description=self.description,
+                         reason=failure.getErrorMessage())
+            if self.reactor.running:
+                self.reactor.stop()
+            else:
+                self.reactor.callWhenRunning(self.reactor.stop)
+
+        d.addCallbacks(listening, cannot)
+        return d
+
+    def stopService(self):
+        super().stopService()
+        if self.port is not None:
+            return self.port.stopListening()
+        return None
 
 
 class ThreadPoolService(Service):
@@ -154,13 +193,13 @@ def make_service(config, reactor) -> MultiService:
                     employee_timeout=c2c.employee_timeout, client_timeout=c2c.client_timeout)
         return deferToThreadPool(reactor, lookup_pool, job)
 
-    api = StreamServerEndpointService(serverFromString(reactor, config.api.listen),
-                                      Site(ApiResource(config.api.token, app, prepare)))
+    api = ListeningService(reactor, config.api.listen, "the HTTP API (api.listen)",
+                           Site(ApiResource(config.api.token, app, prepare)))
     api.setName("api")
     api.setServiceParent(root)
 
-    agi = StreamServerEndpointService(serverFromString(reactor, config.agi.listen),
-                                      FastAGIFactory(fastagi_route))
+    agi = ListeningService(reactor, config.agi.listen, "FastAGI (agi.listen)",
+                           FastAGIFactory(fastagi_route))
     agi.setName("fastagi")
     agi.setServiceParent(root)
     root.stasis = app
@@ -179,4 +218,5 @@ def run(config) -> int:
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     reactor.run()
     log.info("pbx-crm daemon stopped")
-    return 0
+    failed = [s for s in service if isinstance(s, ListeningService) and s.failed]
+    return 1 if failed else 0

@@ -36,15 +36,32 @@ if [ ! -f var/admin-password ]; then
 fi
 
 $pbx lab up >/dev/null
+# The daemon reads the lab PBX's recordings and CEL log where the lab keeps them.
+eval "$($pbx lab env)"
+# Demo data (once): a sales department on the lab phones; the demo logins share the admin's
+# password. `scripts/run.sh` on an existing database leaves it alone.
+$pbx demo seed --password-stdin < var/admin-password
 
 # The admin in the background, stopped with the daemon.
 $pbx admin > var/admin.log 2>&1 &
 admin_pid=$!
-trap 'kill $admin_pid 2>/dev/null || true' EXIT
-echo "run: admin on http://127.0.0.1:8000 (login admin, password in var/admin-password; log var/admin.log)" >&2
-echo "run: lab up (PBX SIP 127.0.0.1:5060, ARI 127.0.0.1:8088); try, in another terminal:" >&2
-echo "  export PBX_CRM_CONFIG=$PBX_CRM_CONFIG" >&2
-echo "  $pbx lab phone 101 answer --after 2 --hold 5" >&2
-echo "  $pbx lab call --from +79161234567 --to +74951234567 --name 'Ivan Petrov'" >&2
-echo "  $pbx lab events --follow" >&2
+# The scripted burst of demo calls once the daemon is connected (routed to owners,
+# escalated, missed, a click-to-call back): its progress in var/demo.log.
+if [ "${PBX_CRM_DEMO_CALLS:-1}" = 1 ]; then
+    $pbx demo calls > var/demo.log 2>&1 &
+    demo_pid=$!
+fi
+trap 'kill $admin_pid ${demo_pid:-} 2>/dev/null || true' EXIT
+cat >&2 <<EOT
+run: admin on http://127.0.0.1:8000: log in as admin (all), oleg (owner), vera (head),
+     anna / boris (managers) or olga (cold-call operator); the password is in var/admin-password
+run: open http://127.0.0.1:8000/screen-pop as anna to see callers' cards pop up
+run: demo calls are being placed (var/demo.log); then see Analytics, Inquiries, My deals
+run: lab up (PBX SIP 127.0.0.1:5060, ARI 127.0.0.1:8088); place your own calls in another terminal:
+  export PBX_CRM_CONFIG=$PBX_CRM_CONFIG
+  $pbx lab phone 101 answer --after 2 --hold 5
+  $pbx lab call --from +79161234567 --to +74951110001 --name 'Ivan Petrov'
+  $pbx call anna +79035550002
+  $pbx lab events --follow
+EOT
 $pbx daemon

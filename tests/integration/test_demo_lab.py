@@ -1,0 +1,49 @@
+"""The README's demo: seed data, then the scripted burst of real calls through the lab;
+the analytics' Lost Call Rate is what the script implies (5 inbound, 2 missed, 1 called back)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from pbx_daemon import analytics, db
+from pbx_daemon import models as m
+from pbx_daemon.demo import UNKNOWN, burst, seed
+from pbx_daemon.lab import Lab
+from tests.integration.conftest import TEST_API_PORT, TEST_API_TOKEN, running_daemon
+
+pytestmark = pytest.mark.lab
+
+
+def test_demo_burst_lost_call_rate_is_what_the_script_implies(lab: Lab, tmp_path):
+    url = f"sqlite:///{tmp_path}/pbx.sqlite3"
+    db.upgrade(url)
+    sessions = db.make_session_factory(db.make_engine(url))
+    with sessions() as s:
+        people = seed(s, "demo-Password-1")
+    with running_daemon(lab, tmp_path, url):
+        implied = burst(lab, api_url=f"http://127.0.0.1:{TEST_API_PORT}", api_token=TEST_API_TOKEN,
+                        log=lambda line: print(line))
+
+        def stored():
+            with sessions() as s:
+                calls = s.scalars(select(m.Call)).all()
+                return len(calls) == 6 and all(c.outcome != "in_progress" for c in calls)
+        lab.wait_for(stored, 20, "the six demo calls to be stored")
+    today = datetime.now(ZoneInfo("Europe/Moscow")).date()
+    with sessions() as s:
+        days = analytics.lost_call_rate(s, today - timedelta(days=1), today, "Europe/Moscow",
+                                        recovered_within_minutes=60)
+        inbound, missed, recovered = (sum(d.inbound for d in days), sum(d.missed for d in days),
+                                      sum(d.recovered for d in days))
+        assert (inbound, missed, recovered) == (implied.inbound, implied.missed, implied.recovered) == (5, 2, 1)
+        calls = {c.caller or c.callee: c for c in s.scalars(select(m.Call))}
+        assert calls["+79162223344"].answered_by_id == people["anna"]  # escalated past Boris
+        assert [c.legs[0].endpoint for c in [calls["+79162223344"]]] == ["PJSIP/102"]
+        inquiries = s.scalars(select(m.Inquiry).order_by(m.Inquiry.phone)).all()
+        assert [i.phone for i in inquiries] == list(UNKNOWN[:2])
+        tasks = s.scalars(select(m.Task).where(m.Task.inquiry_id.in_([i.id for i in inquiries]))).all()
+        assert sorted(t.status for t in tasks) == ["done", "open"]
