@@ -47,7 +47,7 @@ $pbx admin > var/admin.log 2>&1 &
 admin_pid=$!
 # The scripted burst of demo calls once the daemon is connected (routed to owners,
 # escalated, missed, a click-to-call back): its progress in var/demo.log.
-if [ "${PBX_CRM_DEMO_CALLS:-1}" = 1 ]; then
+if [ "${DEMO_CALLS:-1}" = 1 ]; then
     $pbx demo calls > var/demo.log 2>&1 &
     demo_pid=$!
 fi
