@@ -13,6 +13,7 @@ from werkzeug.security import generate_password_hash
 from admin.app import create_app
 from pbx_daemon import models as m
 from pbx_daemon.config import load_config
+from tests.unit.helpers import admin_login
 from pbx_daemon.db import seed_reference_data
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
@@ -55,12 +56,7 @@ def app(tmp_path):
     return app
 
 
-def login(app, who):
-    client = app.test_client()
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    client.post("/login", data={"login": who, "password": f"{who}-Password-1", "csrf_token": token})
-    return client
+login = admin_login
 
 
 def names(page):

@@ -9,7 +9,7 @@ import pytest
 from pbx_daemon import models as m
 from pbx_daemon.analytics import (day_bounds, lost_call_rate, per_department, per_employee,
                                   per_operator, per_source)
-from pbx_daemon.db import make_engine, make_session_factory, seed_reference_data
+from tests.unit.helpers import memory_session
 
 TZ = "Europe/Moscow"
 D = date(2026, 11, 20)
@@ -18,10 +18,7 @@ T = datetime(2026, 11, 20, 7, 0, tzinfo=timezone.utc)  # 10:00 in Moscow
 
 @pytest.fixture
 def s():
-    engine = make_engine("sqlite://")
-    m.Base.metadata.create_all(engine)
-    with make_session_factory(engine)() as session:
-        seed_reference_data(session)
+    with memory_session() as session:
         sales = m.Department(name="Sales")
         session.add(sales)
         session.flush()
@@ -78,7 +75,6 @@ def s():
         session.add(m.Deal(title="D", stage_id=1, responsible_id=anna.id, created_at=T))
         session.commit()
         yield session
-    engine.dispose()
 
 
 def test_lost_call_rate_excludes_spam_staff_and_blocked_and_counts_quick_recoveries(s):

@@ -8,17 +8,14 @@ import pytest
 
 from pbx_daemon import models as m
 from pbx_daemon.click_to_call import ClickToCallError, prepare_click_to_call
-from pbx_daemon.db import make_engine, make_session_factory, seed_reference_data
+from tests.unit.helpers import memory_session
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
 def session():
-    engine = make_engine("sqlite://")
-    m.Base.metadata.create_all(engine)
-    with make_session_factory(engine)() as s:
-        seed_reference_data(s)
+    with memory_session() as s:
         anna = m.Employee(full_name="Anna", login="anna", sip_endpoint="101")
         idle = m.Employee(full_name="Gone", login="gone", sip_endpoint="109", active=False)
         nophone = m.Employee(full_name="No Phone", login="nophone")
@@ -30,7 +27,6 @@ def session():
         s.add_all([company, contact, m.BlockedNumber(phone="+79990001122", reason="spam")])
         s.commit()
         yield s
-    engine.dispose()
 
 
 def prepare(session, **kw):

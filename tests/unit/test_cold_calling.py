@@ -10,17 +10,14 @@ from sqlalchemy import select
 
 from pbx_daemon import models as m
 from pbx_daemon.cold_calling import ColdCallError, finish_entry, next_entry, search_kb, validate_script
-from pbx_daemon.db import make_engine, make_session_factory, seed_reference_data
+from tests.unit.helpers import memory_session
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
 def s():
-    engine = make_engine("sqlite://")
-    m.Base.metadata.create_all(engine)
-    with make_session_factory(engine)() as session:
-        seed_reference_data(session)
+    with memory_session() as session:
         olga = m.Employee(full_name="Olga", login="olga", role="cold_operator")
         head = m.Employee(full_name="Head", login="head", role="head")
         session.add_all([olga, head])
@@ -36,7 +33,6 @@ def s():
         session.add(m.KbArticle(title="Цены", body="Прайс на окна", tags="прайс"))
         session.commit()
         yield session
-    engine.dispose()
 
 
 def olga(s):

@@ -8,22 +8,18 @@ import pytest
 from sqlalchemy import select
 
 from pbx_daemon import models as m
-from pbx_daemon.db import make_engine, make_session_factory, seed_reference_data
 from pbx_daemon.funnel import FunnelError, convert_lead, move_deal, my_tasks, new_task
+from tests.unit.helpers import memory_session
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
 def s():
-    engine = make_engine("sqlite://")
-    m.Base.metadata.create_all(engine)
-    with make_session_factory(engine)() as session:
-        seed_reference_data(session)
+    with memory_session() as session:
         session.add(m.Employee(full_name="Anna", login="anna"))
         session.commit()
         yield session
-    engine.dispose()
 
 
 def anna(s):

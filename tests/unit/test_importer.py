@@ -10,8 +10,8 @@ from openpyxl import Workbook
 from sqlalchemy import select
 
 from pbx_daemon import models as m
-from pbx_daemon.db import make_engine, make_session_factory, seed_reference_data
 from pbx_daemon.importer import ImportError_, guess_mapping, import_call_list, read_table
+from tests.unit.helpers import memory_session
 
 CSV_RU = ("Компания;ФИО;Телефон;E-mail\n"
           "ООО Окна;Иванов Иван;8 (916) 111-22-33;ivan@okna.ru\n"
@@ -24,15 +24,11 @@ CSV_RU = ("Компания;ФИО;Телефон;E-mail\n"
 
 @pytest.fixture
 def s():
-    engine = make_engine("sqlite://")
-    m.Base.metadata.create_all(engine)
-    with make_session_factory(engine)() as session:
-        seed_reference_data(session)
+    with memory_session() as session:
         session.add(m.Company(name="Клиент", phones=[m.CompanyPhone(phone="+79030000001")]))
         session.add(m.BlockedNumber(phone="+79990000002", reason="spam"))
         session.commit()
         yield session
-    engine.dispose()
 
 
 def test_guesses_russian_and_english_headers():

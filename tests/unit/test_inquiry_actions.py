@@ -8,23 +8,19 @@ import pytest
 from sqlalchemy import select
 
 from pbx_daemon import models as m
-from pbx_daemon.db import make_engine, make_session_factory, seed_reference_data
 from pbx_daemon.directory import lookup_caller
 from pbx_daemon.inquiry_actions import InquiryActionError, classify_inquiry, create_web_inquiry
+from tests.unit.helpers import memory_session
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
 def s():
-    engine = make_engine("sqlite://")
-    m.Base.metadata.create_all(engine)
-    with make_session_factory(engine)() as session:
-        seed_reference_data(session)
+    with memory_session() as session:
         session.add(m.Employee(full_name="Anna", login="anna", sip_endpoint="101"))
         session.commit()
         yield session
-    engine.dispose()
 
 
 def anna(s):

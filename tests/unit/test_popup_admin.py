@@ -14,6 +14,7 @@ from admin.app import create_app
 from pbx_daemon import models as m
 from pbx_daemon.config import load_config
 from pbx_daemon.db import seed_reference_data
+from tests.unit.helpers import admin_login
 
 NOW = datetime.now(timezone.utc)
 
@@ -53,10 +54,7 @@ def app(tmp_path):
 
 
 def login(app, who):
-    c = app.test_client()
-    page = c.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    c.post("/login", data={"login": who, "password": f"{who}-Password-1", "csrf_token": token})
+    c = admin_login(app, who)
     page = c.get("/screen-pop").get_data(as_text=True)
     c.csrf = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
     return c
