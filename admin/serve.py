@@ -50,11 +50,20 @@ def make_site(config, reactor, pool):
                 return e.id if e is not None and e.active else None
         return deferToThreadPool(reactor, pool, job)
 
+    def still_active(employee_ids):
+        def job():
+            from sqlalchemy import select
+
+            with sessions() as s:
+                return list(s.scalars(select(models.Employee.id).where(
+                    models.Employee.id.in_(employee_ids), models.Employee.active.is_(True))))
+        return deferToThreadPool(reactor, pool, job)
+
     hub = ScreenPopHub()
     stream = StreamResource(hub, flask_session_authenticator(app, lookup_active))
     site = Site(Root(WSGIResource(reactor, pool, app), stream))
     site.noisy = False
-    subscription = start_redis_subscription(hub, config.redis.url, reactor)
+    subscription = start_redis_subscription(hub, config.redis.url, reactor, still_active)
     return site, hub, subscription
 
 

@@ -79,6 +79,24 @@ class ScreenPopHub:
             for request in list(requests):
                 self._write(request, b": ping\n\n")
 
+    def recheck(self, still_active: Callable[[list[int]], Deferred]) -> Deferred:
+        """Close the streams of employees no longer active (deactivated since they
+        connected): the page then finds its session refused and goes to the login."""
+        d = still_active(list(self.clients))
+
+        def close(active):
+            for employee_id in set(self.clients) - set(active):
+                log.info("screen-pop: employee {employee_id} is no longer active; closing their streams",
+                         employee_id=employee_id)
+                for request in list(self.clients.pop(employee_id, ())):
+                    try:
+                        request.finish()
+                    except Exception:  # noqa: BLE001 - already gone
+                        pass
+        d.addCallback(close)
+        d.addErrback(lambda f: log.failure("screen-pop: re-checking employees", f))
+        return d
+
 
 class StreamResource(Resource):
     """``authenticate(request) -> Deferred[employee id | None]``."""
@@ -142,7 +160,8 @@ def flask_session_authenticator(app, lookup_active: Callable[[int], Deferred]):
     return authenticate
 
 
-def start_redis_subscription(hub: ScreenPopHub, url: str, reactor):
+def start_redis_subscription(hub: ScreenPopHub, url: str, reactor,
+                             still_active: Callable[[list[int]], Deferred] | None = None):
     """One reconnecting PSUBSCRIBE connection (txredisapi) feeding ``hub``."""
     from urllib.parse import urlsplit
 
@@ -173,7 +192,12 @@ def start_redis_subscription(hub: ScreenPopHub, url: str, reactor):
     factory.password = parts.password
     factory.startConnecting(TCP4ClientEndpoint(reactor, parts.hostname or "127.0.0.1",
                                                parts.port or 6379, timeout=2))
-    heartbeat = LoopingCall(hub.ping)
+    def beat():
+        hub.ping()
+        if still_active is not None and hub.clients:
+            hub.recheck(still_active)
+
+    heartbeat = LoopingCall(beat)
     heartbeat.clock = reactor
     heartbeat.start(15, now=False)
     return factory, heartbeat

@@ -83,3 +83,12 @@ def test_redis_status_reaches_every_page_and_a_closed_page_is_forgotten():
     assert body(anna).endswith(": ping\n\n")
     anna.processingFailed(Exception("browser closed the tab"))
     assert hub.clients == {}
+
+
+def test_a_deactivated_employees_open_stream_is_closed_on_the_next_check():
+    app, hub, resource = make()
+    anna = open_stream(resource, app, {"employee_id": 7})
+    boris = open_stream(resource, app, {"employee_id": 8})
+    hub.recheck(lambda ids: succeed([8]))  # 7 was deactivated meanwhile
+    assert anna.finished and not boris.finished
+    assert list(hub.clients) == [8]
