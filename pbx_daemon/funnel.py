@@ -34,6 +34,20 @@ class Converted:
     deal_id: int
 
 
+def new_contact(session: Session, *, name: str, phone: str | None, ext: str | None,
+                email: str | None, responsible_id: int | None,
+                company_id: int | None = None) -> m.Contact:
+    """A contact card with its number and e-mail (lead conversion, an inquiry classed Client)."""
+    contact = m.Contact(full_name=name, responsible_id=responsible_id, company_id=company_id)
+    if phone:
+        contact.phones = [m.ContactPhone(phone=phone, phone_ext=ext)]
+    if email:
+        contact.emails = [m.ContactEmail(email=email)]
+    session.add(contact)
+    session.flush()
+    return contact
+
+
 def convert_lead(session: Session, lead: m.Lead, *, by: m.Employee, now: datetime,
                  deal_title: str | None = None) -> Converted:
     if lead.status == "converted":
@@ -53,14 +67,9 @@ def convert_lead(session: Session, lead: m.Lead, *, by: m.Employee, now: datetim
         session.flush()
     contact = session.get(m.Contact, lead.contact_id) if lead.contact_id else None
     if contact is None:
-        contact = m.Contact(full_name=lead.full_name or lead.title, responsible_id=responsible,
-                            company_id=company.id if company else None)
-        if lead.phone:
-            contact.phones = [m.ContactPhone(phone=lead.phone, phone_ext=lead.phone_ext)]
-        if lead.email:
-            contact.emails = [m.ContactEmail(email=lead.email)]
-        session.add(contact)
-        session.flush()
+        contact = new_contact(session, name=lead.full_name or lead.title, phone=lead.phone,
+                              ext=lead.phone_ext, email=lead.email, responsible_id=responsible,
+                              company_id=company.id if company else None)
     stage = session.scalar(select(m.DealStage).where(m.DealStage.is_won.is_(False),
                                                      m.DealStage.is_lost.is_(False))
                            .order_by(m.DealStage.position).limit(1))

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pbx_daemon import models as m
+from pbx_daemon.funnel import new_contact
 from pbx_daemon.lookups import find_by_phone
 from pbx_daemon.phones import InvalidPhoneNumber, normalize
 
@@ -136,14 +137,9 @@ def _client_for(session: Session, inquiry: m.Inquiry, by: m.Employee) -> tuple[i
     contact = next((x for x in matches if x.kind == "contact"), None)
     company = next((x for x in matches if x.kind == "company"), None)
     if contact is None and company is None:
-        new = m.Contact(full_name=inquiry.name or inquiry.phone or "Client",
-                        responsible_id=inquiry.responsible_id or by.id)
-        if inquiry.phone:
-            new.phones = [m.ContactPhone(phone=inquiry.phone, phone_ext=inquiry.phone_ext)]
-        if inquiry.email:
-            new.emails = [m.ContactEmail(email=inquiry.email)]
-        session.add(new)
-        session.flush()
+        new = new_contact(session, name=inquiry.name or inquiry.phone or "Client", phone=inquiry.phone,
+                          ext=inquiry.phone_ext, email=inquiry.email,
+                          responsible_id=inquiry.responsible_id or by.id)
         contact_id, company_id = new.id, None
     else:
         contact_id = contact.id if contact else None

@@ -79,6 +79,19 @@ def _ignore_gone(failure, what):
     return None
 
 
+def bridge_and_record(rest: AriRest, call_id: str, channels: tuple[str, str]) -> Deferred:
+    """Put ``channels`` into the call's mixing bridge and record it. The recording is named
+    by the call id only: nothing a caller controls reaches a file name."""
+    bridge = f"br-{_SAFE_ID.sub('_', call_id)}"
+    d = rest.request("POST", "/bridges", {"type": "mixing", "bridgeId": bridge})
+    d.addCallback(lambda _: rest.request("POST", f"/bridges/{bridge}/addChannel",
+                                         {"channel": ",".join(channels)}))
+    d.addCallback(lambda _: rest.request(
+        "POST", f"/bridges/{bridge}/record",
+        {"name": _SAFE_ID.sub("_", call_id), "format": "wav", "ifExists": "overwrite"}))
+    return d
+
+
 @implementer(ICallControl)
 class AriCallControl:
     def __init__(self, rest: AriRest, app: str, blocked_action: str = "busy"):
@@ -111,21 +124,9 @@ class AriCallControl:
             .addErrback(_ignore_gone, f"stop {leg_id}")
 
     def connect(self, call_id, caller_channel, leg_id):
-        bridge = f"br-{_SAFE_ID.sub('_', call_id)}"
-
-        def steps():
-            d = self.rest.request("POST", f"/channels/{caller_channel}/answer")
-            d.addCallback(lambda _: self.rest.request("POST", "/bridges",
-                                                      {"type": "mixing", "bridgeId": bridge}))
-            d.addCallback(lambda _: self.rest.request(
-                "POST", f"/bridges/{bridge}/addChannel", {"channel": f"{caller_channel},{leg_id}"}))
-            # Recording named by call id only: nothing a caller controls reaches a file name.
-            d.addCallback(lambda _: self.rest.request(
-                "POST", f"/bridges/{bridge}/record",
-                {"name": _SAFE_ID.sub("_", call_id), "format": "wav", "ifExists": "overwrite"}))
-            return d
-
-        steps().addErrback(_ignore_gone, f"connect {call_id}")
+        d = self.rest.request("POST", f"/channels/{caller_channel}/answer")
+        d.addCallback(lambda _: bridge_and_record(self.rest, call_id, (caller_channel, leg_id)))
+        d.addErrback(_ignore_gone, f"connect {call_id}")
 
     def hangup(self, channel_id, cause):
         self.rest.request("DELETE", f"/channels/{channel_id}", {"reason_code": cause}) \
@@ -199,25 +200,14 @@ class AriOutboundControl:
             self._originate_failed, call_id, "client")
 
     def connect(self, call_id, client_leg, ext):
-        bridge = f"br-{_SAFE_ID.sub('_', call_id)}"
-
-        def steps():
-            d = self.rest.request("DELETE", f"/playbacks/{call_id}-rb")
-            d.addErrback(lambda _f: None)  # the ringback may have ended already
-            d.addCallback(lambda _: self.rest.request("POST", "/bridges",
-                                                      {"type": "mixing", "bridgeId": bridge}))
+        d = self.rest.request("DELETE", f"/playbacks/{call_id}-rb")
+        d.addErrback(lambda _f: None)  # the ringback may have ended already
+        d.addCallback(lambda _: bridge_and_record(self.rest, call_id, (call_id, client_leg)))
+        if ext and ext.isdigit():
+            # An extension ("доб. 12"): the client's IVR hears it once the call is up.
             d.addCallback(lambda _: self.rest.request(
-                "POST", f"/bridges/{bridge}/addChannel", {"channel": f"{call_id},{client_leg}"}))
-            d.addCallback(lambda _: self.rest.request(
-                "POST", f"/bridges/{bridge}/record",
-                {"name": _SAFE_ID.sub("_", call_id), "format": "wav", "ifExists": "overwrite"}))
-            if ext and ext.isdigit():
-                # An extension ("доб. 12"): the client's IVR hears it once the call is up.
-                d.addCallback(lambda _: self.rest.request(
-                    "POST", f"/channels/{client_leg}/dtmf", {"dtmf": ext, "before": 1500}))
-            return d
-
-        steps().addErrback(_ignore_gone, f"connect {call_id}")
+                "POST", f"/channels/{client_leg}/dtmf", {"dtmf": ext, "before": 1500}))
+        d.addErrback(_ignore_gone, f"connect {call_id}")
 
     def hangup(self, channel_id, cause):
         self.rest.request("DELETE", f"/channels/{channel_id}", {"reason_code": cause}) \
