@@ -48,16 +48,15 @@ class AnalyticsView(RoleGate, BaseView):
     def index(self):
         tz = current_app.extensions["pbx_crm_config"].general.timezone
         first, last, department_id, within = self._period()
-        start, end = a.period_bounds(first, last, tz)
         s = self.db.session
         data = {
             "lcr": a.lost_call_rate(s, first, last, tz, recovered_within_minutes=within,
                                     department_id=department_id),
-            "departments": [d for d in a.per_department(s, start, end)
+            "departments": [d for d in a.per_department(s, first, last, tz)
                             if department_id is None or d.department_id == department_id],
-            "employees": a.per_employee(s, start, end, department_id),
-            "sources": a.per_source(s, start, end),
-            "operators": a.per_operator(s, start, end),
+            "employees": a.per_employee(s, first, last, tz, department_id),
+            "sources": a.per_source(s, first, last, tz),
+            "operators": a.per_operator(s, first, last, tz),
         }
         export = request.args.get("export")
         if export in data:

@@ -1,8 +1,10 @@
 """The figures (seed 004 "leading indicators", seed 001 telephony statistics).
 
-Every function takes a session and a period ``[start, end)`` of aware datetimes and
-returns plain rows; the admin draws them, ``pbx-crm report daily`` prints them. Days are
-the company's (``general.timezone``): :func:`day_bounds` turns a local date into UTC.
+Every function takes a session, a period of company days ``[first, last]`` and the
+company's time zone (``general.timezone``), and returns plain rows; the admin draws them,
+``pbx-crm report daily`` prints them. Call figures are sums over the daily rollup
+(:mod:`pbx_daemon.call_stats`), which each function first brings up to date for the
+period; deals, inquiries and call-list entries are few enough to count directly.
 
 Definitions, in one place:
 
@@ -23,36 +25,29 @@ Definitions, in one place:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from pbx_daemon import models as m
+from pbx_daemon.call_stats import EXCLUDED_CLASSES, day_bounds, ensure_fresh  # noqa: F401 - re-exported
 
-EXCLUDED_CLASSES = ("spam", "own")
-
-
-def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
-    zone = ZoneInfo(tz)
-    start = datetime.combine(day, time(0), zone)
-    end = datetime.combine(day + timedelta(days=1), time(0), zone)
-    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+S = m.CallStat
 
 
 def period_bounds(first: date, last: date, tz: str) -> tuple[datetime, datetime]:
     return day_bounds(first, tz)[0], day_bounds(last, tz)[1]
 
 
-def _counted_inbound():
-    """The WHERE clause of inbound calls that count (see the module's definitions)."""
-    spam_or_own = select(m.InquiryClass.id).where(m.InquiryClass.code.in_(EXCLUDED_CLASSES))
-    classified_out = exists().where(m.Inquiry.id == m.Call.inquiry_id, m.Inquiry.class_id.in_(spam_or_own))
-    staff = exists().where(m.Employee.mobile == m.Call.caller)
-    return and_(m.Call.direction == "inbound", m.Call.outcome != "blocked",
-                m.Call.outcome != "in_progress", ~classified_out, ~staff,
-                or_(m.Call.disposition.is_(None), m.Call.disposition.notin_(EXCLUDED_CLASSES)))
+def _stats(session: Session, first: date, last: date, tz: str, *columns):
+    """``SELECT columns FROM call_stats`` for the period, after bringing it up to date."""
+    ensure_fresh(session, first, last, tz)
+    return select(*columns).where(S.day >= first, S.day <= last)
+
+
+def _sum_if(condition, value=S.calls):
+    return func.coalesce(func.sum(case((condition, value), else_=0)), 0)
 
 
 @dataclass(frozen=True)
@@ -73,25 +68,15 @@ class LostCallDay:
 
 def lost_call_rate(session: Session, first: date, last: date, tz: str, *,
                    recovered_within_minutes: int = 60, department_id: int | None = None) -> list[LostCallDay]:
-    out = []
-    day = first
-    window = timedelta(minutes=recovered_within_minutes)
-    while day <= last:
-        start, end = day_bounds(day, tz)
-        where = [_counted_inbound(), m.Call.started_at >= start, m.Call.started_at < end]
-        if department_id is not None:
-            where.append(m.Call.department_id == department_id)
-        calls = session.execute(select(m.Call.outcome, m.Call.started_at, m.Call.recovered_at).where(*where)).all()
-        missed = [c for c in calls if c.outcome == "missed"]
-        recovered = sum(1 for c in missed if c.recovered_at is not None
-                        and _aware(c.recovered_at) - _aware(c.started_at) <= window)
-        out.append(LostCallDay(day, len(calls), len(missed), recovered))
-        day += timedelta(days=1)
-    return out
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    missed = S.outcome == "missed"
+    query = _stats(session, first, last, tz, S.day, func.sum(S.calls), _sum_if(missed),
+                   _sum_if(and_(missed, S.recovered_minutes <= recovered_within_minutes))
+                   ).where(S.kind == "inbound", S.counted.is_(True)).group_by(S.day)
+    if department_id is not None:
+        query = query.where(S.department_id == department_id)
+    found = {row[0]: row[1:] for row in session.execute(query)}
+    days = (first + timedelta(days=i) for i in range((last - first).days + 1))
+    return [LostCallDay(day, *(int(x) for x in found.get(day, (0, 0, 0)))) for day in days]
 
 
 @dataclass(frozen=True)
@@ -112,38 +97,34 @@ class EmployeeFigures:
         return self.deals / self.answered if self.answered else 0.0
 
 
-def per_employee(session: Session, start: datetime, end: datetime,
+def per_employee(session: Session, first: date, last: date, tz: str,
                  department_id: int | None = None) -> list[EmployeeFigures]:
-    in_period = and_(m.Call.started_at >= start, m.Call.started_at < end)
-    inbound = dict(session.execute(select(m.Call.answered_by_id, func.count()).where(
-        in_period, m.Call.direction == "inbound", m.Call.outcome == "answered",
-        m.Call.answered_by_id.isnot(None)).group_by(m.Call.answered_by_id)).all())
-    outbound = {r[0]: (r[1], r[2] or 0) for r in session.execute(select(
-        m.Call.employee_id, func.count(), func.sum(case((m.Call.outcome == "answered", 1), else_=0))).where(
-        in_period, m.Call.direction == "outbound", m.Call.employee_id.isnot(None)).group_by(m.Call.employee_id))}
-    talk = {r[0]: (r[1] or 0, r[2] or 0) for r in session.execute(select(
-        m.Call.answered_by_id, func.sum(m.Call.talk_seconds), func.count()).where(
-        in_period, m.Call.outcome == "answered", m.Call.answered_by_id.isnot(None))
-        .group_by(m.Call.answered_by_id))}
-    missed = dict(session.execute(select(m.CallLeg.employee_id, func.count(func.distinct(m.Call.id)))
-                                  .join(m.Call, m.Call.id == m.CallLeg.call_id).where(
-        in_period, m.Call.outcome == "missed", _counted_inbound(), m.CallLeg.employee_id.isnot(None))
-        .group_by(m.CallLeg.employee_id)).all())
+    answered = S.outcome == "answered"
+    talked = and_(answered, S.kind != "rang_missed")
+    figures = {r[0]: r[1:] for r in session.execute(_stats(
+        session, first, last, tz, S.employee_id,
+        _sum_if(and_(S.kind == "inbound", answered)),
+        _sum_if(S.kind == "outbound"),
+        _sum_if(and_(S.kind == "outbound", answered)),
+        _sum_if(S.kind == "rang_missed"),
+        _sum_if(talked, S.talk_seconds),
+        _sum_if(talked),
+    ).where(S.employee_id.isnot(None)).group_by(S.employee_id))}
+    start, end = period_bounds(first, last, tz)
     deals = dict(session.execute(select(m.Deal.responsible_id, func.count()).where(
         m.Deal.created_at >= start, m.Deal.created_at < end).group_by(m.Deal.responsible_id)).all())
-    query = select(m.Employee).order_by(m.Employee.full_name)
+    query = select(m.Employee).where(m.Employee.id.in_(set(figures) | set(deals))).order_by(m.Employee.full_name)
     if department_id is not None:
         query = query.where(m.Employee.department_id == department_id)
     out = []
     for e in session.scalars(query):
-        seconds, answered_calls = talk.get(e.id, (0, 0))
-        calls_out, out_answered = outbound.get(e.id, (0, 0))
-        calls_in = inbound.get(e.id, 0)
-        if not (calls_in or calls_out or missed.get(e.id) or deals.get(e.id)):
+        calls_in, calls_out, out_answered, missed, seconds, answered_calls = (
+            int(x) for x in figures.get(e.id, (0,) * 6))
+        if not (calls_in or calls_out or missed or deals.get(e.id)):
             continue
         out.append(EmployeeFigures(
             e.id, e.full_name, e.department.name if e.department else None, calls_in, calls_out,
-            calls_in + out_answered, missed.get(e.id, 0), round(seconds / 60, 1),
+            calls_in + out_answered, missed, round(seconds / 60, 1),
             round(seconds / answered_calls, 1) if answered_calls else 0.0, deals.get(e.id, 0)))
     return out
 
@@ -163,19 +144,19 @@ class DepartmentFigures:
         return self.missed / self.calls_in if self.calls_in else 0.0
 
 
-def per_department(session: Session, start: datetime, end: datetime) -> list[DepartmentFigures]:
-    in_period = and_(m.Call.started_at >= start, m.Call.started_at < end)
-    rows = session.execute(select(
-        m.Call.department_id,
-        func.sum(case((_counted_inbound(), 1), else_=0)),
-        func.sum(case((and_(_counted_inbound(), m.Call.outcome == "answered"), 1), else_=0)),
-        func.sum(case((and_(_counted_inbound(), m.Call.outcome == "missed"), 1), else_=0)),
-        func.sum(case((m.Call.direction == "outbound", 1), else_=0)),
-        func.sum(func.coalesce(m.Call.talk_seconds, 0)),
-    ).where(in_period).group_by(m.Call.department_id)).all()
+def per_department(session: Session, first: date, last: date, tz: str) -> list[DepartmentFigures]:
+    counted = and_(S.kind == "inbound", S.counted.is_(True))
+    rows = session.execute(_stats(
+        session, first, last, tz, S.department_id,
+        _sum_if(counted),
+        _sum_if(and_(counted, S.outcome == "answered")),
+        _sum_if(and_(counted, S.outcome == "missed")),
+        _sum_if(S.kind == "outbound"),
+        _sum_if(S.kind != "rang_missed", S.talk_seconds),
+    ).group_by(S.department_id)).all()
     names = dict(session.execute(select(m.Department.id, m.Department.name)).all())
-    return sorted((DepartmentFigures(r[0], names.get(r[0], "(none)"), r[1] or 0, r[2] or 0, r[3] or 0,
-                                     r[4] or 0, round((r[5] or 0) / 60, 1)) for r in rows),
+    return sorted((DepartmentFigures(r[0], names.get(r[0], "(none)"), int(r[1]), int(r[2]), int(r[3]),
+                                     int(r[4]), round(int(r[5]) / 60, 1)) for r in rows),
                   key=lambda d: d.name)
 
 
@@ -195,7 +176,8 @@ class SourceFigures:
         return self.funnel / self.inquiries if self.inquiries else 0.0
 
 
-def per_source(session: Session, start: datetime, end: datetime) -> list[SourceFigures]:
+def per_source(session: Session, first: date, last: date, tz: str) -> list[SourceFigures]:
+    start, end = period_bounds(first, last, tz)
     spam = select(m.InquiryClass.id).where(m.InquiryClass.code == "spam")
     funnel = select(m.InquiryClass.id).where(m.InquiryClass.code.in_(("lead", "client")))
     rows = session.execute(
@@ -224,12 +206,12 @@ class OperatorFigures:
         return (self.leads + self.deals) / self.entries_worked if self.entries_worked else 0.0
 
 
-def per_operator(session: Session, start: datetime, end: datetime) -> list[OperatorFigures]:
-    in_period = and_(m.Call.started_at >= start, m.Call.started_at < end)
-    calls = {r[0]: (r[1], r[2] or 0, r[3] or 0) for r in session.execute(select(
-        m.Call.employee_id, func.count(), func.sum(m.Call.talk_seconds),
-        func.sum(case((m.Call.outcome == "answered", 1), else_=0))).where(
-        in_period, m.Call.call_list_entry_id.isnot(None)).group_by(m.Call.employee_id))}
+def per_operator(session: Session, first: date, last: date, tz: str) -> list[OperatorFigures]:
+    answered = S.outcome == "answered"
+    calls = {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in session.execute(_stats(
+        session, first, last, tz, S.employee_id, func.sum(S.calls), _sum_if(answered, S.talk_seconds),
+        _sum_if(answered)).where(S.cold.is_(True), S.kind != "rang_missed").group_by(S.employee_id))}
+    start, end = period_bounds(first, last, tz)
     worked = {r[0]: (r[1], r[2] or 0, r[3] or 0) for r in session.execute(select(
         m.CallListEntry.assigned_operator_id, func.count(),
         func.sum(case((m.CallListEntry.lead_id.isnot(None), 1), else_=0)),
@@ -239,8 +221,9 @@ def per_operator(session: Session, start: datetime, end: datetime) -> list[Opera
     out = []
     for e in session.scalars(select(m.Employee).where(m.Employee.id.in_(set(calls) | set(worked)))
                              .order_by(m.Employee.full_name)):
-        n, seconds, answered = calls.get(e.id, (0, 0, 0))
+        n, seconds, answered_calls = calls.get(e.id, (0, 0, 0))
         entries, leads, deals = worked.get(e.id, (0, 0, 0))
         out.append(OperatorFigures(e.id, e.full_name, n, round(seconds / 60, 1),
-                                   round(seconds / answered, 1) if answered else 0.0, entries, leads, deals))
+                                   round(seconds / answered_calls, 1) if answered_calls else 0.0,
+                                   entries, leads, deals))
     return out

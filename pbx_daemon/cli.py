@@ -299,6 +299,53 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stats(args: argparse.Namespace) -> int:
+    """``stats rebuild``: build the analytics rollup for a whole history (after an upgrade
+    or a restore); ``stats status``: how many days are built and how many are waiting."""
+    import time
+    from datetime import date
+
+    from sqlalchemy import func, select
+
+    from pbx_daemon import call_stats, db
+    from pbx_daemon import models as m
+
+    config = _config(args)
+    tz = config.general.timezone
+    bounds = []
+    for flag, value in (("--from", getattr(args, "first", None)), ("--to", getattr(args, "last", None))):
+        try:
+            bounds.append(date.fromisoformat(value) if value else None)
+        except ValueError:
+            return _fail(f"{flag} {value!r}: use YYYY-MM-DD")
+    if bounds[0] and bounds[1] and bounds[0] > bounds[1]:
+        return _fail("--from is after --to")
+    engine = db.make_engine(config.database.url)
+    try:
+        with db.make_session_factory(engine)() as session:
+            if args.stats_action == "status":
+                built = session.scalar(select(func.count()).select_from(m.CallStatDay)
+                                       .where(m.CallStatDay.tz == tz))
+                dirty = session.scalar(select(func.count()).select_from(m.CallStatDirty))
+                print(f"{built} days built for {tz}; {dirty} changed 15-minute slots waiting")
+                return 0
+            t0 = time.monotonic()
+            tick = max(1, int(args.progress_every))
+
+            def progress(day):
+                done.append(day)
+                if len(done) % tick == 0:
+                    print(f"  {day}: {len(done)} days, {time.monotonic() - t0:.0f} s", flush=True)
+
+            done: list = []
+            call_stats.rebuild(session, tz, bounds[0], bounds[1], progress=progress)
+    finally:
+        engine.dispose()
+    span = f"{done[0]} .. {done[-1]}" if done else "nothing"
+    print(f"analytics rollup rebuilt: {len(done)} days ({span}) in {time.monotonic() - t0:.1f} s")
+    return 0
+
+
 # ---- demo ---------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     from pbx_daemon import db
@@ -505,6 +552,15 @@ def build_parser() -> argparse.ArgumentParser:
     rd.add_argument("--output", help="write to this file (for a cron job) instead of stdout")
     rd.add_argument("--email", action="store_true", help="send text + HTML by e-mail ([report] smtp_*)")
     c.set_defaults(func=cmd_report)
+
+    c = sub.add_parser("stats", help="the analytics rollup (built and kept by itself; this is for history)")
+    ssub = c.add_subparsers(dest="stats_action", required=True)
+    sr = ssub.add_parser("rebuild", help="rebuild every day from the first call (or --from) to today (or --to)")
+    sr.add_argument("--from", dest="first", help="YYYY-MM-DD, company time zone")
+    sr.add_argument("--to", dest="last", help="YYYY-MM-DD, company time zone")
+    sr.add_argument("--progress-every", type=int, default=30, help="print a line every N days")
+    ssub.add_parser("status", help="days built, changes waiting")
+    c.set_defaults(func=cmd_stats)
 
     c = sub.add_parser("demo", help="demo data and a scripted burst of demo calls on the lab")
     dsub2 = c.add_subparsers(dest="demo_action", required=True)

@@ -116,6 +116,9 @@ class ClickToCall:
 class Report:
     # The owner's daily report (pbx-crm report daily --email).
     recovered_within_minutes: int = 60
+    # The daemon rebuilds the analytics rollup's changed days this often (0: only when a
+    # page or a report asks; see pbx_daemon.call_stats).
+    stats_refresh_interval: int = 60
     smtp_host: str = ""
     smtp_port: int = 587
     smtp_starttls: bool = True
@@ -391,6 +394,8 @@ def validate(config: Config, for_: set[str] | frozenset[str] = frozenset()) -> l
         problems.append(ConfigProblem("click_to_call.client_timeout", "must be 5..300 seconds"))
     if not 1 <= config.report.recovered_within_minutes <= 10080:
         problems.append(ConfigProblem("report.recovered_within_minutes", "must be 1..10080"))
+    if not 0 <= config.report.stats_refresh_interval <= 86400:
+        problems.append(ConfigProblem("report.stats_refresh_interval", "must be 0..86400 seconds"))
     if not 1 <= config.report.smtp_port <= 65535:
         problems.append(ConfigProblem("report.smtp_port", "must be a TCP port"))
     if config.log.format not in ("text", "json"):

@@ -15,7 +15,7 @@ Conventions:
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +24,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -35,8 +36,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    inspect,
+    select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -683,6 +686,107 @@ class KbArticle(Timestamps, Base):
 
     def __str__(self) -> str:
         return self.title
+
+
+# ---- the daily call rollup (pbx_daemon.call_stats) -------------------------------------------
+class CallStat(Base):
+    """The calls of one company day that share department, employee, kind, outcome and flags.
+
+    ``employee_id`` is who answered (inbound) or placed (outbound) the call; rows of kind
+    ``rang_missed`` count, per employee, the counted missed calls that rang them.
+    ``recovered_minutes``: for missed calls, whole minutes (rounded up) until recovered.
+    No foreign keys: the rollup is rebuilt from ``calls``, never the other way round.
+    """
+
+    __tablename__ = "call_stats"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    department_id: Mapped[int | None]
+    employee_id: Mapped[int | None]
+    kind: Mapped[str] = mapped_column(String(12))
+    outcome: Mapped[str] = mapped_column(String(20))
+    counted: Mapped[bool] = mapped_column(default=False)
+    cold: Mapped[bool] = mapped_column(default=False)
+    recovered_minutes: Mapped[int | None]
+    calls: Mapped[int] = mapped_column(default=0)
+    talk_seconds: Mapped[int] = mapped_column(default=0)
+
+
+class CallStatDay(Base):
+    """A company day whose rollup rows are built, for which time zone, and when."""
+
+    __tablename__ = "call_stat_days"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    tz: Mapped[str] = mapped_column(String(64))
+    refreshed_at: Mapped[datetime]
+
+
+class CallStatDirty(Base):
+    """A 15-minute UTC slot with calls changed since their day's rollup was built.
+
+    Slots, not days, because the company's day depends on the configured time zone, which
+    the writers do not know; every real UTC offset is a multiple of 15 minutes, so each
+    slot lies inside exactly one company day.
+    """
+
+    __tablename__ = "call_stat_dirty"
+    slot: Mapped[datetime] = mapped_column(primary_key=True)
+
+
+STAT_SLOT = timedelta(minutes=15)
+# The Call columns the rollup reads: changing any of them makes the call's slot dirty.
+STAT_CALL_FIELDS = ("started_at", "direction", "outcome", "answered_by_id", "employee_id",
+                    "department_id", "talk_seconds", "disposition", "recovered_at", "inquiry_id",
+                    "call_list_entry_id", "caller")
+
+
+def stat_slot(at: datetime) -> datetime:
+    """The UTC 15-minute slot of ``at`` (naive values are UTC, as SQLite returns them)."""
+    at = at.astimezone(timezone.utc) if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return at.replace(minute=at.minute - at.minute % 15, second=0, microsecond=0)
+
+
+def _changed(obj, fields) -> bool:
+    attrs = inspect(obj).attrs
+    return any(attrs[f].history.has_changes() for f in fields)
+
+
+@event.listens_for(Session, "after_flush")
+def _mark_call_stats_dirty(session: Session, _context) -> None:
+    """Every flush that changes what the rollup counts marks the calls' slots dirty, in the
+    same transaction: a rollup can be stale for a moment, never silently wrong."""
+    slots: set[datetime] = set()
+    call_ids: set[int] = set()
+    inquiry_ids: set[int] = set()
+    numbers: set[str] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        fresh_or_gone = obj in session.new or obj in session.deleted
+        if isinstance(obj, Call):
+            if fresh_or_gone or _changed(obj, STAT_CALL_FIELDS):
+                slots.update(stat_slot(t) for t in (obj.started_at,
+                             *inspect(obj).attrs.started_at.history.deleted) if t is not None)
+        elif isinstance(obj, CallLeg):
+            if fresh_or_gone or _changed(obj, ("employee_id", "call_id")):
+                call_ids.add(obj.call_id)
+        elif isinstance(obj, Inquiry):
+            if not fresh_or_gone and _changed(obj, ("class_id",)):
+                inquiry_ids.add(obj.id)
+        elif isinstance(obj, Employee):
+            history = inspect(obj).attrs.mobile.history
+            if fresh_or_gone or history.has_changes():
+                numbers.update(n for n in (obj.mobile, *history.deleted) if n)
+    conn = session.connection()
+    for column, values in ((Call.id, call_ids), (Call.inquiry_id, inquiry_ids), (Call.caller, numbers)):
+        if values:
+            slots.update(stat_slot(t) for t in conn.scalars(
+                select(Call.started_at).where(column.in_(values)).distinct()) if t is not None)
+    if slots:
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        conn.execute(insert(CallStatDirty).on_conflict_do_nothing(),
+                     [{"slot": slot} for slot in sorted(slots)])
 
 
 # ---- keeping derived columns honest ---------------------------------------------------------

@@ -32,11 +32,10 @@ class DailyReport:
 
 
 def build_daily(session: Session, day: date, tz: str, recovered_within_minutes: int = 60) -> DailyReport:
-    start, end = a.day_bounds(day, tz)
     (lost,) = a.lost_call_rate(session, day, day, tz, recovered_within_minutes=recovered_within_minutes)
-    return DailyReport(day, lost, recovered_within_minutes, a.per_department(session, start, end),
-                       a.per_employee(session, start, end), a.per_source(session, start, end),
-                       a.per_operator(session, start, end))
+    return DailyReport(day, lost, recovered_within_minutes, a.per_department(session, day, day, tz),
+                       a.per_employee(session, day, day, tz), a.per_source(session, day, day, tz),
+                       a.per_operator(session, day, day, tz))
 
 
 def _pct(x: float) -> str:

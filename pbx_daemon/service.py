@@ -175,6 +175,27 @@ def make_service(config, reactor) -> MultiService:
         reactor.callWhenRunning(reconcile_once)
     root.reconcile_once = reconcile_once
 
+    def refresh_stats():
+        from pbx_daemon.call_stats import refresh_dirty
+
+        def job():
+            with sessions() as session:
+                return refresh_dirty(session, config.general.timezone)
+
+        # On the store thread: with SQLite it is the one writer anyway.
+        d = deferToThreadPool(reactor, store_pool, job)
+        d.addCallback(lambda days: days and log.debug(
+            "analytics rollup rebuilt for {days}", days=", ".join(map(str, days))))
+        d.addErrback(lambda f: log.failure("rebuilding the analytics rollup", f))
+        return d
+
+    if config.report.stats_refresh_interval > 0:
+        stats = TimerService(config.report.stats_refresh_interval, refresh_stats)
+        stats.clock = reactor
+        stats.setName("stats")
+        stats.setServiceParent(root)
+    root.refresh_stats = refresh_stats
+
     c2c = config.click_to_call
 
     def prepare(body):

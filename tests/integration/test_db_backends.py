@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from pbx_daemon import db
@@ -53,8 +53,8 @@ def test_cli_db_upgrade_builds_the_schema_and_it_works(database_url, tmp_path: P
     proc = subprocess.run([sys.executable, "-m", "pbx_daemon.cli", "db", "upgrade"],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "revision 0002" in proc.stdout
-    assert db.current_revision(database_url) == "0002"
+    assert "revision 0003" in proc.stdout
+    assert db.current_revision(database_url) == "0003"
 
     engine = db.make_engine(database_url)
     tables = set(inspect(engine).get_table_names())
@@ -95,7 +95,7 @@ def test_cli_db_upgrade_builds_the_schema_and_it_works(database_url, tmp_path: P
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     engine.dispose()
     db.upgrade(database_url)  # and back up again: the migration is repeatable
-    assert db.current_revision(database_url) == "0002"
+    assert db.current_revision(database_url) == "0003"
 
 
 def test_migration_matches_the_models(tmp_path: Path):
@@ -110,3 +110,59 @@ def test_migration_matches_the_models(tmp_path: Path):
         diff = compare_metadata(MigrationContext.configure(conn), m.Base.metadata)
     engine.dispose()
     assert diff == []
+
+
+def test_the_analytics_rollup_follows_changes_and_two_rebuilders_do_not_double_count(database_url):
+    """The dirty-slot upsert and the per-day row lock, on each backend: a classification
+    after the day was built reaches the figures, and rebuilding one day from two
+    connections at once leaves one set of rows."""
+    import threading
+    from datetime import date, timedelta
+
+    from pbx_daemon import analytics, call_stats
+
+    db.upgrade(database_url)
+    engine = db.make_engine(database_url)
+    sessions = db.make_session_factory(engine)
+    tz, day = "Europe/Moscow", date(2026, 11, 20)
+    at = datetime(2026, 11, 20, 7, 0, tzinfo=timezone.utc)
+    try:
+        with sessions() as s:
+            s.add_all(m.Call(linkedid=f"c{i}", direction="inbound", caller=f"+7916000000{i}",
+                             outcome="missed" if i < 3 else "answered", started_at=at + timedelta(minutes=i))
+                      for i in range(10))
+            s.commit()
+            assert [(d.inbound, d.missed) for d in analytics.lost_call_rate(s, day, day, tz)] == [(10, 3)]
+            spam = s.scalar(select(m.InquiryClass.id).where(m.InquiryClass.code == "spam"))
+            inquiry = m.Inquiry(channel="call", phone="+79160000000", status="open", first_seen_at=at,
+                                last_seen_at=at)
+            s.add(inquiry)
+            s.flush()
+            s.scalar(select(m.Call).where(m.Call.linkedid == "c0")).inquiry_id = inquiry.id
+            s.commit()
+            inquiry.class_id = spam
+            s.commit()
+            assert call_stats.stale_days(s, day, day, tz) == [day]
+        barrier = threading.Barrier(2)
+        errors = []
+
+        def rebuild():
+            try:
+                with sessions() as s:
+                    barrier.wait()
+                    call_stats.refresh_day(s, day, tz, datetime.now(timezone.utc))
+                    s.commit()
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=rebuild) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert errors == []
+        with sessions() as s:
+            assert [(d.inbound, d.missed) for d in analytics.lost_call_rate(s, day, day, tz)] == [(9, 2)]
+            assert s.scalar(select(func.sum(m.CallStat.calls)).where(m.CallStat.kind == "inbound")) == 10
+    finally:
+        engine.dispose()

@@ -85,8 +85,7 @@ def test_lost_call_rate_excludes_spam_staff_and_blocked_and_counts_quick_recover
 
 
 def test_per_employee_figures(s):
-    start, end = day_bounds(D, TZ)
-    rows = {r.name: r for r in per_employee(s, start, end)}
+    rows = {r.name: r for r in per_employee(s, D, D, TZ)}
     anna, boris = rows["Anna"], rows["Boris"]
     assert (anna.calls_in, anna.calls_out, anna.answered, anna.missed, anna.minutes, anna.avg_seconds,
             anna.deals, anna.deals_per_call) == (1, 2, 2, 2, 5.0, 150.0, 1, 0.5)
@@ -94,19 +93,17 @@ def test_per_employee_figures(s):
 
 
 def test_per_department_figures(s):
-    start, end = day_bounds(D, TZ)
-    (sales,) = [d for d in per_department(s, start, end) if d.name == "Sales"]
+    (sales,) = [d for d in per_department(s, D, D, TZ) if d.name == "Sales"]
     assert (sales.calls_in, sales.answered, sales.missed, sales.calls_out, sales.minutes) == (4, 2, 2, 2, 6.0)
     assert sales.lost_rate == 0.5
 
 
 def test_per_operator_and_per_source(s):
-    start, end = day_bounds(D, TZ)
-    (olga,) = per_operator(s, start, end)
+    (olga,) = per_operator(s, D, D, TZ)
     assert (olga.calls, olga.minutes, olga.avg_seconds, olga.entries_worked, olga.leads, olga.deals) == \
         (2, 2.0, 60.0, 2, 1, 0)
     assert olga.conversion == 0.5
-    (src,) = per_source(s, start, end)
+    (src,) = per_source(s, D, D, TZ)
     assert (src.source, src.inquiries, src.spam, src.spam_share) == ("(no source)", 1, 1, 1.0)
 
 
@@ -126,3 +123,132 @@ def test_daily_report_puts_the_lost_call_rate_first_and_escapes_names(s):
     html = render_html(r)
     assert html.index('id="lcr"') < html.index("<h3>Departments") and "&lt;b&gt;Boris" in html
 
+
+
+# ---- the rollup stays right as calls change --------------------------------------------------
+def _lcr(s, **kw):
+    (day,) = lost_call_rate(s, D, D, TZ, **kw)
+    return day.inbound, day.missed, day.recovered
+
+
+def test_a_later_spam_classification_takes_the_call_out_of_the_built_day(s):
+    assert _lcr(s) == (4, 2, 1)
+    missed = s.query(m.Call).filter_by(caller="+79001110004").one()
+    spam = s.query(m.InquiryClass).filter_by(code="spam").one()
+    inquiry = m.Inquiry(channel="call", phone=missed.caller, status="open", first_seen_at=T, last_seen_at=T)
+    s.add(inquiry)
+    s.flush()
+    missed.inquiry_id = inquiry.id
+    s.commit()
+    assert _lcr(s) == (4, 2, 1)  # an open inquiry changes nothing
+    inquiry.class_id = spam.id  # the manager classes it Spam a day later
+    s.commit()
+    assert _lcr(s) == (3, 1, 1)
+
+
+def test_a_new_call_a_recovery_and_a_new_staff_mobile_reach_the_built_day(s):
+    assert _lcr(s) == (4, 2, 1)
+    s.add(m.Call(linkedid="late", direction="inbound", outcome="missed", caller="+79001110077",
+                 department_id=s.query(m.Department).one().id, started_at=T + timedelta(hours=5)))
+    s.commit()
+    assert _lcr(s) == (5, 3, 1)
+    late = s.query(m.Call).filter_by(linkedid="late").one()
+    late.recovered_at = late.started_at + timedelta(minutes=10)
+    s.commit()
+    assert _lcr(s) == (5, 3, 2)
+    # The caller turns out to be Boris's new mobile: his calls are staff calls, not counted.
+    s.query(m.Employee).filter_by(login="boris").one().mobile = "+79001110077"
+    s.commit()
+    assert _lcr(s) == (4, 2, 1)
+
+
+def test_a_rollup_built_for_another_time_zone_is_rebuilt():
+    from pbx_daemon.call_stats import stale_days
+
+    with memory_session() as s:
+        # 23:30 in Moscow on D is 20:30 UTC: still D in Moscow, D in London, D+1 in Vladivostok.
+        s.add(m.Call(linkedid="x", direction="inbound", outcome="answered", caller="+79001110001",
+                     started_at=datetime(2026, 11, 20, 20, 30, tzinfo=timezone.utc)))
+        s.commit()
+        assert [d.inbound for d in lost_call_rate(s, D, D + timedelta(days=1), TZ)] == [1, 0]
+        assert stale_days(s, D, D + timedelta(days=1), TZ) == []
+        vlad = "Asia/Vladivostok"
+        assert stale_days(s, D, D + timedelta(days=1), vlad) == [D, D + timedelta(days=1)]
+        assert [d.inbound for d in lost_call_rate(s, D, D + timedelta(days=1), vlad)] == [0, 1]
+
+
+def test_the_daemons_refresh_leaves_nothing_stale_and_a_rebuild_covers_the_history(s):
+    from pbx_daemon.call_stats import rebuild, refresh_dirty, stale_days
+
+    clock = lambda: datetime(2026, 11, 22, 12, tzinfo=timezone.utc)  # noqa: E731
+    assert rebuild(s, TZ, now=clock) == [D, D + timedelta(days=1), D + timedelta(days=2)]
+    assert s.query(m.CallStatDirty).count() == 0
+    s.query(m.Call).filter_by(caller="+79001110002").one().talk_seconds = 600
+    s.commit()
+    assert stale_days(s, D, D + timedelta(days=2), TZ) == [D]
+    assert refresh_dirty(s, TZ, now=clock) == [D]
+    assert stale_days(s, D, D + timedelta(days=2), TZ) == []
+    (sales,) = [d for d in per_department(s, D, D, TZ) if d.name == "Sales"]
+    assert sales.minutes == 15.0  # 120 + 600 + 180 s
+
+
+def test_the_rollup_agrees_with_a_plain_count_of_random_calls():
+    """A year's worth of shapes in a week: the rollup sums must equal counting the calls."""
+    import random
+
+    rnd = random.Random(6)
+    with memory_session() as s:
+        depts = [m.Department(name=f"D{i}") for i in range(3)]
+        s.add_all(depts)
+        s.flush()
+        emps = [m.Employee(full_name=f"E{i}", login=f"e{i}", department_id=depts[i % 3].id,
+                           mobile=f"+7999000000{i}") for i in range(6)]
+        s.add_all(emps)
+        s.flush()
+        spam = s.query(m.InquiryClass).filter_by(code="spam").one()
+        spam_inq = m.Inquiry(channel="call", phone="+79005550006", class_id=spam.id, status="closed",
+                             first_seen_at=T, last_seen_at=T)
+        s.add(spam_inq)
+        s.flush()
+        calls = []
+        for i in range(600):
+            at = T + timedelta(minutes=rnd.randrange(7 * 24 * 60))
+            outcome = rnd.choice(["answered", "answered", "missed", "blocked", "in_progress"])
+            staff = rnd.random() < 0.1
+            c = m.Call(linkedid=f"r{i}", direction="inbound", outcome=outcome, started_at=at,
+                       caller=emps[0].mobile if staff else f"+7916{i:07d}",
+                       department_id=rnd.choice(depts).id,
+                       answered_by_id=rnd.choice(emps).id if outcome == "answered" else None,
+                       talk_seconds=rnd.randrange(600) if outcome == "answered" else None,
+                       inquiry_id=spam_inq.id if rnd.random() < 0.1 else None,
+                       disposition="own" if rnd.random() < 0.05 else None,
+                       recovered_at=at + timedelta(minutes=rnd.randrange(1, 180))
+                       if outcome == "missed" and rnd.random() < 0.6 else None)
+            s.add(c)
+            calls.append(c)
+        s.commit()
+        last = D + timedelta(days=7)
+        got = {(d.day, d.inbound, d.missed, d.recovered)
+               for d in lost_call_rate(s, D, last, TZ, recovered_within_minutes=45)}
+        counted = [c for c in calls if c.outcome not in ("blocked", "in_progress") and not
+                   (c.caller == emps[0].mobile or c.inquiry_id or c.disposition == "own")]
+        want = set()
+        for i in range(8):
+            day = D + timedelta(days=i)
+            start, end = day_bounds(day, TZ)
+            today = [c for c in counted if start <= c.started_at < end]
+            missed = [c for c in today if c.outcome == "missed"]
+            quick = [c for c in missed if c.recovered_at and c.recovered_at - c.started_at <= timedelta(minutes=45)]
+            want.add((day, len(today), len(missed), len(quick)))
+        assert got == want
+        assert sum(d.inbound for d in lost_call_rate(s, D, last, TZ)) > 200  # the data is not trivial
+        start, end = day_bounds(D, TZ)[0], day_bounds(last, TZ)[1]
+        week = [c for c in calls if start <= c.started_at < end]
+        assert {(d.department_id, d.calls_in, d.missed, d.minutes) for d in per_department(s, D, last, TZ)} == {
+            (dept.id, sum(1 for c in counted if c in week and c.department_id == dept.id),
+             sum(1 for c in counted if c in week and c.department_id == dept.id and c.outcome == "missed"),
+             round(sum(c.talk_seconds or 0 for c in week if c.department_id == dept.id) / 60, 1))
+            for dept in depts}
+        assert {(e.employee_id, e.calls_in, e.minutes) for e in per_employee(s, D, last, TZ)} == {
+            (e.id, sum(1 for c in week if c.answered_by_id == e.id),
+             round(sum(c.talk_seconds for c in week if c.answered_by_id == e.id) / 60, 1)) for e in emps}
