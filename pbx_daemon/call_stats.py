@@ -21,13 +21,12 @@ writer anyway.
 
 from __future__ import annotations
 
-import math
-from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, delete, exists, insert, or_, select
+from sqlalchemy import (Date, Integer, and_, case, cast, delete, distinct, exists, func, insert, literal, null,
+                        or_, select)
 from sqlalchemy.orm import Session
 
 from pbx_daemon import models as m
@@ -69,18 +68,18 @@ def _upsert(session: Session):
     return dialect_insert
 
 
-def _minutes_until(started: datetime, recovered: datetime | None) -> int | None:
-    if recovered is None:
-        return None
-    if (started.tzinfo is None) != (recovered.tzinfo is None):
-        started, recovered = (t.replace(tzinfo=None) for t in (started, recovered))
-    return max(0, math.ceil((recovered - started).total_seconds() / 60))
+def _seconds(column, dialect: str):
+    """A timestamp as whole Unix seconds, in SQL (each backend has its own spelling)."""
+    if dialect == "postgresql":
+        return cast(func.floor(func.extract("epoch", column)), Integer)
+    return cast(func.strftime("%s", column), Integer)
 
 
 def refresh_day(session: Session, day: date, tz: str, now: datetime) -> int:
-    """Rebuild one company day's rollup rows from ``calls``; returns the number of rows.
-    The caller commits."""
+    """Rebuild one company day's rollup rows from ``calls``, summed by the database; returns
+    the number of rows. The caller commits."""
     start, end = day_bounds(day, tz)
+    dialect = session.get_bind().dialect.name
     upsert = _upsert(session)
     stmt = upsert(m.CallStatDay).values(day=day, tz=tz, refreshed_at=now)
     session.execute(stmt.on_conflict_do_update(index_elements=["day"],
@@ -88,31 +87,34 @@ def refresh_day(session: Session, day: date, tz: str, now: datetime) -> int:
     session.execute(delete(m.CallStat).where(m.CallStat.day == day))
     session.execute(delete(m.CallStatDirty).where(m.CallStatDirty.slot >= start, m.CallStatDirty.slot < end))
     in_day = and_(m.Call.started_at >= start, m.Call.started_at < end)
-    who = case((m.Call.direction == "outbound", m.Call.employee_id), else_=m.Call.answered_by_id)
-    counted = case((counted_inbound(), True), else_=False)
-    sums: Counter = Counter()
-    talk: Counter = Counter()
-    for dept, emp, direction, outcome, is_counted, cold, seconds, started, recovered in session.execute(
-            select(m.Call.department_id, who, m.Call.direction, m.Call.outcome, counted,
-                   m.Call.call_list_entry_id.isnot(None), m.Call.talk_seconds, m.Call.started_at,
-                   m.Call.recovered_at).where(in_day)):
-        minutes = _minutes_until(started, recovered) if outcome == "missed" else None
-        key = (dept, emp, direction, outcome, bool(is_counted), bool(cold), minutes)
-        sums[key] += 1
-        talk[key] += seconds or 0
+    delay = _seconds(m.Call.recovered_at, dialect) - _seconds(m.Call.started_at, dialect)
+    calls = select(
+        m.Call.department_id.label("department_id"),
+        case((m.Call.direction == "outbound", m.Call.employee_id), else_=m.Call.answered_by_id).label("employee_id"),
+        m.Call.direction.label("kind"),
+        m.Call.outcome.label("outcome"),
+        case((counted_inbound(), True), else_=False).label("counted"),
+        case((m.Call.call_list_entry_id.isnot(None), True), else_=False).label("cold"),
+        # Whole minutes, rounded up, from the missed call to its recovery.
+        case((and_(m.Call.outcome == "missed", m.Call.recovered_at.isnot(None)),
+              case((delay > 0, (delay + 59) // 60), else_=0))).label("recovered_minutes"),
+        func.coalesce(m.Call.talk_seconds, 0).label("talk_seconds"),
+    ).where(in_day).subquery()
+    keys = [calls.c.department_id, calls.c.employee_id, calls.c.kind, calls.c.outcome, calls.c.counted,
+            calls.c.cold, calls.c.recovered_minutes]
+    columns = ["day", "department_id", "employee_id", "kind", "outcome", "counted", "cold",
+               "recovered_minutes", "calls", "talk_seconds"]
+    inserted = session.execute(insert(m.CallStat).from_select(columns, select(
+        literal(day, Date), *keys, func.count(), func.sum(calls.c.talk_seconds)).group_by(*keys))).rowcount
     # Who a counted missed call rang: once per call and employee, whatever the steps.
-    rang = (select(m.CallLeg.call_id, m.CallLeg.employee_id, m.Call.department_id)
-            .join(m.Call, m.Call.id == m.CallLeg.call_id)
-            .where(in_day, m.Call.outcome == "missed", counted_inbound(), m.CallLeg.employee_id.isnot(None))
-            .distinct())
-    for _call, emp, dept in session.execute(rang):
-        sums[(dept, emp, "rang_missed", "missed", True, False, None)] += 1
-    rows = [{"day": day, "department_id": k[0], "employee_id": k[1], "kind": k[2], "outcome": k[3],
-             "counted": k[4], "cold": k[5], "recovered_minutes": k[6], "calls": n, "talk_seconds": talk[k]}
-            for k, n in sums.items()]
-    if rows:
-        session.execute(insert(m.CallStat), rows)
-    return len(rows)
+    rang = select(literal(day, Date), m.Call.department_id, m.CallLeg.employee_id, literal("rang_missed"),
+                  literal("missed"), literal(True), literal(False), null(),
+                  func.count(distinct(m.CallLeg.call_id)), literal(0)) \
+        .join(m.Call, m.Call.id == m.CallLeg.call_id) \
+        .where(in_day, m.Call.outcome == "missed", counted_inbound(), m.CallLeg.employee_id.isnot(None)) \
+        .group_by(m.Call.department_id, m.CallLeg.employee_id)
+    inserted += session.execute(insert(m.CallStat).from_select(columns, rang)).rowcount
+    return inserted
 
 
 def stale_days(session: Session, first: date, last: date, tz: str) -> list[date]:

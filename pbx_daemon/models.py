@@ -751,6 +751,24 @@ def _changed(obj, fields) -> bool:
     return any(attrs[f].history.has_changes() for f in fields)
 
 
+def _collect(obj, fresh_or_gone: bool, slots: set, call_ids: set, inquiry_ids: set, numbers: set) -> None:
+    """What one new, changed or deleted object makes dirty (see _mark_call_stats_dirty)."""
+    if isinstance(obj, Call):
+        if fresh_or_gone or _changed(obj, STAT_CALL_FIELDS):
+            slots.update(stat_slot(t) for t in (obj.started_at,
+                         *inspect(obj).attrs.started_at.history.deleted) if t is not None)
+    elif isinstance(obj, CallLeg):
+        if fresh_or_gone or _changed(obj, ("employee_id", "call_id")):
+            call_ids.add(obj.call_id)
+    elif isinstance(obj, Inquiry):
+        if not fresh_or_gone and _changed(obj, ("class_id",)):
+            inquiry_ids.add(obj.id)
+    elif isinstance(obj, Employee):
+        history = inspect(obj).attrs.mobile.history
+        if fresh_or_gone or history.has_changes():
+            numbers.update(n for n in (obj.mobile, *history.deleted) if n)
+
+
 @event.listens_for(Session, "after_flush")
 def _mark_call_stats_dirty(session: Session, _context) -> None:
     """Every flush that changes what the rollup counts marks the calls' slots dirty, in the
@@ -759,22 +777,11 @@ def _mark_call_stats_dirty(session: Session, _context) -> None:
     call_ids: set[int] = set()
     inquiry_ids: set[int] = set()
     numbers: set[str] = set()
-    for obj in (*session.new, *session.dirty, *session.deleted):
-        fresh_or_gone = obj in session.new or obj in session.deleted
-        if isinstance(obj, Call):
-            if fresh_or_gone or _changed(obj, STAT_CALL_FIELDS):
-                slots.update(stat_slot(t) for t in (obj.started_at,
-                             *inspect(obj).attrs.started_at.history.deleted) if t is not None)
-        elif isinstance(obj, CallLeg):
-            if fresh_or_gone or _changed(obj, ("employee_id", "call_id")):
-                call_ids.add(obj.call_id)
-        elif isinstance(obj, Inquiry):
-            if not fresh_or_gone and _changed(obj, ("class_id",)):
-                inquiry_ids.add(obj.id)
-        elif isinstance(obj, Employee):
-            history = inspect(obj).attrs.mobile.history
-            if fresh_or_gone or history.has_changes():
-                numbers.update(n for n in (obj.mobile, *history.deleted) if n)
+    # Session.new / .deleted build a new set on each access: take them once.
+    fresh_or_gone_objects = [*session.new, *session.deleted]
+    for fresh_or_gone, objects in ((True, fresh_or_gone_objects), (False, session.dirty)):
+        for obj in objects:
+            _collect(obj, fresh_or_gone, slots, call_ids, inquiry_ids, numbers)
     conn = session.connection()
     for column, values in ((Call.id, call_ids), (Call.inquiry_id, inquiry_ids), (Call.caller, numbers)):
         if values:
