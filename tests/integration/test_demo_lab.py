@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from pbx_daemon import analytics, db
+from pbx_daemon import analytics, call_stats, db
 from pbx_daemon import models as m
 from pbx_daemon.demo import UNKNOWN, burst, seed
 from pbx_daemon.lab import Lab
@@ -24,7 +24,8 @@ def test_demo_burst_lost_call_rate_is_what_the_script_implies(lab: Lab, tmp_path
     sessions = db.make_session_factory(db.make_engine(url))
     with sessions() as s:
         people = seed(s, "demo-Password-1")
-    with running_daemon(lab, tmp_path, url):
+    # The daemon keeps the analytics rollup itself: every second here, every minute by default.
+    with running_daemon(lab, tmp_path, url, extra="\n[report]\nstats_refresh_interval = 1\n"):
         implied = burst(lab, api_url=f"http://127.0.0.1:{TEST_API_PORT}", api_token=TEST_API_TOKEN,
                         log=lambda line: print(line))
 
@@ -33,8 +34,16 @@ def test_demo_burst_lost_call_rate_is_what_the_script_implies(lab: Lab, tmp_path
                 calls = s.scalars(select(m.Call)).all()
                 return len(calls) == 6 and all(c.outcome != "in_progress" for c in calls)
         lab.wait_for(stored, 20, "the six demo calls to be stored")
+
+        def rolled_up():
+            with sessions() as s:
+                waiting = s.scalar(select(func.count()).select_from(m.CallStatDirty))
+                summed = s.scalar(select(func.sum(m.CallStat.calls)).where(m.CallStat.kind != "rang_missed"))
+                return waiting == 0 and summed == 6
+        lab.wait_for(rolled_up, 10, "the daemon to roll the six calls up")
     today = datetime.now(ZoneInfo("Europe/Moscow")).date()
     with sessions() as s:
+        assert call_stats.stale_days(s, today, today, "Europe/Moscow") == []  # nothing left to rebuild
         days = analytics.lost_call_rate(s, today - timedelta(days=1), today, "Europe/Moscow",
                                         recovered_within_minutes=60)
         inbound, missed, recovered = (sum(d.inbound for d in days), sum(d.missed for d in days),
