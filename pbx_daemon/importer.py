@@ -1,6 +1,6 @@
 """Call-list import (seed 000: "any export"; seed 001: Excel from any system).
 
-Reading: XLSX (openpyxl, the first sheet, read-only) and CSV in any delimiter
+Reading: XLSX (calamine, the first sheet) and CSV in any delimiter
 (``,`` ``;`` tab ``|``, sniffed) and encoding (UTF-8 with or without BOM, UTF-16 with a
 BOM, else Windows-1251, what Russian Excel writes). The first non-empty row is the header.
 
@@ -116,17 +116,19 @@ def read_table(path: str | Path, data: bytes | None = None) -> tuple[list[str], 
 
 
 def _xlsx_rows(data: bytes) -> list[list[str]]:
-    from openpyxl import load_workbook
+    # calamine (Rust) reads a 100,000-row sheet in well under a second; openpyxl took ~15 s.
+    from python_calamine import CalamineWorkbook
 
     try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        if not book.sheet_names:
+            raise ImportError_("the workbook has no sheets")
+        rows = book.get_sheet_by_index(0).to_python(skip_empty_area=False)
+    except ImportError_:
+        raise
     except Exception as e:  # noqa: BLE001 - any unreadable workbook means the same thing
         raise ImportError_(f"not a readable XLSX workbook ({e.__class__.__name__})") from None
-    try:
-        sheet = book.worksheets[0]
-        return [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-    finally:
-        book.close()
+    return [[_cell(v) for v in row] for row in rows]
 
 
 def _csv_rows(text: str) -> list[list[str]]:
