@@ -252,3 +252,27 @@ def test_the_rollup_agrees_with_a_plain_count_of_random_calls():
         assert {(e.employee_id, e.calls_in, e.minutes) for e in per_employee(s, D, last, TZ)} == {
             (e.id, sum(1 for c in week if c.answered_by_id == e.id),
              round(sum(c.talk_seconds for c in week if c.answered_by_id == e.id) / 60, 1)) for e in emps}
+
+
+def test_stats_cli_rebuilds_a_history_and_refuses_bad_dates(tmp_path, monkeypatch, capsys):
+    from pbx_daemon import db
+    from pbx_daemon.cli import main
+
+    url = f"sqlite:///{tmp_path}/pbx.sqlite3"
+    monkeypatch.setenv("PBX_CRM_DATABASE_URL", url)
+    monkeypatch.delenv("PBX_CRM_CONFIG", raising=False)
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    with db.make_session_factory(engine)() as s:
+        s.add(m.Call(linkedid="a", direction="inbound", outcome="missed", caller="+79001110001", started_at=T))
+        s.commit()
+    assert main(["stats", "rebuild", "--from", "2026-11-19", "--to", "2026-11-21"]) == 0
+    assert "3 days (2026-11-19 .. 2026-11-21)" in capsys.readouterr().out
+    with db.make_session_factory(engine)() as s:
+        assert s.query(m.CallStat).filter_by(day=D, outcome="missed").one().calls == 1
+    assert main(["stats", "status"]) == 0
+    assert "3 days built for Europe/Moscow; 0 changed" in capsys.readouterr().out
+    assert main(["stats", "rebuild", "--from", "2026-11-31"]) == 2
+    assert "--from '2026-11-31': use YYYY-MM-DD" in capsys.readouterr().err
+    assert main(["stats", "rebuild", "--from", "2026-11-21", "--to", "2026-11-19"]) == 2
+    engine.dispose()
