@@ -68,7 +68,8 @@ class AnalyticsView(RoleGate, BaseView):
 
 COLUMNS = {
     "lcr": ("day", "inbound", "missed", "rate", "recovered", "recovered_share"),
-    "departments": ("name", "calls_in", "answered", "missed", "lost_rate", "calls_out", "minutes"),
+    "departments": ("name", "calls_in", "answered", "missed", "lost_rate", "calls_out", "minutes",
+                    "avg_seconds", "deals", "deals_per_call"),
     "employees": ("name", "department", "calls_in", "calls_out", "answered", "missed", "minutes",
                   "avg_seconds", "deals", "deals_per_call"),
     "sources": ("source", "inquiries", "spam", "spam_share", "funnel", "funnel_share"),

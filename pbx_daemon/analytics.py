@@ -14,6 +14,8 @@ Definitions, in one place:
 * **Lost Call Rate** = missed inbound / inbound, per day. **Recovered** = missed calls
   with ``recovered_at`` within N minutes of the call (a call-back the client answered, or
   the client getting through later).
+* per department: the same, summed over the department's calls; its deals are those
+  whose responsible belongs to it.
 * per employee: **in** = inbound calls they answered; **out** = click-to-calls they placed
   (answered = the client answered); **missed** = inbound calls that rang them and nobody
   answered; **minutes** = talk time on calls they answered or placed; **deals per call** =
@@ -138,14 +140,22 @@ class DepartmentFigures:
     missed: int
     calls_out: int
     minutes: float
+    avg_seconds: float  # talk time per answered call, in or out
+    deals: int  # created in the period, responsible in the department
+    talked: int = 0  # answered calls, in or out
 
     @property
     def lost_rate(self) -> float:
         return self.missed / self.calls_in if self.calls_in else 0.0
 
+    @property
+    def deals_per_call(self) -> float:
+        return self.deals / self.talked if self.talked else 0.0
+
 
 def per_department(session: Session, first: date, last: date, tz: str) -> list[DepartmentFigures]:
     counted = and_(S.kind == "inbound", S.counted.is_(True))
+    talked = and_(S.kind != "rang_missed", S.outcome == "answered")
     rows = session.execute(_stats(
         session, first, last, tz, S.department_id,
         _sum_if(counted),
@@ -153,11 +163,23 @@ def per_department(session: Session, first: date, last: date, tz: str) -> list[D
         _sum_if(and_(counted, S.outcome == "missed")),
         _sum_if(S.kind == "outbound"),
         _sum_if(S.kind != "rang_missed", S.talk_seconds),
+        _sum_if(talked),
     ).group_by(S.department_id)).all()
+    start, end = period_bounds(first, last, tz)
+    deals = dict(session.execute(
+        select(m.Employee.department_id, func.count(m.Deal.id))
+        .join(m.Employee, m.Employee.id == m.Deal.responsible_id)
+        .where(m.Deal.created_at >= start, m.Deal.created_at < end)
+        .group_by(m.Employee.department_id)).all())
     names = dict(session.execute(select(m.Department.id, m.Department.name)).all())
-    return sorted((DepartmentFigures(r[0], names.get(r[0], "(none)"), int(r[1]), int(r[2]), int(r[3]),
-                                     int(r[4]), round(int(r[5]) / 60, 1)) for r in rows),
-                  key=lambda d: d.name)
+    out = []
+    for dept, calls_in, answered, missed, calls_out, seconds, talked_calls in rows:
+        seconds, talked_calls = int(seconds), int(talked_calls)
+        out.append(DepartmentFigures(
+            dept, names.get(dept, "(none)"), int(calls_in), int(answered), int(missed), int(calls_out),
+            round(seconds / 60, 1), round(seconds / talked_calls, 1) if talked_calls else 0.0,
+            deals.get(dept, 0), talked_calls))
+    return sorted(out, key=lambda d: d.name)
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,8 @@ def test_per_department_figures(s):
     (sales,) = [d for d in per_department(s, D, D, TZ) if d.name == "Sales"]
     assert (sales.calls_in, sales.answered, sales.missed, sales.calls_out, sales.minutes) == (4, 2, 2, 2, 6.0)
     assert sales.lost_rate == 0.5
+    # 120 + 60 + 180 s over Anna's, Boris's and Anna's outbound answered calls; Anna's one deal.
+    assert (sales.avg_seconds, sales.deals, round(sales.deals_per_call, 3)) == (120.0, 1, 0.333)
 
 
 def test_per_operator_and_per_source(s):
