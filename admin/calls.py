@@ -1,22 +1,20 @@
-"""Calls in the admin: recordings (behind the login and the access rules), the calls
-of a card with their players, and click-to-call through the daemon's API.
+"""Calls in the admin: recordings (behind the login and the access rules) and
+click-to-call through the daemon's API.
 
     GET  /calls/<id>/recording           the file (Range requests work: HTML5 players seek)
-    GET  /cards/<kind>/<id>/calls        a card's calls, with a player for each recording
+    GET  /cards/<kind>/<id>/calls        moved: redirects to the card, /admin/card/<kind>/<id>
     POST /click-to-call                  number, card_kind, card_id (CSRF) -> JSON
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import select
+from flask import Blueprint, abort, current_app, g, jsonify, redirect, request, url_for
 
 from admin.access import CARD_MODELS, can_see_call, can_see_card
 from pbx_daemon import models as m
 from pbx_daemon.api_client import click_to_call
 from pbx_daemon.click_to_call import ClickToCallError
 from pbx_daemon.config import api_base_url
-from pbx_daemon.phones import format_display
 from pbx_daemon.recordings import RecordingNameError, stored_path
 
 bp = Blueprint("calls", __name__)
@@ -69,30 +67,11 @@ def recording(call_id: int):
 
 @bp.route("/cards/<kind>/<int:card_id>/calls")
 def card_calls(kind: str, card_id: int):
-    if (r := _need_login()) is not None:
-        return r
-    model = CARD_MODELS.get(kind)
-    if model is None:
+    """The first, calls-only card page; the full card (calls with players, tasks, deals)
+    replaced it. Old links land there, which applies the same access rules."""
+    if kind not in CARD_MODELS:
         abort(404)
-    session = bp.db.session
-    card = session.get(model, card_id)
-    if card is None:
-        abort(404)
-    if not can_see_card(session, g.user, card):
-        abort(403)
-    calls = session.scalars(select(m.Call).where(getattr(m.Call, f"{kind}_id") == card_id)
-                            .order_by(m.Call.started_at.desc()).limit(200)).all()
-    region = _config().general.default_region
-
-    def shown(number):
-        try:
-            return format_display(number, region) if number else ""
-        except Exception:  # noqa: BLE001 - display only
-            return number or ""
-
-    return render_template("card_calls.html", kind=kind, card=card, calls=calls, shown=shown,
-                           title=getattr(card, "name", None) or getattr(card, "full_name", None)
-                           or getattr(card, "title", None) or f"{kind} {card_id}")
+    return redirect(url_for("card.show", kind=kind, card_id=card_id), 301)
 
 
 @bp.route("/click-to-call", methods=["POST"])

@@ -87,7 +87,7 @@ def test_another_manager_gets_403_for_the_recording_and_the_card(app):
     client = app.test_client()
     _login(client, "boris")
     assert client.get(f"/calls/{app.ids['call']}/recording").status_code == 403
-    assert client.get(f"/cards/company/{app.ids['company']}/calls").status_code == 403
+    assert client.get(f"/cards/company/{app.ids['company']}/calls", follow_redirects=True).status_code == 403
     assert client.get("/calls/999999/recording").status_code == 404
 
 
@@ -100,7 +100,10 @@ def test_a_path_outside_the_store_is_never_served(app):
 def test_card_page_lists_calls_with_a_player(app):
     client = app.test_client()
     _login(client, "anna")
-    page = client.get(f"/cards/company/{app.ids['company']}/calls").get_data(as_text=True)
+    old_link = client.get(f"/cards/company/{app.ids['company']}/calls")
+    assert old_link.status_code == 301
+    assert old_link.headers["Location"].endswith(f"/admin/card/company/{app.ids['company']}")
+    page = client.get(old_link.headers["Location"]).get_data(as_text=True)
     assert "<audio" in page and f"/calls/{app.ids['call']}/recording" in page
     assert "8 (916) 123-45-67" in page
 
