@@ -69,6 +69,8 @@ def recording(call_id: int):
 def card_calls(kind: str, card_id: int):
     """The first, calls-only card page; the full card (calls with players, tasks, deals)
     replaced it. Old links land there, which applies the same access rules."""
+    if (r := _need_login()) is not None:
+        return r
     if kind not in CARD_MODELS:
         abort(404)
     return redirect(url_for("card.show", kind=kind, card_id=card_id), 301)
