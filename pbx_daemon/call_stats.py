@@ -10,8 +10,9 @@ anything; what can change is *which* days need one:
   transaction (``models._mark_call_stats_dirty``);
 * :func:`ensure_fresh` (pages, reports) rebuilds the days of a period that are dirty,
   never built, or built for another time zone, then the readers sum rollup rows;
-* the daemon calls :func:`refresh_dirty` every ``asterisk.reconcile_interval`` so a page
-  usually finds only the last minute's changes to rebuild;
+* the daemon calls :func:`refresh` every ``report.stats_refresh_interval`` seconds: the
+  dirty days, so a page usually finds only the last minute's changes to rebuild, and a
+  slice of days never built (an upgraded or restored history);
 * ``pbx-crm stats rebuild`` builds a whole history (after an upgrade, or a restore).
 
 A rebuild first upserts the day's ``call_stat_days`` row: on PostgreSQL that row lock
@@ -154,6 +155,27 @@ def refresh_dirty(session: Session, tz: str, now: Callable[[], datetime] = _utcn
     """Rebuild every day with a dirty slot (the daemon's periodic job)."""
     slots = session.scalars(select(m.CallStatDirty.slot)).all()
     return _refresh(session, sorted({local_day(s, tz) for s in slots}), tz, now)
+
+
+def unbuilt_days(session: Session, tz: str, today: date) -> list[date]:
+    """Days from the first call's to ``today`` never built for ``tz``, newest first."""
+    oldest = session.scalar(select(func.min(m.Call.started_at)))
+    if oldest is None:
+        return []
+    first = local_day(oldest, tz)
+    built = set(session.scalars(select(m.CallStatDay.day).where(
+        m.CallStatDay.day >= first, m.CallStatDay.tz == tz)))
+    return [d for d in (today - timedelta(days=i) for i in range((today - first).days + 1)) if d not in built]
+
+
+def refresh(session: Session, tz: str, now: Callable[[], datetime] = _utcnow,
+            backfill_days: int = 30) -> list[date]:
+    """The daemon's periodic job: every dirty day, then up to ``backfill_days`` days never
+    built (newest first), so an upgraded or restored history gets built a slice a minute
+    without anyone running ``pbx-crm stats rebuild``."""
+    done = refresh_dirty(session, tz, now)
+    todo = unbuilt_days(session, tz, local_day(now(), tz))[:backfill_days]
+    return done + _refresh(session, todo, tz, now)
 
 
 def rebuild(session: Session, tz: str, first: date | None = None, last: date | None = None,

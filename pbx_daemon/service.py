@@ -176,16 +176,17 @@ def make_service(config, reactor) -> MultiService:
     root.reconcile_once = reconcile_once
 
     def refresh_stats():
-        from pbx_daemon.call_stats import refresh_dirty
+        from pbx_daemon.call_stats import refresh
 
         def job():
             with sessions() as session:
-                return refresh_dirty(session, config.general.timezone)
+                return refresh(session, config.general.timezone)
 
         # On the store thread: with SQLite it is the one writer anyway.
         d = deferToThreadPool(reactor, store_pool, job)
         d.addCallback(lambda days: days and log.debug(
-            "analytics rollup rebuilt for {days}", days=", ".join(map(str, days))))
+            "analytics rollup rebuilt for {count} days ({days})", count=len(days),
+            days=", ".join(map(str, days[:5])) + (" ..." if len(days) > 5 else "")))
         d.addErrback(lambda f: log.failure("rebuilding the analytics rollup", f))
         return d
 

@@ -278,3 +278,19 @@ def test_stats_cli_rebuilds_a_history_and_refuses_bad_dates(tmp_path, monkeypatc
     assert "--from '2026-11-31': use YYYY-MM-DD" in capsys.readouterr().err
     assert main(["stats", "rebuild", "--from", "2026-11-21", "--to", "2026-11-19"]) == 2
     engine.dispose()
+
+
+def test_the_daemons_job_builds_a_history_it_never_saw_a_slice_at_a_time(s):
+    from pbx_daemon.call_stats import refresh, unbuilt_days
+
+    clock = lambda: datetime(2026, 11, 25, 12, tzinfo=timezone.utc)  # noqa: E731
+    today = date(2026, 11, 25)
+    # The fixture's calls were stored by an older version: no day was ever built.
+    s.query(m.CallStatDay).delete()
+    s.query(m.CallStatDirty).delete()
+    s.commit()
+    assert unbuilt_days(s, TZ, today) == [today - timedelta(days=i) for i in range(6)]
+    assert refresh(s, TZ, now=clock, backfill_days=4) == [today - timedelta(days=i) for i in range(4)]
+    assert refresh(s, TZ, now=clock, backfill_days=4) == [D + timedelta(days=1), D]
+    assert unbuilt_days(s, TZ, today) == [] and refresh(s, TZ, now=clock) == []
+    assert _lcr(s) == (4, 2, 1)
