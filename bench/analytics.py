@@ -144,10 +144,10 @@ def build(url: str, calls: int, days: int) -> None:
     engine.dispose()
 
 
-def backfill(sessions, days: int) -> None:
+def backfill(sessions, days: int, force: bool) -> None:
     with sessions() as s:
         built = s.scalar(select(func.count()).select_from(m.CallStatDay).where(m.CallStatDay.tz == TZ))
-        if built >= days:
+        if built >= days and not force:
             print(f"using the existing rollup ({built} days)")
             return
         t0 = time.perf_counter()
@@ -169,12 +169,13 @@ def main() -> int:
     ap.add_argument("--calls", type=int, default=10_000_000)
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--rebuild", action="store_true", help="time building the rollup even if it exists")
     args = ap.parse_args()
     build(args.db, args.calls, args.days)
     db.upgrade(args.db)  # a database built by an older version gets the rollup tables
     engine = db.make_engine(args.db)
     sessions = db.make_session_factory(engine)
-    backfill(sessions, args.days)
+    backfill(sessions, args.days, args.rebuild)
     first, last = END - timedelta(days=6), END
     pages = {
         "Lost Call Rate (7 days)": lambda s: a.lost_call_rate(s, first, last, TZ),

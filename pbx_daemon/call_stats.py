@@ -27,7 +27,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (Date, Integer, and_, case, cast, delete, distinct, exists, func, insert, literal, null,
-                        or_, select)
+                        or_, select, text)
 from sqlalchemy.orm import Session
 
 from pbx_daemon import models as m
@@ -85,6 +85,10 @@ def refresh_day(session: Session, day: date, tz: str, now: datetime) -> int:
     stmt = upsert(m.CallStatDay).values(day=day, tz=tz, refreshed_at=now)
     session.execute(stmt.on_conflict_do_update(index_elements=["day"],
                                                set_={"tz": tz, "refreshed_at": now}))
+    if dialect == "postgresql":
+        # PostgreSQL's planner prices a day's scan high enough to JIT-compile it, which
+        # alone takes ~0.5 s of a ~0.1 s query; for this transaction only.
+        session.execute(text("SET LOCAL jit = off"))
     session.execute(delete(m.CallStat).where(m.CallStat.day == day))
     session.execute(delete(m.CallStatDirty).where(m.CallStatDirty.slot >= start, m.CallStatDirty.slot < end))
     in_day = and_(m.Call.started_at >= start, m.Call.started_at < end)
