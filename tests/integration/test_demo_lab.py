@@ -56,3 +56,23 @@ def test_demo_burst_lost_call_rate_is_what_the_script_implies(lab: Lab, tmp_path
         assert [i.phone for i in inquiries] == list(UNKNOWN[:2])
         tasks = s.scalars(select(m.Task).where(m.Task.inquiry_id.in_([i.id for i in inquiries]))).all()
         assert sorted(t.status for t in tasks) == ["done", "open"]
+
+    # The owner opens Analytics in a real browser: today's row says what the script implies.
+    from selenium.webdriver.common.by import By
+
+    from tests.integration.browser import chromium, login, running_admin, screenshot, wait
+
+    with running_admin(tmp_path, url) as base, chromium() as driver:
+        login(driver, base, "oleg", "demo-Password-1")
+        driver.get(f"{base}/admin/analytics/?from={today - timedelta(days=1)}&to={today}")
+        rows = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#lcr tr"), 10, "the Lost Call Rate table")
+        cells = [c.text for c in rows[-1].find_elements(By.TAG_NAME, "td")]
+        assert cells[:4] == [today.strftime("%d.%m"), "5", "2", "40.0 %"], cells
+        assert cells[5].startswith("1 (50 %)"), cells
+        assert "Доля потерянных звонков" in driver.page_source  # Russian by default
+        screenshot(driver, "analytics-demo-day")
+        # The CSV export of the same table, through the browser's session cookie.
+        csv_text = driver.execute_script(
+            "return fetch(arguments[0], {credentials: 'same-origin'}).then(r => r.text())",
+            f"{base}/admin/analytics/?from={today}&to={today}&export=lcr")
+        assert csv_text.splitlines()[1].startswith(f"{today},5,2,0.4000,1,0.5000"), csv_text
