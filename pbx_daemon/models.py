@@ -791,7 +791,12 @@ def _mark_call_stats_dirty(session: Session, _context) -> None:
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert
-        conn.execute(insert(CallStatDirty).on_conflict_do_nothing(),
+        # DO UPDATE, not DO NOTHING: the no-op update locks a slot row that already exists,
+        # so a rebuild deleting it waits for this transaction and then reads its changes.
+        # With DO NOTHING a rebuild could delete the slot, read the calls without this
+        # transaction's change, and leave the day silently stale (PostgreSQL).
+        stmt = insert(CallStatDirty)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["slot"], set_={"slot": stmt.excluded.slot}),
                      [{"slot": slot} for slot in sorted(slots)])
 
 

@@ -166,3 +166,49 @@ def test_the_analytics_rollup_follows_changes_and_two_rebuilders_do_not_double_c
             assert s.scalar(select(func.sum(m.CallStat.calls)).where(m.CallStat.kind == "inbound")) == 10
     finally:
         engine.dispose()
+
+
+def test_a_rebuild_during_an_uncommitted_change_waits_for_it(database_url):
+    """A call changes while its day is being rebuilt: the rebuild must not read the old
+    call, drop the dirty mark and leave the day silently stale."""
+    import threading
+    from datetime import date
+
+    from pbx_daemon import analytics, call_stats
+
+    db.upgrade(database_url)
+    engine = db.make_engine(database_url)
+    sessions = db.make_session_factory(engine)
+    tz, day = "Europe/Moscow", date(2026, 11, 20)
+    at = datetime(2026, 11, 20, 7, 0, tzinfo=timezone.utc)
+    try:
+        with sessions() as s:
+            s.add(m.Call(linkedid="c0", direction="inbound", caller="+79160000000", outcome="missed",
+                         started_at=at))
+            s.commit()
+            assert [d.missed for d in analytics.lost_call_rate(s, day, day, tz)] == [1]
+            s.scalar(select(m.Call)).talk_seconds = 5  # a committed change: the slot is dirty
+            s.commit()
+        writer = sessions()
+        call = writer.scalar(select(m.Call))
+        call.outcome, call.answered_at = "answered", at  # the change, flushed, not committed
+        writer.flush()
+        done = threading.Event()
+
+        def rebuild():
+            with sessions() as s:
+                call_stats.refresh_day(s, day, tz, datetime.now(timezone.utc))
+                s.commit()
+            done.set()
+
+        thread = threading.Thread(target=rebuild)
+        thread.start()
+        assert not done.wait(1.0), "the rebuild went ahead of an uncommitted change to its day"
+        writer.commit()
+        writer.close()
+        thread.join(30)
+        assert done.is_set()
+        with sessions() as s:
+            assert [d.missed for d in analytics.lost_call_rate(s, day, day, tz)] == [0]
+    finally:
+        engine.dispose()
