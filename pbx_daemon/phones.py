@@ -27,6 +27,8 @@ _EXT = re.compile(
     re.IGNORECASE,
 )
 _ALLOWED = re.compile(r"^\+?[0-9 ()\-.]+$")
+# Unicode category C among ASCII characters: the fast check for the usual, ASCII input.
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class InvalidPhoneNumber(ValueError):
@@ -55,7 +57,8 @@ def normalize(raw: str, region: str = "RU", default_area_code: str = "") -> Phon
     # Full-width and other Unicode digits become ASCII digits (NFKC); everything else that is
     # not plain ASCII stays and is refused below.
     text = unicodedata.normalize("NFKC", raw).strip()
-    if any(unicodedata.category(c).startswith("C") for c in text):
+    if (_ASCII_CONTROL.search(text) if text.isascii()
+            else any(unicodedata.category(c).startswith("C") for c in text)):
         raise InvalidPhoneNumber(f"phone number {_show(raw)} contains control characters")
     if not text:
         raise InvalidPhoneNumber("phone number is empty")

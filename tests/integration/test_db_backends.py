@@ -212,3 +212,33 @@ def test_a_rebuild_during_an_uncommitted_change_waits_for_it(database_url):
             assert [d.missed for d in analytics.lost_call_rate(s, day, day, tz)] == [0]
     finally:
         engine.dispose()
+
+
+def test_a_call_list_import_stores_the_same_entries_on_both_backends(database_url):
+    """PostgreSQL imports with COPY, SQLite with INSERTs: the same rows, byte for byte,
+    tabs, backslashes, quotes, line breaks and empty cells included."""
+    from pbx_daemon.importer import import_call_list
+
+    db.upgrade(database_url)
+    engine = db.make_engine(database_url)
+    text_file = ('Компания;ФИО;Телефон;E-mail\n'
+                 '"ООО ""Кавычки""\tи таб";Иванов \\ Иван;8 (916) 111-22-33, доб. 12;\n'
+                 '"Две\nстроки";;+7 916 111-22-34;A@B.RU\n'
+                 ';Пётр;нет;\n')
+    try:
+        with db.make_session_factory(engine)() as s:
+            report = import_call_list(s, "list.csv", data=text_file.encode("cp1251"), list_name="L")
+            assert (report.added, report.summary()) == (2, "3 rows: 2 added, 1 no valid phone number")
+        with db.make_session_factory(engine)() as s:
+            entries = s.scalars(select(m.CallListEntry).order_by(m.CallListEntry.position)).all()
+            assert [(e.company_name, e.contact_name, e.phone, e.phone_ext, e.email, e.status, e.position)
+                    for e in entries] == [
+                ('ООО "Кавычки"\tи таб', "Иванов \\ Иван", "+79161112233", "12", None, "pending", 1),
+                ("Две\nстроки", None, "+79161112234", "", "a@b.ru", "pending", 2)]
+            assert entries[0].raw == {"0": 'ООО "Кавычки"\tи таб', "1": "Иванов \\ Иван",
+                                      "2": "8 (916) 111-22-33, доб. 12", "3": ""}
+            assert entries[0].created_at is not None
+            again = import_call_list(s, "list.csv", data=text_file.encode("cp1251"), list_name="L")
+            assert again.added == 0
+    finally:
+        engine.dispose()
