@@ -91,3 +91,13 @@ def test_tab_and_comma_delimited_utf8(s):
     for text in ("Телефон\tИмя\n+79161112233\tА\n", "phone,name\n\"+7 916 111-22-34\",B\n"):
         headers, rows = read_table("x.csv", text.encode("utf-8-sig"))
         assert len(headers) == 2 and len(rows) == 1
+
+
+def test_the_header_line_decides_the_delimiter_even_with_tabs_and_line_breaks_in_cells():
+    from pbx_daemon.importer import _csv_rows
+
+    text = 'Компания;Телефон\n"ООО\tТаб";8 916 111-22-33\n"Две\nстроки";+7 916 111-22-34\n'
+    assert _csv_rows(text) == [["Компания", "Телефон"], ["ООО\tТаб", "8 916 111-22-33"],
+                               ["Две\nстроки", "+7 916 111-22-34"]]
+    assert _csv_rows("Phone\n+79161112233\n") == [["Phone"], ["+79161112233"]]  # one column
+    assert _csv_rows("a|b|c\n1|2|3\n")[1] == ["1", "2", "3"]
