@@ -18,7 +18,7 @@ from __future__ import annotations
 from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
 
-from pbx_daemon import models as m
+from pbx_daemon.crm import models as m
 
 SEE_ALL = frozenset({"admin", "owner"})
 CARD_MODELS = {"company": m.Company, "contact": m.Contact, "lead": m.Lead, "deal": m.Deal,

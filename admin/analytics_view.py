@@ -1,4 +1,4 @@
-"""Analytics pages (owner, admin, heads): the figures of :mod:`pbx_daemon.analytics` for a
+"""Analytics pages (owner, admin, heads): the figures of :mod:`pbx_daemon.crm.stats.analytics` for a
 period and a department, as bar charts and tables, each table exportable as CSV."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from flask_admin import BaseView, expose
 from sqlalchemy import select
 
 from admin.views import RoleGate
-from pbx_daemon import analytics as a
-from pbx_daemon import models as m
+from pbx_daemon.crm.stats import analytics as a
+from pbx_daemon.crm import models as m
 
 
 class AnalyticsView(RoleGate, BaseView):

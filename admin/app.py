@@ -1,7 +1,7 @@
 """The admin web app: ``create_app(config)`` builds a Flask + Flask-Admin application.
 
 Every page but the login page needs a logged-in employee; each view says which roles
-may use it. The SQLAlchemy models are the daemon's own (``pbx_daemon.models``): the admin
+may use it. The SQLAlchemy models are the daemon's own (``pbx_daemon.crm.models``): the admin
 never redefines a record or a rule.
 """
 
@@ -23,7 +23,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from admin.views import RoleGate
-from pbx_daemon import models
+from pbx_daemon.crm import models
 
 
 class LoginForm(FlaskForm):

@@ -11,11 +11,11 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, request, url_for
 
 from admin.access import CARD_MODELS, can_see_call, can_see_card
-from pbx_daemon import models as m
-from pbx_daemon.api_client import click_to_call
-from pbx_daemon.click_to_call import ClickToCallError
+from pbx_daemon.crm import models as m
+from pbx_daemon.telephony.api_client import click_to_call
+from pbx_daemon.telephony.click_to_call import ClickToCallError
 from pbx_daemon.config import api_base_url
-from pbx_daemon.recordings import RecordingNameError, stored_path
+from pbx_daemon.crm.recordings import RecordingNameError, stored_path
 
 bp = Blueprint("calls", __name__)
 

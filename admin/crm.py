@@ -1,6 +1,6 @@
 """The working pages: the inquiries queue, cards, my tasks, my deals, source quality,
 and the web-form inquiry endpoint. The rules are the domain's
-(:mod:`pbx_daemon.inquiry_actions`, :mod:`pbx_daemon.funnel`); these pages fetch, call
+(:mod:`pbx_daemon.crm.inquiries.actions`, :mod:`pbx_daemon.crm.funnel`); these pages fetch, call
 them, and show the result. Every page is behind the login and the role scopes
 (:mod:`admin.access`); every form carries a CSRF token.
 """
@@ -18,11 +18,11 @@ from sqlalchemy import case, func, select
 
 from admin.access import CARD_MODELS, can_see, scope
 from admin.views import OFFICE, RoleGate
-from pbx_daemon import models as m
-from pbx_daemon.funnel import FunnelError, convert_lead, my_tasks
-from pbx_daemon.inquiry_actions import InquiryActionError, classify_inquiry, create_web_inquiry
-from pbx_daemon.lookups import find_duplicates
-from pbx_daemon.phones import format_display
+from pbx_daemon.crm import models as m
+from pbx_daemon.crm.funnel import FunnelError, convert_lead, my_tasks
+from pbx_daemon.crm.inquiries.actions import InquiryActionError, classify_inquiry, create_web_inquiry
+from pbx_daemon.crm.lookups import find_duplicates
+from pbx_daemon.crm.phones import format_display
 
 
 def _now() -> datetime:

@@ -1,6 +1,6 @@
 """Call-list import in the admin (seed 000: "any export"): upload a CSV or XLSX, see the
 columns guessed and the first rows, correct the mapping, import, download the per-row
-report. The rules are :mod:`pbx_daemon.importer`'s, as for ``pbx-crm import-list``."""
+report. The rules are :mod:`pbx_daemon.crm.importer`'s, as for ``pbx-crm import-list``."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from admin.views import RoleGate
-from pbx_daemon import models as m
-from pbx_daemon.importer import FIELDS, ImportError_, check_rows, guess_mapping, import_call_list, read_table
+from pbx_daemon.crm import models as m
+from pbx_daemon.crm.importer import FIELDS, ImportError_, check_rows, guess_mapping, import_call_list, read_table
 
 MAX_UPLOAD = 20 * 1024 * 1024
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")

@@ -20,11 +20,11 @@ from sqlalchemy import select
 
 from admin.access import CARD_MODELS, can_see
 from admin.app import class_name
-from pbx_daemon import models as m
-from pbx_daemon.funnel import REMIND_BEFORE, FunnelError, new_task
-from pbx_daemon.inquiry_actions import InquiryActionError, classify_inquiry
-from pbx_daemon.lookups import find_by_phone
-from pbx_daemon.phones import InvalidPhoneNumber, normalize
+from pbx_daemon.crm import models as m
+from pbx_daemon.crm.funnel import REMIND_BEFORE, FunnelError, new_task
+from pbx_daemon.crm.inquiries.actions import InquiryActionError, classify_inquiry
+from pbx_daemon.crm.lookups import find_by_phone
+from pbx_daemon.crm.phones import InvalidPhoneNumber, normalize
 
 bp = Blueprint("popup", __name__)
 _ORDER = {"contact": 0, "company": 1, "lead": 2, "inquiry": 3}

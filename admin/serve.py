@@ -38,7 +38,8 @@ def make_site(config, reactor, pool):
     from admin.app import create_app
     from admin.stream import ScreenPopHub, StreamResource, flask_session_authenticator, \
         start_redis_subscription
-    from pbx_daemon import db, models
+    from pbx_daemon import db
+    from pbx_daemon.crm import models
 
     app = create_app(config)
     sessions = db.make_session_factory(db.make_engine(config.database.url))

@@ -6,7 +6,7 @@ open page; a page costs a socket, not a thread. Wire protocol to the browser
 
     retry: 2000
     event: status        data: {"redis": "connected" | "reconnecting"}
-    data: {...}          one screen-pop event (:mod:`pbx_daemon.notify`) for this employee
+    data: {...}          one screen-pop event (:mod:`pbx_daemon.telephony.outputs.screen_pop`) for this employee
     : ping               every 15 s, so proxies and the browser keep the stream open
 
 The page is the Flask app's; the stream authenticates with the same session cookie

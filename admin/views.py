@@ -24,9 +24,9 @@ from sqlalchemy.orm import object_session
 from wtforms.validators import DataRequired, NumberRange, Optional, Regexp, ValidationError
 
 from admin.access import can_see, scope
-from pbx_daemon import models as m
-from pbx_daemon.asterisk_render import ENDPOINT_NAME
-from pbx_daemon.phones import InvalidPhoneNumber, normalize
+from pbx_daemon.crm import models as m
+from pbx_daemon.telephony.asterisk_render import ENDPOINT_NAME
+from pbx_daemon.crm.phones import InvalidPhoneNumber, normalize
 
 ALL_ROLES = frozenset(m.ROLES)
 OFFICE = frozenset({"admin", "owner", "head", "manager", "operator"})
@@ -196,7 +196,7 @@ class DuplicateWarning:
             return
         from markupsafe import Markup, escape
 
-        from pbx_daemon.lookups import find_duplicates
+        from pbx_daemon.crm.lookups import find_duplicates
 
         kind = type(model).__tablename__.rstrip("s").replace("companie", "company")
         phone = getattr(model, "phone", None) or next(
@@ -271,7 +271,7 @@ class DealView(ScopedModelView):
 
         from sqlalchemy import inspect as sa_inspect
 
-        from pbx_daemon.funnel import entered_stage
+        from pbx_daemon.crm.funnel import entered_stage
 
         if model.stage is None:
             return
@@ -350,7 +350,7 @@ class CallScriptView(ColdCallingView):
     form_excluded_columns = ("created_at", "updated_at")
 
     def on_model_change(self, form, model, is_created):
-        from pbx_daemon.cold_calling import validate_script
+        from pbx_daemon.crm.cold_calling import validate_script
 
         problems = validate_script(model.body)
         if problems:

@@ -1,6 +1,6 @@
 """The cold-call operator's workspace (seed 000 "всё в рамках одного раздела"): the next
 entry of my lists, one click to call it, the list's branching script, the knowledge base,
-and the outcome. The rules are :mod:`pbx_daemon.cold_calling`'s."""
+and the outcome. The rules are :mod:`pbx_daemon.crm.cold_calling`'s."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from flask_babel import get_locale
 
 from admin.access import can_see
 from admin.views import RoleGate
-from pbx_daemon import models as m
-from pbx_daemon.cold_calling import ColdCallError, dispositions, finish_entry, next_entry, search_kb
+from pbx_daemon.crm import models as m
+from pbx_daemon.crm.cold_calling import ColdCallError, dispositions, finish_entry, next_entry, search_kb
 
 
 class WorkspaceView(RoleGate, BaseView):

@@ -2,7 +2,7 @@
 
 The dialplan runs it (``AGI(.../pbx-crm-agi-route)``) when ``Stasis()`` failed. It reads
 the same database and computes the same plan as the daemon (same modules), hands it back
-as channel variables (:mod:`pbx_daemon.agi_plan`), and the dialplan rings the steps with
+as channel variables (:mod:`pbx_daemon.telephony.routing.agi_plan`), and the dialplan rings the steps with
 ``Dial()`` and records with ``MixMonitor``. Whatever goes wrong (database unreachable,
 past the deadline, a bug) it leaves ``PBXCRM_ROUTE`` unset and the dialplan rings the
 fallback group. It must never hang a call: a SIGALRM deadline bounds the whole lookup.
@@ -37,9 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         from pbx_daemon.config import load_config
 
         # Import everything before the deadline starts: it bounds the lookup, not Python.
-        import pbx_daemon.agi_plan  # noqa: F401
+        import pbx_daemon.telephony.routing.agi_plan  # noqa: F401
         import pbx_daemon.db  # noqa: F401
-        import pbx_daemon.directory  # noqa: F401
+        import pbx_daemon.telephony.routing.directory  # noqa: F401
 
         config = load_config(None, os.environ)
         deadline_ms = config.routing.lookup_deadline_ms
@@ -62,10 +62,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def route(config, caller_raw: str, dialled: str) -> list[tuple[str, str]]:
-    from pbx_daemon.agi_plan import plan_variables
+    from pbx_daemon.telephony.routing.agi_plan import plan_variables
     from pbx_daemon.db import make_engine, make_session_factory
-    from pbx_daemon.directory import load_directory, lookup_caller
-    from pbx_daemon.routing import StepTimeouts, plan_route
+    from pbx_daemon.telephony.routing.directory import load_directory, lookup_caller
+    from pbx_daemon.telephony.routing.policy import StepTimeouts, plan_route
 
     r = config.routing
     engine = make_engine(config.database.url, readonly=True)

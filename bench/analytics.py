@@ -32,10 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from pbx_daemon import analytics as a  # noqa: E402
-from pbx_daemon import call_stats  # noqa: E402
+from pbx_daemon.crm.stats import analytics as a  # noqa: E402
+from pbx_daemon.crm.stats import rollup as call_stats  # noqa: E402
 from pbx_daemon import db  # noqa: E402
-from pbx_daemon import models as m  # noqa: E402
+from pbx_daemon.crm import models as m  # noqa: E402
 
 TZ = "Europe/Moscow"
 END = date(2026, 11, 22)

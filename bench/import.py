@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pbx_daemon import db  # noqa: E402
-from pbx_daemon.importer import import_call_list  # noqa: E402
+from pbx_daemon.crm.importer import import_call_list  # noqa: E402
 
 HEADERS = ["Компания", "ФИО", "Телефон", "E-mail", "Город"]
 

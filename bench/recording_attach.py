@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import select  # noqa: E402
 
 from pbx_daemon import db  # noqa: E402
-from pbx_daemon import models as m  # noqa: E402
+from pbx_daemon.crm import models as m  # noqa: E402
 from pbx_daemon.lab import Lab  # noqa: E402
 from pbx_daemon.lab.lab import LabSettings  # noqa: E402
 

@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, insert, select  # noqa: E402
 
 from pbx_daemon import db  # noqa: E402
-from pbx_daemon import models as m  # noqa: E402
-from pbx_daemon.directory import load_directory, lookup_caller  # noqa: E402
-from pbx_daemon.routing import StepTimeouts, plan_route  # noqa: E402
+from pbx_daemon.crm import models as m  # noqa: E402
+from pbx_daemon.telephony.routing.directory import load_directory, lookup_caller  # noqa: E402
+from pbx_daemon.telephony.routing.policy import StepTimeouts, plan_route  # noqa: E402
 
 DEFAULT_DB = "sqlite:////var/tmp/pbx-crm-bench/routing-1m.sqlite3"
 

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 PUBLISHER = r"""
 import sys
 from twisted.internet import task
-from pbx_daemon.notify import RedisPublisher, ScreenPopNotifier
+from pbx_daemon.telephony.outputs.screen_pop import RedisPublisher, ScreenPopNotifier
 
 def main(reactor, url, employee_id, calls, interval):
     publisher = RedisPublisher(url, reactor)
@@ -77,7 +77,7 @@ def main() -> int:
     from werkzeug.security import generate_password_hash
 
     from pbx_daemon import db
-    from pbx_daemon import models as m
+    from pbx_daemon.crm import models as m
     from tests.integration.browser import chromium, login, redis_answers, running_admin, wait
 
     redis_answers(args.redis)

@@ -133,7 +133,8 @@ def cmd_user(args: argparse.Namespace) -> int:
     from sqlalchemy import select
     from werkzeug.security import generate_password_hash
 
-    from pbx_daemon import db, models
+    from pbx_daemon import db
+    from pbx_daemon.crm import models
 
     config = _config(args)
     engine = db.make_engine(config.database.url)
@@ -160,7 +161,7 @@ def cmd_user(args: argparse.Namespace) -> int:
 # ---- reconcile ---------------------------------------------------------------------------
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from pbx_daemon import db
-    from pbx_daemon.reconcile import reconcile
+    from pbx_daemon.telephony.reconcile import reconcile
 
     config = _config(args)
     path = Path(args.cel_log or config.asterisk.cel_log)
@@ -182,8 +183,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 # ---- click-to-call ------------------------------------------------------------------------
 def cmd_call(args: argparse.Namespace) -> int:
-    from pbx_daemon.api_client import click_to_call
-    from pbx_daemon.click_to_call import ClickToCallError
+    from pbx_daemon.telephony.api_client import click_to_call
+    from pbx_daemon.telephony.click_to_call import ClickToCallError
     from pbx_daemon.config import api_base_url
 
     config = _config(args)
@@ -208,7 +209,7 @@ def cmd_call(args: argparse.Namespace) -> int:
 # ---- call lists ---------------------------------------------------------------------------
 def cmd_import_list(args: argparse.Namespace) -> int:
     from pbx_daemon import db
-    from pbx_daemon.importer import ImportError_, describe_mapping, guess_mapping, import_call_list, read_table
+    from pbx_daemon.crm.importer import ImportError_, describe_mapping, guess_mapping, import_call_list, read_table
 
     config = _config(args)
     overrides = {}
@@ -262,7 +263,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo
 
     from pbx_daemon import db
-    from pbx_daemon.report import build_daily, render_html, render_text, send_mail
+    from pbx_daemon.crm.stats.report import build_daily, render_html, render_text, send_mail
 
     config = _config(args)
     tz = config.general.timezone
@@ -307,8 +308,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     from sqlalchemy import func, select
 
-    from pbx_daemon import call_stats, db
-    from pbx_daemon import models as m
+    from pbx_daemon.crm.stats import rollup as call_stats
+    from pbx_daemon import db
+    from pbx_daemon.crm import models as m
 
     config = _config(args)
     tz = config.general.timezone
@@ -349,7 +351,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 # ---- demo ---------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     from pbx_daemon import db
-    from pbx_daemon.demo import DemoError, burst, seed
+    from pbx_daemon.lab.demo import DemoError, burst, seed
 
     config = _config(args)
     if args.demo_action == "seed":
@@ -366,8 +368,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"demo data in {_safe_url(config.database.url)}: logins {', '.join(people)} "
               "(the password you gave)")
         return 0
-    from pbx_daemon.api_client import wait_connected
-    from pbx_daemon.click_to_call import ClickToCallError
+    from pbx_daemon.telephony.api_client import wait_connected
+    from pbx_daemon.telephony.click_to_call import ClickToCallError
     from pbx_daemon.config import api_base_url
 
     try:

@@ -117,7 +117,7 @@ class Report:
     # The owner's daily report (pbx-crm report daily --email).
     recovered_within_minutes: int = 60
     # The daemon rebuilds the analytics rollup's changed days this often (0: only when a
-    # page or a report asks; see pbx_daemon.call_stats).
+    # page or a report asks; see pbx_daemon.crm.stats.rollup).
     stats_refresh_interval: int = 60
     smtp_host: str = ""
     smtp_port: int = 587

@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pbx_daemon import models
+from pbx_daemon.crm import models
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 

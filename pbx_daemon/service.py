@@ -2,8 +2,8 @@
 
 The daemon keeps the Stasis application registered over ARI and routes every inbound
 call: look the caller up (SQL, in a thread pool, under a deadline), plan the ring steps
-(:mod:`pbx_daemon.routing`), run them (:mod:`pbx_daemon.inbound` over
-:mod:`pbx_daemon.stasis`), and store the call and its legs (:mod:`pbx_daemon.store`).
+(:mod:`pbx_daemon.telephony.routing.policy`), run them (:mod:`pbx_daemon.telephony.calls.inbound` over
+:mod:`pbx_daemon.telephony.stasis`), and store the call and its legs (:mod:`pbx_daemon.telephony.outputs.store`).
 """
 
 from __future__ import annotations
@@ -17,19 +17,20 @@ from twisted.python.threadpool import ThreadPool
 
 from twisted.web.server import Site
 
-from pbx_daemon.agi_plan import plan_variables
-from pbx_daemon.api import ApiResource
-from pbx_daemon.call_events import CallEvents
-from pbx_daemon.click_to_call import prepare_click_to_call
-from pbx_daemon.notify import RedisPublisher, ScreenPopNotifier
-from pbx_daemon.ari import AriRest, make_events_service
+from pbx_daemon.telephony.routing.agi_plan import plan_variables
+from pbx_daemon.telephony.api import ApiResource
+from pbx_daemon.telephony.outputs.call_events import CallEvents
+from pbx_daemon.telephony.click_to_call import prepare_click_to_call
+from pbx_daemon.telephony.outputs.screen_pop import RedisPublisher, ScreenPopNotifier
+from pbx_daemon.telephony.ari.events import make_events_service
+from pbx_daemon.telephony.ari.rest import AriRest
 from pbx_daemon.db import make_engine, make_session_factory
-from pbx_daemon.directory import load_directory, lookup_caller
+from pbx_daemon.telephony.routing.directory import load_directory, lookup_caller
 from pbx_daemon.logs import start_logging
-from pbx_daemon.fastagi import FastAGIFactory
-from pbx_daemon.routing import StepTimeouts, plan_route
-from pbx_daemon.stasis import AriCallControl, StasisApp
-from pbx_daemon.store import SqlCallRecorder
+from pbx_daemon.telephony.fastagi import FastAGIFactory
+from pbx_daemon.telephony.routing.policy import StepTimeouts, plan_route
+from pbx_daemon.telephony.stasis import AriCallControl, StasisApp
+from pbx_daemon.telephony.outputs.store import SqlCallRecorder
 
 log = Logger(namespace="pbx_daemon.service")
 
@@ -142,7 +143,7 @@ def make_service(config, reactor) -> MultiService:
     def reconcile_once():
         from pathlib import Path
 
-        from pbx_daemon.reconcile import reconcile
+        from pbx_daemon.telephony.reconcile import reconcile
 
         path = Path(config.asterisk.cel_log)
         if not path.is_file():
@@ -176,7 +177,7 @@ def make_service(config, reactor) -> MultiService:
     root.reconcile_once = reconcile_once
 
     def refresh_stats():
-        from pbx_daemon.call_stats import refresh
+        from pbx_daemon.crm.stats.rollup import refresh
 
         def job():
             with sessions() as session:

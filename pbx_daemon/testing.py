@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from zope.interface import implementer
 
-from pbx_daemon.inbound import ICallControl, ICallRecorder
-from pbx_daemon.outbound import IOutboundControl, IOutboundRecorder
+from pbx_daemon.telephony.calls.inbound import ICallControl, ICallRecorder
+from pbx_daemon.telephony.calls.outbound import IOutboundControl, IOutboundRecorder
 
 
 @implementer(ICallControl)

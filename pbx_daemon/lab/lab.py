@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from pbx_daemon.asterisk_render import Phone, dial_list, render_pbx_files, render_text
+from pbx_daemon.telephony.asterisk_render import Phone, dial_list, render_pbx_files, render_text
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ROLES = ("pbx", "world")
@@ -328,7 +328,7 @@ class Lab:
         """Copy our code and pyst2 into the root for the process AGI fallback."""
         import asterisk as pyst2
 
-        from pbx_daemon.asterisk_render import PROJECT_ROOT
+        from pbx_daemon.telephony.asterisk_render import PROJECT_ROOT
 
         opt = self._in_root(self._opt)
         lib = opt / "lib"

@@ -1,10 +1,10 @@
 """Alembic environment: the URL comes from pbx_daemon.db.alembic_config (the pbx-crm
-config), the target metadata from pbx_daemon.models."""
+config), the target metadata from pbx_daemon.crm.models."""
 
 from alembic import context
 
 from pbx_daemon.db import make_engine
-from pbx_daemon.models import Base
+from pbx_daemon.crm.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from pbx_daemon import db
-from pbx_daemon import models as m
+from pbx_daemon.crm import models as m
 from pbx_daemon.lab import Lab
 from tests.integration.browser import chromium, login, redis_answers, running_admin, screenshot, wait
 from tests.integration.conftest import TEST_API_PORT, TEST_API_TOKEN, running_daemon

@@ -19,8 +19,8 @@ from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from pbx_daemon import db
-from pbx_daemon import models as m
-from pbx_daemon.lookups import find_by_phone, find_duplicates
+from pbx_daemon.crm import models as m
+from pbx_daemon.crm.lookups import find_by_phone, find_duplicates
 
 
 def _postgres_url():
@@ -119,7 +119,8 @@ def test_the_analytics_rollup_follows_changes_and_two_rebuilders_do_not_double_c
     import threading
     from datetime import date, timedelta
 
-    from pbx_daemon import analytics, call_stats
+    from pbx_daemon.crm.stats import analytics
+    from pbx_daemon.crm.stats import rollup as call_stats
 
     db.upgrade(database_url)
     engine = db.make_engine(database_url)
@@ -174,7 +175,8 @@ def test_a_rebuild_during_an_uncommitted_change_waits_for_it(database_url):
     import threading
     from datetime import date
 
-    from pbx_daemon import analytics, call_stats
+    from pbx_daemon.crm.stats import analytics
+    from pbx_daemon.crm.stats import rollup as call_stats
 
     db.upgrade(database_url)
     engine = db.make_engine(database_url)
@@ -217,7 +219,7 @@ def test_a_rebuild_during_an_uncommitted_change_waits_for_it(database_url):
 def test_a_call_list_import_stores_the_same_entries_on_both_backends(database_url):
     """PostgreSQL imports with COPY, SQLite with INSERTs: the same rows, byte for byte,
     tabs, backslashes, quotes, line breaks and empty cells included."""
-    from pbx_daemon.importer import import_call_list
+    from pbx_daemon.crm.importer import import_call_list
 
     db.upgrade(database_url)
     engine = db.make_engine(database_url)

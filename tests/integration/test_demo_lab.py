@@ -9,9 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from pbx_daemon import analytics, call_stats, db
-from pbx_daemon import models as m
-from pbx_daemon.demo import UNKNOWN, burst, seed
+from pbx_daemon.crm.stats import analytics
+from pbx_daemon.crm.stats import rollup as call_stats
+from pbx_daemon import db
+from pbx_daemon.crm import models as m
+from pbx_daemon.lab.demo import UNKNOWN, burst, seed
 from pbx_daemon.lab import Lab
 from tests.integration.conftest import TEST_API_PORT, TEST_API_TOKEN, running_daemon
 

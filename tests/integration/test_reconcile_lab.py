@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from pbx_daemon import db
-from pbx_daemon import models as m
+from pbx_daemon.crm import models as m
 from pbx_daemon.lab import Lab
 from tests.integration.conftest import running_daemon
 from tests.integration.test_routing_lab import CLIENT, SALES_NUMBER, seed

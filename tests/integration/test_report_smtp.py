@@ -10,7 +10,7 @@ def test_daily_report_by_email_to_a_local_smtp_server(s):
     import socket
     import threading
 
-    from pbx_daemon.report import build_daily, send_mail
+    from pbx_daemon.crm.stats.report import build_daily, send_mail
 
     received = []
     server = socket.socket()

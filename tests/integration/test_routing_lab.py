@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from pbx_daemon import db
-from pbx_daemon import models as m
+from pbx_daemon.crm import models as m
 from pbx_daemon.lab import Lab
 from tests.integration.conftest import running_daemon
 

@@ -12,7 +12,7 @@ from selenium.webdriver.common.by import By
 from werkzeug.security import generate_password_hash
 
 from pbx_daemon import db
-from pbx_daemon import models as m
+from pbx_daemon.crm import models as m
 from tests.integration.browser import chromium, login, redis_answers, running_admin, screenshot, wait
 
 REDIS = "redis://127.0.0.1:6379/0"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 
-from pbx_daemon import models as m
+from pbx_daemon.crm import models as m
 from pbx_daemon.db import make_engine, make_session_factory, seed_reference_data
 
 

@@ -9,7 +9,7 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 from admin.app import create_app
-from pbx_daemon import models as m
+from pbx_daemon.crm import models as m
 from pbx_daemon.config import load_config
 
 

@@ -11,7 +11,7 @@ import pytest
 from werkzeug.security import generate_password_hash
 
 from admin.app import create_app
-from pbx_daemon import models as m
+from pbx_daemon.crm import models as m
 from pbx_daemon.config import load_config
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
@@ -110,7 +110,7 @@ def test_card_page_lists_calls_with_a_player(app):
 
 def test_click_to_call_needs_login_and_csrf_and_passes_the_daemons_answer(app, monkeypatch):
     import admin.calls
-    from pbx_daemon.click_to_call import ClickToCallError
+    from pbx_daemon.telephony.click_to_call import ClickToCallError
 
     asked = []
 

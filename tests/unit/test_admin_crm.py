@@ -11,7 +11,7 @@ from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from admin.app import create_app
-from pbx_daemon import models as m
+from pbx_daemon.crm import models as m
 from pbx_daemon.config import load_config
 from tests.unit.helpers import admin_login
 from pbx_daemon.db import seed_reference_data

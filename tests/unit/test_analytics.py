@@ -6,8 +6,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from pbx_daemon import models as m
-from pbx_daemon.analytics import (day_bounds, lost_call_rate, per_department, per_employee,
+from pbx_daemon.crm import models as m
+from pbx_daemon.crm.stats.analytics import (day_bounds, lost_call_rate, per_department, per_employee,
                                   per_operator, per_source)
 from tests.unit.helpers import memory_session
 
@@ -115,7 +115,7 @@ def test_moscow_days_are_utc_ranges():
 
 
 def test_daily_report_puts_the_lost_call_rate_first_and_escapes_names(s):
-    from pbx_daemon.report import build_daily, render_html, render_text
+    from pbx_daemon.crm.stats.report import build_daily, render_html, render_text
 
     s.query(m.Employee).filter_by(login="boris").one().full_name = "<b>Boris</b>"
     s.commit()
@@ -165,7 +165,7 @@ def test_a_new_call_a_recovery_and_a_new_staff_mobile_reach_the_built_day(s):
 
 
 def test_a_rollup_built_for_another_time_zone_is_rebuilt():
-    from pbx_daemon.call_stats import stale_days
+    from pbx_daemon.crm.stats.rollup import stale_days
 
     with memory_session() as s:
         # 23:30 in Moscow on D is 20:30 UTC: still D in Moscow, D in London, D+1 in Vladivostok.
@@ -180,7 +180,7 @@ def test_a_rollup_built_for_another_time_zone_is_rebuilt():
 
 
 def test_the_daemons_refresh_leaves_nothing_stale_and_a_rebuild_covers_the_history(s):
-    from pbx_daemon.call_stats import rebuild, refresh_dirty, stale_days
+    from pbx_daemon.crm.stats.rollup import rebuild, refresh_dirty, stale_days
 
     clock = lambda: datetime(2026, 11, 22, 12, tzinfo=timezone.utc)  # noqa: E731
     assert rebuild(s, TZ, now=clock) == [D, D + timedelta(days=1), D + timedelta(days=2)]
@@ -281,7 +281,7 @@ def test_stats_cli_rebuilds_a_history_and_refuses_bad_dates(tmp_path, monkeypatc
 
 
 def test_the_daemons_job_builds_a_history_it_never_saw_a_slice_at_a_time(s):
-    from pbx_daemon.call_stats import refresh, unbuilt_days
+    from pbx_daemon.crm.stats.rollup import refresh, unbuilt_days
 
     clock = lambda: datetime(2026, 11, 25, 12, tzinfo=timezone.utc)  # noqa: E731
     today = date(2026, 11, 25)

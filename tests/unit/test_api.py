@@ -8,9 +8,9 @@ import pytest
 from treq.testing import StubTreq
 from twisted.internet.defer import fail, succeed
 
-from pbx_daemon.api import ApiResource
-from pbx_daemon.click_to_call import ClickToCallError
-from pbx_daemon.outbound import ClickToCallRequest
+from pbx_daemon.telephony.api import ApiResource
+from pbx_daemon.telephony.click_to_call import ClickToCallError
+from pbx_daemon.telephony.calls.outbound import ClickToCallRequest
 
 TOKEN = "test-token-0123456789abcdef"
 URL = "http://127.0.0.1:8091"

@@ -7,7 +7,8 @@ import json
 from treq.testing import StubTreq
 from twisted.web.resource import Resource
 
-from pbx_daemon.ari import AriError, AriRest, events_url
+from pbx_daemon.telephony.ari.events import events_url
+from pbx_daemon.telephony.ari.rest import AriError, AriRest
 
 
 class FakeAri(Resource):

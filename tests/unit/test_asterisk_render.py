@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pbx_daemon.asterisk_render import (
+from pbx_daemon.telephony.asterisk_render import (
     Phone,
     RenderError,
     dial_list,

@@ -6,11 +6,11 @@ from __future__ import annotations
 from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
-from pbx_daemon.call_events import CallEvents
-from pbx_daemon.inbound import ICallRecorder, InboundCall
-from pbx_daemon.outbound import ClickToCallRequest, IOutboundRecorder, OutboundCall
-from pbx_daemon.routing import RingStep, RoutePlan
-from pbx_daemon.store import CallDetails
+from pbx_daemon.telephony.outputs.call_events import CallEvents
+from pbx_daemon.telephony.calls.inbound import ICallRecorder, InboundCall
+from pbx_daemon.telephony.calls.outbound import ClickToCallRequest, IOutboundRecorder, OutboundCall
+from pbx_daemon.telephony.routing.policy import RingStep, RoutePlan
+from pbx_daemon.telephony.outputs.store import CallDetails
 from pbx_daemon.testing import FakeCallControl, FakeOutboundControl, MemoryRecorder
 
 

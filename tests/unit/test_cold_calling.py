@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from pbx_daemon import models as m
-from pbx_daemon.cold_calling import ColdCallError, finish_entry, next_entry, search_kb, validate_script
+from pbx_daemon.crm import models as m
+from pbx_daemon.crm.cold_calling import ColdCallError, finish_entry, next_entry, search_kb, validate_script
 from tests.unit.helpers import memory_session
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.testing import StringTransport
 
-from pbx_daemon.fastagi import FastAGIFactory
+from pbx_daemon.telephony.fastagi import FastAGIFactory
 
 ENV = (b"agi_network: yes\nagi_network_script: route\nagi_request: agi://127.0.0.1:4573/route\n"
        b"agi_channel: PJSIP/trunk-00000001\nagi_callerid: +79161234567\n"

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from pbx_daemon import models as m
-from pbx_daemon.funnel import FunnelError, convert_lead, move_deal, my_tasks, new_task
+from pbx_daemon.crm import models as m
+from pbx_daemon.crm.funnel import FunnelError, convert_lead, move_deal, my_tasks, new_task
 from tests.unit.helpers import memory_session
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)

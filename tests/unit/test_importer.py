@@ -9,8 +9,8 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 
-from pbx_daemon import models as m
-from pbx_daemon.importer import ImportError_, guess_mapping, import_call_list, read_table
+from pbx_daemon.crm import models as m
+from pbx_daemon.crm.importer import ImportError_, guess_mapping, import_call_list, read_table
 from tests.unit.helpers import memory_session
 
 CSV_RU = ("Компания;ФИО;Телефон;E-mail\n"
@@ -94,7 +94,7 @@ def test_tab_and_comma_delimited_utf8(s):
 
 
 def test_the_header_line_decides_the_delimiter_even_with_tabs_and_line_breaks_in_cells():
-    from pbx_daemon.importer import _csv_rows
+    from pbx_daemon.crm.importer import _csv_rows
 
     text = 'Компания;Телефон\n"ООО\tТаб";8 916 111-22-33\n"Две\nстроки";+7 916 111-22-34\n'
     assert _csv_rows(text) == [["Компания", "Телефон"], ["ООО\tТаб", "8 916 111-22-33"],

@@ -8,8 +8,8 @@ import pytest
 from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
-from pbx_daemon.inbound import ICallControl, ICallRecorder, InboundCall
-from pbx_daemon.routing import RingStep, RoutePlan
+from pbx_daemon.telephony.calls.inbound import ICallControl, ICallRecorder, InboundCall
+from pbx_daemon.telephony.routing.policy import RingStep, RoutePlan
 from pbx_daemon.testing import FakeCallControl, MemoryRecorder
 
 PLAN = RoutePlan(

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from pbx_daemon import models as m
-from pbx_daemon.directory import lookup_caller
-from pbx_daemon.inquiry_actions import InquiryActionError, classify_inquiry, create_web_inquiry
+from pbx_daemon.crm import models as m
+from pbx_daemon.telephony.routing.directory import lookup_caller
+from pbx_daemon.crm.inquiries.actions import InquiryActionError, classify_inquiry, create_web_inquiry
 from tests.unit.helpers import memory_session
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -124,7 +124,7 @@ def test_bad_web_form_inquiries_are_refused(s, data, words):
 
 
 def test_a_call_back_after_classifying_as_lead_still_closes_the_task(s):
-    from pbx_daemon.inquiry_store import apply_answered
+    from pbx_daemon.crm.inquiries.apply import apply_answered
 
     i = inquiry(s)
     classify_inquiry(s, i, "lead", by=anna(s), now=NOW)

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from pbx_daemon import models as m
+from pbx_daemon.crm import models as m
 from pbx_daemon.db import make_engine, make_session_factory, seed_reference_data
-from pbx_daemon.inquiry_rules import (
+from pbx_daemon.crm.inquiries.rules import (
     CreateInquiry,
     Ignore,
     MergeInquiry,
@@ -17,7 +17,7 @@ from pbx_daemon.inquiry_rules import (
     OpenInquiry,
     decide_missed,
 )
-from pbx_daemon.inquiry_store import apply_answered, apply_missed, missed_call_facts
+from pbx_daemon.crm.inquiries.apply import apply_answered, apply_missed, missed_call_facts
 
 AT = datetime(2026, 11, 22, 10, 30, tzinfo=timezone.utc)
 

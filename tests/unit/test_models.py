@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from pbx_daemon import models as m
+from pbx_daemon.crm import models as m
 from pbx_daemon.db import make_engine, make_session_factory, seed_reference_data
-from pbx_daemon.lookups import find_by_phone, find_duplicates
+from pbx_daemon.crm.lookups import find_by_phone, find_duplicates
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 

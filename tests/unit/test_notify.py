@@ -7,7 +7,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
-from pbx_daemon.notify import CHANNEL_ALL, IEventPublisher, MemoryPublisher, RedisPublisher, ScreenPopNotifier
+from pbx_daemon.telephony.outputs.screen_pop import CHANNEL_ALL, IEventPublisher, MemoryPublisher, RedisPublisher, ScreenPopNotifier
 
 
 def test_publishers_implement_the_interface():

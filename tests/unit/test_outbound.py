@@ -6,7 +6,7 @@ import pytest
 from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
-from pbx_daemon.outbound import (ClickToCallRequest, IOutboundControl, IOutboundRecorder,
+from pbx_daemon.telephony.calls.outbound import (ClickToCallRequest, IOutboundControl, IOutboundRecorder,
                                  OutboundCall)
 from pbx_daemon.testing import FakeOutboundControl, MemoryRecorder
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pbx_daemon.phones import (
+from pbx_daemon.crm.phones import (
     InvalidPhoneNumber,
     format_display,
     is_e164,

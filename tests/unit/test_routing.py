@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pbx_daemon.routing import (
+from pbx_daemon.telephony.routing.policy import (
     Agent,
     Caller,
     DepartmentInfo,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 
-from pbx_daemon.routing import Agent, Caller, DepartmentInfo, Directory, StepTimeouts
-from pbx_daemon.stasis import AriCallControl, StasisApp, caller_id_string
+from pbx_daemon.telephony.routing.policy import Agent, Caller, DepartmentInfo, Directory, StepTimeouts
+from pbx_daemon.telephony.stasis import AriCallControl, StasisApp, caller_id_string
 from pbx_daemon.testing import MemoryRecorder
 
 

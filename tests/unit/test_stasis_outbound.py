@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from twisted.internet.defer import fail
 
-from pbx_daemon.ari import AriError
-from pbx_daemon.click_to_call import ClickToCallError
-from pbx_daemon.outbound import ClickToCallRequest
+from pbx_daemon.telephony.ari.rest import AriError
+from pbx_daemon.telephony.click_to_call import ClickToCallError
+from pbx_daemon.telephony.calls.outbound import ClickToCallRequest
 from tests.unit.test_stasis import destroyed, make_app
 
 REQ = ClickToCallRequest(7, "101", "+79161234567", ext="12", shown_name="Иван Петров",

@@ -1,4 +1,4 @@
-"""initial schema: every table of pbx_daemon.models, plus the reference data (the eight
+"""initial schema: every table of pbx_daemon.crm.models, plus the reference data (the eight
 inquiry classes of seed 003 and the default deal stages).
 
 Revision ID: 0001

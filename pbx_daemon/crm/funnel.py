@@ -1,0 +1,164 @@
+"""The funnel's rules: converting a lead, tasks and the automatic tasks of deal stages.
+
+* A lead converts in one action into a company (when it names one), a contact and a deal
+  (seed 002); the lead keeps its links (``company_id``, ``contact_id``, the deal's
+  ``lead_id``) and its calls follow it onto the new cards.
+* A task needs a responsible, a deadline, a type (call / meeting / e-mail) and a comment
+  (seed 004); :func:`new_task` refuses anything less with the reason.
+* Moving a deal to a stage creates the tasks its rules say (e.g. "Proposal sent" -> call
+  "confirm receipt" in 2 days, seed 004).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pbx_daemon.crm import models as m
+
+REMIND_BEFORE = timedelta(minutes=15)  # seed 002: a reminder 15 minutes before a planned call
+
+
+class FunnelError(ValueError):
+    """``str()`` is one line for the person who clicked."""
+
+
+@dataclass(frozen=True)
+class Converted:
+    lead_id: int
+    company_id: int | None
+    contact_id: int
+    deal_id: int
+
+
+def new_contact(session: Session, *, name: str, phone: str | None, ext: str | None,
+                email: str | None, responsible_id: int | None,
+                company_id: int | None = None) -> m.Contact:
+    """A contact card with its number and e-mail (lead conversion, an inquiry classed Client)."""
+    contact = m.Contact(full_name=name, responsible_id=responsible_id, company_id=company_id)
+    if phone:
+        contact.phones = [m.ContactPhone(phone=phone, phone_ext=ext)]
+    if email:
+        contact.emails = [m.ContactEmail(email=email)]
+    session.add(contact)
+    session.flush()
+    return contact
+
+
+def convert_lead(session: Session, lead: m.Lead, *, by: m.Employee, now: datetime,
+                 deal_title: str | None = None) -> Converted:
+    if lead.status == "converted":
+        raise FunnelError(f"lead #{lead.id} is already converted")
+    if lead.status == "lost":
+        raise FunnelError(f"lead #{lead.id} is lost; reopen it first")
+    responsible = lead.responsible_id or by.id
+    company = None
+    if lead.company_id is not None:
+        company = session.get(m.Company, lead.company_id)
+    elif lead.company_name:
+        company = m.Company(name=lead.company_name, responsible_id=responsible,
+                            department_id=lead.department_id)
+        if lead.phone:
+            company.phones = [m.CompanyPhone(phone=lead.phone, phone_ext=lead.phone_ext)]
+        session.add(company)
+        session.flush()
+    contact = session.get(m.Contact, lead.contact_id) if lead.contact_id else None
+    if contact is None:
+        contact = new_contact(session, name=lead.full_name or lead.title, phone=lead.phone,
+                              ext=lead.phone_ext, email=lead.email, responsible_id=responsible,
+                              company_id=company.id if company else None)
+    stage = session.scalar(select(m.DealStage).where(m.DealStage.is_won.is_(False),
+                                                     m.DealStage.is_lost.is_(False))
+                           .order_by(m.DealStage.position).limit(1))
+    if stage is None:
+        raise FunnelError("no open deal stage is configured")
+    deal = m.Deal(title=(deal_title or lead.title)[:300], company_id=company.id if company else None,
+                  contact_id=contact.id, lead_id=lead.id, stage_id=stage.id,
+                  responsible_id=responsible, department_id=lead.department_id)
+    session.add(deal)
+    session.flush()
+    lead.status = "converted"
+    lead.company_id = company.id if company else None
+    lead.contact_id = contact.id
+    for call in session.scalars(select(m.Call).where(m.Call.lead_id == lead.id)):
+        call.contact_id = call.contact_id or contact.id
+        call.company_id = call.company_id or (company.id if company else None)
+        call.deal_id = call.deal_id or deal.id
+    for task in session.scalars(select(m.Task).where(m.Task.lead_id == lead.id,
+                                                     m.Task.status == "open")):
+        task.deal_id = deal.id
+    session.flush()
+    return Converted(lead.id, company.id if company else None, contact.id, deal.id)
+
+
+def new_task(session: Session, *, title: str, type: str, responsible_id, deadline,
+             comment: str, created_by: m.Employee | None, now: datetime, **links) -> m.Task:
+    """A task with every required field checked; ``links``: company_id, deal_id, ..."""
+    problems = []
+    title = (title or "").strip()
+    comment = (comment or "").strip()
+    if not title:
+        problems.append("a title")
+    if type not in m.TASK_TYPES:
+        problems.append(f"a type ({' / '.join(m.TASK_TYPES)})")
+    if not comment:
+        problems.append("a comment")
+    if not isinstance(deadline, datetime):
+        problems.append("a deadline")
+    responsible = session.get(m.Employee, responsible_id) if isinstance(responsible_id, int) else None
+    if responsible is None or not responsible.active:
+        problems.append("a responsible (an active employee)")
+    if problems:
+        raise FunnelError("a task needs " + ", ".join(problems))
+    if deadline.tzinfo is None:
+        raise FunnelError("the deadline needs a time zone")
+    deadline = deadline.astimezone(timezone.utc)  # stored as UTC on every backend
+    allowed = {"company_id", "contact_id", "lead_id", "deal_id", "inquiry_id", "call_list_entry_id"}
+    if set(links) - allowed:
+        raise FunnelError(f"unknown links: {', '.join(sorted(set(links) - allowed))}")
+    task = m.Task(title=title[:300], type=type, responsible_id=responsible.id, deadline=deadline,
+                  comment=comment, created_by_id=created_by.id if created_by else None,
+                  remind_at=deadline - REMIND_BEFORE if type == "call" else None, **links)
+    session.add(task)
+    session.flush()
+    return task
+
+
+def move_deal(session: Session, deal: m.Deal, stage: m.DealStage, *, by: m.Employee,
+              now: datetime) -> list[m.Task]:
+    """Move ``deal`` to ``stage`` and create the stage's automatic tasks."""
+    if deal.stage_id == stage.id:
+        return []
+    deal.stage_id = stage.id
+    return entered_stage(session, deal, stage, by=by, now=now)
+
+
+def entered_stage(session: Session, deal: m.Deal, stage: m.DealStage, *, by: m.Employee,
+                  now: datetime) -> list[m.Task]:
+    """``deal`` has just been put into ``stage`` (here or by a form): close it if the
+    stage is final, and create the stage's automatic tasks."""
+    if stage.is_won or stage.is_lost:
+        deal.closed_at = now
+    tasks = []
+    rules = session.scalars(select(m.DealStageTaskRule).where(
+        m.DealStageTaskRule.stage_id == stage.id, m.DealStageTaskRule.active.is_(True))).all()
+    for rule in rules:
+        tasks.append(new_task(
+            session, title=rule.title, type=rule.type,
+            responsible_id=deal.responsible_id or by.id,
+            deadline=now + timedelta(minutes=rule.offset_minutes), comment=rule.comment,
+            created_by=by, now=now, deal_id=deal.id, company_id=deal.company_id,
+            contact_id=deal.contact_id))
+    session.flush()
+    return tasks
+
+
+def my_tasks(session: Session, employee_id: int, now: datetime, limit: int = 200) -> list[m.Task]:
+    """Open tasks, overdue first (oldest deadline first), then the rest by deadline."""
+    tasks = session.scalars(select(m.Task).where(
+        m.Task.responsible_id == employee_id, m.Task.status == "open")
+        .order_by(m.Task.deadline).limit(limit)).all()
+    return tasks  # deadline order already puts the overdue ones first

@@ -1,0 +1,832 @@
+"""The data model, shared by the daemon and the admin (SQLAlchemy 2, no Flask).
+
+Conventions:
+
+* Every phone number is E.164 text (``+79161234567``) in an indexed column, with the
+  extension apart (``phone_ext``), so a caller is found by one indexed equality lookup.
+* E-mails are stored lower-cased in indexed columns; names are compared after
+  :func:`normalize_name` (``name_key`` columns) for duplicate checks.
+* Times are timezone-aware UTC. Enumerations are short strings with CHECK constraints
+  (portable between SQLite and PostgreSQL, readable in SQL).
+* Company-wide settings (the escalation top, the company's caller id) are rows of the
+  ``settings`` key/value table; see :data:`SETTING_ESCALATION_TOP`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    event,
+    inspect,
+    select,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ROLES = ("admin", "owner", "head", "manager", "operator", "cold_operator")
+TASK_TYPES = ("call", "meeting", "email")
+TASK_STATUSES = ("open", "done", "cancelled")
+LEAD_STATUSES = ("new", "in_progress", "converted", "lost")
+INQUIRY_CHANNELS = ("call", "web_form", "email", "cold_call")
+INQUIRY_STATUSES = ("open", "in_progress", "closed")
+CALL_DIRECTIONS = ("inbound", "outbound", "internal")
+CALL_OUTCOMES = ("answered", "missed", "busy", "failed", "no_answer", "blocked", "abandoned",
+                 "in_progress")
+CALL_HANDLERS = ("daemon", "agi_fallback", "fallback_group", "reconciled")
+LEG_OUTCOMES = ("ringing", "answered", "no_answer", "busy", "rejected", "cancelled", "failed")
+ENTRY_STATUSES = ("pending", "in_progress", "done")
+
+SETTING_ESCALATION_TOP = "escalation_top_employee_id"
+SETTING_COMPANY_CALLER_ID = "company_caller_id"
+
+# The inquiry classes of seed 003: code, English name, Russian name.
+INQUIRY_CLASSES = (
+    ("lead", "Lead", "Лид"),
+    ("spam", "Spam", "Спам"),
+    ("client", "Client", "Клиент"),
+    ("partner", "Partner", "Партнёр"),
+    ("own", "Own", "Свои"),
+    ("non_target", "Non-target", "Нецелевой"),
+    ("wrong_number", "Wrong number", "Ошибка номера"),
+    ("unclear", "Unclear", "Непонятно"),
+)
+DEAL_STAGES = (
+    ("New", False, False), ("Qualification", False, False), ("Proposal sent", False, False),
+    ("Negotiation", False, False), ("Won", True, False), ("Lost", False, True),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def normalize_name(name: str | None) -> str | None:
+    """``"  Иванов   Иван "`` -> ``"иванов иван"``: the key duplicate checks compare."""
+    if name is None:
+        return None
+    key = re.sub(r"\s+", " ", name).strip().casefold().replace("ё", "е")
+    return key or None
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Setting(Base):
+    """Company-wide settings: one row a key, the value as text."""
+
+    __tablename__ = "settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Department(Timestamps, Base):
+    __tablename__ = "departments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    head_id: Mapped[int | None] = mapped_column(
+        ForeignKey("employees.id", use_alter=True, name="fk_departments_head_id_employees",
+                   ondelete="SET NULL"))
+    duty_employee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("employees.id", use_alter=True, name="fk_departments_duty_employee_id_employees",
+                   ondelete="SET NULL"))
+    # The next level up the escalation chain; None means the company's escalation top.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
+    # Ring-step timeouts in seconds; None means the config's [routing] default.
+    owner_timeout: Mapped[int | None]
+    group_timeout: Mapped[int | None]
+    head_timeout: Mapped[int | None]
+    top_timeout: Mapped[int | None]
+    # SIP endpoint names rung by the dialplan when the daemon and the AGI fallback are both
+    # unavailable, comma-separated ("101,102"); validated before it reaches a dial string.
+    fallback_ring_group: Mapped[str] = mapped_column(String(400), default="")
+
+    head: Mapped["Employee | None"] = relationship(foreign_keys=[head_id], post_update=True)
+    duty_employee: Mapped["Employee | None"] = relationship(foreign_keys=[duty_employee_id],
+                                                            post_update=True)
+    parent: Mapped["Department | None"] = relationship(remote_side=[id])
+    members: Mapped[list["Employee"]] = relationship(
+        back_populates="department", foreign_keys="Employee.department_id")
+
+    __table_args__ = tuple(
+        CheckConstraint(f"{c} IS NULL OR ({c} > 0 AND {c} <= 600)", name=f"{c}_range")
+        for c in ("owner_timeout", "group_timeout", "head_timeout", "top_timeout"))
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Employee(Timestamps, Base):
+    __tablename__ = "employees"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    role: Mapped[str] = mapped_column(String(20), default="manager")
+    # The PJSIP endpoint of the employee's phone ("101"); dial strings are built from it.
+    sip_endpoint: Mapped[str | None] = mapped_column(String(40), unique=True)
+    extension: Mapped[str | None] = mapped_column(String(10))
+    mobile: Mapped[str | None] = mapped_column(String(16), index=True)
+    department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("departments.id", ondelete="SET NULL"), index=True)
+    on_shift: Mapped[bool] = mapped_column(Boolean, default=True)
+    dnd: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    department: Mapped[Department | None] = relationship(back_populates="members",
+                                                         foreign_keys=[department_id])
+
+    __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="role"),
+        CheckConstraint("sip_endpoint IS NULL OR sip_endpoint <> ''", name="sip_endpoint_not_empty"),
+    )
+
+    def __str__(self) -> str:
+        return self.full_name
+
+
+class Source(Base):
+    """Where inquiries come from: an ad campaign, a site, a directory listing."""
+
+    __tablename__ = "sources"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TrackingNumber(Timestamps, Base):
+    """A dialled number (DID) -> the source it advertises and the department it rings."""
+
+    __tablename__ = "tracking_numbers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(16), unique=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
+    description: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    source: Mapped[Source | None] = relationship()
+    department: Mapped[Department | None] = relationship()
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class BlockedNumber(Base):
+    __tablename__ = "blocklist"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(16), unique=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+
+    def __str__(self) -> str:
+        return self.phone
+
+
+Blocklist = BlockedNumber
+
+
+# ---- CRM records ----------------------------------------------------------------------
+class Company(Timestamps, Base):
+    """A client: the company (or a private person) the sales department works with."""
+
+    __tablename__ = "companies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    name_key: Mapped[str | None] = mapped_column(String(300), index=True)
+    tax_id: Mapped[str | None] = mapped_column(String(20), index=True)
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    website: Mapped[str | None] = mapped_column(String(300))
+    notes: Mapped[str | None] = mapped_column(Text)
+    responsible_id: Mapped[int | None] = mapped_column(
+        ForeignKey("employees.id", ondelete="SET NULL"), index=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
+
+    responsible: Mapped[Employee | None] = relationship()
+    phones: Mapped[list["CompanyPhone"]] = relationship(back_populates="company",
+                                                        cascade="all, delete-orphan")
+    contacts: Mapped[list["Contact"]] = relationship(back_populates="company")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CompanyPhone(Base):
+    __tablename__ = "company_phones"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"), index=True)
+    phone: Mapped[str] = mapped_column(String(16), index=True)
+    phone_ext: Mapped[str | None] = mapped_column(String(10))
+    kind: Mapped[str] = mapped_column(String(30), default="work")
+    company: Mapped[Company] = relationship(back_populates="phones")
+
+    def __str__(self) -> str:
+        return self.phone + (f" ext. {self.phone_ext}" if self.phone_ext else "")
+
+
+class Contact(Timestamps, Base):
+    __tablename__ = "contacts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"), index=True)
+    position: Mapped[str | None] = mapped_column(String(200))
+    notes: Mapped[str | None] = mapped_column(Text)
+    responsible_id: Mapped[int | None] = mapped_column(
+        ForeignKey("employees.id", ondelete="SET NULL"), index=True)
+
+    company: Mapped[Company | None] = relationship(back_populates="contacts")
+    responsible: Mapped[Employee | None] = relationship()
+    phones: Mapped[list["ContactPhone"]] = relationship(back_populates="contact",
+                                                        cascade="all, delete-orphan")
+    emails: Mapped[list["ContactEmail"]] = relationship(back_populates="contact",
+                                                        cascade="all, delete-orphan")
+
+    def __str__(self) -> str:
+        return self.full_name
+
+
+class ContactPhone(Base):
+    __tablename__ = "contact_phones"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    phone: Mapped[str] = mapped_column(String(16), index=True)
+    phone_ext: Mapped[str | None] = mapped_column(String(10))
+    kind: Mapped[str] = mapped_column(String(30), default="mobile")
+    contact: Mapped[Contact] = relationship(back_populates="phones")
+
+    def __str__(self) -> str:
+        return self.phone + (f" ext. {self.phone_ext}" if self.phone_ext else "")
+
+
+class ContactEmail(Base):
+    __tablename__ = "contact_emails"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    contact: Mapped[Contact] = relationship(back_populates="emails")
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Lead(Timestamps, Base):
+    __tablename__ = "leads"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    full_name: Mapped[str | None] = mapped_column(String(200))
+    name_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    company_name: Mapped[str | None] = mapped_column(String(300))
+    phone: Mapped[str | None] = mapped_column(String(16), index=True)
+    phone_ext: Mapped[str | None] = mapped_column(String(10))
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="new")
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
+    responsible_id: Mapped[int | None] = mapped_column(
+        ForeignKey("employees.id", ondelete="SET NULL"), index=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
+    inquiry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inquiries.id", use_alter=True, name="fk_leads_inquiry_id_inquiries",
+                   ondelete="SET NULL"))
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    notes: Mapped[str | None] = mapped_column(Text)
+
+    source: Mapped[Source | None] = relationship()
+    responsible: Mapped[Employee | None] = relationship()
+
+    __table_args__ = (CheckConstraint(_in("status", LEAD_STATUSES), name="status"),)
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class DealStage(Base):
+    __tablename__ = "deal_stages"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    position: Mapped[int] = mapped_column(default=0)
+    is_won: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_lost: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Deal(Timestamps, Base):
+    __tablename__ = "deals"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
+    stage_id: Mapped[int] = mapped_column(ForeignKey("deal_stages.id"))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0"))
+    currency: Mapped[str] = mapped_column(String(3), default="RUB")
+    probability: Mapped[int] = mapped_column(default=0)
+    responsible_id: Mapped[int | None] = mapped_column(
+        ForeignKey("employees.id", ondelete="SET NULL"), index=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
+    closed_at: Mapped[datetime | None]
+
+    company: Mapped[Company | None] = relationship()
+    contact: Mapped["Contact | None"] = relationship()
+    stage: Mapped[DealStage] = relationship()
+    responsible: Mapped[Employee | None] = relationship()
+
+    __table_args__ = (
+        CheckConstraint("probability >= 0 AND probability <= 100", name="probability"),
+        CheckConstraint("amount >= 0", name="amount"),
+    )
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class DealStageTaskRule(Base):
+    """When a deal enters ``stage``, create a task (seed 004: "proposal sent" -> call)."""
+
+    __tablename__ = "deal_stage_task_rules"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stage_id: Mapped[int] = mapped_column(ForeignKey("deal_stages.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(10))
+    title: Mapped[str] = mapped_column(String(300))
+    comment: Mapped[str] = mapped_column(Text)
+    offset_minutes: Mapped[int] = mapped_column(default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    stage: Mapped[DealStage] = relationship()
+
+    __table_args__ = (CheckConstraint(_in("type", TASK_TYPES), name="type"),)
+
+
+# ---- inquiries ------------------------------------------------------------------------------
+class InquiryClass(Base):
+    __tablename__ = "inquiry_classes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    name_ru: Mapped[str] = mapped_column(String(120))
+    is_system: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[int] = mapped_column(default=0)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InquirySubclass(Base):
+    __tablename__ = "inquiry_subclasses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("inquiry_classes.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(120))
+    inquiry_class: Mapped[InquiryClass] = relationship()
+    __table_args__ = (UniqueConstraint("class_id", "name", name="uq_inquiry_subclasses_class_name"),)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Inquiry(Timestamps, Base):
+    """Every inbound contact is an inquiry first (seed 000/003), not a deal."""
+
+    __tablename__ = "inquiries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    phone: Mapped[str | None] = mapped_column(String(16))
+    phone_ext: Mapped[str | None] = mapped_column(String(10))
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    name_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
+    tracking_number_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tracking_numbers.id", ondelete="SET NULL"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
+    responsible_id: Mapped[int | None] = mapped_column(
+        ForeignKey("employees.id", ondelete="SET NULL"), index=True)
+    class_id: Mapped[int | None] = mapped_column(ForeignKey("inquiry_classes.id", ondelete="SET NULL"))
+    subclass_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inquiry_subclasses.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    utm_source: Mapped[str | None] = mapped_column(String(200))
+    utm_medium: Mapped[str | None] = mapped_column(String(200))
+    utm_campaign: Mapped[str | None] = mapped_column(String(200))
+    utm_content: Mapped[str | None] = mapped_column(String(200))
+    utm_term: Mapped[str | None] = mapped_column(String(200))
+    message: Mapped[str | None] = mapped_column(Text)
+    missed_count: Mapped[int] = mapped_column(default=0)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
+    deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id", ondelete="SET NULL"))
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+
+    source: Mapped[Source | None] = relationship()
+    tracking_number: Mapped[TrackingNumber | None] = relationship()
+    inquiry_class: Mapped[InquiryClass | None] = relationship()
+    subclass: Mapped[InquirySubclass | None] = relationship()
+    responsible: Mapped[Employee | None] = relationship()
+
+    __table_args__ = (
+        CheckConstraint(_in("channel", INQUIRY_CHANNELS), name="channel"),
+        CheckConstraint(_in("status", INQUIRY_STATUSES), name="status"),
+        # "The open inquiry for this number" is the missed-call merge lookup.
+        Index("ix_inquiries_phone_status", "phone", "status"),
+    )
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.phone or self.email or self.name or ''}".strip()
+
+
+# ---- calls ----------------------------------------------------------------------------------
+class Call(Base):
+    __tablename__ = "calls"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Asterisk's linkedid: one per call across all its channels; reconciliation keys on it.
+    linkedid: Mapped[str] = mapped_column(String(64), unique=True)
+    direction: Mapped[str] = mapped_column(String(10))
+    caller: Mapped[str | None] = mapped_column(String(16), index=True)
+    # The caller id exactly as the trunk sent it, for numbers that are not E.164 (anonymous).
+    caller_raw: Mapped[str | None] = mapped_column(String(80))
+    caller_name: Mapped[str | None] = mapped_column(String(120))
+    callee: Mapped[str | None] = mapped_column(String(16), index=True)
+    dialled_number: Mapped[str | None] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
+    employee_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
+    outcome: Mapped[str] = mapped_column(String(20), default="in_progress")
+    disposition: Mapped[str | None] = mapped_column(String(60))
+    note: Mapped[str | None] = mapped_column(Text)
+    duration_seconds: Mapped[int | None]
+    talk_seconds: Mapped[int | None]
+    handled_by: Mapped[str] = mapped_column(String(20), default="daemon")
+    # A missed call is "recovered" when a later answered call with the number closes its
+    # call-back task.
+    recovered_at: Mapped[datetime | None]
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"), index=True)
+    deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id", ondelete="SET NULL"), index=True)
+    inquiry_id: Mapped[int | None] = mapped_column(ForeignKey("inquiries.id", ondelete="SET NULL"), index=True)
+    call_list_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("call_list_entries.id", ondelete="SET NULL"), index=True)
+
+    answered_by: Mapped[Employee | None] = relationship(foreign_keys=[answered_by_id])
+    employee: Mapped[Employee | None] = relationship(foreign_keys=[employee_id])
+    legs: Mapped[list["CallLeg"]] = relationship(back_populates="call", cascade="all, delete-orphan",
+                                                 order_by="CallLeg.ringing_at")
+    recording: Mapped["Recording | None"] = relationship(back_populates="call", uselist=False)
+
+    __table_args__ = (
+        CheckConstraint(_in("direction", CALL_DIRECTIONS), name="direction"),
+        CheckConstraint(_in("outcome", CALL_OUTCOMES), name="outcome"),
+        CheckConstraint(_in("handled_by", CALL_HANDLERS), name="handled_by"),
+        Index("ix_calls_answered_by_started", "answered_by_id", "started_at"),
+        Index("ix_calls_employee_started", "employee_id", "started_at"),
+    )
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.caller or self.caller_raw or '?'} -> {self.callee or '?'}"
+
+
+class CallLeg(Base):
+    """One phone rung for a call: which, in which step, from when until when, how it ended."""
+
+    __tablename__ = "call_legs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    employee_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
+    endpoint: Mapped[str] = mapped_column(String(80))
+    step: Mapped[int] = mapped_column(default=0)
+    channel_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    ringing_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(20), default="ringing")
+
+    call: Mapped[Call] = relationship(back_populates="legs")
+    employee: Mapped[Employee | None] = relationship()
+
+    __table_args__ = (CheckConstraint(_in("outcome", LEG_OUTCOMES), name="outcome"),)
+
+
+class Recording(Base):
+    __tablename__ = "recordings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), unique=True)
+    # Relative to [recordings] dir, named by call id: never by anything a caller controls.
+    path: Mapped[str] = mapped_column(String(300))
+    format: Mapped[str] = mapped_column(String(10), default="wav")
+    size_bytes: Mapped[int | None]
+    duration_seconds: Mapped[float | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    call: Mapped[Call] = relationship(back_populates="recording")
+
+
+# ---- tasks ----------------------------------------------------------------------------------
+class Task(Timestamps, Base):
+    """Responsible, deadline, type and comment are all required (seed 004)."""
+
+    __tablename__ = "tasks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    type: Mapped[str] = mapped_column(String(10))
+    responsible_id: Mapped[int] = mapped_column(ForeignKey("employees.id"), index=True)
+    deadline: Mapped[datetime] = mapped_column(index=True)
+    comment: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
+    done_at: Mapped[datetime | None]
+    remind_at: Mapped[datetime | None]
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
+    deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id", ondelete="SET NULL"))
+    inquiry_id: Mapped[int | None] = mapped_column(ForeignKey("inquiries.id", ondelete="SET NULL"), index=True)
+    call_list_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("call_list_entries.id", ondelete="SET NULL"))
+
+    responsible: Mapped[Employee] = relationship(foreign_keys=[responsible_id])
+
+    __table_args__ = (
+        CheckConstraint(_in("type", TASK_TYPES), name="type"),
+        CheckConstraint(_in("status", TASK_STATUSES), name="status"),
+        CheckConstraint("comment <> ''", name="comment_required"),
+        CheckConstraint("title <> ''", name="title_required"),
+        Index("ix_tasks_responsible_status_deadline", "responsible_id", "status", "deadline"),
+    )
+
+    def __str__(self) -> str:
+        return self.title
+
+
+# ---- cold calling ---------------------------------------------------------------------------
+call_list_operators = Table(
+    "call_list_operators",
+    Base.metadata,
+    Column("call_list_id", ForeignKey("call_lists.id", ondelete="CASCADE"), primary_key=True),
+    Column("employee_id", ForeignKey("employees.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class CallScript(Timestamps, Base):
+    """A branching call script: ``body`` is a tree of questions and answers (JSON)."""
+
+    __tablename__ = "call_scripts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    body: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CallList(Timestamps, Base):
+    __tablename__ = "call_lists"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    script_id: Mapped[int | None] = mapped_column(ForeignKey("call_scripts.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
+    source_file: Mapped[str | None] = mapped_column(String(300))
+
+    script: Mapped[CallScript | None] = relationship()
+    operators: Mapped[list[Employee]] = relationship(secondary=call_list_operators)
+    entries: Mapped[list["CallListEntry"]] = relationship(back_populates="call_list",
+                                                          cascade="all, delete-orphan")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CallListEntry(Timestamps, Base):
+    __tablename__ = "call_list_entries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_list_id: Mapped[int] = mapped_column(ForeignKey("call_lists.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    company_name: Mapped[str | None] = mapped_column(String(300))
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(16), index=True)
+    phone_ext: Mapped[str] = mapped_column(String(10), default="")
+    email: Mapped[str | None] = mapped_column(String(254))
+    raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    disposition: Mapped[str | None] = mapped_column(String(60))
+    comment: Mapped[str | None] = mapped_column(Text)
+    callback_at: Mapped[datetime | None]
+    answers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    assigned_operator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("employees.id", ondelete="SET NULL"), index=True)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
+    deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id", ondelete="SET NULL"))
+
+    call_list: Mapped[CallList] = relationship(back_populates="entries")
+
+    __table_args__ = (
+        CheckConstraint(_in("status", ENTRY_STATUSES), name="status"),
+        # Importing the same file twice adds nothing: one entry per number (and extension).
+        UniqueConstraint("call_list_id", "phone", "phone_ext", name="uq_call_list_entries_list_phone"),
+    )
+
+    def __str__(self) -> str:
+        return f"{self.company_name or self.contact_name or ''} {self.phone}".strip()
+
+
+class KbArticle(Timestamps, Base):
+    __tablename__ = "kb_articles"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[str] = mapped_column(String(300), default="")
+
+    def __str__(self) -> str:
+        return self.title
+
+
+# ---- the daily call rollup (pbx_daemon.crm.stats.rollup) -------------------------------------------
+class CallStat(Base):
+    """The calls of one company day that share department, employee, kind, outcome and flags.
+
+    ``employee_id`` is who answered (inbound) or placed (outbound) the call; rows of kind
+    ``rang_missed`` count, per employee, the counted missed calls that rang them.
+    ``recovered_minutes``: for missed calls, whole minutes (rounded up) until recovered.
+    No foreign keys: the rollup is rebuilt from ``calls``, never the other way round.
+    """
+
+    __tablename__ = "call_stats"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    department_id: Mapped[int | None]
+    employee_id: Mapped[int | None]
+    kind: Mapped[str] = mapped_column(String(12))
+    outcome: Mapped[str] = mapped_column(String(20))
+    counted: Mapped[bool] = mapped_column(default=False)
+    cold: Mapped[bool] = mapped_column(default=False)
+    recovered_minutes: Mapped[int | None]
+    calls: Mapped[int] = mapped_column(default=0)
+    talk_seconds: Mapped[int] = mapped_column(default=0)
+
+
+class CallStatDay(Base):
+    """A company day whose rollup rows are built, for which time zone, and when."""
+
+    __tablename__ = "call_stat_days"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    tz: Mapped[str] = mapped_column(String(64))
+    refreshed_at: Mapped[datetime]
+
+
+class CallStatDirty(Base):
+    """A 15-minute UTC slot with calls changed since their day's rollup was built.
+
+    Slots, not days, because the company's day depends on the configured time zone, which
+    the writers do not know; every real UTC offset is a multiple of 15 minutes, so each
+    slot lies inside exactly one company day.
+    """
+
+    __tablename__ = "call_stat_dirty"
+    slot: Mapped[datetime] = mapped_column(primary_key=True)
+
+
+STAT_SLOT = timedelta(minutes=15)
+# The Call columns the rollup reads: changing any of them makes the call's slot dirty.
+STAT_CALL_FIELDS = ("started_at", "direction", "outcome", "answered_by_id", "employee_id",
+                    "department_id", "talk_seconds", "disposition", "recovered_at", "inquiry_id",
+                    "call_list_entry_id", "caller")
+
+
+def stat_slot(at: datetime) -> datetime:
+    """The UTC 15-minute slot of ``at`` (naive values are UTC, as SQLite returns them)."""
+    at = at.astimezone(timezone.utc) if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return at.replace(minute=at.minute - at.minute % 15, second=0, microsecond=0)
+
+
+def _changed(obj, fields) -> bool:
+    attrs = inspect(obj).attrs
+    return any(attrs[f].history.has_changes() for f in fields)
+
+
+def _collect(obj, fresh_or_gone: bool, slots: set, call_ids: set, inquiry_ids: set, numbers: set) -> None:
+    """What one new, changed or deleted object makes dirty (see _mark_call_stats_dirty)."""
+    if isinstance(obj, Call):
+        if fresh_or_gone or _changed(obj, STAT_CALL_FIELDS):
+            slots.update(stat_slot(t) for t in (obj.started_at,
+                         *inspect(obj).attrs.started_at.history.deleted) if t is not None)
+    elif isinstance(obj, CallLeg):
+        if fresh_or_gone or _changed(obj, ("employee_id", "call_id")):
+            call_ids.add(obj.call_id)
+    elif isinstance(obj, Inquiry):
+        if not fresh_or_gone and _changed(obj, ("class_id",)):
+            inquiry_ids.add(obj.id)
+    elif isinstance(obj, Employee):
+        history = inspect(obj).attrs.mobile.history
+        if fresh_or_gone or history.has_changes():
+            numbers.update(n for n in (obj.mobile, *history.deleted) if n)
+
+
+@event.listens_for(Session, "after_flush")
+def _mark_call_stats_dirty(session: Session, _context) -> None:
+    """Every flush that changes what the rollup counts marks the calls' slots dirty, in the
+    same transaction: a rollup can be stale for a moment, never silently wrong."""
+    slots: set[datetime] = set()
+    call_ids: set[int] = set()
+    inquiry_ids: set[int] = set()
+    numbers: set[str] = set()
+    # Session.new / .deleted build a new set on each access: take them once.
+    fresh_or_gone_objects = [*session.new, *session.deleted]
+    for fresh_or_gone, objects in ((True, fresh_or_gone_objects), (False, session.dirty)):
+        for obj in objects:
+            _collect(obj, fresh_or_gone, slots, call_ids, inquiry_ids, numbers)
+    conn = session.connection()
+    for column, values in ((Call.id, call_ids), (Call.inquiry_id, inquiry_ids), (Call.caller, numbers)):
+        if values:
+            slots.update(stat_slot(t) for t in conn.scalars(
+                select(Call.started_at).where(column.in_(values)).distinct()) if t is not None)
+    if slots:
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        # DO UPDATE, not DO NOTHING: the no-op update locks a slot row that already exists,
+        # so a rebuild deleting it waits for this transaction and then reads its changes.
+        # With DO NOTHING a rebuild could delete the slot, read the calls without this
+        # transaction's change, and leave the day silently stale (PostgreSQL).
+        stmt = insert(CallStatDirty)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["slot"], set_={"slot": stmt.excluded.slot}),
+                     [{"slot": slot} for slot in sorted(slots)])
+
+
+# ---- keeping derived columns honest ---------------------------------------------------------
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+def _check_e164(target, value, _old, _initiator):
+    """Phone columns take E.164 only: normalise with pbx_daemon.crm.phones before storing."""
+    if value is not None and not _E164.match(value):
+        raise ValueError(f"{type(target).__name__}: {value[:40]!r} is not an E.164 number "
+                         "(normalise it with pbx_daemon.crm.phones.normalize first)")
+    return value
+
+
+def _lower_email(_target, value, _old, _initiator):
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _name_key_from(key_attr: str):
+    def set_key(target, value, _old, _initiator):
+        setattr(target, key_attr, normalize_name(value))
+        return value
+    return set_key
+
+
+for _attr in (CompanyPhone.phone, ContactPhone.phone, Lead.phone, Inquiry.phone,
+              TrackingNumber.number, BlockedNumber.phone, CallListEntry.phone, Employee.mobile):
+    event.listen(_attr, "set", _check_e164, retval=True)
+for _attr in (Company.email, ContactEmail.email, Lead.email, Inquiry.email, Employee.email):
+    event.listen(_attr, "set", _lower_email, retval=True)
+for _attr in (Company.name, Contact.full_name, Lead.full_name, Inquiry.name):
+    event.listen(_attr, "set", _name_key_from("name_key"), retval=True)

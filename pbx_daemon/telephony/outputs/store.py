@@ -1,0 +1,243 @@
+"""The SQL side of a call: calls and call legs written as the call goes.
+
+Writes run in a one-thread pool, so they never block the reactor and stay in the order
+the call produced them. A failed write is logged and the call goes on: storage never
+holds up a ringing phone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+from sqlalchemy import select
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from pbx_daemon.crm import models as m
+from pbx_daemon.telephony.calls.inbound import ICallRecorder
+from pbx_daemon.crm.inquiries.apply import apply_answered, apply_missed, missed_call_facts
+from pbx_daemon.telephony.calls.outbound import IOutboundRecorder
+from pbx_daemon.crm.recordings import RecordingNameError, attach_recording
+
+log = Logger(namespace="pbx_daemon.store")
+
+
+def _dt(at: float) -> datetime:
+    return datetime.fromtimestamp(at, timezone.utc)
+
+
+@dataclass(frozen=True)
+class CallDetails:
+    caller: str | None  # E.164 or None
+    caller_raw: str
+    dialled: str | None
+    handled_by: str = "daemon"
+    # What the lookup found, for the missed-call rules.
+    blocked: bool = False
+    is_staff: bool = False
+    owner_id: int | None = None
+    source_id: int | None = None
+    tracking_number_id: int | None = None
+    card: tuple[str, int] | None = None  # ("contact", 12): the caller's card, if known
+    caller_name: str | None = None
+
+
+@implementer(ICallRecorder, IOutboundRecorder)
+class SqlCallRecorder:
+    def __init__(self, session_factory, run: Callable, callback_deadline_minutes: int = 15,
+                 spool_dir: str = "", store_dir: str = "", recording_format: str = "wav"):
+        """``run(fn)`` runs ``fn`` off the reactor thread and returns a Deferred.
+        Recordings move from ``spool_dir`` (Asterisk's) to ``store_dir``."""
+        self.session_factory = session_factory
+        self.run = run
+        self.callback_deadline_minutes = callback_deadline_minutes
+        self.spool_dir = spool_dir
+        self.store_dir = store_dir
+        self.recording_format = recording_format
+        self.details: dict[str, CallDetails] = {}
+        self.plans: dict[str, object] = {}
+
+    def _write(self, what: str, call_id: str, fn: Callable):
+        def job():
+            with self.session_factory() as session:
+                result = fn(session)
+                session.commit()
+                return result
+
+        d = self.run(job)
+        d.addErrback(lambda f: log.failure("storing {what} for call {call_id}", f,
+                                           what=what, call_id=call_id))
+        return d
+
+    def call_started(self, call_id, caller_channel, plan, at):
+        details = self.details.get(call_id) or CallDetails(None, "", None)
+
+        def write(session):
+            if session.scalar(select(m.Call.id).where(m.Call.linkedid == call_id)):
+                return
+            session.add(m.Call(
+                linkedid=call_id, direction="inbound", caller=details.caller,
+                caller_raw=details.caller_raw[:80], caller_name=plan.caller_name,
+                dialled_number=details.dialled, started_at=_dt(at),
+                department_id=plan.department_id, handled_by=details.handled_by,
+                outcome="blocked" if plan.blocked else "in_progress"))
+        self._write("call", call_id, write)
+
+    def leg_ringing(self, call_id, leg_id, endpoint, agent_id, step, at):
+        def write(session):
+            call_pk = session.scalar(select(m.Call.id).where(m.Call.linkedid == call_id))
+            if call_pk is None:
+                return
+            session.add(m.CallLeg(call_id=call_pk, employee_id=agent_id, endpoint=f"PJSIP/{endpoint}",
+                                  step=step, channel_id=leg_id, ringing_at=_dt(at)))
+        self._write("leg", call_id, write)
+
+    def leg_ended(self, call_id, leg_id, outcome, at):
+        def write(session):
+            leg = session.scalar(select(m.CallLeg).where(m.CallLeg.channel_id == leg_id))
+            if leg is not None and leg.ended_at is None:
+                leg.ended_at = _dt(at)
+                leg.outcome = outcome
+        self._write("leg end", call_id, write)
+
+    def call_answered(self, call_id, leg_id, agent_id, at):
+        def write(session):
+            call = session.scalar(select(m.Call).where(m.Call.linkedid == call_id))
+            if call is None:
+                return
+            call.answered_at = _dt(at)
+            call.answered_by_id = agent_id
+            leg = session.scalar(select(m.CallLeg).where(m.CallLeg.channel_id == leg_id))
+            if leg is not None:
+                leg.answered_at = _dt(at)
+                leg.outcome = "answered"
+            apply_answered(session, call, _dt(at))
+        self._write("answer", call_id, write)
+
+    def call_ended(self, call_id, outcome, at):
+        details = self.details.pop(call_id, None) or CallDetails(None, "", None)
+
+        def write(session):
+            call = session.scalar(select(m.Call).where(m.Call.linkedid == call_id))
+            if call is None:
+                return
+            if outcome == "fallback":
+                # The dialplan rings the fallback group now; how it ends is in CEL/CDR.
+                call.handled_by = "fallback_group"
+                return
+            call.ended_at = _dt(at)
+            call.outcome = outcome if outcome in m.CALL_OUTCOMES else "failed"
+            if outcome == "missed":
+                facts = missed_call_facts(
+                    session, call, blocked=details.blocked, is_staff=details.is_staff,
+                    owner_id=details.owner_id, source_id=details.source_id,
+                    tracking_number_id=details.tracking_number_id, at=call.started_at
+                    if call.started_at.tzinfo else call.started_at.replace(tzinfo=timezone.utc))
+                apply_missed(session, call, facts, self.callback_deadline_minutes)
+            started = call.started_at if call.started_at.tzinfo else call.started_at.replace(tzinfo=timezone.utc)
+            call.duration_seconds = int((_dt(at) - started).total_seconds())
+            if call.answered_at is not None:
+                answered = call.answered_at if call.answered_at.tzinfo else call.answered_at.replace(tzinfo=timezone.utc)
+                call.talk_seconds = int((_dt(at) - answered).total_seconds())
+        self._write("call end", call_id, write)
+
+    # ---- click-to-call -----------------------------------------------------------------
+    def outbound_started(self, call_id, request, at):
+        def write(session):
+            if session.scalar(select(m.Call.id).where(m.Call.linkedid == call_id)):
+                return
+            employee = session.get(m.Employee, request.employee_id)
+            call = m.Call(
+                linkedid=call_id, direction="outbound", caller=request.caller_id or None,
+                callee=request.number, caller_name=request.shown_name[:120],
+                started_at=_dt(at), employee_id=request.employee_id,
+                department_id=employee.department_id if employee else None,
+                handled_by="daemon", outcome="in_progress", company_id=request.company_id,
+                contact_id=request.contact_id, lead_id=request.lead_id,
+                deal_id=request.deal_id, inquiry_id=request.inquiry_id,
+                call_list_entry_id=request.call_list_entry_id)
+            call.legs = [m.CallLeg(employee_id=request.employee_id,
+                                   endpoint=f"PJSIP/{request.endpoint}", step=1,
+                                   channel_id=call_id, ringing_at=_dt(at))]
+            session.add(call)
+        self._write("click-to-call", call_id, write)
+
+    def employee_answered(self, call_id, request, at):
+        def write(session):
+            call = session.scalar(select(m.Call).where(m.Call.linkedid == call_id))
+            if call is None:
+                return
+            leg = session.scalar(select(m.CallLeg).where(m.CallLeg.channel_id == call_id))
+            if leg is not None:
+                leg.answered_at, leg.outcome = _dt(at), "answered"
+            session.add(m.CallLeg(call_id=call.id, employee_id=None,
+                                  endpoint=f"PJSIP/{request.number}@trunk"[:80], step=2,
+                                  channel_id=f"{call_id}-client", ringing_at=_dt(at)))
+        self._write("click-to-call employee answer", call_id, write)
+
+    def client_answered(self, call_id, request, at):
+        def write(session):
+            call = session.scalar(select(m.Call).where(m.Call.linkedid == call_id))
+            if call is None:
+                return
+            call.answered_at = _dt(at)
+            call.answered_by_id = request.employee_id
+            leg = session.scalar(select(m.CallLeg).where(
+                m.CallLeg.channel_id == f"{call_id}-client"))
+            if leg is not None:
+                leg.answered_at, leg.outcome = _dt(at), "answered"
+            if request.call_list_entry_id is None:  # cold calls stay out of the inquiries
+                apply_answered(session, call, _dt(at))
+        self._write("click-to-call client answer", call_id, write)
+
+    def outbound_ended(self, call_id, request, outcome, at):
+        def write(session):
+            call = session.scalar(select(m.Call).where(m.Call.linkedid == call_id))
+            if call is None:
+                return
+            end = _dt(at)
+            call.ended_at = end
+            call.outcome = outcome if outcome in m.CALL_OUTCOMES else "failed"
+            call.duration_seconds = int((end - _aware(call.started_at)).total_seconds())
+            if call.answered_at is not None:
+                call.talk_seconds = int((end - _aware(call.answered_at)).total_seconds())
+            for leg in call.legs:
+                if leg.ended_at is None:
+                    leg.ended_at = end
+                    if leg.outcome == "ringing":
+                        leg.outcome = _LEG_OUTCOME.get(outcome, "cancelled") \
+                            if leg.channel_id.endswith("-client") else "no_answer"
+        self._write("click-to-call end", call_id, write)
+
+    # ---- recordings --------------------------------------------------------------------
+    def recording_finished(self, call_id):
+        """Asterisk closed the call's recording file: move it into the store and link it.
+        The Deferred fires with the recording's size in bytes, or None."""
+        def write(session):
+            call = session.scalar(select(m.Call).where(m.Call.linkedid == call_id))
+            if call is None:
+                return None
+            try:
+                recording = attach_recording(session, call, spool_dir=self.spool_dir,
+                                             store_dir=self.store_dir, fmt=self.recording_format)
+            except RecordingNameError:
+                log.warn("call {call_id}: not a safe recording name", call_id=call_id)
+                return None
+            if recording is None:
+                log.warn("call {call_id}: no recording file in {spool}", call_id=call_id,
+                         spool=self.spool_dir)
+                return None
+            log.info("call {call_id}: recording attached ({size} bytes)", call_id=call_id,
+                     size=recording.size_bytes)
+            return recording.size_bytes
+        return self._write("recording", call_id, write)
+
+
+_LEG_OUTCOME = {"busy": "busy", "no_answer": "no_answer", "failed": "failed"}
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands datetimes back naive; they were stored as UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

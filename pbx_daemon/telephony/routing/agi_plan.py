@@ -1,0 +1,44 @@
+"""A route plan as dialplan variables, for the AGI fallbacks (process script and FastAGI).
+
+The dialplan's ``[pbxcrm-agi-route]`` reads::
+
+    PBXCRM_ROUTE      ok (anything else: ring the fallback group)
+    PBXCRM_BLOCKED    1 for a blocklisted caller
+    PBXCRM_CALLERNAME the CRM name to show on the phones (sanitised)
+    PBXCRM_STEPS      number of steps, then for n = 1..STEPS:
+    PBXCRM_DIAL_n     the Dial() device list of step n (PJSIP/101&PJSIP/102)
+    PBXCRM_TIMEOUT_n  its timeout in seconds
+    PBXCRM_FALLBACK   the department's fallback group as a device list
+
+AGI's ``SET VARIABLE name "value"`` has no escaping for quotes or line breaks, so every
+value is checked here and a value that could break out of its quotes is an error.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pbx_daemon.telephony.asterisk_render import dial_list
+from pbx_daemon.telephony.routing.policy import RoutePlan
+
+_SAFE = re.compile(r'^[^"\\\r\n\x00]*$')
+
+
+class UnsafeValue(ValueError):
+    pass
+
+
+def plan_variables(plan: RoutePlan) -> list[tuple[str, str]]:
+    out = [("PBXCRM_BLOCKED", "1" if plan.blocked else "0"),
+           ("PBXCRM_CALLERNAME", plan.caller_name or ""),
+           ("PBXCRM_STEPS", str(len(plan.steps)))]
+    for n, step in enumerate(plan.steps, 1):
+        out.append((f"PBXCRM_DIAL_{n}", dial_list(list(step.endpoints))))
+        out.append((f"PBXCRM_TIMEOUT_{n}", str(int(step.timeout))))
+    out.append(("PBXCRM_FALLBACK", dial_list(list(plan.fallback_endpoints))))
+    # ROUTE=ok goes last: a script killed half-way leaves the dialplan on the fallback.
+    out.append(("PBXCRM_ROUTE", "ok"))
+    for name, value in out:
+        if not _SAFE.match(value):
+            raise UnsafeValue(f"{name} would carry a quote or a line break")
+    return out
