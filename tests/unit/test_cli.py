@@ -249,3 +249,68 @@ def test_daemon_log_format_flag_is_validated_by_argparse(env, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["daemon", "--log-format", "xml"])
     assert exit_.value.code == 2
+
+
+@pytest.fixture
+def lab_env(env, monkeypatch, tmp_path: Path):
+    """A lab whose root and state live in tmp_path: nothing built, nothing running."""
+    monkeypatch.setenv("PBX_CRM_LAB_NAME", "unit")
+    monkeypatch.setenv("PBX_CRM_LAB_ROOT", str(tmp_path / "root"))
+    monkeypatch.setenv("PBX_CRM_LAB_STATE_DIR", str(tmp_path / "state"))
+    return tmp_path
+
+
+def _cel(eventtype, t, uid, **kw):
+    import json
+
+    base = {"eventtype": eventtype, "userdeftype": "", "eventtime": t, "name": "Ivan",
+            "num": "+79161234567", "dnid": "", "exten": "101", "context": "world-phone",
+            "channame": "PJSIP/pbx-00000001", "uniqueid": uid, "linkedid": uid, "eventextra": ""}
+    base.update(kw)
+    return json.dumps(base)
+
+
+def test_lab_status_exits_3_when_the_lab_is_not_up(lab_env, capsys):
+    import json
+
+    assert main(["lab", "status"]) == 3
+    status = json.loads(capsys.readouterr().out)
+    assert status["built"] is False and status["pbx"] == {"pid": None}
+
+
+def test_lab_env_prints_the_pbx_paths_as_exports(lab_env, capsys):
+    assert main(["lab", "env"]) == 0
+    root = lab_env / "root" / "srv" / "pbx-crm-lab" / "unit" / "pbx"
+    assert capsys.readouterr().out == (
+        f"export PBX_CRM_ASTERISK_RECORDING_DIR={root}/spool/recording\n"
+        f"export PBX_CRM_ASTERISK_CEL_LOG={root}/log/cel-custom/pbx-crm.jsonl\n")
+
+
+def test_lab_refusals_are_one_line_and_exit_1(lab_env, capsys):
+    assert main(["lab", "call", "--from", "+7916", "--to", "12;Dial(x)"]) == 1
+    assert capsys.readouterr().err == \
+        "pbx-crm: dialled number '12;Dial(x)': digits with an optional leading +\n"
+    assert main(["lab", "phone", "1234567", "answer", "--after", "2"]) == 1
+    assert "lab phone '1234567'" in capsys.readouterr().err
+
+
+def test_lab_events_reads_the_worlds_cel_as_lines_or_json(lab_env, capsys):
+    import json
+
+    events = lab_env / "root" / "srv" / "pbx-crm-lab" / "unit" / "world" / "log" / "cel-custom"
+    events.mkdir(parents=True)
+    (events / "lab-events.jsonl").write_text("\n".join([
+        _cel("LAB_RING", 10.1, "w.1", userdeftype="LAB_RING"),
+        _cel("ANSWER", 11.1, "w.1"),
+        _cel("HANGUP", 14.0, "w.1", eventextra='{"hangupcause":16}'),
+        _cel("LAB_RING", 20.0, "w.3", userdeftype="LAB_RING", context="world-pstn", exten="+74950000000"),
+    ]) + "\n")
+    assert main(["lab", "events", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["kind"], r["target"], r["answered_at"], r["hangup_cause"]) for r in rows] == \
+        [("phone", "101", 11.1, 16), ("pstn", "+74950000000", None, None)]
+    assert main(["lab", "events"]) == 0
+    first, second = capsys.readouterr().out.splitlines()
+    assert " phone 101            from '+79161234567' name 'Ivan': answered, answered " in first
+    assert first.endswith(", cause 16")
+    assert " pstn +74950000000   from " in second and ": ringing, answered -, ended -, cause None" in second
