@@ -102,3 +102,20 @@ def seed_reference_data(session: Session) -> None:
         if name not in stages:
             session.add(models.DealStage(name=name, position=position, is_won=won, is_lost=lost))
     session.flush()
+
+
+# Imported here, not at the top, so that this helper stays one self-contained block.
+from contextlib import contextmanager  # noqa: E402
+from typing import Iterator  # noqa: E402
+
+
+@contextmanager
+def session_for(url: str) -> Iterator[Session]:
+    """One session on an engine of its own, for work that runs once (a CLI command):
+    the session is closed and the engine disposed when the block ends, however it ends."""
+    engine = make_engine(url)
+    try:
+        with make_session_factory(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()
