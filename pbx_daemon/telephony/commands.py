@@ -1,0 +1,58 @@
+"""The telephony side's commands: ``reconcile`` (calls Asterisk handled while the daemon
+was down, from its CEL log) and ``call`` (click-to-call through the running daemon's API).
+
+Arguments, configuration and a :class:`~pbx_daemon.console.Console` in, exit code out.
+``daemon`` itself is started by ``cli.py`` (``pbx_daemon.service.run``). The database,
+reconcile and API client modules are imported inside the commands, so that parsing the
+command line does not load them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pbx_daemon.config import Config
+from pbx_daemon.console import Console
+
+
+def cmd_reconcile(args: argparse.Namespace, config: Config, console: Console) -> int:
+    from pbx_daemon import db
+    from pbx_daemon.telephony.reconcile import reconcile
+
+    path = Path(args.cel_log or config.asterisk.cel_log)
+    if not path.is_file():
+        return console.fail(f"no CEL log at {path} (asterisk.cel_log)", 1)
+    with db.session_for(config.database.url) as session, open(path, errors="replace") as f:
+        summary = reconcile(session, f, recordings_dir=config.asterisk.recording_dir,
+                            store_dir=config.recordings.dir,
+                            region=config.general.default_region,
+                            callback_deadline_minutes=config.inquiries.callback_deadline_minutes)
+    print(f"reconciled {path}: {summary.seen} complete calls, {summary.stored} stored "
+          f"({summary.answered} answered, {summary.missed} missed)", file=console.out)
+    return 0
+
+
+def cmd_call(args: argparse.Namespace, config: Config, console: Console) -> int:
+    """``call EMPLOYEE NUMBER [--card kind:id]``: the employee is a login or an id."""
+    from pbx_daemon.config import api_base_url
+    from pbx_daemon.telephony import api_client
+    from pbx_daemon.telephony.click_to_call import ClickToCallError
+
+    if not config.api.token:
+        return console.fail("api.token is not set: the daemon's API needs it")
+    card = None
+    if args.card:
+        kind, _, card_id = args.card.partition(":")
+        if not card_id.isdigit():
+            return console.fail("--card must look like contact:12")
+        card = {"kind": kind, "id": int(card_id)}
+    employee = int(args.employee) if args.employee.isdigit() else args.employee
+    try:
+        result = api_client.click_to_call(api_base_url(config), config.api.token, employee=employee,
+                                          number=args.number, card=card)
+    except ClickToCallError as e:
+        return console.fail(f"click-to-call refused: {e.message}", 1)
+    print(f"{result['call_id']}: ringing {args.employee}'s phone; then {result['number']}",
+          file=console.out)
+    return 0
