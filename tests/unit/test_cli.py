@@ -314,3 +314,52 @@ def test_lab_events_reads_the_worlds_cel_as_lines_or_json(lab_env, capsys):
     assert " phone 101            from '+79161234567' name 'Ivan': answered, answered " in first
     assert first.endswith(", cause 16")
     assert " pstn +74950000000   from " in second and ": ringing, answered -, ended -, cause None" in second
+
+
+def test_session_for_disposes_its_engine_however_the_block_ends(monkeypatch, tmp_path):
+    """The one engine/session/dispose sequence every database command goes through."""
+    from sqlalchemy import event, text
+
+    made, disposed = [], []
+    make_engine = db.make_engine
+
+    def recording_make_engine(url, **kw):
+        engine = make_engine(url, **kw)
+        event.listen(engine, "engine_disposed", lambda e: disposed.append(e))
+        made.append(engine)
+        return engine
+
+    monkeypatch.setattr(db, "make_engine", recording_make_engine)
+    with db.session_for(f"sqlite:///{tmp_path}/a.sqlite3") as session:
+        assert session.scalar(text("select 1")) == 1
+    assert disposed == made and len(made) == 1
+    with pytest.raises(RuntimeError), db.session_for(f"sqlite:///{tmp_path}/a.sqlite3"):
+        raise RuntimeError("a command failed half-way")
+    assert disposed == made and len(made) == 2
+
+
+COMMAND_MODULES = {
+    "pbx_daemon/crm/commands.py": ("twisted", "flask", "pbx_daemon.telephony", "admin"),
+    "pbx_daemon/crm/stats/commands.py": ("twisted", "flask", "pbx_daemon.telephony", "admin"),
+    "pbx_daemon/telephony/commands.py": ("flask", "admin"),
+    "pbx_daemon/commands.py": ("twisted", "flask", "admin"),
+    "pbx_daemon/console.py": ("twisted", "flask", "admin"),
+}
+
+
+@pytest.mark.parametrize("path", sorted(COMMAND_MODULES))
+def test_command_modules_keep_their_features_boundaries(path):
+    """Every import, including those inside a command's body, stays on its side: the CRM's
+    commands import no Twisted, Flask or telephony; telephony's import no Flask."""
+    import ast
+
+    source = (Path(__file__).resolve().parents[2] / path).read_text(encoding="utf-8")
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+    forbidden = COMMAND_MODULES[path]
+    assert not {name for name in imported
+                if any(name == f or name.startswith(f + ".") for f in forbidden)}
