@@ -1,4 +1,8 @@
-"""Build, start, drive and stop the Asterisk lab (see the package docstring)."""
+"""The lab's handle: build, start, drive and stop the Asterisk lab (see the package
+docstring). The pieces live next door: ``settings`` (what a lab is), ``build`` (the
+debootstrap root), ``render`` (the instances' configuration), ``processes`` (Asterisk under
+chroot, mounts, pids) and ``world`` (phone behaviour and the rings read back from CEL).
+"""
 
 from __future__ import annotations
 
@@ -9,174 +13,28 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
-from pbx_daemon.telephony.asterisk_render import Phone, dial_list, render_pbx_files, render_text
+from pbx_daemon.lab.build import build_root, debian_mirror, installed_version
+from pbx_daemon.lab.build import is_built as root_is_built
+from pbx_daemon.lab.processes import (asterisk_rx, check_ports_free, is_mountpoint,
+                                      mount_proc_and_dev, need_root, processes_chrooted_in,
+                                      running, start_asterisk, wait_gone)
+from pbx_daemon.lab.render import render_files
+from pbx_daemon.lab.settings import LabError, LabSettings, instance_path, opt_path
+from pbx_daemon.lab.world import LabEvent, PhoneMode, Ring, read_events, rings_from
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+# Importable from here as before (tests, bench): the lab's public names.
+__all__ = ["Lab", "LabError", "LabEvent", "LabSettings", "PhoneMode", "Ring", "debian_mirror"]
+
 ROLES = ("pbx", "world")
-# Asterisk, plus what the process AGI fallback needs to run inside the root with the
-# root's own Python: our code is pure Python and is copied in at `lab up`.
-PACKAGES = ("asterisk", "asterisk-core-sounds-en-gsm", "python3", "python3-sqlalchemy",
-            "python3-phonenumbers", "python3-six", "python3-psycopg2")
-
-MARKER = ".pbx-crm-lab-root"
-# Where Debian's asterisk package puts its modules (inside the root).
-MODDIR = "/usr/lib/x86_64-linux-gnu/asterisk/modules"
-_CHROOT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
 _NUMBER = re.compile(r"^\+?[0-9]{1,20}$")
 _PHONE_EXT = re.compile(r"^[0-9]{1,6}$")
-_MODE = re.compile(r"^(ring|reject|busy|answer(:[0-9]{1,4}(:[0-9]{1,4})?)?)$")
-
-
-class LabError(Exception):
-    """Something the operator must fix; ``str()`` is one line saying what."""
-
-
-@dataclass(frozen=True)
-class LabSettings:
-    root: Path
-    state_dir: Path
-    # Several labs can share one root (the demo's and the test suite's) when their names,
-    # state dirs and ports differ.
-    name: str = "lab"
-    pbx_sip_port: int = 5060
-    pbx_ari_port: int = 8088
-    world_sip_port: int = 5070
-    trunk_ip: str = "127.0.0.2"
-    ari_username: str = "pbx-crm"
-    ari_password: str = ""
-    ari_app: str = "pbx-crm"
-    phones: tuple[str, ...] = ("101", "102", "103", "104", "105", "106", "107", "108")
-    # Rung by the dialplan when neither the daemon nor the AGI fallback can route a call.
-    fallback_phones: tuple[str, ...] = ("101", "102")
-    fallback_timeout: int = 30
-    # Where the daemon serves FastAGI (agi.listen), as the lab PBX's dialplan calls it.
-    fastagi_port: int = 4573
-    blocked_action: str = "busy"
-    mirror: str | None = None
-
-    def __post_init__(self) -> None:
-        if not re.match(r"^[a-z0-9-]{1,20}$", self.name):
-            raise LabError(f"lab name {self.name!r}: lowercase letters, digits and '-'")
-
-    @classmethod
-    def from_config(cls, config) -> "LabSettings":
-        lab = config.lab
-        return cls(
-            name=lab.name,
-            root=Path(lab.root),
-            state_dir=Path(lab.state_dir),
-            pbx_sip_port=lab.pbx_sip_port,
-            pbx_ari_port=lab.pbx_ari_port,
-            world_sip_port=lab.world_sip_port,
-            trunk_ip=lab.trunk_ip,
-            ari_username=config.ari.username,
-            ari_password=config.ari.password,
-            ari_app=config.ari.app,
-            fastagi_port=_endpoint_port(config.agi.listen, 4573),
-            blocked_action=config.routing.blocked_action,
-            mirror=os.environ.get("PBX_CRM_LAB_MIRROR") or None,
-        )
-
-
-@dataclass(frozen=True)
-class LabEvent:
-    """One CEL record written by the world instance."""
-
-    type: str
-    time: float
-    unique_id: str
-    linked_id: str
-    channel: str
-    context: str
-    exten: str
-    caller_num: str
-    caller_name: str
-    user_type: str = ""
-    extra: str = ""
-
-    @classmethod
-    def from_json(cls, record: dict) -> "LabEvent":
-        return cls(
-            type=record.get("eventtype", ""),
-            time=float(record.get("eventtime") or 0.0),
-            unique_id=str(record.get("uniqueid", "")),
-            linked_id=str(record.get("linkedid", "")),
-            channel=record.get("channame", ""),
-            context=record.get("context", ""),
-            exten=str(record.get("exten", "")),
-            caller_num=str(record.get("num", "")),
-            caller_name=str(record.get("name", "")),
-            user_type=record.get("userdeftype", ""),
-            extra=str(record.get("eventextra", "")),
-        )
-
-
-@dataclass(frozen=True)
-class Ring:
-    """A call the world received from the PBX: a lab phone or a PSTN number ringing."""
-
-    kind: str  # "phone" or "pstn"
-    target: str  # phone extension or dialled PSTN number
-    caller_num: str
-    caller_name: str
-    rang_at: float
-    answered_at: float | None
-    ended_at: float | None
-    hangup_cause: int | None
-    unique_id: str
-
-
-@dataclass(frozen=True)
-class PhoneMode:
-    """How a lab phone (or PSTN number) behaves when the PBX calls it."""
-
-    action: str  # ring | reject | busy | answer
-    after: int = 0
-    hold: int | None = None
-
-    def encode(self) -> str:
-        if self.action != "answer":
-            return self.action
-        return f"answer:{self.after}" + (f":{self.hold}" if self.hold is not None else "")
-
-    @classmethod
-    def parse(cls, text: str) -> "PhoneMode":
-        if not _MODE.match(text):
-            raise LabError(f"phone mode {text!r}: use ring, reject, busy or answer[:SECS[:HOLD]]")
-        parts = text.split(":")
-        if parts[0] != "answer":
-            return cls(parts[0])
-        after = int(parts[1]) if len(parts) > 1 else 0
-        hold = int(parts[2]) if len(parts) > 2 else None
-        return cls("answer", after, hold)
-
-
-def debian_mirror(sources: Iterable[Path] | None = None) -> str:
-    """The Debian archive this machine's apt already uses (the lab asks no other host)."""
-    if sources is None:
-        apt = Path("/etc/apt")
-        sources = [apt / "sources.list", *sorted((apt / "sources.list.d").glob("*"))]
-    for path in sources:
-        try:
-            text = path.read_text()
-        except OSError:
-            continue
-        for match in re.finditer(r"(?:^deb\s+(?:\[[^\]]*\]\s+)?|^URIs:\s*)(\S+)", text, re.M):
-            uri = match.group(1).rstrip("/")
-            if uri.endswith("/debian") and uri.startswith(("http://", "https://")):
-                return uri
-    raise LabError(
-        "no Debian archive found in /etc/apt sources; set PBX_CRM_LAB_MIRROR to one"
-    )
 
 
 class Lab:
@@ -201,11 +59,10 @@ class Lab:
 
     @property
     def _opt(self) -> str:
-        """Inside the root: our code, the AGI wrapper and the AGI's config, per lab."""
-        return f"/opt/pbx-crm/{self.s.name}"
+        return opt_path(self.s.name)
 
     def _instance_path(self, role: str) -> str:
-        return f"/srv/pbx-crm-lab/{self.s.name}/{role}"
+        return instance_path(self.s.name, role)
 
     def etc_dir(self, role: str) -> Path:
         return self.instance_dir(role) / "etc"
@@ -227,102 +84,18 @@ class Lab:
     def _conf_arg(self, role: str) -> str:
         return f"{self._instance_path(role)}/etc/asterisk.conf"
 
-    # ---- build ---------------------------------------------------------------------
+    # ---- build (build.py) and configuration (render.py) ---------------------------------
     def is_built(self) -> bool:
         """Built, and with the package list this version of the lab needs."""
-        try:
-            marker = (self.root / MARKER).read_text().splitlines()
-        except OSError:
-            return False
-        return (self.root / "usr/sbin/asterisk").exists() and \
-            len(marker) > 1 and marker[1] == ",".join(PACKAGES)
+        return root_is_built(self.root)
 
     def build(self) -> None:
         """debootstrap a Debian unstable root with Asterisk into ``root`` (once)."""
-        if self.is_built():
-            return
-        _need_root()
-        debootstrap = shutil.which("debootstrap")
-        if not debootstrap:
-            raise LabError("debootstrap is not installed (apt-get install debootstrap)")
-        mirror = self.s.mirror or debian_mirror()
-        partial = self.root.with_name(self.root.name + ".partial")
-        _unmount_under(partial)
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        self.log(f"building the lab root in {partial} (debootstrap sid, about a minute)")
-        cmd = [debootstrap, "--variant=minbase", "--include=" + ",".join(PACKAGES),
-               "sid", str(partial), mirror]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0 or not (partial / "usr/sbin/asterisk").exists():
-            tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
-            _unmount_under(partial)
-            raise LabError(f"debootstrap failed (exit {proc.returncode}): {' | '.join(tail)}")
-        _unmount_under(partial)
-        version = self._asterisk_version(partial)
-        (partial / MARKER).write_text(version + "\n" + ",".join(PACKAGES) + "\n")
-        if self.root.exists():
-            _unmount_under(self.root)
-            shutil.rmtree(self.root)
-        partial.rename(self.root)
-        self.log(f"lab root ready: {version}")
+        build_root(self.root, self.s.mirror, self.log)
 
-    def _asterisk_version(self, root: Path | None = None) -> str:
-        if root is None and (self.root / MARKER).exists():
-            return (self.root / MARKER).read_text().splitlines()[0]
-        proc = subprocess.run(["chroot", str(root or self.root), "/usr/sbin/asterisk", "-V"],
-                              capture_output=True, text=True, env=_CHROOT_ENV)
-        return proc.stdout.strip() or "unknown Asterisk"
-
-    # ---- configuration ---------------------------------------------------------------
     def render(self) -> dict[str, dict[str, str]]:
         """The files of both instances, by role then file name."""
-        s = self.s
-        if not s.ari_password:
-            raise LabError("ari.password is not set (set it in the config or PBX_CRM_ARI_PASSWORD)")
-        common = {"MODDIR": MODDIR}
-        pbx_values = {
-            **common,
-            "ROLE": "pbx",
-            "INSTANCE_DIR": self._instance_path("pbx"),
-            "ARI_BIND": "127.0.0.1",
-            "ARI_PORT": str(s.pbx_ari_port),
-            "ARI_USERNAME": s.ari_username,
-            "ARI_PASSWORD": s.ari_password,
-            "ARI_APP": s.ari_app,
-            "SIP_BIND": "127.0.0.1",
-            "SIP_PORT": str(s.pbx_sip_port),
-            "TRUNK_HOST": f"{s.trunk_ip}:{s.pbx_sip_port}",
-            "TRUNK_MATCH": s.trunk_ip,
-            "TRUNK_FROM_USER": "pbx-crm",
-            "FALLBACK_DIAL": dial_list(s.fallback_phones),
-            "FALLBACK_TIMEOUT": str(s.fallback_timeout),
-            "AGI_COMMAND": f"{self._opt}/agi-route",
-            "FASTAGI_HOST": "127.0.0.1",
-            "BLOCKED_ACTION": s.blocked_action,
-            "FASTAGI_PORT": str(s.fastagi_port),
-            "RECORDING_DIR": f"{self._instance_path('pbx')}/spool/recording",
-        }
-        phones = [Phone(endpoint=p, contact=f"sip:{p}@127.0.0.1:{s.world_sip_port}")
-                  for p in s.phones]
-        pbx = render_pbx_files(pbx_values, phones)
-        world_values = {
-            **common,
-            "ROLE": "world",
-            "INSTANCE_DIR": self._instance_path("world"),
-            "TRUNK_IP": s.trunk_ip,
-            "PBX_SIP_PORT": str(s.pbx_sip_port),
-            "WORLD_SIP_PORT": str(s.world_sip_port),
-        }
-        world: dict[str, str] = {}
-        for role, files in (("pbx", pbx), ("world", world)):
-            values = pbx_values if role == "pbx" else world_values
-            for name in ("asterisk.conf", "modules.conf", "logger.conf"):
-                files[name] = render_text((TEMPLATES / name).read_text(), values, name=name)
-        for path in TEMPLATES.glob("world_*.conf"):
-            name = path.name.removeprefix("world_")
-            world[name] = render_text(path.read_text(), world_values, name=path.name)
-        return {"pbx": pbx, "world": world}
+        return render_files(self.s)
 
     def _install_agi(self) -> None:
         """Copy our code and pyst2 into the root for the process AGI fallback."""
@@ -361,7 +134,7 @@ class Lab:
             target = self._in_root(str(directory))
             # A directory that does not exist stays missing inside too: an unreachable
             # database is exactly what some tests want.
-            if directory.is_dir() and not _is_mountpoint(target):
+            if directory.is_dir() and not is_mountpoint(target):
                 target.mkdir(parents=True, exist_ok=True)
                 subprocess.run(["mount", "--bind", str(directory), str(target)], check=True)
                 state = self.read_state()
@@ -418,7 +191,7 @@ class Lab:
 
     def up(self, timeout: float = 60.0) -> dict:
         """Build if needed, start both instances, return once ARI answers."""
-        _need_root()
+        need_root()
         self.build()
         state = self.read_state()
         if all(self._alive(r, state) for r in ROLES):
@@ -449,54 +222,22 @@ class Lab:
         return state
 
     def _check_ports_free(self) -> None:
-        s = self.s
-        checks = [
-            (socket.SOCK_DGRAM, "127.0.0.1", s.pbx_sip_port, "PBX SIP"),
-            (socket.SOCK_STREAM, "127.0.0.1", s.pbx_ari_port, "PBX ARI"),
-            (socket.SOCK_DGRAM, "127.0.0.1", s.world_sip_port, "lab phones SIP"),
-            (socket.SOCK_DGRAM, s.trunk_ip, s.pbx_sip_port, "lab trunk SIP"),
-        ]
-        for kind, host, port, what in checks:
-            sock = socket.socket(socket.AF_INET, kind)
-            # As Asterisk does: a port left in TIME_WAIT by the last run is free to use.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((host, port))
-            except OSError as e:
-                raise LabError(f"{what} port {host}:{port} is taken ({e.strerror}); "
-                               "is another Asterisk running? (pbx-crm lab status)") from None
-            finally:
-                sock.close()
+        check_ports_free(self.s)
 
     def _mount(self) -> list[str]:
-        mounted = []
-        for target, args in (("proc", ["-t", "proc", "proc"]), ("dev", ["--bind", "/dev"])):
-            path = self.root / target
-            if _is_mountpoint(path):
-                continue
-            subprocess.run(["mount", *args, str(path)], check=True)
-            mounted.append(str(path))
-        return mounted
+        return mount_proc_and_dev(self.root)
 
     def _start(self, role: str) -> int:
-        run_dir = self.instance_dir(role) / "run"
-        for stale in run_dir.glob("asterisk.*"):
-            stale.unlink()
-        logfile = open(self.log_dir(role) / "process.log", "ab")
-        proc = subprocess.Popen(
-            ["chroot", str(self.root), "/usr/sbin/asterisk", "-C", self._conf_arg(role), "-f"],
-            stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
-            env=_CHROOT_ENV, start_new_session=True,
-        )
-        logfile.close()
-        self.log(f"started {role} Asterisk, pid {proc.pid}")
-        return proc.pid
+        pid = start_asterisk(self.root, self._conf_arg(role), self.instance_dir(role) / "run",
+                             self.log_dir(role) / "process.log")
+        self.log(f"started {role} Asterisk, pid {pid}")
+        return pid
 
     def _wait_booted(self, role: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         pid = self.read_state()["pids"][role]
         while time.monotonic() < deadline:
-            if not _running(pid):
+            if not running(pid):
                 raise LabError(f"{role} Asterisk exited during start-up; see "
                                f"{self.log_dir(role) / 'messages.log'}")
             proc = self._rx(role, "core waitfullybooted", timeout=timeout, check=False)
@@ -528,19 +269,19 @@ class Lab:
                 continue
             # "core stop now" hangs up channels and exits cleanly; signals are the backstop.
             self._rx(role, "core stop now", timeout=5, check=False)
-            if not _wait_gone(pid, 5.0):
+            if not wait_gone(pid, 5.0):
                 os.killpg(pid, signal.SIGTERM)
-                if not _wait_gone(pid, timeout):
+                if not wait_gone(pid, timeout):
                     os.killpg(pid, signal.SIGKILL)
-                    _wait_gone(pid, 5.0)
+                    wait_gone(pid, 5.0)
             stopped.append(f"{role} (pid {pid})")
         for target in reversed(state.get("binds", [])):
             subprocess.run(["umount", "-l", target], check=False)
         # Labs sharing this root (the demo's and the test suite's) share its /proc and /dev
         # mounts: the last one down takes them away.
-        if state and not _processes_chrooted_in(self.root):
+        if state and not processes_chrooted_in(self.root):
             for target in ("dev", "proc"):
-                if _is_mountpoint(self.root / target):
+                if is_mountpoint(self.root / target):
                     subprocess.run(["umount", "-l", str(self.root / target)], check=False)
         if self.state_file.exists():
             self.state_file.unlink()
@@ -549,7 +290,7 @@ class Lab:
     def status(self) -> dict:
         state = self.read_state()
         result = {"built": self.is_built(), "root": str(self.root),
-                  "version": self._asterisk_version() if self.is_built() else None}
+                  "version": installed_version(self.root) if self.is_built() else None}
         for role in ROLES:
             result[role] = {"pid": self._alive(role, state)}
         if result["pbx"]["pid"]:
@@ -562,14 +303,8 @@ class Lab:
     # ---- driving it ------------------------------------------------------------------
     def _rx(self, role: str, command: str, *, timeout: float = 15.0,
             check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run(
-            ["chroot", str(self.root), "/usr/sbin/asterisk", "-C", self._conf_arg(role),
-             "-rx", command],
-            capture_output=True, text=True, env=_CHROOT_ENV, timeout=timeout,
-        )
-        if check and proc.returncode != 0:
-            raise LabError(f"{role}: {command!r} failed: {(proc.stdout + proc.stderr).strip()}")
-        return proc
+        return asterisk_rx(self.root, self._conf_arg(role), role, command, timeout=timeout,
+                           check=check)
 
     def cli(self, role: str, command: str) -> str:
         """Run an Asterisk CLI command on one instance and return its output."""
@@ -658,49 +393,11 @@ class Lab:
 
     # ---- observing it ----------------------------------------------------------------
     def events(self, since: float = 0.0) -> list[LabEvent]:
-        out = []
-        try:
-            lines = self.events_file.read_text(errors="replace").splitlines()
-        except FileNotFoundError:
-            return out
-        for line in lines:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                event = LabEvent.from_json(json.loads(line))
-            except (ValueError, TypeError):
-                continue
-            if event.time >= since:
-                out.append(event)
-        return out
+        return read_events(self.events_file, since)
 
     def rings(self, since: float = 0.0) -> list[Ring]:
         """Every phone / PSTN number the PBX rang since ``since`` (epoch seconds)."""
-        by_channel: dict[str, list[LabEvent]] = {}
-        for event in self.events(since):
-            by_channel.setdefault(event.unique_id, []).append(event)
-        rings = []
-        for unique_id, events in by_channel.items():
-            ring = next((e for e in events if e.user_type == "LAB_RING"), None)
-            if ring is None:
-                continue
-            answered = next((e.time for e in events if e.type == "ANSWER"), None)
-            hangup = next((e for e in events if e.type == "HANGUP"), None)
-            cause = None
-            if hangup is not None:
-                try:
-                    cause = int(json.loads(hangup.extra).get("hangupcause"))
-                except (ValueError, TypeError, AttributeError):
-                    cause = None
-            rings.append(Ring(
-                kind="phone" if ring.context == "world-phone" else "pstn",
-                target=ring.exten, caller_num=ring.caller_num, caller_name=ring.caller_name,
-                rang_at=ring.time, answered_at=answered,
-                ended_at=hangup.time if hangup else None, hangup_cause=cause,
-                unique_id=unique_id,
-            ))
-        return sorted(rings, key=lambda r: r.rang_at)
+        return rings_from(self.events(since))
 
     def wait_for(self, predicate: Callable[[], object], timeout: float,
                  what: str = "condition") -> object:
@@ -713,79 +410,3 @@ class Lab:
             if time.monotonic() >= deadline:
                 raise LabError(f"timed out after {timeout} s waiting for {what}")
             time.sleep(0.1)
-
-
-def _endpoint_port(spec: str, default: int) -> int:
-    """The port of a Twisted endpoint string such as ``tcp:4573:interface=127.0.0.1``."""
-    match = re.match(r"^tcp6?:(?:port=)?(\d+)", spec)
-    return int(match.group(1)) if match else default
-
-
-def _need_root() -> None:
-    if os.geteuid() != 0:
-        raise LabError("the lab needs root (debootstrap, mount and chroot)")
-
-
-def _is_mountpoint(path: Path) -> bool:
-    return str(path) in _mounts()
-
-
-def _mounts() -> list[str]:
-    try:
-        lines = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return []
-    return [line.split()[1].replace("\\040", " ") for line in lines if len(line.split()) > 1]
-
-
-def _unmount_under(path: Path) -> None:
-    """Lazily unmount anything mounted inside ``path`` (deepest first) before deleting it."""
-    prefix = str(path).rstrip("/") + "/"
-    for mount in sorted((m for m in _mounts() if m.startswith(prefix)), key=len, reverse=True):
-        subprocess.run(["umount", "-l", mount], check=False)
-
-
-def _running(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie (our child that exited but is unreaped)."""
-    try:
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _processes_chrooted_in(root: Path) -> list[int]:
-    """Pids whose root directory is ``root`` (processes of any lab using this root)."""
-    target = str(root.resolve())
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if os.readlink(entry / "root") == target:
-                pids.append(int(entry.name))
-        except OSError:
-            continue
-    return pids
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        # Our own child becomes a zombie until reaped.
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return True
-        except ChildProcessError:
-            pass
-        time.sleep(0.1)
-    return False

@@ -87,3 +87,20 @@ def test_render_needs_an_ari_password(tmp_path: Path):
     assert "bind = 127.0.0.2:5060" in files["world"]["pjsip.conf"]
     assert "contact = sip:101@127.0.0.1:5070" in files["pbx"]["pjsip_phones.conf"]
     assert "/srv/pbx-crm-lab/unit/pbx/etc" in files["pbx"]["asterisk.conf"]
+
+
+def test_a_root_is_built_when_its_marker_lists_todays_packages(tmp_path: Path):
+    """The marker written after debootstrap gives the version without running Asterisk;
+    a root built for another package list is built again."""
+    from pbx_daemon.lab.build import MARKER, PACKAGES
+
+    lab = Lab(LabSettings(root=tmp_path / "root", state_dir=tmp_path / "state", name="unit"))
+    assert not lab.is_built() and lab.status()["version"] is None
+    (lab.root / "usr/sbin").mkdir(parents=True)
+    (lab.root / "usr/sbin/asterisk").write_text("")
+    (lab.root / MARKER).write_text("Asterisk 22.5.2\n" + ",".join(PACKAGES) + "\n")
+    assert lab.is_built()
+    status = lab.status()
+    assert status["version"] == "Asterisk 22.5.2" and status["pbx"] == {"pid": None}
+    (lab.root / MARKER).write_text("Asterisk 22.5.2\nasterisk\n")
+    assert not lab.is_built()
