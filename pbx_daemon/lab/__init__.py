@@ -14,6 +14,12 @@ listens on loopback:
   when is written by CEL as JSON lines, which :meth:`Lab.rings` reads back.
 
 This is ops and test tooling, run as root from the shell; it is not used by the daemon.
+
+:mod:`~pbx_daemon.lab.lab` holds :class:`Lab`, the handle tests and ops drive; next to it
+``settings`` (what a lab is), ``build`` (the debootstrap root), ``render`` (the two
+instances' configuration), ``processes`` (Asterisk under chroot, mounts, pids), ``world``
+(phone behaviour, rings read back from CEL), ``commands`` (``pbx-crm lab|demo``) and
+``demo`` (the demo data and calls).
 """
 
 from __future__ import annotations
