@@ -3,6 +3,9 @@
 Every page but the login page needs a logged-in employee; each view says which roles
 may use it. The SQLAlchemy models are the daemon's own (``pbx_daemon.crm.models``): the admin
 never redefines a record or a rule.
+
+This module wires; the feature modules only define their pages and blueprints, and
+:func:`register_views` is the one place that adds them, in menu order.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from flask import Flask, abort, has_request_context, flash, g, redirect, render_template, request, session, url_for
+from flask import Flask, has_request_context, flash, g, redirect, render_template, request, session, url_for
 from flask_admin import Admin, AdminIndexView, expose
 from flask_babel import Babel, get_locale, gettext
 from flask_babel import lazy_gettext as _l
@@ -22,6 +25,8 @@ from werkzeug.security import check_password_hash
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from admin import analytics_view, calls, crm, import_view, popup, views, workspace
+from admin.display import class_name, show_phone
 from admin.views import RoleGate
 from pbx_daemon.crm import models
 
@@ -65,6 +70,7 @@ def create_app(config=None) -> Flask:
     CSRFProtect(app)
     Babel(app, locale_selector=_locale, default_locale="ru",
           default_translation_directories=str(Path(__file__).parent / "translations"))
+    app.jinja_env.globals["show_phone"] = show_phone
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["class_name"] = class_name
     if config.database.url.startswith("sqlite"):
@@ -117,28 +123,15 @@ def create_app(config=None) -> Flask:
         session.clear()
         return redirect(url_for("login"))
 
+    app.extensions["pbx_crm_config"] = config
     admin = Admin(app, name="pbx-crm", index_view=HomeView(url="/admin"), theme=Bootstrap4Theme())
     # Flask-Admin reads the session's binding while building views: it needs an app context.
-    app.extensions["pbx_crm_config"] = config
-    from admin import calls, crm, popup
-
     with app.app_context():
-        for view in _views(db):
-            admin.add_view(view)
-        crm.init_app(app, db, admin)
-    calls.init_app(app, db)
-    popup.init_app(app, db)
+        register_views(admin, app, db)
     return app
 
 
 LANGUAGES = ("ru", "en")
-
-
-def class_name(inquiry_class) -> str:
-    """An inquiry class in the page's language (seed 003's classes carry both)."""
-    if inquiry_class is None:
-        return ""
-    return inquiry_class.name_ru if str(get_locale()) == "ru" and inquiry_class.name_ru else inquiry_class.name
 
 
 def _locale():
@@ -149,10 +142,23 @@ def _locale():
     return session.get("lang") or request.accept_languages.best_match(LANGUAGES) or "ru"
 
 
-def _views(db):
-    from admin import views as v
+def register_views(admin: Admin, app: Flask, db) -> None:
+    """Every page and endpoint of the admin: the pages of :func:`_views`, then the
+    web-form endpoint and the blueprints. Feature modules define; only this adds."""
+    for view in _views(db):
+        admin.add_view(view)
+    # Site forms post inquiries with a token, not a session: no CSRF there.
+    app.add_url_rule("/api/inquiries", "web_inquiry", app.extensions["csrf"].exempt(crm.web_inquiry),
+                     methods=["POST"])
+    app.register_blueprint(calls.bp)  # recordings, click-to-call
+    app.register_blueprint(popup.bp)  # the screen-pop page and its JSON
 
-    m = models
+
+def _views(db) -> list:
+    """The pages in menu order: Flask-Admin builds the menu in the order views are added
+    (a category sits where its first page is), so this list reads as the menu does.
+    Endpoints and URLs are what ``url_for`` and links use: keep them."""
+    m, v = models, views
     return [
         v.EmployeeView(m.Employee, db, name=_l("Employees"), category=_l("Telephony")),
         v.DepartmentView(m.Department, db, name=_l("Departments"), category=_l("Telephony")),
@@ -170,10 +176,22 @@ def _views(db):
         v.ReferenceView(m.InquiryClass, db, name=_l("Inquiry classes"), category=_l("Inquiries")),
         v.ReferenceView(m.InquirySubclass, db, name=_l("Inquiry subclasses"), category=_l("Inquiries")),
         v.ReferenceView(m.Source, db, name=_l("Sources"), category=_l("Inquiries")),
+        crm.InquiryQueueView(db, name=_l("Queue"), category=_l("Inquiries"), endpoint="queue",
+                             url="/admin/queue"),
+        crm.SourceQualityView(db, name=_l("Source quality"), category=_l("Inquiries"),
+                              endpoint="source_quality", url="/admin/source-quality"),
         v.ColdCallingView(m.CallList, db, name=_l("Call lists"), category=_l("Cold calling")),
         v.ColdCallingView(m.CallListEntry, db, name=_l("Call list entries"), category=_l("Cold calling")),
         v.CallScriptView(m.CallScript, db, name=_l("Call scripts"), category=_l("Cold calling")),
         v.ColdCallingView(m.KbArticle, db, name=_l("Knowledge base"), category=_l("Cold calling")),
+        workspace.WorkspaceView(db, name=_l("Workspace"), category=_l("Cold calling"),
+                                endpoint="workspace", url="/admin/workspace"),
+        import_view.ImportView(db, name=_l("Import a call list"), category=_l("Cold calling"),
+                               endpoint="import_list", url="/admin/import"),
+        crm.MyTasksView(db, name=_l("My tasks"), endpoint="my_tasks", url="/admin/my-tasks"),
+        crm.MyDealsView(db, name=_l("My deals"), endpoint="my_deals", url="/admin/my-deals"),
+        crm.CardView(db, name=_l("Card"), endpoint="card", url="/admin/card"),  # hidden: reached by links
+        analytics_view.AnalyticsView(db, name=_l("Analytics"), endpoint="analytics", url="/admin/analytics"),
     ]
 
 

@@ -12,17 +12,15 @@ from flask import Blueprint, abort, current_app, g, jsonify, redirect, request, 
 
 from admin.access import CARD_MODELS, can_see_call, can_see_card
 from pbx_daemon.crm import models as m
-from pbx_daemon.telephony.api_client import click_to_call
-from pbx_daemon.telephony.click_to_call import ClickToCallError
+from pbx_daemon.telephony.api_client import ClickToCallError, click_to_call
 from pbx_daemon.config import api_base_url
 from pbx_daemon.crm.recordings import RecordingNameError, stored_path
 
 bp = Blueprint("calls", __name__)
 
 
-def init_app(app, db) -> None:
-    bp.db = db
-    app.register_blueprint(bp)
+def _session():
+    return current_app.extensions["sqlalchemy"].session
 
 
 def _config():
@@ -41,7 +39,7 @@ def _need_login():
 def recording(call_id: int):
     if (r := _need_login()) is not None:
         return r
-    session = bp.db.session
+    session = _session()
     call = session.get(m.Call, call_id)
     if call is None:
         abort(404)
@@ -87,8 +85,8 @@ def start_click_to_call():
     if kind:
         if kind not in kinds or not card_id.isdigit():
             return jsonify(error="card_kind/card_id do not name a card"), 400
-        card_row = bp.db.session.get(kinds[kind], int(card_id))
-        if card_row is None or not can_see_card(bp.db.session, g.user, card_row):
+        card_row = _session().get(kinds[kind], int(card_id))
+        if card_row is None or not can_see_card(_session(), g.user, card_row):
             return jsonify(error=f"no {kind} {card_id}"), 404
         card = {"kind": kind, "id": int(card_id)}
     config = _config()

@@ -13,16 +13,15 @@ from datetime import datetime, timezone
 from flask import abort, current_app, flash, g, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 
 from admin.access import CARD_MODELS, can_see, scope
+from admin.display import class_name, show_phone
 from admin.views import OFFICE, RoleGate
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.funnel import FunnelError, convert_lead, my_tasks
 from pbx_daemon.crm.inquiries.actions import InquiryActionError, classify_inquiry, create_web_inquiry
 from pbx_daemon.crm.lookups import find_duplicates
-from pbx_daemon.crm.phones import format_display
 
 
 def _now() -> datetime:
@@ -33,15 +32,6 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
-def show_phone(number: str | None) -> str:
-    if not number:
-        return ""
-    try:
-        return format_display(number, current_app.extensions["pbx_crm_config"].general.default_region)
-    except Exception:  # noqa: BLE001 - display only
-        return number
 
 
 class _Page(RoleGate, BaseView):
@@ -56,7 +46,6 @@ class _Page(RoleGate, BaseView):
         return self.db.session
 
     def render(self, template, **kwargs):
-        kwargs.setdefault("show_phone", show_phone)
         kwargs.setdefault("now", _now())
         kwargs.setdefault("aware", _aware)
         return super().render(template, **kwargs)
@@ -98,8 +87,6 @@ class InquiryQueueView(_Page):
             flash(str(e), "error")
             return redirect(request.referrer or url_for(".index"))
         self.s.commit()
-        from admin.app import class_name
-
         message = f"#{inquiry.id}: {class_name(inquiry.inquiry_class)}"
         if result.blocked:
             message += f"; {show_phone(result.blocked)} is blocked"
@@ -244,44 +231,23 @@ def _name(kind, card):
             "inquiry": lambda c: c.name or c.phone or c.email}[kind](card)
 
 
-def init_app(app, db, admin) -> None:
-    """The pages, and ``POST /api/inquiries`` for site forms (``admin.webform_token``)."""
-    admin.add_view(InquiryQueueView(db, name=_l("Queue"), category=_l("Inquiries"), endpoint="queue",
-                                    url="/admin/queue"))
-    admin.add_view(SourceQualityView(db, name=_l("Source quality"), category=_l("Inquiries"),
-                                     endpoint="source_quality", url="/admin/source-quality"))
-    admin.add_view(MyTasksView(db, name=_l("My tasks"), endpoint="my_tasks", url="/admin/my-tasks"))
-    admin.add_view(MyDealsView(db, name=_l("My deals"), endpoint="my_deals", url="/admin/my-deals"))
-    admin.add_view(CardView(db, name=_l("Card"), endpoint="card", url="/admin/card"))
-    from admin.analytics_view import AnalyticsView
-
-    admin.add_view(AnalyticsView(db, name=_l("Analytics"), endpoint="analytics", url="/admin/analytics"))
-    from admin.import_view import ImportView
-    from admin.workspace import WorkspaceView
-
-    admin.add_view(WorkspaceView(db, name=_l("Workspace"), category=_l("Cold calling"),
-                                 endpoint="workspace", url="/admin/workspace"))
-
-    admin.add_view(ImportView(db, name=_l("Import a call list"), category=_l("Cold calling"),
-                              endpoint="import_list", url="/admin/import"))
-    csrf = app.extensions["csrf"]
-
-    @csrf.exempt
-    @app.route("/api/inquiries", methods=["POST"])
-    def web_inquiry():
-        token = app.extensions["pbx_crm_config"].admin.webform_token
-        given = request.headers.get("X-Api-Token", "")
-        if not token:
-            return jsonify(error="web-form inquiries are off (admin.webform_token is not set)"), 404
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            return jsonify(error="missing or wrong X-Api-Token"), 401
-        data = request.get_json(silent=True) if request.is_json else request.form.to_dict()
-        session = db.session
-        try:
-            inquiry = create_web_inquiry(session, data if data is not None else [], now=_now(),
-                                         region=app.extensions["pbx_crm_config"].general.default_region)
-        except InquiryActionError as e:
-            session.rollback()
-            return jsonify(error=str(e)), 400
-        session.commit()
-        return jsonify(id=inquiry.id, status=inquiry.status), 201
+def web_inquiry():
+    """``POST /api/inquiries`` for site forms, with ``X-Api-Token: <admin.webform_token>``
+    (no login, no CSRF: :func:`admin.app.register_views` exempts it)."""
+    config = current_app.extensions["pbx_crm_config"]
+    token = config.admin.webform_token
+    given = request.headers.get("X-Api-Token", "")
+    if not token:
+        return jsonify(error="web-form inquiries are off (admin.webform_token is not set)"), 404
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        return jsonify(error="missing or wrong X-Api-Token"), 401
+    data = request.get_json(silent=True) if request.is_json else request.form.to_dict()
+    session = current_app.extensions["sqlalchemy"].session
+    try:
+        inquiry = create_web_inquiry(session, data if data is not None else [], now=_now(),
+                                     region=config.general.default_region)
+    except InquiryActionError as e:
+        session.rollback()
+        return jsonify(error=str(e)), 400
+    session.commit()
+    return jsonify(id=inquiry.id, status=inquiry.status), 201

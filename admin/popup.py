@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Blueprint, abort, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from admin.access import CARD_MODELS, can_see
-from admin.app import class_name
+from admin.display import class_name
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.funnel import REMIND_BEFORE, FunnelError, new_task
 from pbx_daemon.crm.inquiries.actions import InquiryActionError, classify_inquiry
@@ -30,9 +30,8 @@ bp = Blueprint("popup", __name__)
 _ORDER = {"contact": 0, "company": 1, "lead": 2, "inquiry": 3}
 
 
-def init_app(app, db) -> None:
-    bp.db = db
-    app.register_blueprint(bp)
+def _session():
+    return current_app.extensions["sqlalchemy"].session
 
 
 def _login_or_401():
@@ -54,7 +53,7 @@ def page():
 @bp.route("/screen-pop/card")
 def card():
     _login_or_401()
-    session = bp.db.session
+    session = _session()
     try:
         phone = normalize(request.args.get("phone", ""), _config().general.default_region,
                           _config().general.default_area_code).e164
@@ -97,7 +96,7 @@ def card():
 def reminders():
     _login_or_401()
     now = datetime.now(timezone.utc)
-    tasks = bp.db.session.scalars(select(m.Task).where(
+    tasks = _session().scalars(select(m.Task).where(
         m.Task.responsible_id == g.user.id, m.Task.status == "open", m.Task.type == "call",
         m.Task.deadline <= now + REMIND_BEFORE).order_by(m.Task.deadline).limit(20)).all()
     return jsonify(reminders=[{"id": t.id, "title": t.title, "comment": t.comment,
@@ -108,10 +107,10 @@ def reminders():
 
 def _call(call_id: str) -> m.Call:
     _login_or_401()
-    call = bp.db.session.scalar(select(m.Call).where(m.Call.linkedid == call_id))
+    call = _session().scalar(select(m.Call).where(m.Call.linkedid == call_id))
     if call is None:
         abort(404)
-    if not can_see(bp.db.session, g.user, call):
+    if not can_see(_session(), g.user, call):
         abort(403)
     return call
 
@@ -126,7 +125,7 @@ def _json() -> dict:
 @bp.route("/screen-pop/calls/<call_id>")
 def call_info(call_id):
     call = _call(call_id)
-    classes = bp.db.session.scalars(select(m.InquiryClass).order_by(m.InquiryClass.position)).all()
+    classes = _session().scalars(select(m.InquiryClass).order_by(m.InquiryClass.position)).all()
     return jsonify(call_id=call.linkedid, outcome=call.outcome, note=call.note,
                    inquiry_id=call.inquiry_id, disposition=call.disposition,
                    recording=url_for("calls.recording", call_id=call.id) if call.recording else None,
@@ -140,7 +139,7 @@ def note(call_id):
     if not isinstance(text, str) or not text.strip() or len(text) > 5000:
         return jsonify(error="a note is 1..5000 characters of text"), 400
     call.note = text.strip()
-    bp.db.session.commit()
+    _session().commit()
     return jsonify(ok=True)
 
 
@@ -148,7 +147,7 @@ def note(call_id):
 def classify(call_id):
     call = _call(call_id)
     code = _json().get("class")
-    session = bp.db.session
+    session = _session()
     if call.inquiry_id is None:
         # No inquiry (an answered call from a known client): the class is the call's
         # disposition, for the analytics.
@@ -184,13 +183,13 @@ def task(call_id):
     links = {k: getattr(call, k) for k in ("company_id", "contact_id", "lead_id", "deal_id", "inquiry_id")
              if getattr(call, k) is not None}
     try:
-        t = new_task(bp.db.session, title=data.get("title"), type=data.get("type"),
+        t = new_task(_session(), title=data.get("title"), type=data.get("type"),
                      responsible_id=g.user.id, deadline=deadline, comment=data.get("comment"),
                      created_by=g.user, now=datetime.now(timezone.utc), **links)
     except FunnelError as e:
-        bp.db.session.rollback()
+        _session().rollback()
         return jsonify(error=str(e)), 400
-    bp.db.session.commit()
+    _session().commit()
     return jsonify(ok=True, task_id=t.id), 201
 
 
@@ -201,6 +200,4 @@ def _company_zone():
 
 
 def _config():
-    from flask import current_app
-
     return current_app.extensions["pbx_crm_config"]

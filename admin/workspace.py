@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, g, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
-from flask_babel import get_locale
 
 from admin.access import can_see
+from admin.display import in_page_language
 from admin.views import RoleGate
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.cold_calling import ColdCallError, dispositions, finish_entry, next_entry, search_kb
@@ -34,9 +34,8 @@ class WorkspaceView(RoleGate, BaseView):
         if entry is not None:
             call_list = s.get(m.CallList, entry.call_list_id)
             script = call_list.script.body if call_list and call_list.script else None
-        ru = str(get_locale()) == "ru"
         return self.render("workspace.html", entry=entry, script_json=json.dumps(script or {}, ensure_ascii=False),
-                           dispositions=[(code, ru_name if ru and ru_name else name)
+                           dispositions=[(code, in_page_language(name, ru_name))
                                          for code, name, ru_name in dispositions(s)])
 
     @expose("/<int:entry_id>/finish", methods=("POST",))
