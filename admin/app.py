@@ -17,13 +17,15 @@ from flask_babel import lazy_gettext as _l
 from flask_admin.theme import Bootstrap4Theme
 from flask_sqlalchemy_lite import SQLAlchemy
 from flask_wtf import CSRFProtect, FlaskForm
-from sqlalchemy import event, select
+from sqlalchemy import select
 from werkzeug.security import check_password_hash
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from admin.views import RoleGate
 from pbx_daemon.crm import models
+from pbx_daemon.crm.stats.rollup import install_dirty_marker
+from pbx_daemon.db import engine_options, install_connect_hook
 
 
 class LoginForm(FlaskForm):
@@ -39,13 +41,6 @@ class HomeView(RoleGate, AdminIndexView):
         return self.render("admin_home.html", user=g.user)
 
 
-def _engine_options(url: str) -> dict:
-    options: dict = {"url": url}
-    if url.startswith("postgresql"):
-        options["pool_pre_ping"] = True
-    return options
-
-
 def create_app(config=None) -> Flask:
     """Build the admin for ``config`` (a :class:`pbx_daemon.config.Config`)."""
     if config is None:
@@ -58,7 +53,7 @@ def create_app(config=None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=config.admin.public_url.startswith("https://"),
-        SQLALCHEMY_ENGINES={"default": _engine_options(config.database.url)},
+        SQLALCHEMY_ENGINES={"default": {"url": config.database.url, **engine_options(config.database.url)}},
         WTF_CSRF_TIME_LIMIT=None,
     )
     db = SQLAlchemy(app)
@@ -67,9 +62,9 @@ def create_app(config=None) -> Flask:
           default_translation_directories=str(Path(__file__).parent / "translations"))
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["class_name"] = class_name
-    if config.database.url.startswith("sqlite"):
-        with app.app_context():
-            event.listen(db.engine, "connect", _sqlite_pragmas)
+    with app.app_context():  # the daemon's pragmas and the rollup's dirty marker
+        install_connect_hook(db.engine)
+        install_dirty_marker(db.sessionmaker)
 
     @app.before_request
     def load_user():
@@ -175,9 +170,3 @@ def _views(db):
         v.CallScriptView(m.CallScript, db, name=_l("Call scripts"), category=_l("Cold calling")),
         v.ColdCallingView(m.KbArticle, db, name=_l("Knowledge base"), category=_l("Cold calling")),
     ]
-
-
-def _sqlite_pragmas(dbapi_connection, _record):
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()

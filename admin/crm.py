@@ -29,12 +29,6 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 def show_phone(number: str | None) -> str:
     if not number:
         return ""
@@ -58,7 +52,6 @@ class _Page(RoleGate, BaseView):
     def render(self, template, **kwargs):
         kwargs.setdefault("show_phone", show_phone)
         kwargs.setdefault("now", _now())
-        kwargs.setdefault("aware", _aware)
         return super().render(template, **kwargs)
 
 

@@ -40,10 +40,6 @@ def _login_or_401():
         abort(401)
 
 
-def _aware(value):
-    return value if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 @bp.route("/screen-pop")
 def page():
     if g.get("user") is None:
@@ -86,7 +82,7 @@ def card():
     out.update(
         deals=[{"title": d.title, "stage": d.stage.name, "amount": str(d.amount), "currency": d.currency}
                for d in deals],
-        calls=[{"at": _aware(c.started_at).isoformat(), "direction": c.direction, "outcome": c.outcome,
+        calls=[{"at": c.started_at.isoformat(), "direction": c.direction, "outcome": c.outcome,
                 "who": (c.answered_by or c.employee).full_name if (c.answered_by or c.employee) else None,
                 "note": c.note} for c in calls],
         notes=getattr(row, "notes", None) or getattr(row, "message", None))
@@ -101,8 +97,8 @@ def reminders():
         m.Task.responsible_id == g.user.id, m.Task.status == "open", m.Task.type == "call",
         m.Task.deadline <= now + REMIND_BEFORE).order_by(m.Task.deadline).limit(20)).all()
     return jsonify(reminders=[{"id": t.id, "title": t.title, "comment": t.comment,
-                               "deadline": _aware(t.deadline).isoformat(),
-                               "minutes": int((_aware(t.deadline) - now).total_seconds() // 60)}
+                               "deadline": t.deadline.isoformat(),
+                               "minutes": int((t.deadline - now).total_seconds() // 60)}
                               for t in tasks])
 
 
