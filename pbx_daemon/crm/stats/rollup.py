@@ -198,7 +198,6 @@ def rebuild(session: Session, tz: str, first: date | None = None, last: date | N
 
 
 # ---- marking slots dirty -------------------------------------------------------------------
-STAT_SLOT = timedelta(minutes=15)
 # The Call columns the rollup reads: changing any of them makes the call's slot dirty.
 STAT_CALL_FIELDS = ("started_at", "direction", "outcome", "answered_by_id", "employee_id",
                     "department_id", "talk_seconds", "disposition", "recovered_at", "inquiry_id",
