@@ -20,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 from flask_admin.theme import Bootstrap4Theme
 from flask_sqlalchemy_lite import SQLAlchemy
 from flask_wtf import CSRFProtect, FlaskForm
-from sqlalchemy import event, select
+from sqlalchemy import select
 from werkzeug.security import check_password_hash
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -29,6 +29,8 @@ from admin import analytics_view, calls, crm, import_view, popup, views, workspa
 from admin.display import class_name, show_phone
 from admin.views import RoleGate
 from pbx_daemon.crm import models
+from pbx_daemon.crm.stats.rollup import install_dirty_marker
+from pbx_daemon.db import engine_options, install_connect_hook
 
 
 class LoginForm(FlaskForm):
@@ -44,13 +46,6 @@ class HomeView(RoleGate, AdminIndexView):
         return self.render("admin_home.html", user=g.user)
 
 
-def _engine_options(url: str) -> dict:
-    options: dict = {"url": url}
-    if url.startswith("postgresql"):
-        options["pool_pre_ping"] = True
-    return options
-
-
 def create_app(config=None) -> Flask:
     """Build the admin for ``config`` (a :class:`pbx_daemon.config.Config`)."""
     if config is None:
@@ -63,7 +58,7 @@ def create_app(config=None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=config.admin.public_url.startswith("https://"),
-        SQLALCHEMY_ENGINES={"default": _engine_options(config.database.url)},
+        SQLALCHEMY_ENGINES={"default": {"url": config.database.url, **engine_options(config.database.url)}},
         WTF_CSRF_TIME_LIMIT=None,
     )
     db = SQLAlchemy(app)
@@ -73,9 +68,9 @@ def create_app(config=None) -> Flask:
     app.jinja_env.globals["show_phone"] = show_phone
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["class_name"] = class_name
-    if config.database.url.startswith("sqlite"):
-        with app.app_context():
-            event.listen(db.engine, "connect", _sqlite_pragmas)
+    with app.app_context():  # the daemon's pragmas and the rollup's dirty marker
+        install_connect_hook(db.engine)
+        install_dirty_marker(db.sessionmaker)
 
     @app.before_request
     def load_user():
@@ -193,9 +188,3 @@ def _views(db) -> list:
         crm.CardView(db, name=_l("Card"), endpoint="card", url="/admin/card"),  # hidden: reached by links
         analytics_view.AnalyticsView(db, name=_l("Analytics"), endpoint="analytics", url="/admin/analytics"),
     ]
-
-
-def _sqlite_pragmas(dbapi_connection, _record):
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()

@@ -28,12 +28,6 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 class _Page(RoleGate, BaseView):
     roles = OFFICE
 
@@ -47,7 +41,6 @@ class _Page(RoleGate, BaseView):
 
     def render(self, template, **kwargs):
         kwargs.setdefault("now", _now())
-        kwargs.setdefault("aware", _aware)
         return super().render(template, **kwargs)
 
 

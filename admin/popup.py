@@ -23,11 +23,10 @@ from admin.display import class_name
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.funnel import REMIND_BEFORE, FunnelError, new_task
 from pbx_daemon.crm.inquiries.actions import InquiryActionError, classify_inquiry
-from pbx_daemon.crm.lookups import find_by_phone
+from pbx_daemon.crm.lookups import cards_by_phone
 from pbx_daemon.crm.phones import InvalidPhoneNumber, normalize
 
 bp = Blueprint("popup", __name__)
-_ORDER = {"contact": 0, "company": 1, "lead": 2, "inquiry": 3}
 
 
 def _session():
@@ -37,10 +36,6 @@ def _session():
 def _login_or_401():
     if g.get("user") is None:
         abort(401)
-
-
-def _aware(value):
-    return value if value is None or value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 @bp.route("/screen-pop")
@@ -59,7 +54,7 @@ def card():
                           _config().general.default_area_code).e164
     except InvalidPhoneNumber as e:
         return jsonify(error=str(e)), 400
-    matches = sorted(find_by_phone(session, phone), key=lambda x: _ORDER[x.kind])
+    matches = cards_by_phone(session, phone)
     if not matches:
         return jsonify(known=False, phone=phone,
                        create_url=url_for("lead.create_view", phone=phone))
@@ -85,7 +80,7 @@ def card():
     out.update(
         deals=[{"title": d.title, "stage": d.stage.name, "amount": str(d.amount), "currency": d.currency}
                for d in deals],
-        calls=[{"at": _aware(c.started_at).isoformat(), "direction": c.direction, "outcome": c.outcome,
+        calls=[{"at": c.started_at.isoformat(), "direction": c.direction, "outcome": c.outcome,
                 "who": (c.answered_by or c.employee).full_name if (c.answered_by or c.employee) else None,
                 "note": c.note} for c in calls],
         notes=getattr(row, "notes", None) or getattr(row, "message", None))
@@ -100,8 +95,8 @@ def reminders():
         m.Task.responsible_id == g.user.id, m.Task.status == "open", m.Task.type == "call",
         m.Task.deadline <= now + REMIND_BEFORE).order_by(m.Task.deadline).limit(20)).all()
     return jsonify(reminders=[{"id": t.id, "title": t.title, "comment": t.comment,
-                               "deadline": _aware(t.deadline).isoformat(),
-                               "minutes": int((_aware(t.deadline) - now).total_seconds() // 60)}
+                               "deadline": t.deadline.isoformat(),
+                               "minutes": int((t.deadline - now).total_seconds() // 60)}
                               for t in tasks])
 
 

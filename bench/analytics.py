@@ -205,7 +205,7 @@ def main() -> int:
         print(f"  {name:26s} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms")
     print(f"  {'the whole page (sum of p95)':26s} {sum(everything):7.1f} ms")
     # A call of the last day just ended: its slot is dirty, the next view rebuilds the day.
-    slot = m.stat_slot(call_stats.day_bounds(last, TZ)[0] + timedelta(hours=12))
+    slot = call_stats.stat_slot(call_stats.day_bounds(last, TZ)[0] + timedelta(hours=12))
     page, rebuild = [], []
     for _ in range(args.repeat):
         with sessions() as s:

@@ -330,6 +330,8 @@ def validate(config: Config, for_: set[str] | frozenset[str] = frozenset()) -> l
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    from pbx_daemon.crm.phones import is_e164
+
     unknown = set(for_) - {"daemon", "admin", "agi", "lab"}
     problems: list[ConfigProblem] = [
         ConfigProblem("--for", f"names unknown components: {', '.join(sorted(unknown))}")
@@ -348,7 +350,7 @@ def validate(config: Config, for_: set[str] | frozenset[str] = frozenset()) -> l
         ZoneInfo(g.timezone)
     except Exception:  # noqa: BLE001 - any failure means the same thing to the operator
         problems.append(ConfigProblem("general.timezone", f"{g.timezone!r} is not a known time zone"))
-    if g.company_caller_id and not re.fullmatch(r"\+[1-9][0-9]{6,14}", g.company_caller_id):
+    if g.company_caller_id and not is_e164(g.company_caller_id):
         problems.append(ConfigProblem("general.company_caller_id",
                                       f"{g.company_caller_id!r} is not an E.164 number like +74951234567"))
 

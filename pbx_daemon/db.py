@@ -1,7 +1,8 @@
 """Engines, sessions and the schema: SQLite file by default, PostgreSQL by URL.
 
 Blocking database work never runs on the reactor thread: the daemon calls these through
-a thread pool. The admin uses its own engine (Flask-SQLAlchemy-Lite) on the same models.
+a thread pool. The admin's engine is Flask-SQLAlchemy-Lite's, built with the same
+:func:`engine_options` and :func:`install_connect_hook`.
 """
 
 from __future__ import annotations
@@ -12,20 +13,33 @@ from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pbx_daemon.crm import models
+from pbx_daemon.crm.stats.rollup import install_dirty_marker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def make_engine(url: str, *, readonly: bool = False, **kwargs) -> Engine:
-    """``readonly``: for the AGI fallback, which only reads and may run many at once: it
-    must not try to change the journal mode (that needs a write lock)."""
+def engine_options(url: str) -> dict:
+    """The ``create_engine`` keyword arguments every engine on ``url`` gets (the daemon's,
+    the CLI's, the admin's): SQLite waits up to 15 s for a lock (sqlite3's ``timeout``, its
+    busy timeout), PostgreSQL checks a pooled connection before use."""
     if url.startswith("sqlite"):
-        kwargs.setdefault("connect_args", {"timeout": 15})
-        engine = create_engine(url, **kwargs)
+        return {"connect_args": {"timeout": 15}}
+    return {"pool_pre_ping": True}
+
+
+def install_connect_hook(engine: Engine, *, readonly: bool = False) -> None:
+    """SQLite's per-connection settings, on every new connection of ``engine`` (nothing
+    on other backends). ``readonly``: for the AGI fallback, which only reads and may run
+    many at once: it must not try to change the journal mode (that needs a write lock)."""
+    if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_readonly if readonly else _sqlite_on_connect)
-        return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+
+
+def make_engine(url: str, *, readonly: bool = False, **kwargs) -> Engine:
+    """An engine with :func:`engine_options` (``kwargs`` override them) and the connect hook."""
+    engine = create_engine(url, **(engine_options(url) | kwargs))
+    install_connect_hook(engine, readonly=readonly)
+    return engine
 
 
 def _sqlite_on_connect(dbapi_connection, _record) -> None:
@@ -45,7 +59,11 @@ def _sqlite_readonly(dbapi_connection, _record) -> None:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    """The daemon's and the CLI's sessions: objects stay loaded after commit, and flushes
+    mark the rollup's dirty slots (:func:`~pbx_daemon.crm.stats.rollup.install_dirty_marker`)."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    install_dirty_marker(factory)
+    return factory
 
 
 # Alembic is imported where it is used: the AGI fallback imports this module inside the

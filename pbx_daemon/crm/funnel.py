@@ -115,7 +115,7 @@ def new_task(session: Session, *, title: str, type: str, responsible_id, deadlin
         raise FunnelError("a task needs " + ", ".join(problems))
     if deadline.tzinfo is None:
         raise FunnelError("the deadline needs a time zone")
-    deadline = deadline.astimezone(timezone.utc)  # stored as UTC on every backend
+    deadline = deadline.astimezone(timezone.utc)  # the column stores UTC; the object holds it too
     allowed = {"company_id", "contact_id", "lead_id", "deal_id", "inquiry_id", "call_list_entry_id"}
     if set(links) - allowed:
         raise FunnelError(f"unknown links: {', '.join(sorted(set(links) - allowed))}")

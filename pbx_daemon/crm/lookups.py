@@ -24,6 +24,11 @@ from pbx_daemon.crm.models import (
 )
 
 
+# Whose card a call is about when its number is on several: the person, then the company,
+# then a lead, then an open inquiry.
+MATCH_ORDER = ("contact", "company", "lead", "inquiry")
+
+
 @dataclass(frozen=True)
 class Match:
     kind: str  # company | contact | lead | inquiry
@@ -56,6 +61,12 @@ def find_by_phone(session: Session, e164: str) -> list[Match]:
         .where(Inquiry.phone == e164, Inquiry.status != "closed"))
     out += [Match("inquiry", r.id, r.name or e164, r.responsible_id, r.company_id) for r in rows]
     return out
+
+
+def cards_by_phone(session: Session, e164: str) -> list[Match]:
+    """:func:`find_by_phone`'s cards in :data:`MATCH_ORDER`: the first is the card a call
+    with this number is about (inbound routing, click-to-call, screen-pop)."""
+    return sorted(find_by_phone(session, e164), key=lambda match: MATCH_ORDER.index(match.kind))
 
 
 def find_duplicates(session: Session, *, phone: str | None = None, email: str | None = None,

@@ -15,7 +15,7 @@ Conventions:
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +25,6 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     MetaData,
@@ -35,10 +34,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
-    inspect,
-    select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from pbx_daemon.crm.phones import E164
+from pbx_daemon.crm.types import UTC_DATETIME
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -99,7 +99,8 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+    # Every ``Mapped[datetime]`` is aware UTC in and out (see pbx_daemon.crm.types).
+    type_annotation_map = {datetime: UTC_DATETIME, dict[str, Any]: JSON}
 
 
 class Timestamps:
@@ -725,88 +726,18 @@ class CallStatDirty(Base):
 
     Slots, not days, because the company's day depends on the configured time zone, which
     the writers do not know; every real UTC offset is a multiple of 15 minutes, so each
-    slot lies inside exactly one company day.
+    slot lies inside exactly one company day. Written on flush by the listener
+    :func:`pbx_daemon.crm.stats.rollup.install_dirty_marker` puts on each session factory.
     """
 
     __tablename__ = "call_stat_dirty"
     slot: Mapped[datetime] = mapped_column(primary_key=True)
 
 
-STAT_SLOT = timedelta(minutes=15)
-# The Call columns the rollup reads: changing any of them makes the call's slot dirty.
-STAT_CALL_FIELDS = ("started_at", "direction", "outcome", "answered_by_id", "employee_id",
-                    "department_id", "talk_seconds", "disposition", "recovered_at", "inquiry_id",
-                    "call_list_entry_id", "caller")
-
-
-def stat_slot(at: datetime) -> datetime:
-    """The UTC 15-minute slot of ``at`` (naive values are UTC, as SQLite returns them)."""
-    at = at.astimezone(timezone.utc) if at.tzinfo else at.replace(tzinfo=timezone.utc)
-    return at.replace(minute=at.minute - at.minute % 15, second=0, microsecond=0)
-
-
-def _changed(obj, fields) -> bool:
-    attrs = inspect(obj).attrs
-    return any(attrs[f].history.has_changes() for f in fields)
-
-
-def _collect(obj, fresh_or_gone: bool, slots: set, call_ids: set, inquiry_ids: set, numbers: set) -> None:
-    """What one new, changed or deleted object makes dirty (see _mark_call_stats_dirty)."""
-    if isinstance(obj, Call):
-        if fresh_or_gone or _changed(obj, STAT_CALL_FIELDS):
-            slots.update(stat_slot(t) for t in (obj.started_at,
-                         *inspect(obj).attrs.started_at.history.deleted) if t is not None)
-    elif isinstance(obj, CallLeg):
-        if fresh_or_gone or _changed(obj, ("employee_id", "call_id")):
-            call_ids.add(obj.call_id)
-    elif isinstance(obj, Inquiry):
-        if not fresh_or_gone and _changed(obj, ("class_id",)):
-            inquiry_ids.add(obj.id)
-    elif isinstance(obj, Employee):
-        history = inspect(obj).attrs.mobile.history
-        if fresh_or_gone or history.has_changes():
-            numbers.update(n for n in (obj.mobile, *history.deleted) if n)
-
-
-@event.listens_for(Session, "after_flush")
-def _mark_call_stats_dirty(session: Session, _context) -> None:
-    """Every flush that changes what the rollup counts marks the calls' slots dirty, in the
-    same transaction: a rollup can be stale for a moment, never silently wrong."""
-    slots: set[datetime] = set()
-    call_ids: set[int] = set()
-    inquiry_ids: set[int] = set()
-    numbers: set[str] = set()
-    # Session.new / .deleted build a new set on each access: take them once.
-    fresh_or_gone_objects = [*session.new, *session.deleted]
-    for fresh_or_gone, objects in ((True, fresh_or_gone_objects), (False, session.dirty)):
-        for obj in objects:
-            _collect(obj, fresh_or_gone, slots, call_ids, inquiry_ids, numbers)
-    conn = session.connection()
-    for column, values in ((Call.id, call_ids), (Call.inquiry_id, inquiry_ids), (Call.caller, numbers)):
-        if values:
-            slots.update(stat_slot(t) for t in conn.scalars(
-                select(Call.started_at).where(column.in_(values)).distinct()) if t is not None)
-    if slots:
-        if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        # DO UPDATE, not DO NOTHING: the no-op update locks a slot row that already exists,
-        # so a rebuild deleting it waits for this transaction and then reads its changes.
-        # With DO NOTHING a rebuild could delete the slot, read the calls without this
-        # transaction's change, and leave the day silently stale (PostgreSQL).
-        stmt = insert(CallStatDirty)
-        conn.execute(stmt.on_conflict_do_update(index_elements=["slot"], set_={"slot": stmt.excluded.slot}),
-                     [{"slot": slot} for slot in sorted(slots)])
-
-
 # ---- keeping derived columns honest ---------------------------------------------------------
-_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
-
-
 def _check_e164(target, value, _old, _initiator):
     """Phone columns take E.164 only: normalise with pbx_daemon.crm.phones before storing."""
-    if value is not None and not _E164.match(value):
+    if value is not None and not E164.match(value):
         raise ValueError(f"{type(target).__name__}: {value[:40]!r} is not an E.164 number "
                          "(normalise it with pbx_daemon.crm.phones.normalize first)")
     return value

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 import phonenumbers
 
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+# The one E.164 pattern (models, config and dial strings use it). ``\Z``, not ``$``: ``$``
+# also matches before a final line break, which must never reach a dial string.
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}\Z")
 MAX_INPUT = 64
 _DANGEROUS = set("&,|;$'\"`{}\\<>!")
 # Extension markers, Russian first: "доб. 123", "доб 123", "вн. 12", "внутр. 12", "д. 12",

@@ -17,13 +17,12 @@ from sqlalchemy.orm import Session
 
 from pbx_daemon.crm import models as m
 from pbx_daemon.telephony.routing.directory import safe_caller_name, valid_endpoint
-from pbx_daemon.crm.lookups import find_by_phone
+from pbx_daemon.crm.lookups import cards_by_phone
 from pbx_daemon.telephony.calls.outbound import ClickToCallRequest
 from pbx_daemon.crm.phones import InvalidPhoneNumber, normalize
 
 CARD_KINDS = {"company": m.Company, "contact": m.Contact, "lead": m.Lead, "deal": m.Deal,
               "inquiry": m.Inquiry, "call_list_entry": m.CallListEntry}
-_MATCH_ORDER = {"contact": 0, "company": 1, "lead": 2, "inquiry": 3}
 
 
 class ClickToCallError(Exception):
@@ -110,7 +109,7 @@ def prepare_click_to_call(session: Session, *, employee, number, card=None, now:
     found = _card(session, card)
     if found is None:
         # No card given: the number's own card, as inbound routing would find it.
-        matches = sorted(find_by_phone(session, phone.e164), key=lambda x: _MATCH_ORDER[x.kind])
+        matches = cards_by_phone(session, phone.e164)
         if matches:
             found = matches[0].kind, session.get(CARD_KINDS[matches[0].kind], matches[0].id)
     name = None

@@ -159,10 +159,10 @@ def reconcile(session: Session, cel_lines: Iterable[str], *, recordings_dir: str
                     legs[channel].outcome = _leg_outcome(event)
         end = next(e for e in cel.events if e.get("eventtype") == "LINKEDID_END")
         call.ended_at = _at(end)
-        call.duration_seconds = int((call.ended_at - _aware(call.started_at)).total_seconds())
+        call.duration_seconds = int((call.ended_at - call.started_at).total_seconds())
         if call.answered_at is not None:
             call.outcome = "answered"
-            call.talk_seconds = int((call.ended_at - _aware(call.answered_at)).total_seconds())
+            call.talk_seconds = int((call.ended_at - call.answered_at).total_seconds())
         elif facts.blocked:
             call.outcome = "blocked"
         first_step = max((leg.step for leg in call.legs), default=0) + 1
@@ -182,11 +182,11 @@ def reconcile(session: Session, cel_lines: Iterable[str], *, recordings_dir: str
             apply_missed(session, call, missed_call_facts(
                 session, call, blocked=facts.blocked, is_staff=facts.is_staff,
                 owner_id=facts.owner_id, source_id=facts.source_id,
-                tracking_number_id=facts.tracking_number_id, at=_aware(call.started_at)),
+                tracking_number_id=facts.tracking_number_id, at=call.started_at),
                 callback_deadline_minutes)
             missed += 1
         elif call.outcome == "answered":
-            apply_answered(session, call, _aware(call.answered_at))
+            apply_answered(session, call, call.answered_at)
             answered += 1
         stored += 1
     session.commit()
@@ -205,8 +205,3 @@ def _e164_or_none(text: str) -> str | None:
     from pbx_daemon.crm.phones import is_e164
 
     return text if is_e164(text) else None
-
-
-def _aware(value: datetime) -> datetime:
-    """Rows read back from SQLite are naive; they were stored as UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

@@ -7,7 +7,8 @@ anything; what can change is *which* days need one:
 
 * writers never touch the rollup: a flush that changes a call, a leg, an inquiry's class
   or an employee's mobile marks the affected 15-minute UTC slots dirty, in the same
-  transaction (``models._mark_call_stats_dirty``);
+  transaction (:func:`install_dirty_marker`: every session factory installs it; a
+  session made some other way marks nothing);
 * :func:`ensure_fresh` (pages, reports) rebuilds the days of a period that are dirty,
   never built, or built for another time zone, then the readers sum rollup rows;
 * the daemon calls :func:`refresh` every ``report.stats_refresh_interval`` seconds: the
@@ -26,11 +27,12 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import (Date, Integer, and_, case, cast, delete, distinct, exists, func, insert, literal, null,
-                        or_, select, text)
-from sqlalchemy.orm import Session
+from sqlalchemy import (Date, Integer, and_, case, cast, delete, distinct, event, exists, func, insert, inspect,
+                        literal, null, or_, select, text)
+from sqlalchemy.orm import Session, sessionmaker
 
 from pbx_daemon.crm import models as m
+from pbx_daemon.crm.types import as_utc
 
 # Inquiry classes (or call dispositions) that take a call out of the Lost Call Rate.
 EXCLUDED_CLASSES = ("spam", "own")
@@ -45,7 +47,7 @@ def day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
 
 
 def local_day(at: datetime, tz: str) -> date:
-    at = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    """The company day (in ``tz``) of the aware time ``at``."""
     return at.astimezone(ZoneInfo(tz)).date()
 
 
@@ -193,3 +195,78 @@ def rebuild(session: Session, tz: str, first: date | None = None, last: date | N
     last = last or local_day(now(), tz)
     days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     return _refresh(session, days, tz, now, progress)
+
+
+# ---- marking slots dirty -------------------------------------------------------------------
+# The Call columns the rollup reads: changing any of them makes the call's slot dirty.
+STAT_CALL_FIELDS = ("started_at", "direction", "outcome", "answered_by_id", "employee_id",
+                    "department_id", "talk_seconds", "disposition", "recovered_at", "inquiry_id",
+                    "call_list_entry_id", "caller")
+
+
+def stat_slot(at: datetime) -> datetime:
+    """The UTC 15-minute slot of ``at``. ``at`` may be an attribute value not yet written,
+    so it gets the column's rule: naive means UTC."""
+    at = as_utc(at)
+    return at.replace(minute=at.minute - at.minute % 15, second=0, microsecond=0)
+
+
+def install_dirty_marker(session_factory: sessionmaker) -> None:
+    """Make every session of ``session_factory`` mark dirty slots on flush; once per factory.
+
+    The daemon and the CLI get it from :func:`pbx_daemon.db.make_session_factory`, the admin
+    in ``create_app``; a ``Session`` made without one of those factories marks nothing.
+    (Not guarded with ``event.contains``: for a new sessionmaker it can answer True when an
+    earlier, garbage sessionmaker's class had the same ``id``.)
+    """
+    event.listen(session_factory, "after_flush", mark_dirty_slots)
+
+
+def mark_dirty_slots(session: Session, _context=None) -> None:
+    """Mark the slots of what this flush changed that the rollup counts, in the same
+    transaction: a rollup can be stale for a moment, never silently wrong."""
+    slots: set[datetime] = set()
+    call_ids: set[int] = set()
+    inquiry_ids: set[int] = set()
+    numbers: set[str] = set()
+    # Session.new / .deleted build a new set on each access: take them once.
+    fresh_or_gone_objects = [*session.new, *session.deleted]
+    for fresh_or_gone, objects in ((True, fresh_or_gone_objects), (False, session.dirty)):
+        for obj in objects:
+            _collect(obj, fresh_or_gone, slots, call_ids, inquiry_ids, numbers)
+    conn = session.connection()
+    for column, values in ((m.Call.id, call_ids), (m.Call.inquiry_id, inquiry_ids), (m.Call.caller, numbers)):
+        if values:
+            slots.update(stat_slot(t) for t in conn.scalars(
+                select(m.Call.started_at).where(column.in_(values)).distinct()) if t is not None)
+    if slots:
+        # DO UPDATE, not DO NOTHING: the no-op update locks a slot row that already exists,
+        # so a rebuild deleting it waits for this transaction and then reads its changes.
+        # With DO NOTHING a rebuild could delete the slot, read the calls without this
+        # transaction's change, and leave the day silently stale (PostgreSQL).
+        stmt = _upsert(session)(m.CallStatDirty)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["slot"], set_={"slot": stmt.excluded.slot}),
+                     [{"slot": slot} for slot in sorted(slots)])
+
+
+def _changed(obj, fields) -> bool:
+    attrs = inspect(obj).attrs
+    return any(attrs[f].history.has_changes() for f in fields)
+
+
+def _collect(obj, fresh_or_gone: bool, slots: set, call_ids: set, inquiry_ids: set, numbers: set) -> None:
+    """What one new, changed or deleted object makes dirty (see :func:`mark_dirty_slots`)."""
+    if isinstance(obj, m.Call):
+        if fresh_or_gone or _changed(obj, STAT_CALL_FIELDS):
+            slots.update(stat_slot(t) for t in (obj.started_at,
+                         *inspect(obj).attrs.started_at.history.deleted) if t is not None)
+    elif isinstance(obj, m.CallLeg):
+        if fresh_or_gone or _changed(obj, ("employee_id", "call_id")):
+            call_ids.add(obj.call_id)
+    elif isinstance(obj, m.Inquiry):
+        if not fresh_or_gone and _changed(obj, ("class_id",)):
+            inquiry_ids.add(obj.id)
+    elif isinstance(obj, m.Employee):
+        history = inspect(obj).attrs.mobile.history
+        if fresh_or_gone or history.has_changes():
+            numbers.update(n for n in (obj.mobile, *history.deleted) if n)

@@ -133,14 +133,11 @@ class SqlCallRecorder:
                 facts = missed_call_facts(
                     session, call, blocked=details.blocked, is_staff=details.is_staff,
                     owner_id=details.owner_id, source_id=details.source_id,
-                    tracking_number_id=details.tracking_number_id, at=call.started_at
-                    if call.started_at.tzinfo else call.started_at.replace(tzinfo=timezone.utc))
+                    tracking_number_id=details.tracking_number_id, at=call.started_at)
                 apply_missed(session, call, facts, self.callback_deadline_minutes)
-            started = call.started_at if call.started_at.tzinfo else call.started_at.replace(tzinfo=timezone.utc)
-            call.duration_seconds = int((_dt(at) - started).total_seconds())
+            call.duration_seconds = int((_dt(at) - call.started_at).total_seconds())
             if call.answered_at is not None:
-                answered = call.answered_at if call.answered_at.tzinfo else call.answered_at.replace(tzinfo=timezone.utc)
-                call.talk_seconds = int((_dt(at) - answered).total_seconds())
+                call.talk_seconds = int((_dt(at) - call.answered_at).total_seconds())
         self._write("call end", call_id, write)
 
     # ---- click-to-call -----------------------------------------------------------------
@@ -200,9 +197,9 @@ class SqlCallRecorder:
             end = _dt(at)
             call.ended_at = end
             call.outcome = outcome if outcome in m.CALL_OUTCOMES else "failed"
-            call.duration_seconds = int((end - _aware(call.started_at)).total_seconds())
+            call.duration_seconds = int((end - call.started_at).total_seconds())
             if call.answered_at is not None:
-                call.talk_seconds = int((end - _aware(call.answered_at)).total_seconds())
+                call.talk_seconds = int((end - call.answered_at).total_seconds())
             for leg in call.legs:
                 if leg.ended_at is None:
                     leg.ended_at = end
@@ -236,8 +233,3 @@ class SqlCallRecorder:
 
 
 _LEG_OUTCOME = {"busy": "busy", "no_answer": "no_answer", "failed": "failed"}
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands datetimes back naive; they were stored as UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

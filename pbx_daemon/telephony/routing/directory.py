@@ -14,13 +14,10 @@ from sqlalchemy.orm import Session
 
 from pbx_daemon.crm import models as m
 from pbx_daemon.telephony.asterisk_render import ENDPOINT_NAME
-from pbx_daemon.crm.lookups import find_by_phone
+from pbx_daemon.crm.lookups import cards_by_phone
 from pbx_daemon.crm.phones import normalize_caller_id
 from pbx_daemon.telephony.routing.policy import Agent, Caller, DepartmentInfo, Directory, StepTimeouts
 
-# Whose card wins when a number is on several: the person, then the company, then a lead,
-# then an open inquiry.
-_MATCH_ORDER = {"contact": 0, "company": 1, "lead": 2, "inquiry": 3}
 MAX_NAME = 40
 # Characters that mean something to Asterisk's caller id parser, the dialplan or an
 # application argument list: never part of a name we hand to Asterisk.
@@ -85,7 +82,7 @@ def lookup_caller(session: Session, caller_raw: str | None, dialled_raw: str | N
     blocked = session.scalar(select(m.BlockedNumber.id).where(
         m.BlockedNumber.phone == e164,
         or_(m.BlockedNumber.expires_at.is_(None), m.BlockedNumber.expires_at > now))) is not None
-    matches = sorted(find_by_phone(session, e164), key=lambda x: _MATCH_ORDER[x.kind])
+    matches = cards_by_phone(session, e164)
     owner = next((x.responsible_id for x in matches if x.responsible_id is not None), None)
     name = None
     card = None
