@@ -6,8 +6,8 @@ import pytest
 from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
-from pbx_daemon.telephony.calls.outbound import (ClickToCallRequest, IOutboundControl, IOutboundRecorder,
-                                 OutboundCall)
+from pbx_daemon.telephony.calls.interfaces import IOutboundControl, IOutboundRecorder
+from pbx_daemon.telephony.calls.outbound import ClickToCallRequest, OutboundCall
 from pbx_daemon.testing import FakeOutboundControl, MemoryRecorder
 
 REQ = ClickToCallRequest(employee_id=7, endpoint="101", number="+79161234567", ext=None,
