@@ -53,7 +53,6 @@ class StasisApp:
         not given (click-to-call control, inventory)."""
         self.app = app
         self.control = control
-        self.recorder = recorder
         self.connected = False
         inventory = inventory or AriInventory(rest, self.app)
         self.recordings = RecordingWatch(clock, inventory.recording_live,
@@ -62,8 +61,9 @@ class StasisApp:
                                     lookup=lookup, timeouts=timeouts, deadline=deadline,
                                     busy_endpoints=self.busy_endpoints,
                                     call_over=self._call_over)
-        self.outbound = OutboundCalls(control=outbound_control or AriOutboundControl(rest, self.app),
-                                      recorder=recorder, clock=clock, call_over=self._call_over)
+        outbound_control = outbound_control or AriOutboundControl(rest, self.app)
+        self.outbound = OutboundCalls(control=outbound_control, recorder=recorder, clock=clock,
+                                      call_over=self._call_over)
         self.adoption = Adoption(app=self.app, list_bridges=inventory.bridges,
                                  list_channels=inventory.channels, watch=inventory.watch,
                                  destroy_bridge=inventory.destroy_bridge,
@@ -103,9 +103,6 @@ class StasisApp:
 
     def on_disconnect(self) -> None:
         self.connected = False
-
-    def set_connected(self, connected: bool) -> None:
-        self.connected = connected
 
     def adopt(self) -> Deferred:
         """Take over what an earlier daemon (or this one, before a reconnect) left in

@@ -236,7 +236,8 @@ class AriInventory:
                           {"eventSource": source}).addErrback(ignore_gone, "subscribe")
 
     def destroy_bridge(self, bridge_id):
-        self.rest.request("DELETE", f"/bridges/{bridge_id}").addErrback(ignore_gone, "adopted bridge")
+        self.rest.request("DELETE", f"/bridges/{bridge_id}") \
+            .addErrback(ignore_gone, "adopted bridge")
 
     def recording_live(self, name):
         def gone(failure):

@@ -30,8 +30,8 @@ LEG_OUTCOME_BY_CAUSE = {causes.BUSY: "busy", causes.NO_ANSWER: "no_answer",
 
 class InboundCall:
     def __init__(self, call_id: str, caller_channel: str, plan: RoutePlan,
-                 control: ICallControl, recorder: ICallRecorder, clock: IReactorTime, caller_number: str | None,
-                 new_leg_id: Callable[[], str]):
+                 control: ICallControl, recorder: ICallRecorder, clock: IReactorTime,
+                 caller_number: str | None, new_leg_id: Callable[[], str]):
         self.call_id = call_id
         self.caller_channel = caller_channel
         self.plan = plan
