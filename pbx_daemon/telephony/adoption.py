@@ -7,7 +7,7 @@ application's registration goes. So after a reconnect ``GET /bridges`` and
 
 * connected calls (a ``br-...`` bridge with both sides): watched, so that when one side
   hangs up the other is hung up too and the bridge destroyed; a bridge with one side
-  left is ended at once (the other side went while nobody was watching);
+  left is ended at once: that side is hung up and the bridge destroyed;
 * phone legs or click-to-call legs nobody owns any more: stopped, so phones stop ringing;
 * callers still waiting in ``Stasis(<app>,inbound,<dialled>)``: routed again.
 
@@ -94,7 +94,9 @@ class Adoption:
             log.info("re-adopted connected call in {bridge} ({channels})", bridge=bridge.id,
                      channels=",".join(members))
             if len(members) < 2:
-                # The other side already left while nobody was watching.
+                # The other side already left while nobody was watching: hang up the one
+                # still there (destroying the bridge alone would leave it in silence).
+                self.hangup(members[0], causes.NORMAL)
                 self.channel_gone(members[0])
                 continue
             self.watch(bridge.id, members)

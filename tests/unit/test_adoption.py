@@ -51,6 +51,7 @@ def test_when_one_side_of_an_adopted_call_hangs_up_the_other_is_hung_up():
 def test_a_call_whose_other_side_vanished_is_ended():
     adoption, inventory, control, _ = make_adoption(bridges=[Bridge("br-c2", ("c2",))])
     adoption.adopt()
+    assert control.actions == [("hangup", "c2", 16)]
     assert ("destroy_bridge", "br-c2") in inventory.actions
     assert not [a for a in inventory.actions if a[0] == "watch"]
     assert adoption.adopted == {}
