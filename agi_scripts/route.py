@@ -26,6 +26,18 @@ def _alarm(_signum, _frame):
     raise Deadline()
 
 
+def within_deadline(seconds: float, fn, *args):
+    """``fn(*args)``, interrupted by :class:`Deadline` after ``seconds``: routing in the AGI
+    process (its own process, so SIGALRM is ours). The daemon's counterpart is
+    :func:`pbx_daemon.telephony.routing.deadline.plan_within`."""
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return fn(*args)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # Imported after the argument check on purpose: pyst2 reads the AGI environment from
@@ -37,19 +49,14 @@ def main(argv: list[str] | None = None) -> int:
         from pbx_daemon.config import load_config
 
         # Import everything before the deadline starts: it bounds the lookup, not Python.
-        import pbx_daemon.telephony.routing.agi_plan  # noqa: F401
         import pbx_daemon.db  # noqa: F401
-        import pbx_daemon.telephony.routing.directory  # noqa: F401
+        import pbx_daemon.telephony.routing.agi_plan  # noqa: F401
+        import pbx_daemon.telephony.routing.lookup  # noqa: F401
 
         config = load_config(None, os.environ)
-        deadline_ms = config.routing.lookup_deadline_ms
-        signal.signal(signal.SIGALRM, _alarm)
-        signal.setitimer(signal.ITIMER_REAL, deadline_ms / 1000.0)
-        try:
-            variables = route(config, agi.env.get("agi_callerid", ""),
-                              argv[0] if argv else agi.env.get("agi_extension", ""))
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+        variables = within_deadline(config.routing.lookup_deadline_ms / 1000.0, route, config,
+                                    agi.env.get("agi_callerid", ""),
+                                    argv[0] if argv else agi.env.get("agi_extension", ""))
     except Exception as e:  # noqa: BLE001 - every failure means: ring the fallback group
         # One line for the Asterisk log: what failed, with quotes and line breaks removed
         # (AGI's VERBOSE takes a quoted string it does not escape).
@@ -62,23 +69,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def route(config, caller_raw: str, dialled: str) -> list[tuple[str, str]]:
-    from pbx_daemon.telephony.routing.agi_plan import plan_variables
+    """Look up, then plan (the daemon's sequence, without Twisted), as AGI variables."""
     from pbx_daemon.db import make_engine, make_session_factory
-    from pbx_daemon.telephony.routing.directory import load_directory, lookup_caller
+    from pbx_daemon.telephony.routing.agi_plan import plan_variables
+    from pbx_daemon.telephony.routing.lookup import look_up
     from pbx_daemon.telephony.routing.policy import StepTimeouts, plan_route
 
-    r = config.routing
     engine = make_engine(config.database.url, readonly=True)
     try:
         with make_session_factory(engine)() as session:
             now = datetime.now(timezone.utc)
-            caller = lookup_caller(session, caller_raw, dialled, now, config.general.default_region)
-            directory = load_directory(session)
+            caller, directory = look_up(session, caller_raw, dialled, now,
+                                        config.general.default_region)
     finally:
         engine.dispose()
-    plan = plan_route(caller, directory,
-                      StepTimeouts(r.owner_timeout, r.group_timeout, r.head_timeout, r.top_timeout))
-    return plan_variables(plan)
+    return plan_variables(plan_route(caller, directory, StepTimeouts.from_config(config.routing)))
 
 
 if __name__ == "__main__":

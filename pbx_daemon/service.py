@@ -1,9 +1,11 @@
 """Wiring: ``make_service(config, reactor)`` builds the daemon; ``run(config)`` runs it.
 
 The daemon keeps the Stasis application registered over ARI and routes every inbound
-call: look the caller up (SQL, in a thread pool, under a deadline), plan the ring steps
-(:mod:`pbx_daemon.telephony.routing.policy`), run them (:mod:`pbx_daemon.telephony.calls.inbound` over
-:mod:`pbx_daemon.telephony.stasis`), and store the call and its legs (:mod:`pbx_daemon.telephony.outputs.store`).
+call: look the caller up (SQL, in a thread pool, under a deadline:
+:mod:`pbx_daemon.telephony.routing.deadline`), plan the ring steps
+(:mod:`pbx_daemon.telephony.routing.policy`), run them (:mod:`pbx_daemon.telephony.calls.inbound`,
+fed by :mod:`pbx_daemon.telephony.stasis`), and store the call and its legs
+(:mod:`pbx_daemon.telephony.outputs.store`).
 """
 
 from __future__ import annotations
@@ -17,20 +19,22 @@ from twisted.python.threadpool import ThreadPool
 
 from twisted.web.server import Site
 
-from pbx_daemon.telephony.routing.agi_plan import plan_variables
+from pbx_daemon.db import make_engine, make_session_factory
+from pbx_daemon.logs import start_logging
 from pbx_daemon.telephony.api import ApiResource
-from pbx_daemon.telephony.outputs.call_events import CallEvents
-from pbx_daemon.telephony.click_to_call import prepare_click_to_call
-from pbx_daemon.telephony.outputs.screen_pop import RedisPublisher, ScreenPopNotifier
+from pbx_daemon.telephony.ari.control import AriCallControl
 from pbx_daemon.telephony.ari.events import make_events_service
 from pbx_daemon.telephony.ari.rest import AriRest
-from pbx_daemon.db import make_engine, make_session_factory
-from pbx_daemon.telephony.routing.directory import load_directory, lookup_caller
-from pbx_daemon.logs import start_logging
+from pbx_daemon.telephony.click_to_call import prepare_click_to_call
 from pbx_daemon.telephony.fastagi import FastAGIFactory
-from pbx_daemon.telephony.routing.policy import StepTimeouts, plan_route
-from pbx_daemon.telephony.stasis import AriCallControl, StasisApp
+from pbx_daemon.telephony.outputs.call_events import CallEvents
+from pbx_daemon.telephony.outputs.screen_pop import RedisPublisher, ScreenPopNotifier
 from pbx_daemon.telephony.outputs.store import SqlCallRecorder
+from pbx_daemon.telephony.routing.agi_plan import plan_variables
+from pbx_daemon.telephony.routing.deadline import plan_within
+from pbx_daemon.telephony.routing.lookup import look_up
+from pbx_daemon.telephony.routing.policy import StepTimeouts
+from pbx_daemon.telephony.stasis import StasisApp
 
 log = Logger(namespace="pbx_daemon.service")
 
@@ -102,14 +106,13 @@ def make_service(config, reactor) -> MultiService:
     def lookup(caller_raw, dialled, busy, now):
         def job():
             with sessions() as session:
-                return (lookup_caller(session, caller_raw, dialled, now, region),
-                        load_directory(session, busy))
+                return look_up(session, caller_raw, dialled, now, region, busy)
         return deferToThreadPool(reactor, lookup_pool, job)
 
     ari = config.ari
     rest = AriRest(ari.url, ari.username, ari.password)
     r = config.routing
-    timeouts = StepTimeouts(r.owner_timeout, r.group_timeout, r.head_timeout, r.top_timeout)
+    timeouts = StepTimeouts.from_config(r)
     deadline = r.lookup_deadline_ms / 1000.0
     recorder = SqlCallRecorder(sessions, lambda fn: deferToThreadPool(reactor, store_pool, fn),
                                config.inquiries.callback_deadline_minutes,
@@ -121,9 +124,8 @@ def make_service(config, reactor) -> MultiService:
     publisher.setServiceParent(root)
     events = CallEvents(recorder, ScreenPopNotifier(publisher, reactor))
     app = StasisApp(
-        rest=rest, control=AriCallControl(rest, ari.app, r.blocked_action),
-        recorder=events, clock=reactor, lookup=lookup,
-        timeouts=timeouts, deadline=deadline, region=region,
+        app=ari.app, rest=rest, control=AriCallControl(rest, ari.app, r.blocked_action),
+        recorder=events, clock=reactor, lookup=lookup, timeouts=timeouts, deadline=deadline,
     )
     ari_events = make_events_service(reactor, ari.url, ari.username, ari.password, ari.app,
                                      app.on_event, on_connect=app.on_connect,
@@ -132,12 +134,9 @@ def make_service(config, reactor) -> MultiService:
     ari_events.setServiceParent(root)
 
     def fastagi_route(caller_raw, dialled):
-        from datetime import datetime, timezone
-
-        now = datetime.fromtimestamp(reactor.seconds(), timezone.utc)
-        d = lookup(caller_raw, dialled, app.busy_endpoints(), now)
-        d.addTimeout(deadline, reactor)
-        d.addCallback(lambda result: plan_variables(plan_route(result[0], result[1], timeouts)))
+        d = plan_within(lookup, reactor, deadline, timeouts, caller_raw, dialled,
+                        app.busy_endpoints())
+        d.addCallback(lambda routed: plan_variables(routed[1]))
         return d
 
     def reconcile_once():

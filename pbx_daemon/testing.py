@@ -7,10 +7,12 @@ whether the real adapters behave like these.
 
 from __future__ import annotations
 
+from twisted.internet.defer import succeed
 from zope.interface import implementer
 
-from pbx_daemon.telephony.calls.inbound import ICallControl, ICallRecorder
-from pbx_daemon.telephony.calls.outbound import IOutboundControl, IOutboundRecorder
+from pbx_daemon.telephony.calls.interfaces import (IAsteriskInventory, ICallControl,
+                                                   ICallRecorder, IOutboundControl,
+                                                   IOutboundRecorder)
 
 
 @implementer(ICallControl)
@@ -20,6 +22,9 @@ class FakeCallControl:
     def __init__(self):
         self.actions: list[tuple] = []
         self.stop_reasons: dict[str, str] = {}
+
+    def indicate_ringing(self, caller_channel):
+        self.actions.append(("indicate_ringing", caller_channel))
 
     def ring(self, call_id, leg_id, endpoint, caller_name, caller_number):
         self.actions.append(("ring", leg_id, endpoint, caller_name, caller_number))
@@ -40,6 +45,9 @@ class FakeCallControl:
     def fallback(self, caller_channel, endpoints):
         self.actions.append(("fallback", caller_channel, tuple(endpoints)))
 
+    def to_dialplan_fallback(self, caller_channel):
+        self.actions.append(("to_dialplan_fallback", caller_channel))
+
     def release(self, call_id):
         self.actions.append(("release", call_id))
 
@@ -59,8 +67,15 @@ class FakeCallControl:
 
 @implementer(ICallRecorder, IOutboundRecorder)
 class MemoryRecorder:
+    """Records every event as a tuple: ("started", call_id, at), ...; what the lookup found
+    goes to ``details`` (by call id), not to ``events``."""
+
     def __init__(self):
         self.events: list[tuple] = []
+        self.details: dict = {}
+
+    def caller_identified(self, call_id, details):
+        self.details[call_id] = details
 
     def call_started(self, call_id, caller_channel, plan, at):
         self.events.append(("started", call_id, at))
@@ -93,8 +108,6 @@ class MemoryRecorder:
         self.events.append(("outbound_ended", call_id, outcome, at))
 
     def recording_finished(self, call_id):
-        from twisted.internet.defer import succeed
-
         self.events.append(("recording_finished", call_id))
         return succeed(None)
 
@@ -105,6 +118,7 @@ class FakeOutboundControl:
 
     def __init__(self):
         self.actions: list[tuple] = []
+        self.on_failed = lambda call_id, which: None
 
     def ring_employee(self, call_id, endpoint, shown_name, shown_number, timeout):
         self.actions.append(("ring_employee", call_id, endpoint, shown_name, shown_number))
@@ -126,3 +140,31 @@ class FakeOutboundControl:
 
     def kinds(self) -> list[str]:
         return [a[0] for a in self.actions]
+
+
+@implementer(IAsteriskInventory)
+class FakeInventory:
+    """What Asterisk holds: ``bridges`` and ``channels`` (ARI messages), and ``live``
+    recording names; records every request as a tuple: ("watch", bridge, channels), ..."""
+
+    def __init__(self, bridges=(), channels=(), live=()):
+        self.bridges_now = list(bridges)
+        self.channels_now = list(channels)
+        self.live = set(live)
+        self.actions: list[tuple] = []
+
+    def bridges(self):
+        return succeed(list(self.bridges_now))
+
+    def channels(self):
+        return succeed(list(self.channels_now))
+
+    def watch(self, bridge_id, channel_ids):
+        self.actions.append(("watch", bridge_id, tuple(channel_ids)))
+
+    def destroy_bridge(self, bridge_id):
+        self.actions.append(("destroy_bridge", bridge_id))
+
+    def recording_live(self, name):
+        self.actions.append(("recording_live", name))
+        return succeed(name in self.live)

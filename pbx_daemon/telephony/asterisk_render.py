@@ -12,6 +12,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from pbx_daemon.telephony.names import ENDPOINT_NAME, INTERNAL_CONTEXT
+
+__all__ = ["ENDPOINT_NAME", "Phone", "RenderError", "check_value", "dial_list", "render_pbx_files",
+           "render_phones", "render_text"]
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ASTERISK_CONF_DIR = PROJECT_ROOT / "asterisk_conf"
 DIALPLAN_DIR = PROJECT_ROOT / "dialplan"
@@ -21,8 +26,6 @@ _PLACEHOLDER = re.compile(r"@([A-Z][A-Z0-9_]*)@")
 # (";" starts a comment, "[" a section, "\n" a new line) or the dialplan expands ("$").
 _SAFE_VALUE = re.compile(r"^[\x20-\x7e]*$")
 _FORBIDDEN = set(';[]\n\r$"\\')
-# A PJSIP endpoint / AOR name as pbx-crm accepts it: what phones are provisioned with.
-ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 
 
 class RenderError(ValueError):
@@ -80,7 +83,7 @@ def render_phones(phones: list[Phone]) -> str:
         name = phone.endpoint
         out.append(
             f"\n[{name}]\ntype = endpoint\ntransport = transport-udp\n"
-            "context = pbxcrm-internal\ndisallow = all\nallow = alaw,ulaw\n"
+            f"context = {INTERNAL_CONTEXT}\ndisallow = all\nallow = alaw,ulaw\n"
             f"aors = {name}\ndirect_media = no\n"
             # The PBX, not the phone, decides what caller id a call presents.
             "trust_id_outbound = yes\nsend_pai = yes\n"

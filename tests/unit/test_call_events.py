@@ -6,11 +6,11 @@ from __future__ import annotations
 from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
+from pbx_daemon.telephony.calls.inbound import InboundCall
+from pbx_daemon.telephony.calls.interfaces import CallDetails, ICallRecorder, IOutboundRecorder
+from pbx_daemon.telephony.calls.outbound import ClickToCallRequest, OutboundCall
 from pbx_daemon.telephony.outputs.call_events import CallEvents
-from pbx_daemon.telephony.calls.inbound import ICallRecorder, InboundCall
-from pbx_daemon.telephony.calls.outbound import ClickToCallRequest, IOutboundRecorder, OutboundCall
 from pbx_daemon.telephony.routing.policy import RingStep, RoutePlan
-from pbx_daemon.telephony.outputs.store import CallDetails
 from pbx_daemon.testing import FakeCallControl, FakeOutboundControl, MemoryRecorder
 
 
@@ -35,10 +35,6 @@ class Notifier:
 
 
 class Store(MemoryRecorder):
-    def __init__(self):
-        super().__init__()
-        self.details = {}
-
     def recording_finished(self, call_id):
         from twisted.internet.defer import succeed
 
@@ -51,8 +47,8 @@ PLAN = RoutePlan(steps=(RingStep("owner", 10, ("101",), (1,)),
 
 
 def inbound(events, clock):
-    events.details["c1"] = CallDetails("+79161234567", "+79161234567", "+74951110001",
-                                       card=("company", 5))
+    events.caller_identified("c1", CallDetails("+79161234567", "+79161234567", "+74951110001",
+                                               card=("company", 5)))
     legs = iter(f"c1-leg{n}" for n in range(1, 10))
     call = InboundCall("c1", "c1", PLAN, FakeCallControl(), events, clock, "+79161234567",
                        lambda: next(legs))

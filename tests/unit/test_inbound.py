@@ -8,7 +8,8 @@ import pytest
 from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
-from pbx_daemon.telephony.calls.inbound import ICallControl, ICallRecorder, InboundCall
+from pbx_daemon.telephony.calls.inbound import InboundCall
+from pbx_daemon.telephony.calls.interfaces import ICallControl, ICallRecorder
 from pbx_daemon.telephony.routing.policy import RingStep, RoutePlan
 from pbx_daemon.testing import FakeCallControl, MemoryRecorder
 

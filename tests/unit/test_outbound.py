@@ -6,8 +6,8 @@ import pytest
 from twisted.internet.task import Clock
 from zope.interface.verify import verifyObject
 
-from pbx_daemon.telephony.calls.outbound import (ClickToCallRequest, IOutboundControl, IOutboundRecorder,
-                                 OutboundCall)
+from pbx_daemon.telephony.calls.interfaces import IOutboundControl, IOutboundRecorder
+from pbx_daemon.telephony.calls.outbound import ClickToCallRequest, OutboundCall
 from pbx_daemon.testing import FakeOutboundControl, MemoryRecorder
 
 REQ = ClickToCallRequest(employee_id=7, endpoint="101", number="+79161234567", ext=None,
@@ -119,3 +119,24 @@ def test_client_answering_after_the_end_is_hung_up(call):
     c.client_answered()
     assert c.outcome == "no_answer"
     assert control.actions[-1] == ("hangup", "c2c-1-client", 16)
+
+
+def test_employee_origination_failure_ends_the_call_failed_with_no_timer_left():
+    clock, control, recorder = Clock(), FakeOutboundControl(), MemoryRecorder()
+    c = OutboundCall("c2c-1", REQ, control, recorder, clock)
+    control.ring_employee = lambda *args: c.origination_failed("employee")  # refused at once
+    c.start()
+    assert (c.state, c.outcome) == ("ended", "failed")
+    assert recorder.of("outbound_ended") == [("outbound_ended", "c2c-1", "failed", 0)]
+    assert clock.getDelayedCalls() == []
+    c.origination_failed("employee")  # a second report changes nothing
+    assert len(recorder.of("outbound_ended")) == 1
+
+
+def test_client_origination_failure_hangs_up_the_employee_and_ends_failed(call):
+    c, clock, control, recorder = call
+    c.employee_answered()
+    c.origination_failed("client")
+    assert ("hangup", "c2c-1", 16) in control.actions
+    assert (c.state, c.outcome) == ("ended", "failed")
+    assert clock.getDelayedCalls() == []

@@ -116,3 +116,11 @@ def test_department_cycle_does_not_loop_forever():
 def test_crm_name_travels_with_the_plan():
     plan = plan_route(Caller("+79161234567", owner_id=1, crm_name="ООО Ромашка"), directory(), DEFAULTS)
     assert plan.caller_name == "ООО Ромашка" and plan.department_id == 1
+
+
+def test_step_timeouts_come_from_the_config_routing_section():
+    from pbx_daemon.config import load_config
+
+    routing = load_config(None, {}).routing
+    assert StepTimeouts.from_config(routing) == StepTimeouts(
+        routing.owner_timeout, routing.group_timeout, routing.head_timeout, routing.top_timeout)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 
+from pbx_daemon.telephony.ari.control import AriCallControl, caller_id_string
 from pbx_daemon.telephony.routing.policy import Agent, Caller, DepartmentInfo, Directory, StepTimeouts
-from pbx_daemon.telephony.stasis import AriCallControl, StasisApp, caller_id_string
+from pbx_daemon.telephony.stasis import StasisApp
 from pbx_daemon.testing import MemoryRecorder
 
 
@@ -28,20 +29,16 @@ DIRECTORY = Directory(
 )
 
 
-class Recorder(MemoryRecorder):
-    details: dict = {}
-
-
-def make_app(lookup_result=None, deferred=None):
-    rest, clock = FakeRest(), Clock()
-    recorder = Recorder()
-    recorder.details = {}
+def make_app(lookup_result=None, deferred=None, rest=None):
+    rest, clock = rest or FakeRest(), Clock()
+    recorder = MemoryRecorder()
 
     def lookup(caller_raw, dialled, busy, now):
         return deferred if deferred is not None else succeed(lookup_result)
 
-    app = StasisApp(rest=rest, control=AriCallControl(rest, "pbx-crm"), recorder=recorder,
-                    clock=clock, lookup=lookup, timeouts=StepTimeouts(10, 15, 15, 20), deadline=0.5)
+    app = StasisApp(app="pbx-crm", rest=rest, control=AriCallControl(rest, "pbx-crm"),
+                    recorder=recorder, clock=clock, lookup=lookup,
+                    timeouts=StepTimeouts(10, 15, 15, 20), deadline=0.5)
     return app, rest, clock, recorder
 
 
@@ -97,8 +94,8 @@ def test_caller_gone_during_lookup_rings_nobody_and_is_recorded_missed():
 def test_busy_endpoint_is_reported_to_the_next_lookup():
     seen = []
     app, rest, clock, recorder = make_app((Caller("+79161234567", owner_id=1), DIRECTORY))
-    original = app.lookup
-    app.lookup = lambda c, d, busy, now: (seen.append(busy), original(c, d, busy, now))[1]
+    original = app.inbound.lookup
+    app.inbound.lookup = lambda c, d, busy, now: (seen.append(busy), original(c, d, busy, now))[1]
     app.on_event(stasis_start("c1", "inbound", "+74951110001"))
     leg = [r for r in rest.requests if r[1] == "/channels"][0][2]["channelId"]
     app.on_event(stasis_start(leg, "leg", "c1"))
@@ -148,8 +145,7 @@ def test_after_a_restart_connected_calls_are_watched_and_orphans_cleaned_up():
              "dialplan": {"app_name": "Stasis", "app_data": "pbx-crm,inbound,+74951110001"}},
         ],
     })
-    app, _, clock, recorder = make_app((Caller("+79161234567", owner_id=1), DIRECTORY))
-    app.rest = app.control.rest = rest
+    app, _, clock, recorder = make_app((Caller("+79161234567", owner_id=1), DIRECTORY), rest=rest)
     app.adopt()
     assert app.adopted == {"c1": "br-c1", "c1-leg1-ab": "br-c1"}
     assert ("POST", "/applications/pbx-crm/subscription") in rest.paths()

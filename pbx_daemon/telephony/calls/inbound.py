@@ -1,9 +1,9 @@
 """One inbound call, as a state machine: ring the plan's steps, first answer wins.
 
-It talks to Asterisk only through :class:`ICallControl` and reports what happened only
-through :class:`ICallRecorder`; time comes from an injected ``IReactorTime``. So the
-whole escalation can be tested with a ``Clock`` and in-memory fakes
-(:mod:`pbx_daemon.testing`), and the ARI adapter stays a thin translation.
+It talks to Asterisk only through :class:`~.interfaces.ICallControl` and reports what
+happened only through :class:`~.interfaces.ICallRecorder`; time comes from an injected
+``IReactorTime``. So the whole escalation can be tested with a ``Clock`` and in-memory
+fakes (:mod:`pbx_daemon.testing`), and the ARI adapter stays a thin translation.
 
 States: ``ringing`` (a step's legs ring; a timer moves to the next step) ->
 ``answered`` (caller and answerer bridged) -> ``ended``. From ``ringing`` the call also
@@ -16,70 +16,22 @@ from typing import Callable
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
-from zope.interface import Interface
 
+from pbx_daemon.telephony.calls import causes
+from pbx_daemon.telephony.calls.interfaces import ICallControl, ICallRecorder
 from pbx_daemon.telephony.routing.policy import RoutePlan
 
 log = Logger(namespace="pbx_daemon.inbound")
 
-# Q.850 causes Asterisk reports for legs (ChannelDestroyed.cause).
-CAUSE_NORMAL = 16
-CAUSE_BUSY = 17
-CAUSE_NO_ANSWER = 19
-CAUSE_REJECTED = 21
-LEG_OUTCOME_BY_CAUSE = {CAUSE_BUSY: "busy", CAUSE_NO_ANSWER: "no_answer", CAUSE_REJECTED: "rejected"}
-
-
-class ICallControl(Interface):
-    """What a call asks of Asterisk. Every method returns at once (fire and forget)."""
-
-    def ring(call_id, leg_id, endpoint, caller_name, caller_number):
-        """Originate ``leg_id`` to ``endpoint`` showing the caller's name and number."""
-
-    def stop(leg_id, reason="normal"):
-        """Stop a ringing (or connected) leg. ``answered_elsewhere`` tells the phone
-        (SIP Reason: cause 26) so it does not show a missed call."""
-
-    def connect(call_id, caller_channel, leg_id):
-        """Answer the caller, bridge them with the leg, record the bridge."""
-
-    def hangup(channel_id, cause):
-        """Hang up a channel with a Q.850 cause."""
-
-    def refuse(caller_channel):
-        """Turn a blocklisted caller away: busy, or a short message (config)."""
-
-    def fallback(caller_channel, endpoints):
-        """Hand the caller back to the dialplan to ring ``endpoints`` (last resort);
-        no endpoints means the dialplan's own fallback group."""
-
-    def release(call_id):
-        """The call is over: free what it held in Asterisk (its bridge)."""
-
-
-class ICallRecorder(Interface):
-    """Where a call's story goes (the SQL store, the screen-pop bus, tests)."""
-
-    def call_started(call_id, caller_channel, plan, at):
-        pass
-
-    def leg_ringing(call_id, leg_id, endpoint, agent_id, step, at):
-        pass
-
-    def leg_ended(call_id, leg_id, outcome, at):
-        pass
-
-    def call_answered(call_id, leg_id, agent_id, at):
-        pass
-
-    def call_ended(call_id, outcome, at):
-        pass
+# How a leg ended (Q.850 cause of its ChannelDestroyed) -> the leg's outcome.
+LEG_OUTCOME_BY_CAUSE = {causes.BUSY: "busy", causes.NO_ANSWER: "no_answer",
+                        causes.REJECTED: "rejected"}
 
 
 class InboundCall:
-    def __init__(self, call_id: str, caller_channel: str, plan: RoutePlan, control,
-                 recorder, clock: IReactorTime, caller_number: str | None,
-                 new_leg_id: Callable[[], str]):
+    def __init__(self, call_id: str, caller_channel: str, plan: RoutePlan,
+                 control: ICallControl, recorder: ICallRecorder, clock: IReactorTime,
+                 caller_number: str | None, new_leg_id: Callable[[], str]):
         self.call_id = call_id
         self.caller_channel = caller_channel
         self.plan = plan
@@ -139,7 +91,7 @@ class InboundCall:
             if self.state == "answered":
                 self.state = "ended"
                 self.recorder.leg_ended(self.call_id, leg_id, "answered", now)
-                self.control.hangup(self.caller_channel, CAUSE_NORMAL)
+                self.control.hangup(self.caller_channel, causes.NORMAL)
                 self.recorder.call_ended(self.call_id, "answered", now)
             return
         if leg_id not in self.legs:
@@ -215,7 +167,7 @@ class InboundCall:
             self.recorder.call_ended(self.call_id, "fallback", now)
             return
         log.info("call {call_id}: {why}; missed", call_id=self.call_id, why=why)
-        self.control.hangup(self.caller_channel, CAUSE_NO_ANSWER)
+        self.control.hangup(self.caller_channel, causes.NO_ANSWER)
         self.recorder.call_ended(self.call_id, "missed", now)
 
     def _stop_leg(self, leg_id: str, outcome: str, now: float, reason: str = "normal") -> None:

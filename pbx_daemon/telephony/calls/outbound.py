@@ -1,8 +1,8 @@
 """One click-to-call, as a state machine: the employee's phone first, then the client.
 
 Like :mod:`pbx_daemon.telephony.calls.inbound` it talks to Asterisk only through
-:class:`IOutboundControl`, reports only through :class:`IOutboundRecorder`, and takes
-time from an injected ``IReactorTime``.
+:class:`~.interfaces.IOutboundControl`, reports only through
+:class:`~.interfaces.IOutboundRecorder`, and takes time from an injected ``IReactorTime``.
 
 States::
 
@@ -24,19 +24,16 @@ from dataclasses import dataclass
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
-from zope.interface import Interface
+
+from pbx_daemon.telephony import names
+from pbx_daemon.telephony.calls import causes
+from pbx_daemon.telephony.calls.interfaces import IOutboundControl, IOutboundRecorder
 
 log = Logger(namespace="pbx_daemon.outbound")
 
-CAUSE_NORMAL = 16
-CAUSE_BUSY = 17
-CAUSE_NO_USER_RESPONSE = 18
-CAUSE_NO_ANSWER = 19
-CAUSE_REJECTED = 21
-
 # How the client's leg ended (Q.850 cause of its ChannelDestroyed) -> the call's outcome.
-CLIENT_OUTCOME_BY_CAUSE = {CAUSE_BUSY: "busy", CAUSE_REJECTED: "busy",
-                           CAUSE_NO_USER_RESPONSE: "no_answer", CAUSE_NO_ANSWER: "no_answer"}
+CLIENT_OUTCOME_BY_CAUSE = {causes.BUSY: "busy", causes.REJECTED: "busy",
+                           causes.NO_USER_RESPONSE: "no_answer", causes.NO_ANSWER: "no_answer"}
 
 
 @dataclass(frozen=True)
@@ -59,49 +56,11 @@ class ClickToCallRequest:
     client_timeout: int = 40
 
 
-class IOutboundControl(Interface):
-    """What a click-to-call asks of Asterisk. Every method returns at once."""
-
-    def ring_employee(call_id, endpoint, shown_name, shown_number, timeout):
-        """Originate the employee's leg (channel id ``call_id``) into our application."""
-
-    def ringback(call_id):
-        """Play ringback to the employee while the client's phone rings."""
-
-    def dial_client(call_id, client_leg, number, caller_id, timeout):
-        """Originate ``client_leg`` to ``number`` through the trunk, ``originator`` =
-        the employee's channel, so both share one linkedid."""
-
-    def connect(call_id, client_leg, ext):
-        """Stop the ringback, bridge employee and client, record the bridge; send
-        ``ext`` as DTMF to the client when given."""
-
-    def hangup(channel_id, cause):
-        """Hang up a channel with a Q.850 cause."""
-
-    def release(call_id):
-        """Free the call's bridge."""
-
-
-class IOutboundRecorder(Interface):
-    def outbound_started(call_id, request, at):
-        """The employee's phone is ringing."""
-
-    def employee_answered(call_id, request, at):
-        """The employee picked up; the client is being dialled."""
-
-    def client_answered(call_id, request, at):
-        """The client picked up: the two are connected."""
-
-    def outbound_ended(call_id, request, outcome, at):
-        """``answered`` | ``no_answer`` | ``busy`` | ``failed`` | ``abandoned``."""
-
-
 class OutboundCall:
-    def __init__(self, call_id: str, request: ClickToCallRequest, control, recorder,
-                 clock: IReactorTime):
+    def __init__(self, call_id: str, request: ClickToCallRequest, control: IOutboundControl,
+                 recorder: IOutboundRecorder, clock: IReactorTime):
         self.call_id = call_id
-        self.client_leg = f"{call_id}-client"
+        self.client_leg = names.client_leg_id(call_id)
         self.request = request
         self.control = control
         self.recorder = recorder
@@ -122,7 +81,9 @@ class OutboundCall:
                  call_id=self.call_id, endpoint=r.endpoint, number=r.number)
         self.control.ring_employee(self.call_id, r.endpoint, r.shown_name, r.number,
                                    r.employee_timeout + 5)
-        self.timer = self.clock.callLater(r.employee_timeout, self._timed_out, "employee_ringing")
+        if self.state == "employee_ringing":  # not refused on the spot (origination_failed)
+            self.timer = self.clock.callLater(r.employee_timeout, self._timed_out,
+                                              "employee_ringing")
 
     # ---- inputs ------------------------------------------------------------------------
     def employee_answered(self) -> None:
@@ -135,12 +96,13 @@ class OutboundCall:
         self.control.ringback(self.call_id)
         self.control.dial_client(self.call_id, self.client_leg, r.number, r.caller_id,
                                  r.client_timeout + 5)
-        self.timer = self.clock.callLater(r.client_timeout, self._timed_out, "client_ringing")
+        if self.state == "client_ringing":  # not refused on the spot (origination_failed)
+            self.timer = self.clock.callLater(r.client_timeout, self._timed_out, "client_ringing")
 
     def client_answered(self) -> None:
         if self.state != "client_ringing":
             if self.state == "ended":
-                self.control.hangup(self.client_leg, CAUSE_NORMAL)
+                self.control.hangup(self.client_leg, causes.NORMAL)
             return
         self._cancel_timer()
         self.state = "connected"
@@ -154,19 +116,29 @@ class OutboundCall:
             # Rejected, busy or gave up: nothing was dialled.
             self._end("abandoned")
         elif self.state == "client_ringing":
-            self.control.hangup(self.client_leg, CAUSE_NORMAL)
+            self.control.hangup(self.client_leg, causes.NORMAL)
             self._end("abandoned")
         elif self.state == "connected":
-            self.control.hangup(self.client_leg, CAUSE_NORMAL)
+            self.control.hangup(self.client_leg, causes.NORMAL)
             self._end("answered")
 
     def client_gone(self, cause: int | None) -> None:
         if self.state == "client_ringing":
-            self.control.hangup(self.call_id, CAUSE_NORMAL)
+            self.control.hangup(self.call_id, causes.NORMAL)
             self._end(CLIENT_OUTCOME_BY_CAUSE.get(cause or 0, "failed"))
         elif self.state == "connected":
-            self.control.hangup(self.call_id, CAUSE_NORMAL)
+            self.control.hangup(self.call_id, causes.NORMAL)
             self._end("answered")
+
+    def origination_failed(self, which: str) -> None:
+        """Asterisk could not place the ``employee``'s or the ``client``'s leg (ARI refused
+        the originate, or the endpoint or number was not valid): no event will come."""
+        if self.state == "ended":
+            return
+        if which == "employee":
+            self._end("failed")
+        else:
+            self.client_gone(None)
 
     # ---- internals ---------------------------------------------------------------------
     def _timed_out(self, state: str) -> None:
@@ -174,11 +146,11 @@ class OutboundCall:
         if self.state != state:
             return
         if state == "employee_ringing":
-            self.control.hangup(self.call_id, CAUSE_NO_ANSWER)
+            self.control.hangup(self.call_id, causes.NO_ANSWER)
             self._end("abandoned")
         else:
-            self.control.hangup(self.client_leg, CAUSE_NO_ANSWER)
-            self.control.hangup(self.call_id, CAUSE_NORMAL)
+            self.control.hangup(self.client_leg, causes.NO_ANSWER)
+            self.control.hangup(self.call_id, causes.NORMAL)
             self._end("no_answer")
 
     def _end(self, outcome: str) -> None:

@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from pbx_daemon.telephony.calls.inbound import ICallRecorder
-from pbx_daemon.telephony.calls.outbound import IOutboundRecorder
+from pbx_daemon.telephony.calls.interfaces import CallDetails, ICallRecorder, IOutboundRecorder
 
 log = Logger(namespace="pbx_daemon.call_events")
 # Calls remembered until their recording is attached; a recording that never comes
@@ -56,11 +55,7 @@ class CallEvents:
         self.store = store
         self.notifier = notifier
         self.calls: dict[str, _Seen] = {}
-
-    @property
-    def details(self):
-        """The store's per-call lookup facts (the Stasis application fills them in)."""
-        return self.store.details
+        self.details: dict[str, CallDetails] = {}  # what the lookup found, until call_started
 
     def _remember(self, call_id: str, seen: _Seen) -> None:
         while len(self.calls) >= MAX_REMEMBERED:
@@ -74,8 +69,12 @@ class CallEvents:
             log.failure("screen-pop {what} failed", what=what)
 
     # ---- inbound -----------------------------------------------------------------------
+    def caller_identified(self, call_id, details):
+        self.details[call_id] = details
+        self.store.caller_identified(call_id, details)
+
     def call_started(self, call_id, caller_channel, plan, at):
-        d = self.store.details.get(call_id)
+        d = self.details.pop(call_id, None)
         self._remember(call_id, _Seen("inbound", d.caller if d else None,
                                       plan.caller_name or (d.caller_name if d else None),
                                       _card(d.card) if d else None))

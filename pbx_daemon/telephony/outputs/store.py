@@ -7,7 +7,6 @@ holds up a ringing phone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -16,32 +15,16 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from pbx_daemon.crm import models as m
-from pbx_daemon.telephony.calls.inbound import ICallRecorder
 from pbx_daemon.crm.inquiries.apply import apply_answered, apply_missed, missed_call_facts
-from pbx_daemon.telephony.calls.outbound import IOutboundRecorder
 from pbx_daemon.crm.recordings import RecordingNameError, attach_recording
+from pbx_daemon.telephony import names
+from pbx_daemon.telephony.calls.interfaces import CallDetails, ICallRecorder, IOutboundRecorder
 
 log = Logger(namespace="pbx_daemon.store")
 
 
 def _dt(at: float) -> datetime:
     return datetime.fromtimestamp(at, timezone.utc)
-
-
-@dataclass(frozen=True)
-class CallDetails:
-    caller: str | None  # E.164 or None
-    caller_raw: str
-    dialled: str | None
-    handled_by: str = "daemon"
-    # What the lookup found, for the missed-call rules.
-    blocked: bool = False
-    is_staff: bool = False
-    owner_id: int | None = None
-    source_id: int | None = None
-    tracking_number_id: int | None = None
-    card: tuple[str, int] | None = None  # ("contact", 12): the caller's card, if known
-    caller_name: str | None = None
 
 
 @implementer(ICallRecorder, IOutboundRecorder)
@@ -56,8 +39,7 @@ class SqlCallRecorder:
         self.spool_dir = spool_dir
         self.store_dir = store_dir
         self.recording_format = recording_format
-        self.details: dict[str, CallDetails] = {}
-        self.plans: dict[str, object] = {}
+        self.details: dict[str, CallDetails] = {}  # by call id, until the call ends
 
     def _write(self, what: str, call_id: str, fn: Callable):
         def job():
@@ -70,6 +52,9 @@ class SqlCallRecorder:
         d.addErrback(lambda f: log.failure("storing {what} for call {call_id}", f,
                                            what=what, call_id=call_id))
         return d
+
+    def caller_identified(self, call_id, details):
+        self.details[call_id] = details
 
     def call_started(self, call_id, caller_channel, plan, at):
         details = self.details.get(call_id) or CallDetails(None, "", None)
@@ -171,7 +156,7 @@ class SqlCallRecorder:
                 leg.answered_at, leg.outcome = _dt(at), "answered"
             session.add(m.CallLeg(call_id=call.id, employee_id=None,
                                   endpoint=f"PJSIP/{request.number}@trunk"[:80], step=2,
-                                  channel_id=f"{call_id}-client", ringing_at=_dt(at)))
+                                  channel_id=names.client_leg_id(call_id), ringing_at=_dt(at)))
         self._write("click-to-call employee answer", call_id, write)
 
     def client_answered(self, call_id, request, at):
@@ -182,7 +167,7 @@ class SqlCallRecorder:
             call.answered_at = _dt(at)
             call.answered_by_id = request.employee_id
             leg = session.scalar(select(m.CallLeg).where(
-                m.CallLeg.channel_id == f"{call_id}-client"))
+                m.CallLeg.channel_id == names.client_leg_id(call_id)))
             if leg is not None:
                 leg.answered_at, leg.outcome = _dt(at), "answered"
             if request.call_list_entry_id is None:  # cold calls stay out of the inquiries
@@ -205,7 +190,7 @@ class SqlCallRecorder:
                     leg.ended_at = end
                     if leg.outcome == "ringing":
                         leg.outcome = _LEG_OUTCOME.get(outcome, "cancelled") \
-                            if leg.channel_id.endswith("-client") else "no_answer"
+                            if names.is_client_leg(leg.channel_id) else "no_answer"
         self._write("click-to-call end", call_id, write)
 
     # ---- recordings --------------------------------------------------------------------

@@ -14,7 +14,8 @@ nobody is skipped, not waited out. A blocklisted caller gets no steps at all. Ea
 lists every endpoint that rings during it: the executor adds and removes legs by
 comparing consecutive steps.
 
-No I/O here: :mod:`pbx_daemon.telephony.routing.directory` fetches the snapshot first, then this decides.
+No I/O here: :mod:`pbx_daemon.telephony.routing.directory` fetches the snapshot first
+(:func:`~pbx_daemon.telephony.routing.lookup.look_up`), then this decides.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ class StepTimeouts:
     group: int = 15
     head: int = 15
     top: int = 20
+
+    @classmethod
+    def from_config(cls, routing) -> StepTimeouts:
+        """The config's ``[routing]`` section (``config.routing``) -> the defaults."""
+        return cls(routing.owner_timeout, routing.group_timeout, routing.head_timeout,
+                   routing.top_timeout)
 
 
 # A department that sets no timeout of its own: the config's [routing] values apply.

@@ -1,0 +1,119 @@
+"""Re-adoption: after a (re)connect, take over what an earlier daemon (or this one, before
+the WebSocket dropped) left in Asterisk.
+
+Asterisk keeps channels and bridges when our ARI WebSocket closes; only the Stasis
+application's registration goes. So after a reconnect ``GET /bridges`` and
+``GET /channels`` show:
+
+* connected calls (a ``br-...`` bridge with both sides): watched, so that when one side
+  hangs up the other is hung up too and the bridge destroyed; a bridge with one side
+  left is ended at once: that side is hung up and the bridge destroyed;
+* phone legs or click-to-call legs nobody owns any more: stopped, so phones stop ringing;
+* callers still waiting in ``Stasis(<app>,inbound,<dialled>)``: routed again.
+
+Channels this daemon already knows (``known_channels()``) are left alone.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from pbx_daemon.telephony import names
+from pbx_daemon.telephony.ari.control import ignore_gone
+from pbx_daemon.telephony.ari.messages import Bridge, Channel
+from pbx_daemon.telephony.calls import causes
+
+log = Logger(namespace="pbx_daemon.stasis")
+
+
+class Adoption:
+    """``list_bridges()`` / ``list_channels()`` -> Deferred list of :class:`Bridge` /
+    :class:`Channel`; ``watch(bridge_id, channel_ids)``, ``destroy_bridge(bridge_id)``,
+    ``hangup(channel_id, cause)``, ``stop(channel_id)`` act at once;
+    ``reroute(channel, dialled)`` routes a waiting caller again;
+    ``known_channels()`` is every channel the daemon's calls own right now."""
+
+    def __init__(self, *, app: str, list_bridges: Callable[[], Deferred],
+                 list_channels: Callable[[], Deferred],
+                 watch: Callable[[str, list[str]], None],
+                 destroy_bridge: Callable[[str], None],
+                 hangup: Callable[[str, int], None], stop: Callable[[str], None],
+                 reroute: Callable[[Channel, str | None], None],
+                 known_channels: Callable[[], Iterable[str]]):
+        self.app = app
+        self.list_bridges = list_bridges
+        self.list_channels = list_channels
+        self.watch = watch
+        self.destroy_bridge = destroy_bridge
+        self.hangup = hangup
+        self.stop = stop
+        self.reroute = reroute
+        self.known_channels = known_channels
+        # Bridges found after a (re)connect that no call of ours owns: a daemon before us
+        # connected them. channel id -> bridge id.
+        self.adopted: dict[str, str] = {}
+
+    def adopt(self) -> Deferred:
+        d = self.list_bridges()
+        d.addCallback(self._adopt_bridges)
+        d.addCallback(lambda _: self.list_channels())
+        d.addCallback(self._adopt_channels)
+        d.addErrback(ignore_gone, "re-adopting calls")
+        return d
+
+    def owns(self, channel_id: str) -> bool:
+        return channel_id in self.adopted
+
+    def channel_gone(self, channel_id: str) -> None:
+        """An adopted channel hung up or left its bridge: end the rest of its call."""
+        bridge = self.adopted.pop(channel_id, None)
+        if bridge is None:
+            return
+        for other, other_bridge in list(self.adopted.items()):
+            if other_bridge == bridge:
+                del self.adopted[other]
+                self.hangup(other, causes.NORMAL)
+        self.destroy_bridge(bridge)
+
+    def _known(self) -> set[str]:
+        return set(self.known_channels()) | set(self.adopted)
+
+    def _adopt_bridges(self, bridges: list[Bridge]) -> None:
+        known = self._known()
+        for bridge in bridges:
+            if not names.is_call_bridge(bridge.id):
+                continue
+            members = [c for c in bridge.channels if c not in known]
+            if not members:
+                continue
+            for channel in members:
+                self.adopted[channel] = bridge.id
+            log.info("re-adopted connected call in {bridge} ({channels})", bridge=bridge.id,
+                     channels=",".join(members))
+            if len(members) < 2:
+                # The other side already left while nobody was watching: hang up the one
+                # still there (destroying the bridge alone would leave it in silence).
+                self.hangup(members[0], causes.NORMAL)
+                self.channel_gone(members[0])
+                continue
+            self.watch(bridge.id, members)
+
+    def _adopt_channels(self, channels: list[Channel]) -> None:
+        known = self._known()
+        for channel in channels:
+            if channel.id in known:
+                continue
+            args = channel.stasis_args(self.app)
+            if names.is_click_to_call(channel.id):
+                # A click-to-call leg an earlier daemon placed and nobody bridged.
+                log.info("stopping orphaned click-to-call leg {channel}", channel=channel.id)
+                self.stop(channel.id)
+            elif names.is_phone_leg(channel.id) and channel.state != "Up":
+                log.info("stopping orphaned phone leg {channel}", channel=channel.id)
+                self.stop(channel.id)
+            elif args is not None and args[:1] == (names.ARG_INBOUND,) and channel.state != "Up":
+                log.info("re-routing waiting caller {channel}", channel=channel.id)
+                self.reroute(channel, args[1] if len(args) > 1 else None)

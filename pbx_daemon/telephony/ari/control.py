@@ -1,0 +1,250 @@
+"""ARI commands out: the call controls and the inventory, over :class:`~.rest.AriRest`.
+
+Wire protocol (Asterisk 22 ARI REST), what each call becomes:
+
+* ring a phone: ``POST /channels`` into our application (``app``, ``appArgs=leg,<call id>``,
+  our own ``channelId``, ``originator`` = the trunk channel so CEL keeps one linkedid);
+  the leg shows ``StasisStart`` once it answers, ``ChannelDestroyed`` with a Q.850 cause
+  if it never does;
+* connect: ``POST /channels/<caller>/answer``, ``POST /bridges`` (mixing, ``br-<call id>``),
+  ``POST /bridges/<id>/addChannel``, ``POST /bridges/<id>/record``; the recording ends when
+  the bridge is destroyed (``DELETE /bridges/<id>``);
+* hand a caller back to the dialplan: ``POST /channels/<id>/continue`` (context, ``s``, 1),
+  with ``POST /channels/<id>/variable`` first when the dialplan needs a value;
+* stop / hang up: ``DELETE /channels/<id>`` with ``reason`` (a name) or ``reason_code``
+  (Q.850).
+
+404 means the channel or bridge is already gone, common while a call unwinds: ignored.
+Any other error is logged; what it means for the call arrives later as an event.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from pbx_daemon.crm.phones import is_e164
+from pbx_daemon.telephony import names
+from pbx_daemon.telephony.ari.messages import bridge_from_json, channel_from_json
+from pbx_daemon.telephony.ari.rest import AriError, AriRest
+from pbx_daemon.telephony.asterisk_render import dial_list
+from pbx_daemon.telephony.calls.interfaces import IAsteriskInventory, ICallControl, IOutboundControl
+from pbx_daemon.telephony.routing.directory import safe_caller_name
+
+# The lines these adapters log were the Stasis application's: same namespace.
+log = Logger(namespace="pbx_daemon.stasis")
+
+
+def caller_id_string(name: str | None, number: str | None) -> str:
+    """``"Name" <+7916...>`` for the phones: a sanitised name and a strict E.164 number.
+
+    A number that is not E.164 is shown as its digits only (at most 20), or ``unknown``:
+    an empty number would let Asterisk copy the trunk's raw caller id from the originator.
+    """
+    if not (number and is_e164(number)):
+        digits = "".join(c for c in (number or "") if c.isascii() and c.isdigit())[:20]
+        number = digits or "unknown"
+    # Never leave the name empty either: Asterisk would copy the originator's raw one.
+    name = safe_caller_name(name) or number
+    return f'"{name}" <{number}>'
+
+
+def ignore_gone(failure, what):
+    """Errback: a 404 (the channel or bridge is already gone) is nothing to do; anything
+    else is logged. Either way the failure stops here."""
+    if failure.check(AriError) and failure.value.status == 404:
+        return None
+    log.failure("ARI {what} failed: {error}", failure, what=what, error=failure.getErrorMessage())
+    return None
+
+
+def bridge_and_record(rest: AriRest, call_id: str, channels: tuple[str, str]) -> Deferred:
+    """Put ``channels`` into the call's mixing bridge and record it. The recording is named
+    by the call id only: nothing a caller controls reaches a file name."""
+    bridge = names.bridge_id(call_id)
+    d = rest.request("POST", "/bridges", {"type": "mixing", "bridgeId": bridge})
+    d.addCallback(lambda _: rest.request("POST", f"/bridges/{bridge}/addChannel",
+                                         {"channel": ",".join(channels)}))
+    d.addCallback(lambda _: rest.request(
+        "POST", f"/bridges/{bridge}/record",
+        {"name": names.recording_name(call_id), "format": "wav", "ifExists": "overwrite"}))
+    return d
+
+
+def _release(rest: AriRest, call_id: str) -> None:
+    bridge = names.bridge_id(call_id)
+    rest.request("DELETE", f"/bridges/{bridge}").addErrback(ignore_gone, f"release {bridge}")
+
+
+def _hangup(rest: AriRest, channel_id: str, cause: int) -> None:
+    rest.request("DELETE", f"/channels/{channel_id}", {"reason_code": cause}) \
+        .addErrback(ignore_gone, f"hangup {channel_id}")
+
+
+@implementer(ICallControl)
+class AriCallControl:
+    def __init__(self, rest: AriRest, app: str, blocked_action: str = "busy"):
+        self.rest = rest
+        self.app = app
+        self.blocked_action = blocked_action
+
+    def indicate_ringing(self, caller_channel):
+        self.rest.request("POST", f"/channels/{caller_channel}/ring") \
+            .addErrback(ignore_gone, "ring caller")
+
+    def refuse(self, caller_channel):
+        if self.blocked_action == "message":
+            # The dialplan answers, plays a short "no service" message and hangs up.
+            self.rest.request("POST", f"/channels/{caller_channel}/continue",
+                              {"context": names.BLOCKED_CONTEXT, "extension": "message",
+                               "priority": 1}) \
+                .addErrback(ignore_gone, f"refuse {caller_channel}")
+        else:
+            self.rest.request("DELETE", f"/channels/{caller_channel}", {"reason": "busy"}) \
+                .addErrback(ignore_gone, f"refuse {caller_channel}")
+
+    def ring(self, call_id, leg_id, endpoint, caller_name, caller_number):
+        if not names.ENDPOINT_NAME.match(endpoint):
+            log.error("refusing to ring invalid endpoint {endpoint!r}", endpoint=endpoint)
+            return
+        params = {"endpoint": f"PJSIP/{endpoint}", "app": self.app,
+                  "appArgs": f"{names.ARG_LEG},{call_id}", "channelId": leg_id,
+                  "originator": call_id, "timeout": 600}
+        params["callerId"] = caller_id_string(caller_name, caller_number)
+        self.rest.request("POST", "/channels", params).addErrback(ignore_gone, f"ring {leg_id}")
+
+    def stop(self, leg_id, reason="normal"):
+        self.rest.request("DELETE", f"/channels/{leg_id}", {"reason": reason}) \
+            .addErrback(ignore_gone, f"stop {leg_id}")
+
+    def connect(self, call_id, caller_channel, leg_id):
+        d = self.rest.request("POST", f"/channels/{caller_channel}/answer")
+        d.addCallback(lambda _: bridge_and_record(self.rest, call_id, (caller_channel, leg_id)))
+        d.addErrback(ignore_gone, f"connect {call_id}")
+
+    def hangup(self, channel_id, cause):
+        _hangup(self.rest, channel_id, cause)
+
+    def fallback(self, caller_channel, endpoints):
+        if not endpoints:
+            self.to_dialplan_fallback(caller_channel)
+            return
+        dial = dial_list(list(endpoints))
+        d = self.rest.request("POST", f"/channels/{caller_channel}/variable",
+                              {"variable": names.VAR_DIAL, "value": dial})
+        d.addCallback(lambda _: self.rest.request(
+            "POST", f"/channels/{caller_channel}/continue",
+            {"context": names.FALLBACK_DIAL_CONTEXT, "extension": "s", "priority": 1}))
+        d.addErrback(ignore_gone, f"fallback {caller_channel}")
+
+    def to_dialplan_fallback(self, caller_channel):
+        """The department-agnostic last resort: the dialplan's own fallback group."""
+        self.rest.request("POST", f"/channels/{caller_channel}/continue",
+                          {"context": names.FALLBACK_CONTEXT, "extension": "s", "priority": 1}) \
+            .addErrback(ignore_gone, f"fallback {caller_channel}")
+
+    def release(self, call_id):
+        _release(self.rest, call_id)
+
+
+@implementer(IOutboundControl)
+class AriOutboundControl:
+    """Click-to-call over ARI. Originations report failure through ``on_failed``."""
+
+    def __init__(self, rest: AriRest, app: str, trunk: str = "trunk"):
+        self.rest = rest
+        self.app = app
+        self.trunk = trunk
+        self.on_failed: Callable[[str, str], None] = lambda call_id, which: None
+
+    def _originate_failed(self, failure, call_id, which):
+        log.error("click-to-call {call_id}: could not ring the {which}: {error}",
+                  call_id=call_id, which=which, error=failure.getErrorMessage())
+        self.on_failed(call_id, which)
+
+    def ring_employee(self, call_id, endpoint, shown_name, shown_number, timeout):
+        if not names.ENDPOINT_NAME.match(endpoint):
+            log.error("refusing to ring invalid endpoint {endpoint!r}", endpoint=endpoint)
+            self.on_failed(call_id, "employee")
+            return
+        params = {"endpoint": f"PJSIP/{endpoint}", "app": self.app,
+                  "appArgs": f"{names.ARG_C2C_EMPLOYEE},{call_id}", "channelId": call_id,
+                  "timeout": timeout, "callerId": caller_id_string(shown_name, shown_number)}
+        self.rest.request("POST", "/channels", params).addErrback(
+            self._originate_failed, call_id, "employee")
+
+    def ringback(self, call_id):
+        self.rest.request("POST", f"/channels/{call_id}/play",
+                          {"media": "tone:ring", "playbackId": names.ringback_id(call_id)}) \
+            .addErrback(ignore_gone, f"ringback {call_id}")
+
+    def dial_client(self, call_id, client_leg, number, caller_id, timeout):
+        if not is_e164(number):
+            log.error("refusing to dial {number!r}: not E.164", number=number)
+            self.on_failed(call_id, "client")
+            return
+        params = {"endpoint": f"PJSIP/{number}@{self.trunk}", "app": self.app,
+                  "appArgs": f"{names.ARG_C2C_CLIENT},{call_id}", "channelId": client_leg,
+                  "originator": call_id, "timeout": timeout}
+        if caller_id and is_e164(caller_id):
+            params["callerId"] = caller_id
+        self.rest.request("POST", "/channels", params).addErrback(
+            self._originate_failed, call_id, "client")
+
+    def connect(self, call_id, client_leg, ext):
+        d = self.rest.request("DELETE", f"/playbacks/{names.ringback_id(call_id)}")
+        d.addErrback(lambda _f: None)  # the ringback may have ended already
+        d.addCallback(lambda _: bridge_and_record(self.rest, call_id, (call_id, client_leg)))
+        if ext and ext.isdigit():
+            # An extension ("доб. 12"): the client's IVR hears it once the call is up.
+            d.addCallback(lambda _: self.rest.request(
+                "POST", f"/channels/{client_leg}/dtmf", {"dtmf": ext, "before": 1500}))
+        d.addErrback(ignore_gone, f"connect {call_id}")
+
+    def hangup(self, channel_id, cause):
+        _hangup(self.rest, channel_id, cause)
+
+    def release(self, call_id):
+        _release(self.rest, call_id)
+
+
+@implementer(IAsteriskInventory)
+class AriInventory:
+    """``GET /bridges`` and ``GET /channels`` list everything Asterisk holds, ours or not.
+    ``POST /applications/<app>/subscription`` makes a bridge's and its channels' events
+    reach our WebSocket although this session did not create them.
+    ``GET /recordings/live/<name>`` answers 404 once the recording is closed."""
+
+    def __init__(self, rest: AriRest, app: str):
+        self.rest = rest
+        self.app = app
+
+    def bridges(self):
+        return self.rest.request("GET", "/bridges").addCallback(
+            lambda found: [bridge_from_json(b) for b in found or []])
+
+    def channels(self):
+        return self.rest.request("GET", "/channels").addCallback(
+            lambda found: [channel_from_json(c) for c in found or []])
+
+    def watch(self, bridge_id, channel_ids):
+        source = ",".join([f"bridge:{bridge_id}"] + [f"channel:{c}" for c in channel_ids])
+        self.rest.request("POST", f"/applications/{self.app}/subscription",
+                          {"eventSource": source}).addErrback(ignore_gone, "subscribe")
+
+    def destroy_bridge(self, bridge_id):
+        self.rest.request("DELETE", f"/bridges/{bridge_id}") \
+            .addErrback(ignore_gone, "adopted bridge")
+
+    def recording_live(self, name):
+        def gone(failure):
+            failure.trap(AriError)
+            if failure.value.status == 404:
+                return False
+            return failure
+
+        return self.rest.request("GET", f"/recordings/live/{name}").addCallbacks(
+            lambda _: True, gone)

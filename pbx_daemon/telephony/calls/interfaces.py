@@ -1,0 +1,155 @@
+"""What the call state machines and the Stasis application may ask of the world, and
+what they tell it. Nothing else crosses: the ARI adapters (:mod:`..ari.control`), the
+store and screen-pop (:mod:`..outputs`) and the fakes (:mod:`pbx_daemon.testing`) all
+implement these, and a test checks each with ``verifyObject``.
+
+Controls return at once (fire and forget): an ARI request that fails is logged by the
+adapter, and what it means for the call arrives later as an event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zope.interface import Attribute, Interface
+
+
+@dataclass(frozen=True)
+class CallDetails:
+    """What the lookup found about an inbound caller, for the store and screen-pop."""
+
+    caller: str | None  # E.164 or None
+    caller_raw: str
+    dialled: str | None
+    handled_by: str = "daemon"
+    # What the lookup found, for the missed-call rules.
+    blocked: bool = False
+    is_staff: bool = False
+    owner_id: int | None = None
+    source_id: int | None = None
+    tracking_number_id: int | None = None
+    card: tuple[str, int] | None = None  # ("contact", 12): the caller's card, if known
+    caller_name: str | None = None
+
+
+class ICallControl(Interface):
+    """What an inbound call asks of Asterisk. Every method returns at once."""
+
+    def indicate_ringing(caller_channel):
+        """Send the caller 180 Ringing: they hear ringback while we look them up."""
+
+    def ring(call_id, leg_id, endpoint, caller_name, caller_number):
+        """Originate ``leg_id`` to ``endpoint`` showing the caller's name and number."""
+
+    def stop(leg_id, reason="normal"):
+        """Stop a ringing (or connected) leg. ``answered_elsewhere`` tells the phone
+        (SIP Reason: cause 26) so it does not show a missed call."""
+
+    def connect(call_id, caller_channel, leg_id):
+        """Answer the caller, bridge them with the leg, record the bridge."""
+
+    def hangup(channel_id, cause):
+        """Hang up a channel with a Q.850 cause."""
+
+    def refuse(caller_channel):
+        """Turn a blocklisted caller away: busy, or a short message (config)."""
+
+    def fallback(caller_channel, endpoints):
+        """Hand the caller back to the dialplan to ring ``endpoints`` (last resort);
+        no endpoints means the dialplan's own fallback group."""
+
+    def to_dialplan_fallback(caller_channel):
+        """Hand the caller to the dialplan's own fallback group (no plan could be made)."""
+
+    def release(call_id):
+        """The call is over: free what it held in Asterisk (its bridge)."""
+
+
+class ICallRecorder(Interface):
+    """Where an inbound call's story goes (the SQL store, the screen-pop bus, tests)."""
+
+    def caller_identified(call_id, details):
+        """What the lookup found (a :class:`CallDetails`); comes before ``call_started``."""
+
+    def call_started(call_id, caller_channel, plan, at):
+        pass
+
+    def leg_ringing(call_id, leg_id, endpoint, agent_id, step, at):
+        pass
+
+    def leg_ended(call_id, leg_id, outcome, at):
+        pass
+
+    def call_answered(call_id, leg_id, agent_id, at):
+        pass
+
+    def call_ended(call_id, outcome, at):
+        pass
+
+    def recording_finished(call_id):
+        """Asterisk closed the call's recording (inbound or click-to-call): attach it.
+        Returns a Deferred firing with its size in bytes, or None."""
+
+
+class IOutboundControl(Interface):
+    """What a click-to-call asks of Asterisk. Every method returns at once."""
+
+    on_failed = Attribute(
+        "Called as on_failed(call_id, 'employee' | 'client') when an origination fails "
+        "(ARI refused it, or the endpoint or number was not valid).")
+
+    def ring_employee(call_id, endpoint, shown_name, shown_number, timeout):
+        """Originate the employee's leg (channel id ``call_id``) into our application."""
+
+    def ringback(call_id):
+        """Play ringback to the employee while the client's phone rings."""
+
+    def dial_client(call_id, client_leg, number, caller_id, timeout):
+        """Originate ``client_leg`` to ``number`` through the trunk, ``originator`` =
+        the employee's channel, so both share one linkedid."""
+
+    def connect(call_id, client_leg, ext):
+        """Stop the ringback, bridge employee and client, record the bridge; send
+        ``ext`` as DTMF to the client when given."""
+
+    def hangup(channel_id, cause):
+        """Hang up a channel with a Q.850 cause."""
+
+    def release(call_id):
+        """Free the call's bridge."""
+
+
+class IOutboundRecorder(Interface):
+    def outbound_started(call_id, request, at):
+        """The employee's phone is ringing."""
+
+    def employee_answered(call_id, request, at):
+        """The employee picked up; the client is being dialled."""
+
+    def client_answered(call_id, request, at):
+        """The client picked up: the two are connected."""
+
+    def outbound_ended(call_id, request, outcome, at):
+        """``answered`` | ``no_answer`` | ``busy`` | ``failed`` | ``abandoned``."""
+
+
+class IAsteriskInventory(Interface):
+    """What is already in Asterisk, and tidying it up: for re-adoption after a
+    (re)connect and for the recording watch, never for a call being routed."""
+
+    def bridges():
+        """Deferred list of :class:`~pbx_daemon.telephony.ari.messages.Bridge`."""
+
+    def channels():
+        """Deferred list of :class:`~pbx_daemon.telephony.ari.messages.Channel`."""
+
+    def watch(bridge_id, channel_ids):
+        """Subscribe our application to a bridge and its channels we did not create in
+        this session, so their events reach us."""
+
+    def destroy_bridge(bridge_id):
+        """Destroy a bridge (gone already is fine)."""
+
+    def recording_live(name):
+        """Deferred True while recording ``name`` is still being written, False once
+        Asterisk no longer knows it as live."""
