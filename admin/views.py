@@ -25,7 +25,7 @@ from wtforms.validators import DataRequired, NumberRange, Optional, Regexp, Vali
 
 from admin.access import can_see, scope
 from pbx_daemon.crm import models as m
-from pbx_daemon.telephony.asterisk_render import ENDPOINT_NAME
+from pbx_daemon.telephony.names import ENDPOINT_NAME
 from pbx_daemon.crm.phones import InvalidPhoneNumber, normalize
 
 ALL_ROLES = frozenset(m.ROLES)

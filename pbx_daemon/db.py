@@ -7,7 +7,9 @@ a thread pool. The admin's engine is Flask-SQLAlchemy-Lite's, built with the sam
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -120,11 +122,6 @@ def seed_reference_data(session: Session) -> None:
         if name not in stages:
             session.add(models.DealStage(name=name, position=position, is_won=won, is_lost=lost))
     session.flush()
-
-
-# Imported here, not at the top, so that this helper stays one self-contained block.
-from contextlib import contextmanager  # noqa: E402
-from typing import Iterator  # noqa: E402
 
 
 @contextmanager

@@ -16,7 +16,6 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
-
 from twisted.web.server import Site
 
 from pbx_daemon.db import make_engine, make_session_factory

@@ -119,7 +119,7 @@ def cmd_demo(args: argparse.Namespace, config: Config, console: Console) -> int:
     from pbx_daemon.config import api_base_url
     from pbx_daemon.lab.demo import burst
     from pbx_daemon.telephony.api_client import wait_connected
-    from pbx_daemon.telephony.click_to_call import ClickToCallError
+    from pbx_daemon.telephony.api_client import ClickToCallError
 
     try:
         wait_connected(api_base_url(config), config.api.token)

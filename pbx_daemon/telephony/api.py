@@ -26,7 +26,7 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
-from pbx_daemon.telephony.click_to_call import ClickToCallError
+from pbx_daemon.telephony.api_client import ClickToCallError
 
 log = Logger(namespace="pbx_daemon.api")
 MAX_BODY = 16 * 1024

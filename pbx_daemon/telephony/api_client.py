@@ -7,7 +7,17 @@ import json
 import urllib.error
 import urllib.request
 
-from pbx_daemon.telephony.click_to_call import ClickToCallError
+
+class ClickToCallError(Exception):
+    """A refused click-to-call: ``status`` (400 bad input, 404 unknown, 409 not possible
+    now, 403 refused, 503 daemon away) and a one-line reason for the person who clicked.
+    The daemon raises it and answers with that status; this client raises it again from
+    the reply, so the admin and the CLI never import the daemon's side."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 def click_to_call(base_url: str, token: str, *, employee, number: str, card: dict | None = None,

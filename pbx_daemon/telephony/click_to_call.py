@@ -18,21 +18,12 @@ from sqlalchemy.orm import Session
 from pbx_daemon.crm import models as m
 from pbx_daemon.telephony.routing.directory import safe_caller_name, valid_endpoint
 from pbx_daemon.crm.lookups import cards_by_phone
+from pbx_daemon.telephony.api_client import ClickToCallError
 from pbx_daemon.telephony.calls.outbound import ClickToCallRequest
 from pbx_daemon.crm.phones import InvalidPhoneNumber, normalize
 
 CARD_KINDS = {"company": m.Company, "contact": m.Contact, "lead": m.Lead, "deal": m.Deal,
               "inquiry": m.Inquiry, "call_list_entry": m.CallListEntry}
-
-
-class ClickToCallError(Exception):
-    """``status`` (400 bad input, 404 unknown, 409 not possible now, 403 refused) and a
-    one-line reason for the person who clicked."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def _employee(session: Session, ref) -> m.Employee:

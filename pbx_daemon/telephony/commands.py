@@ -37,7 +37,7 @@ def cmd_call(args: argparse.Namespace, config: Config, console: Console) -> int:
     """``call EMPLOYEE NUMBER [--card kind:id]``: the employee is a login or an id."""
     from pbx_daemon.config import api_base_url
     from pbx_daemon.telephony import api_client
-    from pbx_daemon.telephony.click_to_call import ClickToCallError
+    from pbx_daemon.telephony.api_client import ClickToCallError
 
     if not config.api.token:
         return console.fail("api.token is not set: the daemon's API needs it")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from pbx_daemon import db
 from pbx_daemon.crm import models as m
 from pbx_daemon.telephony.api_client import click_to_call
-from pbx_daemon.telephony.click_to_call import ClickToCallError
+from pbx_daemon.telephony.api_client import ClickToCallError
 from pbx_daemon.lab import Lab
 from tests.integration.conftest import TEST_API_PORT, TEST_API_TOKEN, running_daemon
 from tests.integration.test_routing_lab import SALES_NUMBER, seed

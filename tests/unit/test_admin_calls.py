@@ -110,7 +110,7 @@ def test_card_page_lists_calls_with_a_player(app):
 
 def test_click_to_call_needs_login_and_csrf_and_passes_the_daemons_answer(app, monkeypatch):
     import admin.calls
-    from pbx_daemon.telephony.click_to_call import ClickToCallError
+    from pbx_daemon.telephony.api_client import ClickToCallError
 
     asked = []
 

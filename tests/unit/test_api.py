@@ -9,7 +9,7 @@ from treq.testing import StubTreq
 from twisted.internet.defer import fail, succeed
 
 from pbx_daemon.telephony.api import ApiResource
-from pbx_daemon.telephony.click_to_call import ClickToCallError
+from pbx_daemon.telephony.api_client import ClickToCallError
 from pbx_daemon.telephony.calls.outbound import ClickToCallRequest
 
 TOKEN = "test-token-0123456789abcdef"

@@ -199,7 +199,7 @@ def test_reconcile_reads_the_cel_log(url, tmp_path, capsys):
 
 def test_call_asks_the_daemons_api(env, monkeypatch, capsys):
     from pbx_daemon.telephony import api_client
-    from pbx_daemon.telephony.click_to_call import ClickToCallError
+    from pbx_daemon.telephony.api_client import ClickToCallError
 
     assert main(["call", "anna", "+79161234567"]) == 2
     assert capsys.readouterr().err == "pbx-crm: api.token is not set: the daemon's API needs it\n"

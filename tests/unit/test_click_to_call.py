@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 import pytest
 
 from pbx_daemon.crm import models as m
-from pbx_daemon.telephony.click_to_call import ClickToCallError, prepare_click_to_call
+from pbx_daemon.telephony.api_client import ClickToCallError
+from pbx_daemon.telephony.click_to_call import prepare_click_to_call
 from tests.unit.helpers import memory_session
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)

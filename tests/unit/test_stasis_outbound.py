@@ -6,7 +6,7 @@ import pytest
 from twisted.internet.defer import fail
 
 from pbx_daemon.telephony.ari.rest import AriError
-from pbx_daemon.telephony.click_to_call import ClickToCallError
+from pbx_daemon.telephony.api_client import ClickToCallError
 from pbx_daemon.telephony.calls.outbound import ClickToCallRequest
 from tests.unit.test_stasis import destroyed, make_app
 

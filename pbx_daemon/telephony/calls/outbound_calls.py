@@ -17,7 +17,7 @@ from twisted.internet.interfaces import IReactorTime
 from pbx_daemon.telephony import names
 from pbx_daemon.telephony.calls.interfaces import IOutboundControl, IOutboundRecorder
 from pbx_daemon.telephony.calls.outbound import ClickToCallRequest, OutboundCall
-from pbx_daemon.telephony.click_to_call import ClickToCallError
+from pbx_daemon.telephony.api_client import ClickToCallError
 
 KEEP_ENDED = 300  # seconds an ended call still answers GET /v1/calls/<id>
 

@@ -13,7 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pbx_daemon.crm import models as m
-from pbx_daemon.telephony.asterisk_render import ENDPOINT_NAME
+from pbx_daemon.telephony.names import ENDPOINT_NAME
 from pbx_daemon.crm.lookups import cards_by_phone
 from pbx_daemon.crm.phones import normalize_caller_id
 from pbx_daemon.telephony.routing.policy import Agent, Caller, DepartmentInfo, Directory, StepTimeouts
