@@ -29,6 +29,7 @@ from admin import analytics_view, calls, crm, import_view, popup, views, workspa
 from admin.display import class_name, show_phone
 from admin.views import RoleGate
 from pbx_daemon.crm import models
+from pbx_daemon.crm.funnel import on_no_card
 from pbx_daemon.crm.stats.rollup import install_dirty_marker
 from pbx_daemon.db import engine_options, install_connect_hook
 
@@ -68,6 +69,7 @@ def create_app(config=None) -> Flask:
     app.jinja_env.globals["show_phone"] = show_phone
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["class_name"] = class_name
+    app.jinja_env.globals["on_no_card"] = on_no_card  # a call row's "unknown number"
     with app.app_context():  # the daemon's pragmas and the rollup's dirty marker
         install_connect_hook(db.engine)
         install_dirty_marker(db.sessionmaker)

@@ -4,14 +4,19 @@ click-to-call through the daemon's API.
     GET  /calls/<id>/recording           the file (Range requests work: HTML5 players seek)
     GET  /cards/<kind>/<id>/calls        moved: redirects to the card, /admin/card/<kind>/<id>
     POST /click-to-call                  number, card_kind, card_id (CSRF) -> JSON
+    POST /calls/<id>/new-lead            (CSRF) a lead for the call's number, on no card
+                                         yet; redirects to the lead's card
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, g, jsonify, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, jsonify, redirect, request, url_for
+from flask_babel import gettext as _
 
 from admin.access import CARD_MODELS, can_see_call, can_see_card
+from admin.views import OFFICE
 from pbx_daemon.crm import models as m
+from pbx_daemon.crm.funnel import FunnelError, lead_from_call
 from pbx_daemon.telephony.api_client import ClickToCallError, click_to_call
 from pbx_daemon.config import api_base_url
 from pbx_daemon.crm.recordings import RecordingNameError, stored_path
@@ -61,6 +66,34 @@ def recording(call_id: int):
                          as_attachment=request.args.get("download") == "1", max_age=0)
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+@bp.route("/calls/<int:call_id>/new-lead", methods=["POST"])
+def new_lead(call_id: int):
+    """The "new lead" button of a call row whose number is on no card (an outbound call to
+    a new number creates nothing by itself): one click, the clicking employee responsible."""
+    if (r := _need_login()) is not None:
+        return r
+    if g.user.role not in OFFICE:
+        abort(403)
+    session = _session()
+    call = session.get(m.Call, call_id)
+    if call is None:
+        abort(404)
+    if not can_see_call(session, g.user, call):
+        abort(403)
+    try:
+        result = lead_from_call(session, call, by=g.user)
+    except FunnelError as e:
+        session.rollback()
+        flash(str(e), "error")
+        return redirect(request.referrer or url_for("call.index_view"))
+    session.commit()
+    if result.created:
+        flash(_("Lead #%(lead)s created for the call.", lead=result.id), "success")
+    else:
+        flash(_("This number is on a card already: the call is linked to it."), "info")
+    return redirect(url_for("card.show", kind=result.kind, card_id=result.id))
 
 
 @bp.route("/cards/<kind>/<int:card_id>/calls")

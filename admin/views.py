@@ -325,9 +325,19 @@ class CallView(ScopedModelView):
     column_searchable_list = ("caller", "callee", "caller_name", "linkedid")
     column_filters = ("direction", "outcome", "handled_by", "started_at", "answered_by.full_name")
     phone_search = True
+    # A call to a number on no card says so, with a one-click "new lead" (issue 12).
+    column_formatters = {"callee": lambda view, context, call, name: _callee_cell(call)}
 
     def _editable(self):
         return False
+
+
+def _callee_cell(call):
+    from flask import render_template
+    from markupsafe import Markup, escape
+
+    return Markup(f"{escape(call.callee or '')} ") + Markup(
+        render_template("_call_actions.html", c=call))
 
 
 class ReferenceView(ScopedModelView):

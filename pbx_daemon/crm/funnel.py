@@ -7,6 +7,8 @@
   (seed 004); :func:`new_task` refuses anything less with the reason.
 * Moving a deal to a stage creates the tasks its rules say (e.g. "Proposal sent" -> call
   "confirm receipt" in 2 days, seed 004).
+* A call to a number no card has becomes a lead in one click (seed 002: the number as its
+  title, the employee who clicked responsible); :func:`lead_from_call`.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pbx_daemon.crm import models as m
+from pbx_daemon.crm.lookups import cards_by_phone
 
 REMIND_BEFORE = timedelta(minutes=15)  # seed 002: a reminder 15 minutes before a planned call
 
@@ -92,6 +95,67 @@ def convert_lead(session: Session, lead: m.Lead, *, by: m.Employee, now: datetim
         task.deal_id = deal.id
     session.flush()
     return Converted(lead.id, company.id if company else None, contact.id, deal.id)
+
+
+CALL_CARD_LINKS = ("company_id", "contact_id", "lead_id", "deal_id", "inquiry_id")
+
+
+@dataclass(frozen=True)
+class CallCard:
+    kind: str  # lead | contact | company | inquiry
+    id: int
+    created: bool  # False: the number was on that card already, the call is linked to it
+
+
+def client_number(call: m.Call) -> str | None:
+    """The client's side of a call: whom an outbound call dialled, who called in."""
+    if call.direction == "internal":
+        return None
+    return call.callee if call.direction == "outbound" else call.caller
+
+
+def on_no_card(call: m.Call) -> bool:
+    """A client call linked to no card: the call row offers "new lead"."""
+    return (client_number(call) is not None and call.call_list_entry_id is None
+            and all(getattr(call, link) is None for link in CALL_CARD_LINKS))
+
+
+def lead_from_call(session: Session, call: m.Call, *, by: m.Employee) -> CallCard:
+    """"New lead" on a call to (or from) a number no card has: a lead titled with the
+    number, ``by`` responsible, in ``by``'s department; the call and the number's other
+    calls that are on no card move onto it. A number that meanwhile is on a card (a
+    colleague, another tab) gets no second one: the call is linked to that card instead
+    (the match order of :func:`pbx_daemon.crm.lookups.cards_by_phone`). Call-list calls go
+    to the funnel from the cold-calling workspace, not from here."""
+    number = client_number(call)
+    if number is None:
+        raise FunnelError("this call has no client number")
+    if call.call_list_entry_id is not None:
+        raise FunnelError("a call-list call moves to the funnel from the workspace")
+    if not on_no_card(call):
+        raise FunnelError(f"call #{call.id} is on a card already")
+    matches = cards_by_phone(session, number)
+    if matches:
+        best = matches[0]
+        setattr(call, f"{best.kind}_id", best.id)
+        if best.kind == "contact" and best.company_id is not None:
+            call.company_id = best.company_id
+        session.flush()
+        return CallCard(best.kind, best.id, created=False)
+    lead = m.Lead(title=number, phone=number, status="new", responsible_id=by.id,
+                  department_id=by.department_id,
+                  notes=f"From the {call.direction} call of {call.started_at:%Y-%m-%d %H:%M} UTC.")
+    session.add(lead)
+    session.flush()
+    for other in session.scalars(select(m.Call).where(
+            or_(m.Call.caller == number, m.Call.callee == number),
+            m.Call.direction != "internal", m.Call.call_list_entry_id.is_(None),
+            *(getattr(m.Call, link).is_(None) for link in CALL_CARD_LINKS))):
+        if client_number(other) == number:
+            other.lead_id = lead.id
+    call.lead_id = lead.id
+    session.flush()
+    return CallCard("lead", lead.id, created=True)
 
 
 def new_task(session: Session, *, title: str, type: str, responsible_id, deadline,

@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
 from admin.app import create_app
@@ -231,3 +231,98 @@ def test_import_a_cp1251_csv_from_the_admin_with_preview_and_report(app, tmp_pat
     report = c.get(f"/admin/import/report/{token}").get_data(as_text=True)
     assert report.lstrip("\ufeff").startswith("line,phone,ext,status,message") and "blocklisted" not in report
     assert c.get("/admin/import/report/../../etc").status_code == 404
+
+
+# ---- new numbers (issue 12) -----------------------------------------------------------------
+NEW_NUMBER = "+79035550077"
+
+
+def _answered_call(app, linkedid, number, who, direction="inbound"):
+    """A call stored as the daemon stores it, answered by ``who``; the inquiry rules run."""
+    from pbx_daemon.crm.inquiries.apply import apply_answered
+
+    with app.app_context():
+        s = db_session(app)
+        call = m.Call(linkedid=linkedid, direction=direction, started_at=T0, answered_at=T0,
+                      outcome="answered", answered_by_id=app.people[who],
+                      employee_id=app.people[who] if direction == "outbound" else None,
+                      **({"callee": number} if direction == "outbound" else {"caller": number}))
+        s.add(call)
+        s.flush()
+        apply_answered(s, call, T0)
+        s.commit()
+        return call.id
+
+
+def test_an_answered_new_number_is_in_the_answerers_queue_and_spam_blocks_it(app):
+    _answered_call(app, "n1", NEW_NUMBER, "anna")
+    _answered_call(app, "n2", NEW_NUMBER, "anna")  # they call again: the same inquiry
+    iid = inquiry_id(app, NEW_NUMBER)
+    anna = login(app, "anna")
+    queue = anna.get("/admin/queue/").get_data(as_text=True)
+    assert queue.count(f'data-inquiry="{iid}"') == 1 and "8 (903) 555-00-77" in queue
+    assert f'data-inquiry="{iid}"' not in login(app, "boris").get("/admin/queue/").get_data(as_text=True)
+    assert 'data-class="spam"' in anna.get(f"/admin/card/inquiry/{iid}").get_data(as_text=True)
+    anna.post(f"/admin/queue/{iid}/classify", data={"class": "spam", "csrf_token": csrf(anna)})
+    with app.app_context():
+        s = db_session(app)
+        assert s.scalar(select(m.BlockedNumber).where(m.BlockedNumber.phone == NEW_NUMBER))
+        assert s.get(m.Inquiry, iid).status == "closed"
+        assert s.scalar(select(func.count(m.Inquiry.id)).where(m.Inquiry.phone == NEW_NUMBER)) == 1
+
+
+def test_an_answered_new_number_classified_lead_takes_its_calls_to_the_lead(app):
+    call_id = _answered_call(app, "n1", NEW_NUMBER, "anna")
+    iid = inquiry_id(app, NEW_NUMBER)
+    anna = login(app, "anna")
+    r = anna.post(f"/admin/queue/{iid}/classify", data={"class": "lead", "open": "1",
+                                                         "csrf_token": csrf(anna)})
+    assert r.status_code == 302 and "/admin/card/lead/" in r.headers["Location"]
+    with app.app_context():
+        s = db_session(app)
+        lead = s.scalar(select(m.Lead).where(m.Lead.inquiry_id == iid))
+        assert (lead.phone, lead.responsible_id) == (NEW_NUMBER, app.people["anna"])
+        assert s.get(m.Call, call_id).lead_id == lead.id
+
+
+def test_an_outbound_call_to_an_unknown_number_offers_new_lead_on_its_row(app):
+    call_id = _answered_call(app, "o1", NEW_NUMBER, "anna", direction="outbound")
+    known = _answered_call(app, "o2", "+74951112233", "anna", direction="outbound")
+    with app.app_context():  # the card links are another part's; here the call is linked
+        s = db_session(app)
+        s.get(m.Call, known).company_id = s.scalar(select(m.Company.id).join(m.CompanyPhone))
+        s.commit()
+        assert s.scalars(select(m.Inquiry).where(m.Inquiry.phone == NEW_NUMBER)).all() == []
+    anna = login(app, "anna")
+    page = anna.get("/admin/call/").get_data(as_text=True)
+    assert page.count('class="badge badge-warning call-unknown"') == 1
+    assert f'data-call="{call_id}"' in page and f'data-call="{known}"' not in page
+    assert anna.post(f"/calls/{call_id}/new-lead").status_code == 400  # no CSRF token
+    boris = login(app, "boris")
+    assert boris.post(f"/calls/{call_id}/new-lead",
+                      data={"csrf_token": csrf(boris)}).status_code == 403  # not his call
+    r = anna.post(f"/calls/{call_id}/new-lead", data={"csrf_token": csrf(anna)})
+    assert r.status_code == 302 and "/admin/card/lead/" in r.headers["Location"]
+    with app.app_context():
+        s = db_session(app)
+        lead = s.scalar(select(m.Lead).where(m.Lead.phone == NEW_NUMBER))
+        assert (lead.title, lead.status, lead.responsible_id) == (NEW_NUMBER, "new", app.people["anna"])
+        assert s.get(m.Call, call_id).lead_id == lead.id
+    assert "call-unknown" not in anna.get("/admin/call/").get_data(as_text=True)
+    card = anna.get(r.headers["Location"]).get_data(as_text=True)
+    assert "8 (903) 555-00-77" in card and 'id="convert"' in card
+    # A second click (another tab): no second lead.
+    r = anna.post(f"/calls/{call_id}/new-lead", data={"csrf_token": csrf(anna)})
+    with app.app_context():
+        assert db_session(app).scalar(select(func.count(m.Lead.id)).where(m.Lead.phone == NEW_NUMBER)) == 1
+
+
+def test_new_lead_on_a_number_a_card_has_meanwhile_links_the_call_to_it(app):
+    call_id = _answered_call(app, "o1", "+74951112233", "anna", direction="outbound")
+    anna = login(app, "anna")
+    r = anna.post(f"/calls/{call_id}/new-lead", data={"csrf_token": csrf(anna)})
+    assert r.status_code == 302 and "/admin/card/company/" in r.headers["Location"]
+    with app.app_context():
+        s = db_session(app)
+        assert s.get(m.Call, call_id).company_id is not None
+        assert s.scalars(select(m.Lead)).all() == []

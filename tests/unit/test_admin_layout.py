@@ -205,6 +205,7 @@ ROUTES = {
     ("/admin/workspace/kb", "workspace.kb", ("GET",)),
     ("/api/inquiries", "web_inquiry", ("POST",)),
     ("/calls/<int:call_id>/recording", "calls.recording", ("GET",)),
+    ("/calls/<int:call_id>/new-lead", "calls.new_lead", ("POST",)),
     ("/cards/<kind>/<int:card_id>/calls", "calls.card_calls", ("GET",)),
     ("/click-to-call", "calls.start_click_to_call", ("POST",)),
     ("/screen-pop", "popup.page", ("GET",)),
