@@ -244,3 +244,50 @@ def test_a_call_list_import_stores_the_same_entries_on_both_backends(database_ur
             assert again.added == 0
     finally:
         engine.dispose()
+
+
+def test_an_answered_new_number_leaves_one_inquiry_on_both_backends(database_url):
+    """The new-number rule on migrated schemas: one unclear inquiry for the employee who
+    answered, repeat calls and a replay merge (stored times read back aware), a later miss
+    gets its call-back task."""
+    from datetime import timedelta
+
+    from pbx_daemon.crm.inquiries.apply import apply_answered, apply_missed, missed_call_facts
+
+    db.upgrade(database_url)
+    engine = db.make_engine(database_url)
+    at = datetime(2026, 11, 20, 7, 5, tzinfo=timezone.utc)
+    try:
+        with db.make_session_factory(engine)() as s:
+            anna = m.Employee(full_name="Anna", login="anna")
+            s.add(anna)
+            s.commit()
+            for n in range(2):
+                call = m.Call(linkedid=f"a{n}", direction="inbound", caller="+79165550001",
+                              started_at=at + timedelta(hours=n), outcome="answered",
+                              answered_by_id=anna.id)
+                s.add(call)
+                s.flush()
+                apply_answered(s, call, call.started_at)
+                s.commit()
+        with db.make_session_factory(engine)() as s:
+            first = s.scalar(select(m.Call).where(m.Call.linkedid == "a0"))
+            apply_answered(s, first, first.started_at)  # replayed, with times read back
+            missed = m.Call(linkedid="m1", direction="inbound", caller="+79165550001",
+                            started_at=at + timedelta(hours=2), outcome="missed")
+            s.add(missed)
+            s.flush()
+            apply_missed(s, missed, missed_call_facts(
+                s, missed, blocked=False, is_staff=False, owner_id=anna.id, source_id=None,
+                tracking_number_id=None, at=missed.started_at), 15)
+            s.commit()
+        with db.make_session_factory(engine)() as s:
+            inquiry = s.scalar(select(m.Inquiry))
+            assert s.scalar(select(func.count(m.Inquiry.id))) == 1
+            assert (inquiry.inquiry_class.code, inquiry.responsible_id, inquiry.missed_count,
+                    inquiry.last_seen_at) == ("unclear", anna.id, 1, at + timedelta(hours=2))
+            assert set(s.scalars(select(m.Call.inquiry_id))) == {inquiry.id}
+            assert [(t.responsible_id, t.status) for t in s.scalars(select(m.Task))] == [
+                (anna.id, "open")]
+    finally:
+        engine.dispose()
