@@ -12,7 +12,8 @@ what they imply, so the analytics can be checked against it:
 2. Пётр (АО Вектор) calls; his manager Boris does not answer, the department rings and
    Anna answers (escalated);
 3. two unknown numbers call and give up while the phones ring (missed -> two inquiries);
-4. a third unknown number calls and Anna answers in the department step;
+4. a third unknown number calls and Anna answers in the department step (a new number:
+   an inquiry in Anna's queue to classify, no task);
 5. Anna calls the first missed number back with click-to-call; it answers (recovered).
 
 Inbound 5, missed 2: Lost Call Rate 40 %, one of the two missed recovered.

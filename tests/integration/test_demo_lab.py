@@ -55,7 +55,9 @@ def test_demo_burst_lost_call_rate_is_what_the_script_implies(lab: Lab, tmp_path
         assert calls["+79162223344"].answered_by_id == people["anna"]  # escalated past Boris
         assert [c.legs[0].endpoint for c in [calls["+79162223344"]]] == ["PJSIP/102"]
         inquiries = s.scalars(select(m.Inquiry).order_by(m.Inquiry.phone)).all()
-        assert [i.phone for i in inquiries] == list(UNKNOWN[:2])
+        # Two missed numbers, and the third (answered by Anna: in her queue, no task).
+        assert [i.phone for i in inquiries] == list(UNKNOWN)
+        assert (inquiries[2].responsible_id, inquiries[2].missed_count) == (people["anna"], 0)
         tasks = s.scalars(select(m.Task).where(m.Task.inquiry_id.in_([i.id for i in inquiries]))).all()
         assert sorted(t.status for t in tasks) == ["done", "open"]
 

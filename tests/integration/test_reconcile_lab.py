@@ -138,5 +138,10 @@ def test_call_handed_to_the_fallback_group_is_completed_from_cel_with_its_record
         assert call.recording.size_bytes > 1000
         assert (tmp_path / "recordings" / call.recording.path).is_file()
         assert s.scalar(select(func.count()).select_from(m.Call).where(m.Call.caller == caller)) == 1
-        assert s.scalar(select(func.count()).select_from(m.Inquiry).where(m.Inquiry.phone == caller)) == 0
+        # A new number, answered: one inquiry to classify, for who answered, no task.
+        inquiries = s.scalars(select(m.Inquiry).where(m.Inquiry.phone == caller)).all()
+        assert [(i.responsible.login, i.missed_count) for i in inquiries] == [("boris", 0)]
+        assert call.inquiry_id == inquiries[0].id
+        assert s.scalar(select(func.count()).select_from(m.Task).where(
+            m.Task.inquiry_id == inquiries[0].id)) == 0
     engine.dispose()
