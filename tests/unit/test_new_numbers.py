@@ -137,3 +137,46 @@ def test_an_unknown_callers_miss_after_an_answered_call_gets_a_call_back_task(fa
         inquiry = s.scalar(select(m.Inquiry))
         assert s.scalar(select(func.count(m.Inquiry.id))) == 1 and inquiry.missed_count == 1
         assert [(t.responsible_id, t.status) for t in s.scalars(select(m.Task))] == [(anna, "open")]
+
+
+# ---- "new lead" on a call to a number on no card ------------------------------------------
+def _outbound(s, linkedid, number, **fields):
+    call = m.Call(linkedid=linkedid, direction="outbound", callee=number, outcome="answered",
+                  started_at=datetime(2026, 11, 22, 10, 30, tzinfo=timezone.utc), **fields)
+    s.add(call)
+    s.flush()
+    return call
+
+
+def test_new_lead_from_a_call_takes_the_numbers_other_unlinked_calls_along(factory):
+    from pbx_daemon.crm.funnel import lead_from_call, on_no_card
+
+    with factory() as s:
+        anna = s.get(m.Employee, _anna(s))
+        first, second = _outbound(s, "o1", NUMBER), _outbound(s, "o2", NUMBER)
+        other = _outbound(s, "o3", "+79165550002")
+        assert on_no_card(first) and on_no_card(other)
+        result = lead_from_call(s, second, by=anna)
+        lead = s.get(m.Lead, result.id)
+        assert (result.kind, result.created) == ("lead", True)
+        assert (lead.title, lead.phone, lead.status, lead.responsible_id, lead.department_id) == (
+            NUMBER, NUMBER, "new", anna.id, anna.department_id)
+        assert (first.lead_id, second.lead_id, other.lead_id) == (lead.id, lead.id, None)
+        assert not on_no_card(first)
+
+
+@pytest.mark.parametrize("fields,words", [
+    ({"direction": "internal"}, "no client number"),
+    ({"callee": None}, "no client number"),
+    ({"call_list_entry_id": 1}, "from the workspace"),
+])
+def test_new_lead_refuses_calls_without_a_client_number_and_call_list_calls(factory, fields, words):
+    from pbx_daemon.crm.funnel import FunnelError, lead_from_call
+
+    with factory() as s:
+        call = _outbound(s, "o1", NUMBER)
+        for k, v in fields.items():
+            setattr(call, k, v)  # not flushed: the rule reads the row as it is
+        with pytest.raises(FunnelError, match=words):
+            lead_from_call(s, call, by=s.get(m.Employee, _anna(s)))
+        assert not [row for row in s.new if isinstance(row, m.Lead)]
