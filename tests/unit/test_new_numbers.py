@@ -174,9 +174,10 @@ def test_new_lead_refuses_calls_without_a_client_number_and_call_list_calls(fact
     from pbx_daemon.crm.funnel import FunnelError, lead_from_call
 
     with factory() as s:
+        anna = s.get(m.Employee, _anna(s))
         call = _outbound(s, "o1", NUMBER)
         for k, v in fields.items():
             setattr(call, k, v)  # not flushed: the rule reads the row as it is
         with pytest.raises(FunnelError, match=words):
-            lead_from_call(s, call, by=s.get(m.Employee, _anna(s)))
+            lead_from_call(s, call, by=anna)
         assert not [row for row in s.new if isinstance(row, m.Lead)]
