@@ -170,3 +170,23 @@ def link_call(session: Session, call: m.Call, number: str | None = None) -> Link
         if getattr(call, column) is None and getattr(links, column) is not None:
             setattr(call, column, getattr(links, column))
     return links
+
+
+def link_unlinked_calls(session: Session, *, batch: int = 500) -> tuple[int, int]:
+    """Backfill: link every inbound or outbound call that names no card and no deal, by
+    the cards and deals as they are now (calls stored before links existed). Commits
+    every ``batch`` calls; returns (calls looked at, calls linked)."""
+    unlinked = [getattr(m.Call, column).is_(None) for column in LINK_COLUMNS]
+    seen = linked = 0
+    after = 0
+    while True:
+        calls = session.scalars(select(m.Call).where(
+            m.Call.id > after, m.Call.direction.in_(("inbound", "outbound")), *unlinked)
+            .order_by(m.Call.id).limit(batch)).all()
+        if not calls:
+            return seen, linked
+        for call in calls:
+            seen += 1
+            linked += link_call(session, call) != Links()
+        after = calls[-1].id
+        session.commit()

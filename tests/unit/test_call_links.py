@@ -5,6 +5,7 @@ reconciliation calling it."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -322,3 +323,38 @@ def test_reconciliation_fills_the_deal_of_a_call_handed_to_the_fallback_group(fa
         call = s.scalar(select(m.Call).where(m.Call.linkedid == "pbx-1.6"))
         assert call.outcome == "answered"
         assert (call.company_id, call.contact_id, call.deal_id) == ids
+
+
+# ---- backfill ------------------------------------------------------------------------------
+def test_backfill_links_only_calls_that_name_no_card(s):
+    from pbx_daemon.crm.call_links import link_unlinked_calls
+
+    company, contact, deals = _world(s)
+    old = _inbound(NUMBER)
+    unknown = _inbound("+79990001122")
+    given = m.Call(linkedid="given", direction="outbound", callee=NUMBER, started_at=T,
+                   deal_id=deals["older"].id)
+    internal = m.Call(linkedid="internal", direction="internal", caller=NUMBER, started_at=T)
+    s.add_all([old, unknown, given, internal])
+    s.commit()
+    assert link_unlinked_calls(s, batch=2) == (2, 1)
+    assert (old.company_id, old.contact_id, old.deal_id) == (company.id, contact.id, deals["active"].id)
+    assert given.company_id is None and given.deal_id == deals["older"].id
+    assert internal.company_id is None
+    assert link_unlinked_calls(s) == (1, 0)  # the unknown number, again
+
+
+def test_the_link_calls_command(tmp_path, monkeypatch, capsys):
+    from pbx_daemon.cli import main
+
+    for key in [k for k in os.environ if k.startswith("PBX_CRM_")]:
+        monkeypatch.delenv(key)
+    url = f"sqlite:///{tmp_path}/pbx.sqlite3"
+    monkeypatch.setenv("PBX_CRM_DATABASE_URL", url)
+    db.upgrade(url)
+    with db.session_for(url) as s:
+        _world(s)
+        s.add(_inbound(NUMBER))
+        s.commit()
+    assert main(["link-calls"]) == 0
+    assert capsys.readouterr().out == "link-calls: 1 calls without a card, 1 linked\n"
