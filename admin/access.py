@@ -7,8 +7,8 @@ files are checked with :func:`can_see`.
 admin, owner   everything
 head           their department: its employees' cards, calls and inquiries
 manager        their own clients / leads / deals / inquiries / tasks / calls (taken
-operator       part in, or on a card they are responsible for), and the department's
-               inquiries nobody has taken yet
+operator       part in, on a card they are responsible for, or of a contact of their
+               company), and the department's inquiries nobody has taken yet
 cold_operator  only the call lists assigned to them
 =============  ================================================================
 """
@@ -27,6 +27,16 @@ CARD_MODELS = {"company": m.Company, "contact": m.Contact, "lead": m.Lead, "deal
 
 CALL_CARD_COLUMNS = {m.Company: "company_id", m.Contact: "contact_id", m.Lead: "lead_id",
                      m.Deal: "deal_id", m.Inquiry: "inquiry_id"}
+
+
+def card_calls(kind: str, card_id: int):
+    """The WHERE clause for a card's calls: those linked to it, and for a company those of
+    its contacts too (a contact's call may name only the contact)."""
+    clause = getattr(m.Call, f"{kind}_id") == card_id
+    if kind == "company":
+        clause = or_(clause, m.Call.contact_id.in_(
+            select(m.Contact.id).where(m.Contact.company_id == card_id)))
+    return clause
 
 
 def _department_members(user):
@@ -74,6 +84,11 @@ def scope(model, user):
             card_scope = scope(card, user)
             if card_scope is not None:
                 clauses.append(getattr(model, column).in_(select(card.id).where(card_scope)))
+        # A company's card lists its contacts' calls: whoever may see the company hears them.
+        companies = scope(m.Company, user)
+        if companies is not None:
+            clauses.append(model.contact_id.in_(select(m.Contact.id).where(
+                m.Contact.company_id.in_(select(m.Company.id).where(companies)))))
         if user.role == "head" and user.department_id is not None:
             clauses.append(model.department_id == user.department_id)
         return or_(*clauses)

@@ -15,7 +15,7 @@ from flask_admin import BaseView, expose
 from flask_babel import gettext as _
 from sqlalchemy import case, func, select
 
-from admin.access import CARD_MODELS, can_see, scope
+from admin.access import CARD_MODELS, can_see, card_calls, scope
 from admin.display import class_name, show_phone
 from admin.views import OFFICE, RoleGate
 from pbx_daemon.crm import models as m
@@ -162,8 +162,7 @@ class CardView(_Page):
             abort(404)
         if not can_see(self.s, g.user, card):
             abort(403)
-        column = getattr(m.Call, f"{kind}_id")
-        calls = self.s.scalars(select(m.Call).where(column == card_id)
+        calls = self.s.scalars(select(m.Call).where(card_calls(kind, card_id))
                                .order_by(m.Call.started_at.desc()).limit(100)).all()
         tasks = self.s.scalars(select(m.Task).where(getattr(m.Task, f"{kind}_id") == card_id)
                                .order_by(m.Task.status.desc(), m.Task.deadline)).all()
@@ -175,12 +174,16 @@ class CardView(_Page):
         duplicates = [d for d in find_duplicates(
             self.s, phone=phones[0] if phones else None, email=_email(kind, card),
             name=_name(kind, card)) if (d.kind, d.id) not in own]
+        # A company's card names the contact who called or was called.
+        called = {c.contact_id for c in calls if c.contact_id is not None}
+        contacts = dict(self.s.execute(select(m.Contact.id, m.Contact.full_name).where(
+            m.Contact.id.in_(called))).all()) if kind == "company" and called else {}
         deals = []
         if kind in ("company", "contact"):
             deals = self.s.scalars(select(m.Deal).where(getattr(m.Deal, f"{kind}_id") == card_id)).all()
         return self.render("card.html", kind=kind, card=card, title=_name(kind, card) or f"{kind} #{card_id}",
                            calls=calls, tasks=tasks, phones=phones, duplicates=duplicates,
-                           deals=deals, classes=_classes(self.s) if kind == "inquiry" else [])
+                           deals=deals, contacts=contacts, classes=_classes(self.s) if kind == "inquiry" else [])
 
     @expose("/lead/<int:lead_id>/convert", methods=("POST",))
     def convert(self, lead_id: int):

@@ -4,7 +4,7 @@ This module parses the command line and loads the configuration (defaults, then 
 then the environment, then ``--log-format``); each command's body lives with its feature:
 
 * ``check-config``, ``init-config``, ``db``: :mod:`pbx_daemon.commands`
-* ``user``, ``import-list``: :mod:`pbx_daemon.crm.commands`
+* ``user``, ``import-list``, ``link-calls``: :mod:`pbx_daemon.crm.commands`
 * ``report``, ``stats``: :mod:`pbx_daemon.crm.stats.commands`
 * ``reconcile``, ``call``: :mod:`pbx_daemon.telephony.commands`
 * ``lab``, ``demo``: :mod:`pbx_daemon.lab.commands`
@@ -24,7 +24,7 @@ from typing import Sequence
 from pbx_daemon.commands import cmd_check_config, cmd_db, cmd_init_config
 from pbx_daemon.config import Config, ConfigError, load_config, validate
 from pbx_daemon.console import Console
-from pbx_daemon.crm.commands import cmd_import_list, cmd_user
+from pbx_daemon.crm.commands import cmd_import_list, cmd_link_calls, cmd_user
 from pbx_daemon.crm.stats.commands import cmd_report, cmd_stats
 from pbx_daemon.lab.commands import cmd_demo, cmd_lab
 from pbx_daemon.telephony.commands import cmd_call, cmd_reconcile
@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--report", help="write every row's result to this CSV file")
     c.add_argument("--dry-run", action="store_true", help="check and report, add nothing")
     c.set_defaults(func=cmd_import_list)
+
+    c = sub.add_parser("link-calls", help="link calls stored without a card to the card their "
+                       "number matches and its open deal (once, after upgrading)")
+    c.set_defaults(func=cmd_link_calls)
 
     c = sub.add_parser("report", help="the owner's reports")
     rsub = c.add_subparsers(dest="report_kind", required=True)

@@ -1,4 +1,5 @@
-"""The CRM's commands: ``user`` (admin logins) and ``import-list`` (cold-call lists).
+"""The CRM's commands: ``user`` (admin logins), ``import-list`` (cold-call lists) and
+``link-calls`` (cards and deals for calls stored before calls were linked).
 
 Arguments, configuration and a :class:`~pbx_daemon.console.Console` in, exit code out.
 The database and importer modules are imported inside the commands, so that parsing the
@@ -86,4 +87,16 @@ def cmd_import_list(args: argparse.Namespace, config: Config, console: Console) 
     verb = "would add" if args.dry_run else "added"
     print(f"{args.list}: {verb} {report.count('ok')}; {report.summary()}"
           + (f"; report in {args.report}" if args.report else ""), file=console.out)
+    return 0
+
+
+def cmd_link_calls(args: argparse.Namespace, config: Config, console: Console) -> int:
+    """``link-calls``: link the stored calls that name no card to the card their number
+    matches and its open deal (:func:`pbx_daemon.crm.call_links.link_unlinked_calls`)."""
+    from pbx_daemon import db
+    from pbx_daemon.crm.call_links import link_unlinked_calls
+
+    with db.session_for(config.database.url) as session:
+        seen, linked = link_unlinked_calls(session)
+    print(f"link-calls: {seen} calls without a card, {linked} linked", file=console.out)
     return 0

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pbx_daemon.crm import models as m
+from pbx_daemon.crm.call_links import link_call
 from pbx_daemon.crm.inquiries.apply import apply_answered, apply_missed, missed_call_facts
 from pbx_daemon.crm.recordings import RecordingNameError, attach_recording
 
@@ -131,6 +132,7 @@ def reconcile(session: Session, cel_lines: Iterable[str], *, recordings_dir: str
                           department_id=facts.department_id)
         else:
             call.outcome = "missed"
+        link_call(session, call)  # a handed-over call keeps its links; a missing deal is filled
         # The daemon's own legs (ours, originated over ARI) are kept; CEL adds the
         # dialplan's.
         known_legs = {leg.channel_id for leg in call.legs}

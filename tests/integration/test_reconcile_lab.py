@@ -29,6 +29,7 @@ def test_calls_during_downtime_are_stored_once_with_inquiries_and_recording(lab:
     url = f"sqlite:///{tmp_path}/pbx.sqlite3"
     db.upgrade(url)
     seed(url)
+    deal_id = _open_deal(url, "ООО Ромашка")
     lab.attach_database(url)
     try:
         lab.wait_idle()
@@ -67,6 +68,9 @@ def test_calls_during_downtime_are_stored_once_with_inquiries_and_recording(lab:
         answered = s.get(m.Call, by_caller[CLIENT].id)
         assert answered.outcome == "answered" and answered.handled_by == "reconciled"
         assert answered.answered_by.login == "anna"
+        # Linked like a call the daemon routed: the company its number is on, its open deal.
+        company = s.get(m.Company, answered.company_id) if answered.company_id else None
+        assert (company.name if company else None, answered.deal_id) == ("ООО Ромашка", deal_id)
         assert answered.recording is not None and answered.recording.size_bytes > 1000
         # Moved out of Asterisk's spool into the store, named by the call's linkedid.
         assert (tmp_path / "recordings" / f"{answered.linkedid}.wav").stat().st_size \
@@ -92,6 +96,21 @@ def test_calls_during_downtime_are_stored_once_with_inquiries_and_recording(lab:
         assert s.scalar(select(func.count()).select_from(m.Call)) == before
         assert s.scalar(select(func.count()).select_from(m.Task)) == tasks_before
     engine.dispose()
+
+
+def _open_deal(url, company_name):
+    engine = db.make_engine(url)
+    with db.make_session_factory(engine)() as s:
+        company = s.scalar(select(m.Company).where(m.Company.name == company_name))
+        stage = s.scalar(select(m.DealStage).where(m.DealStage.is_won.is_(False),
+                                                   m.DealStage.is_lost.is_(False)))
+        deal = m.Deal(title="Поставка", company_id=company.id, stage_id=stage.id,
+                      responsible_id=company.responsible_id)
+        s.add(deal)
+        s.commit()
+        deal_id = deal.id
+    engine.dispose()
+    return deal_id
 
 
 def _utc(ts):

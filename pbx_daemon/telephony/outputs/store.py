@@ -15,6 +15,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from pbx_daemon.crm import models as m
+from pbx_daemon.crm.call_links import link_call
 from pbx_daemon.crm.inquiries.apply import apply_answered, apply_missed, missed_call_facts
 from pbx_daemon.crm.recordings import RecordingNameError, attach_recording
 from pbx_daemon.telephony import names
@@ -62,12 +63,14 @@ class SqlCallRecorder:
         def write(session):
             if session.scalar(select(m.Call.id).where(m.Call.linkedid == call_id)):
                 return
-            session.add(m.Call(
+            call = m.Call(
                 linkedid=call_id, direction="inbound", caller=details.caller,
                 caller_raw=details.caller_raw[:80], caller_name=plan.caller_name,
                 dialled_number=details.dialled, started_at=_dt(at),
                 department_id=plan.department_id, handled_by=details.handled_by,
-                outcome="blocked" if plan.blocked else "in_progress"))
+                outcome="blocked" if plan.blocked else "in_progress")
+            link_call(session, call)  # on its card from the first ring
+            session.add(call)
         self._write("call", call_id, write)
 
     def leg_ringing(self, call_id, leg_id, endpoint, agent_id, step, at):
@@ -143,6 +146,7 @@ class SqlCallRecorder:
             call.legs = [m.CallLeg(employee_id=request.employee_id,
                                    endpoint=f"PJSIP/{request.endpoint}", step=1,
                                    channel_id=call_id, ringing_at=_dt(at))]
+            link_call(session, call)  # the request's card kept; its open deal if it named none
             session.add(call)
         self._write("click-to-call", call_id, write)
 
