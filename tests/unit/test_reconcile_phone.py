@@ -69,7 +69,7 @@ def test_an_outbound_desk_call_placed_by_the_dialplan_is_stored_on_the_card(sess
     assert call.employee_id == call.answered_by_id == anna.id
     assert call.company_id == company.id and call.department_id == anna.department_id
     assert (call.talk_seconds, call.duration_seconds) == (30, 33)
-    assert [(leg.endpoint, leg.outcome) for leg in call.legs] == \
+    assert [(leg.endpoint, leg.outcome) for leg in sorted(call.legs, key=lambda leg: leg.step)] == \
         [("PJSIP/101", "answered"), ("PJSIP/trunk", "answered")]
     # Running it again stores nothing twice.
     assert reconcile(session, cel, recordings_dir=tmp_path).stored == 0
@@ -82,7 +82,8 @@ def test_an_internal_desk_call_is_stored_as_internal(session, tmp_path):
     boris = session.scalar(select(m.Employee).where(m.Employee.login == "boris"))
     assert (call.direction, call.outcome, call.dialled_number, call.callee) == \
         ("internal", "answered", "102", None)
-    assert call.answered_by_id == boris.id and call.legs[1].employee_id == boris.id
+    assert call.answered_by_id == boris.id
+    assert max(call.legs, key=lambda leg: leg.step).employee_id == boris.id
 
 
 @pytest.mark.parametrize("cause,outcome", [(17, "busy"), (19, "no_answer"), (16, "abandoned")])
