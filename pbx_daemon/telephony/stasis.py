@@ -80,7 +80,8 @@ class StasisApp:
                                  list_channels=inventory.channels, watch=inventory.watch,
                                  destroy_bridge=inventory.destroy_bridge,
                                  hangup=control.hangup, stop=control.stop,
-                                 reroute=self.inbound.start, known_channels=self._known_channels)
+                                 reroute=self.inbound.start, known_channels=self._known_channels,
+                                 redial=self.phone.start)
 
     # ---- what the API and routing ask --------------------------------------------------
     def busy_endpoints(self) -> frozenset[str]:

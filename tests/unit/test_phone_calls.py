@@ -378,3 +378,21 @@ def test_a_call_back_from_a_desk_phone_closes_the_task_and_recovers_the_misses(s
     session.refresh(task)
     session.refresh(missed)
     assert task.status == "done" and missed.recovered_at is not None
+
+
+def test_after_a_reconnect_a_waiting_desk_phone_is_decided_again_and_an_orphan_stopped():
+    from pbx_daemon.testing import FakeCallControl, FakeInventory
+
+    control, phone_control = FakeCallControl(), FakePhoneControl()
+    inventory = FakeInventory(channels=[
+        Channel("1700.5", name="PJSIP/101-00000005", state="Ring", app_name="Stasis",
+                app_data="pbx-crm,phone,102"),
+        Channel("1700.4-peer", state="Ringing")])
+    app = StasisApp(app="pbx-crm", rest=None, control=control, recorder=MemoryRecorder(),
+                    clock=Clock(), lookup=lambda *a: Deferred(), timeouts=StepTimeouts(),
+                    deadline=0.5, inventory=inventory, phone_control=phone_control,
+                    phone_check=lambda endpoint, dialled, now: succeed(INTERNAL))
+    app.on_connect()
+    assert control.actions == [("stop", "1700.4-peer")]
+    assert phone_control.actions == [("indicate_ringing", "1700.5"),
+                                     ("ring_extension", "1700.5-peer", "102", "Anna", "101")]
