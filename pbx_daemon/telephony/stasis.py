@@ -42,6 +42,7 @@ from pbx_daemon.telephony.routing.deadline import Lookup
 from pbx_daemon.telephony.routing.policy import StepTimeouts
 
 log = Logger(namespace="pbx_daemon.stasis")
+PHONE_CHECK_DEADLINE = 2.0  # seconds, at least, to decide a desk phone's call
 
 
 class StasisApp:
@@ -73,9 +74,13 @@ class StasisApp:
         outbound_control = outbound_control or AriOutboundControl(rest, self.app)
         self.outbound = OutboundCalls(control=outbound_control, recorder=recorder, clock=clock,
                                       call_over=self._call_over)
+        # A desk phone hears ringback while its number is checked; giving up hands the
+        # call to the dialplan, which knows no blocklist: so a longer deadline than a
+        # caller's lookup gets (at least 2 s).
         self.phone = PhoneCalls(control=phone_control or AriPhoneControl(rest, self.app),
                                 recorder=recorder, clock=clock, check=phone_check,
-                                deadline=deadline, call_over=self._call_over)
+                                deadline=max(deadline, PHONE_CHECK_DEADLINE),
+                                call_over=self._call_over)
         self.adoption = Adoption(app=self.app, list_bridges=inventory.bridges,
                                  list_channels=inventory.channels, watch=inventory.watch,
                                  destroy_bridge=inventory.destroy_bridge,
