@@ -24,7 +24,7 @@ from pbx_daemon.telephony.api import ApiResource
 from pbx_daemon.telephony.ari.control import AriCallControl
 from pbx_daemon.telephony.ari.events import make_events_service
 from pbx_daemon.telephony.ari.rest import AriRest
-from pbx_daemon.telephony.click_to_call import prepare_click_to_call
+from pbx_daemon.telephony.click_to_call import prepare_click_to_call, prepare_phone_call
 from pbx_daemon.telephony.fastagi import FastAGIFactory
 from pbx_daemon.telephony.outputs.call_events import CallEvents
 from pbx_daemon.telephony.outputs.screen_pop import RedisPublisher, ScreenPopNotifier
@@ -122,9 +122,23 @@ def make_service(config, reactor) -> MultiService:
     publisher.setName("redis")
     publisher.setServiceParent(root)
     events = CallEvents(recorder, ScreenPopNotifier(publisher, reactor))
+    c2c = config.click_to_call
+
+    def phone_check(endpoint, dialled, now):
+        """A desk phone dialled: an extension or a client (click-to-call's rules)."""
+        def job():
+            with sessions() as session:
+                return prepare_phone_call(
+                    session, endpoint=endpoint, dialled=dialled, now=now, region=region,
+                    default_area_code=config.general.default_area_code,
+                    company_caller_id=config.general.company_caller_id,
+                    ring_timeout=c2c.client_timeout)
+        return deferToThreadPool(reactor, lookup_pool, job)
+
     app = StasisApp(
         app=ari.app, rest=rest, control=AriCallControl(rest, ari.app, r.blocked_action),
         recorder=events, clock=reactor, lookup=lookup, timeouts=timeouts, deadline=deadline,
+        phone_check=phone_check,
     )
     ari_events = make_events_service(reactor, ari.url, ari.username, ari.password, ari.app,
                                      app.on_event, on_connect=app.on_connect,
@@ -195,8 +209,6 @@ def make_service(config, reactor) -> MultiService:
         stats.setName("stats")
         stats.setServiceParent(root)
     root.refresh_stats = refresh_stats
-
-    c2c = config.click_to_call
 
     def prepare(body):
         from datetime import datetime, timezone

@@ -12,7 +12,8 @@ from zope.interface import implementer
 
 from pbx_daemon.telephony.calls.interfaces import (IAsteriskInventory, ICallControl,
                                                    ICallRecorder, IOutboundControl,
-                                                   IOutboundRecorder)
+                                                   IOutboundRecorder, IPhoneControl,
+                                                   IPhoneRecorder)
 
 
 @implementer(ICallControl)
@@ -65,7 +66,7 @@ class FakeCallControl:
         return [a[1] for a in self.actions if a[0] == "ring" and a[2] == endpoint][-1]
 
 
-@implementer(ICallRecorder, IOutboundRecorder)
+@implementer(ICallRecorder, IOutboundRecorder, IPhoneRecorder)
 class MemoryRecorder:
     """Records every event as a tuple: ("started", call_id, at), ...; what the lookup found
     goes to ``details`` (by call id), not to ``events``."""
@@ -107,6 +108,15 @@ class MemoryRecorder:
     def outbound_ended(self, call_id, request, outcome, at):
         self.events.append(("outbound_ended", call_id, outcome, at))
 
+    def phone_call_started(self, call_id, request, at):
+        self.events.append(("phone_started", call_id, request.kind, at))
+
+    def phone_call_answered(self, call_id, request, at):
+        self.events.append(("phone_answered", call_id, at))
+
+    def phone_call_ended(self, call_id, request, outcome, at):
+        self.events.append(("phone_ended", call_id, outcome, at))
+
     def recording_finished(self, call_id):
         self.events.append(("recording_finished", call_id))
         return succeed(None)
@@ -131,6 +141,42 @@ class FakeOutboundControl:
 
     def connect(self, call_id, client_leg, ext):
         self.actions.append(("connect", call_id, client_leg, ext))
+
+    def hangup(self, channel_id, cause):
+        self.actions.append(("hangup", channel_id, cause))
+
+    def release(self, call_id):
+        self.actions.append(("release", call_id))
+
+    def kinds(self) -> list[str]:
+        return [a[0] for a in self.actions]
+
+
+@implementer(IPhoneControl)
+class FakePhoneControl:
+    """Records every request as a tuple: ("dial_out", peer, number, caller_id), ..."""
+
+    def __init__(self):
+        self.actions: list[tuple] = []
+        self.on_failed = lambda call_id: None
+
+    def indicate_ringing(self, phone_channel):
+        self.actions.append(("indicate_ringing", phone_channel))
+
+    def ring_extension(self, call_id, peer_leg, endpoint, caller_name, caller_number, timeout):
+        self.actions.append(("ring_extension", peer_leg, endpoint, caller_name, caller_number))
+
+    def dial_out(self, call_id, peer_leg, number, caller_id, timeout):
+        self.actions.append(("dial_out", peer_leg, number, caller_id))
+
+    def connect(self, call_id, peer_leg, ext):
+        self.actions.append(("connect", call_id, peer_leg, ext))
+
+    def refuse(self, phone_channel):
+        self.actions.append(("refuse", phone_channel))
+
+    def to_dialplan(self, phone_channel, dialled):
+        self.actions.append(("to_dialplan", phone_channel, dialled))
 
     def hangup(self, channel_id, cause):
         self.actions.append(("hangup", channel_id, cause))

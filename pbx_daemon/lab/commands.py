@@ -1,4 +1,5 @@
-"""The lab's commands: ``lab build|up|down|status|env|call|phone|client|events|cli`` and
+"""The lab's commands: ``lab build|up|down|status|env|call|phone|client|events|cli`` (``lab
+phone EXT dial NUMBER [--hold S]`` makes a lab phone place a call) and
 ``demo seed|calls``.
 
 Arguments, configuration and a :class:`~pbx_daemon.console.Console` in, exit code out.
@@ -46,7 +47,15 @@ def cmd_lab(args: argparse.Namespace, config: Config, console: Console) -> int:
             tag = lab.call(args.caller, args.dialled, name=args.name or "",
                            ring_timeout=args.ring_timeout, hold=args.hold)
             print(tag, file=out)
+        elif sub == "phone" and args.action == "dial":
+            if not args.number:
+                return console.fail("lab phone EXT dial NUMBER: which number?", 2)
+            tag = lab.phone_dial(args.target, args.number,
+                                 hold=5 if args.hold is None else args.hold)
+            print(tag, file=out)
         elif sub in ("phone", "client"):
+            if getattr(args, "number", None):
+                return console.fail(f"lab {sub}: a number goes only with `dial`", 2)
             mode = PhoneMode(args.action, args.after, args.hold) if args.action == "answer" \
                 else PhoneMode(args.action)
             if sub == "phone":

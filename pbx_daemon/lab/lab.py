@@ -391,6 +391,37 @@ class Lab:
         tmp.rename(self.spool_dir("world") / "outgoing" / f"{tag}.call")
         return tag
 
+    def phone_dial(self, ext: str, number: str, *, hold: int = 5, ring_timeout: int = 60) -> str:
+        """Lab phone ``ext`` dials ``number`` (a PBX extension or an outside number, as a
+        person would key it: spaces, dashes and brackets are dropped). The phone gives up
+        after ``ring_timeout`` seconds unanswered and, once answered, stays ``hold`` seconds
+        on the line sending a tone. Returns a tag identifying the call file.
+
+        The world places the call from its phones' transport with the phone's extension as
+        caller id (the SIP From user), so the PBX sees an INVITE from its endpoint ``ext``
+        into the phones' context, like a desk phone's own."""
+        if not _PHONE_EXT.match(ext):
+            raise LabError(f"lab phone {ext!r}: an extension of up to 6 digits")
+        keyed = "".join(c for c in number if c not in " -()")
+        if not _NUMBER.match(keyed):
+            raise LabError(f"dialled number {number!r}: digits with an optional leading +")
+        if not (1 <= ring_timeout <= 3600 and 0 <= hold <= 3600):
+            raise LabError("ring_timeout must be 1..3600 s and hold 0..3600 s")
+        tag = f"labdial-{ext}-{int(time.time() * 1000)}-{secrets.token_hex(3)}"
+        body = (
+            f"Channel: PJSIP/{keyed}@desk\n"
+            f"CallerID: \"Lab phone {ext}\" <{ext}>\n"
+            f"WaitTime: {ring_timeout}\n"
+            "MaxRetries: 0\n"
+            "Context: world-caller\nExtension: s\nPriority: 1\n"
+            f"Setvar: LAB_HOLD={hold}\n"
+            f"Setvar: LAB_CALL={tag}\n"
+        )
+        tmp = self.spool_dir("world") / "lab-tmp" / f"{tag}.call"
+        tmp.write_text(body)
+        tmp.rename(self.spool_dir("world") / "outgoing" / f"{tag}.call")
+        return tag
+
     # ---- observing it ----------------------------------------------------------------
     def events(self, since: float = 0.0) -> list[LabEvent]:
         return read_events(self.events_file, since)

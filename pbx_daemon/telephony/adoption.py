@@ -8,8 +8,10 @@ application's registration goes. So after a reconnect ``GET /bridges`` and
 * connected calls (a ``br-...`` bridge with both sides): watched, so that when one side
   hangs up the other is hung up too and the bridge destroyed; a bridge with one side
   left is ended at once: that side is hung up and the bridge destroyed;
-* phone legs or click-to-call legs nobody owns any more: stopped, so phones stop ringing;
-* callers still waiting in ``Stasis(<app>,inbound,<dialled>)``: routed again.
+* phone legs, click-to-call legs or desk-phone far sides nobody owns any more: stopped,
+  so phones stop ringing;
+* callers still waiting in ``Stasis(<app>,inbound,<dialled>)``: routed again; desk phones
+  still waiting in ``Stasis(<app>,phone,<dialled>)``: their call is decided again.
 
 Channels this daemon already knows (``known_channels()``) are left alone.
 """
@@ -33,7 +35,8 @@ class Adoption:
     """``list_bridges()`` / ``list_channels()`` -> Deferred list of :class:`Bridge` /
     :class:`Channel`; ``watch(bridge_id, channel_ids)``, ``destroy_bridge(bridge_id)``,
     ``hangup(channel_id, cause)``, ``stop(channel_id)`` act at once;
-    ``reroute(channel, dialled)`` routes a waiting caller again;
+    ``reroute(channel, dialled)`` routes a waiting caller again, ``redial(channel,
+    dialled)`` a waiting desk phone's call;
     ``known_channels()`` is every channel the daemon's calls own right now."""
 
     def __init__(self, *, app: str, list_bridges: Callable[[], Deferred],
@@ -42,7 +45,8 @@ class Adoption:
                  destroy_bridge: Callable[[str], None],
                  hangup: Callable[[str, int], None], stop: Callable[[str], None],
                  reroute: Callable[[Channel, str | None], None],
-                 known_channels: Callable[[], Iterable[str]]):
+                 known_channels: Callable[[], Iterable[str]],
+                 redial: Callable[[Channel, str | None], None] | None = None):
         self.app = app
         self.list_bridges = list_bridges
         self.list_channels = list_channels
@@ -52,6 +56,7 @@ class Adoption:
         self.stop = stop
         self.reroute = reroute
         self.known_channels = known_channels
+        self.redial = redial
         # Bridges found after a (re)connect that no call of ours owns: a daemon before us
         # connected them. channel id -> bridge id.
         self.adopted: dict[str, str] = {}
@@ -111,6 +116,13 @@ class Adoption:
                 # A click-to-call leg an earlier daemon placed and nobody bridged.
                 log.info("stopping orphaned click-to-call leg {channel}", channel=channel.id)
                 self.stop(channel.id)
+            elif names.is_peer_leg(channel.id) and channel.state != "Up":
+                log.info("stopping orphaned desk-phone far side {channel}", channel=channel.id)
+                self.stop(channel.id)
+            elif args is not None and args[:1] == (names.ARG_PHONE,) and channel.state != "Up" \
+                    and self.redial is not None:
+                log.info("deciding waiting desk phone {channel} again", channel=channel.id)
+                self.redial(channel, args[1] if len(args) > 1 else None)
             elif names.is_phone_leg(channel.id) and channel.state != "Up":
                 log.info("stopping orphaned phone leg {channel}", channel=channel.id)
                 self.stop(channel.id)

@@ -10,6 +10,7 @@ checked against the endpoint-name pattern.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import or_, select
@@ -20,6 +21,7 @@ from pbx_daemon.telephony.routing.directory import safe_caller_name, valid_endpo
 from pbx_daemon.crm.lookups import cards_by_phone
 from pbx_daemon.telephony.api_client import ClickToCallError
 from pbx_daemon.telephony.calls.outbound import ClickToCallRequest
+from pbx_daemon.telephony.calls.phone import PhoneCallRefused, PhoneCallRequest
 from pbx_daemon.crm.phones import InvalidPhoneNumber, normalize
 
 CARD_KINDS = {"company": m.Company, "contact": m.Contact, "lead": m.Lead, "deal": m.Deal,
@@ -84,6 +86,31 @@ def prepare_click_to_call(session: Session, *, employee, number, card=None, now:
     if endpoint in busy_endpoints:
         raise ClickToCallError(409, f"employee {who.login} is on a call")
 
+    checked = check_number(session, number, now=now, region=region,
+                           default_area_code=default_area_code, card=card)
+    return ClickToCallRequest(
+        employee_id=who.id, endpoint=endpoint, number=checked.number, ext=checked.ext,
+        shown_name=checked.shown_name, caller_id=company_caller_id,
+        employee_timeout=employee_timeout, client_timeout=client_timeout, **checked.links)
+
+
+@dataclass(frozen=True)
+class CheckedNumber:
+    """A number we may dial: E.164 (+ an extension of digits), not blocklisted, and the
+    card it belongs to (``links``: ``company_id``, ``contact_id``, ... or None each)."""
+
+    number: str
+    ext: str | None
+    shown_name: str  # the card's name, sanitised, or the number
+    links: dict
+
+
+def check_number(session: Session, number, *, now: datetime, region: str = "RU",
+                 default_area_code: str = "", card=None) -> CheckedNumber:
+    """The rules every call we place follows (click-to-call and desk phones): normalise to
+    E.164, refuse a blocklisted number (403) or one that is not a phone number (400), and
+    find its card (``card`` when the user chose one, else the number's own card, in the
+    routing's match order)."""
     if not isinstance(number, str):
         raise ClickToCallError(400, "number is required")
     try:
@@ -112,7 +139,41 @@ def prepare_click_to_call(session: Session, *, employee, number, card=None, now:
         if kind == "deal":
             links["company_id"], links["contact_id"] = row.company_id, row.contact_id
         name = _card_name(kind, row)
-    return ClickToCallRequest(
-        employee_id=who.id, endpoint=endpoint, number=phone.e164, ext=phone.ext,
-        shown_name=safe_caller_name(name) or phone.e164, caller_id=company_caller_id,
-        employee_timeout=employee_timeout, client_timeout=client_timeout, **links)
+    return CheckedNumber(number=phone.e164, ext=phone.ext,
+                         shown_name=safe_caller_name(name) or phone.e164, links=links)
+
+
+def prepare_phone_call(session: Session, *, endpoint: str, dialled: str, now: datetime,
+                       region: str = "RU", default_area_code: str = "",
+                       company_caller_id: str = "",
+                       ring_timeout: int = 40) -> PhoneCallRequest | PhoneCallRefused:
+    """Decide what a desk phone's dialled number means (blocking SQL: run it off the
+    reactor). An active employee's extension -> an internal call to their phone; anything
+    else must pass :func:`check_number` (the click-to-call rules) -> an outbound call to a
+    client with the company's caller id; else refused (``blocked`` or ``invalid``).
+
+    ``endpoint`` is the calling phone's (from its channel name); ``dialled`` is what it
+    dialled, already digits and "+" only (the dialplan filtered it): neither reaches a dial
+    string: the target endpoint comes from the employee record, the number is E.164."""
+    if not valid_endpoint(endpoint):
+        return PhoneCallRefused("invalid", "not a phone endpoint")
+    employees = session.scalars(select(m.Employee).where(
+        m.Employee.active.is_(True), m.Employee.sip_endpoint.in_({endpoint, dialled}))).all()
+    caller = next((e for e in employees if e.sip_endpoint == endpoint), None)
+    target = next((e for e in employees if e.sip_endpoint == dialled), None)
+    base = dict(endpoint=endpoint, employee_id=caller.id if caller else None,
+                caller_name=safe_caller_name(caller.full_name if caller else None) or endpoint,
+                ring_timeout=ring_timeout)
+    if target is not None:
+        if target.sip_endpoint == endpoint:
+            return PhoneCallRefused("invalid", "a phone cannot call itself")
+        return PhoneCallRequest(kind="internal", target_endpoint=valid_endpoint(target.sip_endpoint),
+                                target_employee_id=target.id, **base)
+    try:
+        checked = check_number(session, dialled, now=now, region=region,
+                               default_area_code=default_area_code)
+    except ClickToCallError as e:
+        return PhoneCallRefused("blocked" if e.status == 403 else "invalid", e.message)
+    return PhoneCallRequest(kind="outbound", number=checked.number, ext=checked.ext,
+                            shown_name=checked.shown_name, caller_id=company_caller_id,
+                            **checked.links, **base)

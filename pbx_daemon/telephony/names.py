@@ -16,7 +16,8 @@ AGI_ROUTE_CONTEXT = "pbxcrm-agi-route"  # Stasis() failed: FastAGI, then the pro
 FALLBACK_CONTEXT = "pbxcrm-fallback"  # the dialplan's own fallback ring group
 FALLBACK_DIAL_CONTEXT = "pbxcrm-fallback-dial"  # rings PBXCRM_DIAL (a department's group)
 BLOCKED_CONTEXT = "pbxcrm-blocked"  # "busy" or "message" for a blocklisted caller
-INTERNAL_CONTEXT = "pbxcrm-internal"  # calls placed by the phones
+INTERNAL_CONTEXT = "pbxcrm-internal"  # calls placed by the phones, then Stasis()
+PHONE_FALLBACK_CONTEXT = "pbxcrm-phone-fallback"  # a phone's call when the daemon is not there
 
 # ---- channel variables --------------------------------------------------------------------
 # Set by the daemon before it continues a caller into FALLBACK_DIAL_CONTEXT.
@@ -44,6 +45,12 @@ ARG_INBOUND = "inbound"  # Stasis(<app>,inbound,<dialled>) from the dialplan: a 
 ARG_LEG = "leg"  # leg,<call id>: a phone we rang for an inbound call
 ARG_C2C_EMPLOYEE = "c2c-employee"  # c2c-employee,<call id>: the employee's phone
 ARG_C2C_CLIENT = "c2c-client"  # c2c-client,<call id>: the client, through the trunk
+ARG_PHONE = "phone"  # Stasis(<app>,phone,<dialled>) from the dialplan: a desk phone dials
+ARG_PHONE_PEER = "phone-peer"  # phone-peer,<call id>: who the desk phone called
+
+# ---- CEL user events the dialplan writes ---------------------------------------------------
+# A desk phone's call the dialplan placed itself (no daemon); extra = the dialled target.
+CEL_PHONE_FALLBACK = "PBXCRM_PHONE_FALLBACK"
 
 # ---- guards -------------------------------------------------------------------------------
 # A PJSIP endpoint / AOR name as pbx-crm accepts it: what phones are provisioned with.
@@ -104,6 +111,15 @@ def client_leg_id(call_id: str) -> str:
 
 def is_client_leg(channel_id: str) -> bool:
     return channel_id.endswith("-client")
+
+
+def peer_leg_id(call_id: str) -> str:
+    """The far side of desk-phone call ``call_id`` (an extension, or the trunk)."""
+    return f"{safe_id(call_id)}-peer"
+
+
+def is_peer_leg(channel_id: str) -> bool:
+    return channel_id.endswith("-peer")
 
 
 def ringback_id(call_id: str) -> str:

@@ -14,6 +14,13 @@ CEL facts relied on (Asterisk 22): the trunk channel is ``PJSIP/trunk-...`` and 
 phone picked up; ``HANGUP`` carries ``{"hangupcause": N}`` in ``eventextra``. Asterisk
 does not escape a backslash in a caller name, so a line may not be valid JSON: such lines
 are skipped (a call is still rebuilt from its other events).
+
+Desk-phone calls the dialplan placed itself (``[pbxcrm-phone-fallback]``, daemon down)
+carry a ``PBXCRM_PHONE_FALLBACK`` user event on the phone's channel, whose ``exten`` is
+what the phone dialled: up to 6 digits an internal call to that extension, else an
+outbound call (normalised with the same rules as click-to-call, linked to the number's
+card). The other channel of the call is the far side: its ``ANSWER`` is the answer, its
+``HANGUP`` cause the outcome when nobody answered.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from pbx_daemon.crm import models as m
 from pbx_daemon.crm.call_links import link_call
 from pbx_daemon.crm.inquiries.apply import apply_answered, apply_missed, missed_call_facts
 from pbx_daemon.crm.recordings import RecordingNameError, attach_recording
+from pbx_daemon.telephony import names
 
 _CHANNEL = re.compile(r"^PJSIP/(?P<endpoint>[A-Za-z0-9_.-]+)-[0-9a-f]+$")
 TRUNK_ENDPOINT = "trunk"
@@ -85,7 +93,8 @@ def reconcile(session: Session, cel_lines: Iterable[str], *, recordings_dir: str
               store_dir: str | Path | None = None, region: str = "RU",
               callback_deadline_minutes: int = 15,
               settled_before: float | None = None) -> Summary:
-    """Store every complete inbound call in ``cel_lines`` that the calls table lacks.
+    """Store every complete inbound call in ``cel_lines`` that the calls table lacks, and
+    every desk-phone call the dialplan placed without the daemon.
 
     ``recordings_dir`` is Asterisk's spool, ``store_dir`` where recordings are kept
     (:mod:`pbx_daemon.crm.recordings`; default: left in the spool).
@@ -112,6 +121,25 @@ def reconcile(session: Session, cel_lines: Iterable[str], *, recordings_dir: str
     stored = missed = answered = 0
     for cel in complete:
         if cel.linkedid in known:
+            continue
+        marker = next((e for e in cel.events
+                       if e.get("userdeftype") == names.CEL_PHONE_FALLBACK), None)
+        if marker is not None:
+            call = _phone_call(session, cel, marker, endpoints, region)
+            if call is None:
+                continue
+            session.add(call)
+            session.flush()
+            if call.answered_at is not None:
+                try:
+                    attach_recording(session, call, spool_dir=recordings_dir,
+                                     store_dir=store_dir or recordings_dir)
+                except RecordingNameError:
+                    pass
+                if call.direction == "outbound":
+                    apply_answered(session, call, call.answered_at)
+                answered += 1
+            stored += 1
             continue
         # An inbound call is one the trunk channel started (its uniqueid is the linkedid);
         # a click-to-call also has a trunk channel, but the employee's phone started it.
@@ -193,6 +221,94 @@ def reconcile(session: Session, cel_lines: Iterable[str], *, recordings_dir: str
         stored += 1
     session.commit()
     return Summary(seen=len(complete), stored=stored, missed=missed, answered=answered)
+
+
+_PHONE_OUTCOME = {17: "busy", 21: "busy", 18: "no_answer", 19: "no_answer"}
+
+
+def _phone_call(session: Session, cel: CelCall, marker: dict, endpoints: dict[str, int],
+                region: str) -> m.Call | None:
+    """A desk phone's call the dialplan placed (see the module's docstring), or None when
+    the CEL does not show whose phone it was."""
+    from pbx_daemon.telephony.api_client import ClickToCallError
+    from pbx_daemon.telephony.click_to_call import check_number
+
+    phone = _endpoint(marker)
+    if phone is None:
+        return None
+    dialled = "".join(c for c in str(marker.get("exten", "")) if c.isdigit() or c == "+")[:20]
+    phone_channel = marker.get("uniqueid", "")
+    start = next((e for e in cel.events if e.get("eventtype") == "CHAN_START"
+                  and e.get("uniqueid") == phone_channel), marker)
+    started = _at(start)
+    end = _at(next(e for e in cel.events if e.get("eventtype") == "LINKEDID_END"))
+    employee_id = endpoints.get(phone)
+    employee = session.get(m.Employee, employee_id) if employee_id else None
+    call = m.Call(linkedid=cel.linkedid, started_at=started, ended_at=end,
+                  employee_id=employee_id, handled_by="reconciled",
+                  department_id=employee.department_id if employee else None)
+    internal = len(dialled) <= 6
+    if internal:
+        call.direction = "internal"
+        call.caller_raw = phone
+        call.caller_name = employee.full_name[:120] if employee else None
+        call.dialled_number = dialled or None
+    else:
+        call.direction = "outbound"
+        try:
+            checked = check_number(session, dialled, now=started, region=region)
+            call.callee = checked.number
+            call.caller_name = checked.shown_name[:120]
+            # TODO(issue 12 links): link_call(session, call, number) once it lands.
+            for key, value in checked.links.items():
+                setattr(call, key, value)
+        except ClickToCallError:
+            # Not a number we would have dialled (or blocklisted): stored all the same,
+            # without a card, since the dialplan placed it.
+            call.caller_name = dialled
+    call.legs = [m.CallLeg(employee_id=employee_id, endpoint=f"PJSIP/{phone}", step=1,
+                           channel_id=phone_channel, ringing_at=started, answered_at=started,
+                           outcome="answered", ended_at=end)]
+    peer: m.CallLeg | None = None
+    peer_hangup: dict | None = None
+    for event in cel.events:
+        channel = event.get("uniqueid", "")
+        endpoint = _endpoint(event)
+        if channel == phone_channel or endpoint is None:
+            continue
+        kind = event.get("eventtype")
+        if kind == "CHAN_START" and peer is None:
+            peer = m.CallLeg(employee_id=endpoints.get(endpoint) if internal else None,
+                             endpoint=f"PJSIP/{endpoint}"[:80], step=2, channel_id=channel,
+                             ringing_at=_at(event), outcome="no_answer")
+            call.legs.append(peer)
+        elif peer is not None and channel == peer.channel_id:
+            if kind == "ANSWER" and peer.answered_at is None:
+                peer.answered_at, peer.outcome = _at(event), "answered"
+            elif kind == "HANGUP":
+                peer.ended_at = _at(event)
+                peer_hangup = event
+    if peer is not None and peer.answered_at is not None:
+        call.answered_at = peer.answered_at
+        call.answered_by_id = employee_id if not internal else peer.employee_id
+        call.outcome = "answered"
+        call.talk_seconds = int((end - call.answered_at).total_seconds())
+    elif peer is None:
+        call.outcome = "failed"
+    else:
+        cause = _cause(peer_hangup) if peer_hangup else 0
+        call.outcome = _PHONE_OUTCOME.get(cause, "abandoned")
+        if peer.outcome != "answered":
+            peer.outcome = _leg_outcome(peer_hangup) if peer_hangup else "no_answer"
+    call.duration_seconds = int((end - started).total_seconds())
+    return call
+
+
+def _cause(hangup: dict) -> int:
+    try:
+        return int(json.loads(hangup.get("eventextra") or "{}").get("hangupcause", 0))
+    except (ValueError, TypeError, AttributeError):
+        return 0
 
 
 def _leg_outcome(hangup: dict) -> str:

@@ -10,6 +10,9 @@ How the calls look in Asterisk:
   -> :class:`~.calls.inbound_calls.InboundCalls`
 * a click-to-call is two channels we originate (``c2c-employee`` / ``c2c-client``).
   -> :class:`~.calls.outbound_calls.OutboundCalls`
+* a desk phone's channel enters ``Stasis(pbx-crm,phone,<dialled>)``; the far side is a
+  channel we originate (``phone-peer,<call id>``).
+  -> :class:`~.calls.phone_calls.PhoneCalls`
 * a connected call found after a reconnect is in a ``br-...`` bridge nobody here owns.
   -> :class:`~.adoption.Adoption`
 * a bridge recording ends when the bridge is destroyed: ``RecordingFinished`` with its
@@ -25,18 +28,21 @@ from twisted.logger import Logger
 from pbx_daemon.telephony import names
 from pbx_daemon.telephony.adoption import Adoption
 from pbx_daemon.telephony.ari import messages as ari
-from pbx_daemon.telephony.ari.control import AriInventory, AriOutboundControl
+from pbx_daemon.telephony.ari.control import AriInventory, AriOutboundControl, AriPhoneControl
 from pbx_daemon.telephony.ari.rest import AriRest
 from pbx_daemon.telephony.calls.inbound_calls import InboundCalls
 from pbx_daemon.telephony.calls.interfaces import (IAsteriskInventory, ICallControl,
-                                                   ICallRecorder, IOutboundControl)
+                                                   ICallRecorder, IOutboundControl,
+                                                   IPhoneControl)
 from pbx_daemon.telephony.calls.outbound import ClickToCallRequest
 from pbx_daemon.telephony.calls.outbound_calls import OutboundCalls
+from pbx_daemon.telephony.calls.phone_calls import PhoneCalls, PhoneCheck
 from pbx_daemon.telephony.recording_watch import RecordingWatch
 from pbx_daemon.telephony.routing.deadline import Lookup
 from pbx_daemon.telephony.routing.policy import StepTimeouts
 
 log = Logger(namespace="pbx_daemon.stasis")
+PHONE_CHECK_DEADLINE = 2.0  # seconds, at least, to decide a desk phone's call
 
 
 class StasisApp:
@@ -48,9 +54,13 @@ class StasisApp:
                  recorder: ICallRecorder, clock: IReactorTime, lookup: Lookup,
                  timeouts: StepTimeouts, deadline: float,
                  outbound_control: IOutboundControl | None = None,
-                 inventory: IAsteriskInventory | None = None):
+                 inventory: IAsteriskInventory | None = None,
+                 phone_control: IPhoneControl | None = None,
+                 phone_check: PhoneCheck | None = None):
         """``app`` is the Stasis application's name; ``rest`` builds the ARI adapters
-        not given (click-to-call control, inventory)."""
+        not given (click-to-call and desk-phone control, inventory). ``phone_check``
+        decides a desk phone's call (off the reactor); without it every desk phone's call
+        goes back to the dialplan, which places it."""
         self.app = app
         self.control = control
         self.connected = False
@@ -64,17 +74,26 @@ class StasisApp:
         outbound_control = outbound_control or AriOutboundControl(rest, self.app)
         self.outbound = OutboundCalls(control=outbound_control, recorder=recorder, clock=clock,
                                       call_over=self._call_over)
+        # A desk phone hears ringback while its number is checked; giving up hands the
+        # call to the dialplan, which knows no blocklist: so a longer deadline than a
+        # caller's lookup gets (at least 2 s).
+        self.phone = PhoneCalls(control=phone_control or AriPhoneControl(rest, self.app),
+                                recorder=recorder, clock=clock, check=phone_check,
+                                deadline=max(deadline, PHONE_CHECK_DEADLINE),
+                                call_over=self._call_over)
         self.adoption = Adoption(app=self.app, list_bridges=inventory.bridges,
                                  list_channels=inventory.channels, watch=inventory.watch,
                                  destroy_bridge=inventory.destroy_bridge,
                                  hangup=control.hangup, stop=control.stop,
-                                 reroute=self.inbound.start, known_channels=self._known_channels)
+                                 reroute=self.inbound.start, known_channels=self._known_channels,
+                                 redial=self.phone.start)
 
     # ---- what the API and routing ask --------------------------------------------------
     def busy_endpoints(self) -> frozenset[str]:
         """Endpoints on a call right now (connected, or placing a click-to-call): routing
         skips them and a second click-to-call is refused."""
-        return frozenset(self.inbound.answered_endpoints() | self.outbound.busy_endpoints())
+        return frozenset(self.inbound.answered_endpoints() | self.outbound.busy_endpoints()
+                         | self.phone.busy_endpoints())
 
     def click_to_call(self, request: ClickToCallRequest) -> str:
         """Start a validated click-to-call; returns its call id (see OutboundCalls.place)."""
@@ -144,10 +163,16 @@ class StasisApp:
         channel, args = event.channel, event.args
         if self.outbound.owns(channel.id):
             self.outbound.answered(channel.id)
+        elif self.phone.owns(channel.id):
+            self.phone.answered(channel.id)
+        elif args[:1] == (names.ARG_PHONE,):
+            self.phone.start(channel, args[1] if len(args) > 1 else None)
         elif args[:1] == (names.ARG_INBOUND,):
             self.inbound.start(channel, args[1] if len(args) > 1 else None)
-        elif args[:1] in ((names.ARG_C2C_EMPLOYEE,), (names.ARG_C2C_CLIENT,)):
-            # A click-to-call leg this daemon does not know (placed before a restart).
+        elif args[:1] in ((names.ARG_C2C_EMPLOYEE,), (names.ARG_C2C_CLIENT,),
+                          (names.ARG_PHONE_PEER,)):
+            # A click-to-call or desk-phone leg this daemon does not know (placed before a
+            # restart).
             self.control.stop(channel.id)
         elif args[:1] == (names.ARG_LEG,) and len(args) > 1:
             self.inbound.leg_answered(args[1], channel.id)
@@ -155,6 +180,8 @@ class StasisApp:
     def _channel_gone(self, channel_id: str, cause: int | None) -> None:
         if self.outbound.owns(channel_id):
             self.outbound.gone(channel_id, cause)
+        elif self.phone.owns(channel_id):
+            self.phone.gone(channel_id, cause)
         elif self.adoption.owns(channel_id):
             self.adoption.channel_gone(channel_id)
         else:
@@ -166,4 +193,5 @@ class StasisApp:
             self.recordings.expect(names.recording_name(call_id))
 
     def _known_channels(self) -> set[str]:
-        return self.inbound.known_channels() | set(self.outbound.channels)
+        return self.inbound.known_channels() | set(self.outbound.channels) \
+            | self.phone.known_channels()

@@ -294,3 +294,20 @@ def test_the_daemons_job_builds_a_history_it_never_saw_a_slice_at_a_time(s):
     assert refresh(s, TZ, now=clock, backfill_days=4) == [D + timedelta(days=1), D]
     assert unbuilt_days(s, TZ, today) == [] and refresh(s, TZ, now=clock) == []
     assert _lcr(s) == (4, 2, 1)
+
+
+def test_internal_calls_stay_out_of_every_client_figure(s):
+    """A desk phone calling another (direction internal) counts nowhere: not as a call in
+    or out, not as talk time, not in the Lost Call Rate, per employee or per department."""
+    before = (lost_call_rate(s, D, D, TZ), per_employee(s, D, D, TZ), per_department(s, D, D, TZ))
+    anna, boris = (s.query(m.Employee).filter_by(login=x).one() for x in ("anna", "boris"))
+    for minutes, outcome in ((20, "answered"), (21, "no_answer"), (22, "missed")):
+        s.add(m.Call(linkedid=f"internal-{minutes}", direction="internal", outcome=outcome,
+                     started_at=T + timedelta(minutes=minutes), employee_id=anna.id,
+                     answered_by_id=boris.id if outcome == "answered" else None,
+                     department_id=anna.department_id, caller_raw="101", dialled_number="102",
+                     talk_seconds=600 if outcome == "answered" else None))
+    s.commit()
+    after = (lost_call_rate(s, D, D, TZ), per_employee(s, D, D, TZ), per_department(s, D, D, TZ))
+    assert after == before
+    assert not s.query(m.CallStat).filter_by(kind="internal").count()

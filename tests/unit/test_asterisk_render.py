@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pbx_daemon.telephony.asterisk_render import (
@@ -28,7 +30,9 @@ def test_every_placeholder_in_the_shipped_files_is_filled():
     assert {"http.conf", "ari.conf", "pjsip.conf", "extensions.conf",
             "extensions_pbxcrm.conf", "pjsip_phones.conf"} <= set(files)
     for name, text in files.items():
-        assert "@" not in text.replace("sip:101@", ""), name
+        # "@" itself is legitimate Asterisk syntax (PJSIP/<number>@trunk); a placeholder
+        # left unfilled is not.
+        assert not re.search(r"@[A-Z0-9_]+@", text), name
     assert "password = s3cret-s3cret-s3cret" in files["ari.conf"]
     assert "bindaddr = 127.0.0.1" in files["http.conf"]
 

@@ -363,3 +363,29 @@ def test_command_modules_keep_their_features_boundaries(path):
     forbidden = COMMAND_MODULES[path]
     assert not {name for name in imported
                 if any(name == f or name.startswith(f + ".") for f in forbidden)}
+
+
+def test_lab_phone_dial_writes_a_call_file_from_the_phones_endpoint(lab_env, capsys):
+    """`lab phone 101 dial "8 916 123-45-67" --hold 3`: the world places the call from its
+    desk endpoint with caller id 101 (the PBX's endpoint 101), as keyed, digits only."""
+    spool = lab_env / "root" / "srv" / "pbx-crm-lab" / "unit" / "world" / "spool"
+    (spool / "lab-tmp").mkdir(parents=True)
+    (spool / "outgoing").mkdir()
+    assert main(["lab", "phone", "101", "dial", "8 916 123-45-67", "--hold", "3"]) == 0
+    tag = capsys.readouterr().out.strip()
+    body = (spool / "outgoing" / f"{tag}.call").read_text()
+    assert "Channel: PJSIP/89161234567@desk\n" in body
+    assert 'CallerID: "Lab phone 101" <101>\n' in body
+    assert "Context: world-caller\n" in body and "Setvar: LAB_HOLD=3\n" in body
+    assert main(["lab", "phone", "102", "dial", "101"]) == 0
+    assert "Setvar: LAB_HOLD=5\n" in (spool / "outgoing" / f"{capsys.readouterr().out.strip()}.call").read_text()
+
+
+def test_lab_phone_dial_refusals(lab_env, capsys):
+    assert main(["lab", "phone", "101", "dial", "8916;Dial(x)"]) == 1
+    assert "dialled number '8916;Dial(x)'" in capsys.readouterr().err
+    assert main(["lab", "phone", "101", "dial"]) == 2
+    assert "which number?" in capsys.readouterr().err
+    assert main(["lab", "phone", "101", "answer", "+7916"]) == 2
+    with pytest.raises(SystemExit):
+        main(["lab", "client", "+79161234567", "dial", "101"])

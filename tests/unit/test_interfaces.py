@@ -10,14 +10,16 @@ import pytest
 from twisted.internet.defer import succeed
 from zope.interface.verify import verifyObject
 
-from pbx_daemon.telephony.ari.control import AriCallControl, AriInventory, AriOutboundControl
+from pbx_daemon.telephony.ari.control import (AriCallControl, AriInventory, AriOutboundControl,
+                                              AriPhoneControl)
 from pbx_daemon.telephony.calls.interfaces import (IAsteriskInventory, ICallControl,
                                                    ICallRecorder, IOutboundControl,
-                                                   IOutboundRecorder)
+                                                   IOutboundRecorder, IPhoneControl,
+                                                   IPhoneRecorder)
 from pbx_daemon.telephony.outputs.call_events import CallEvents
 from pbx_daemon.telephony.outputs.store import SqlCallRecorder
 from pbx_daemon.testing import (FakeCallControl, FakeInventory, FakeOutboundControl,
-                                MemoryRecorder)
+                                FakePhoneControl, MemoryRecorder)
 
 REST = object()  # the adapters only keep it until a method is called
 
@@ -31,14 +33,19 @@ def store():
     (ICallControl, FakeCallControl),
     (IOutboundControl, lambda: AriOutboundControl(REST, "pbx-crm")),
     (IOutboundControl, FakeOutboundControl),
+    (IPhoneControl, lambda: AriPhoneControl(REST, "pbx-crm")),
+    (IPhoneControl, FakePhoneControl),
     (IAsteriskInventory, lambda: AriInventory(REST, "pbx-crm")),
     (IAsteriskInventory, FakeInventory),
     (ICallRecorder, store),
     (IOutboundRecorder, store),
     (ICallRecorder, lambda: CallEvents(store(), notifier=None)),
     (IOutboundRecorder, lambda: CallEvents(store(), notifier=None)),
+    (IPhoneRecorder, store),
+    (IPhoneRecorder, lambda: CallEvents(store(), notifier=None)),
     (ICallRecorder, MemoryRecorder),
     (IOutboundRecorder, MemoryRecorder),
+    (IPhoneRecorder, MemoryRecorder),
 ], ids=lambda v: getattr(v, "__name__", "adapter"))
 def test_adapter_provides_the_interface(interface, make):
     assert verifyObject(interface, make())
@@ -66,8 +73,11 @@ def _called(path: Path, attribute: str) -> set[str]:
     ("calls/inbound_calls.py", "recorder", [ICallRecorder]),
     ("calls/outbound.py", "control", [IOutboundControl]),
     ("calls/outbound.py", "recorder", [IOutboundRecorder]),
+    ("calls/phone.py", "control", [IPhoneControl]),
+    ("calls/phone.py", "recorder", [IPhoneRecorder]),
+    ("calls/phone_calls.py", "control", [IPhoneControl]),
     ("stasis.py", "control", [ICallControl]),
-    ("outputs/call_events.py", "store", [ICallRecorder, IOutboundRecorder]),
+    ("outputs/call_events.py", "store", [ICallRecorder, IOutboundRecorder, IPhoneRecorder]),
 ])
 def test_the_daemon_calls_only_declared_methods(module, attribute, interfaces):
     declared = set().union(*(set(i.names(all=True)) for i in interfaces))

@@ -106,7 +106,9 @@ def refresh_day(session: Session, day: date, tz: str, now: datetime) -> int:
         case((and_(m.Call.outcome == "missed", m.Call.recovered_at.isnot(None)),
               case((delay > 0, (delay + 59) // 60), else_=0))).label("recovered_minutes"),
         func.coalesce(m.Call.talk_seconds, 0).label("talk_seconds"),
-    ).where(in_day).subquery()
+    # Internal calls (one desk phone calling another) are no client's call: no figure
+    # counts them, not even talk time.
+    ).where(in_day, m.Call.direction != "internal").subquery()
     keys = [calls.c.department_id, calls.c.employee_id, calls.c.kind, calls.c.outcome, calls.c.counted,
             calls.c.cold, calls.c.recovered_minutes]
     columns = ["day", "department_id", "employee_id", "kind", "outcome", "counted", "cold",

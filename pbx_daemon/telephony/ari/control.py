@@ -31,7 +31,8 @@ from pbx_daemon.telephony import names
 from pbx_daemon.telephony.ari.messages import bridge_from_json, channel_from_json
 from pbx_daemon.telephony.ari.rest import AriError, AriRest
 from pbx_daemon.telephony.asterisk_render import dial_list
-from pbx_daemon.telephony.calls.interfaces import IAsteriskInventory, ICallControl, IOutboundControl
+from pbx_daemon.telephony.calls.interfaces import (IAsteriskInventory, ICallControl,
+                                                   IOutboundControl, IPhoneControl)
 from pbx_daemon.telephony.routing.directory import safe_caller_name
 
 # The lines these adapters log were the Stasis application's: same namespace.
@@ -203,6 +204,86 @@ class AriOutboundControl:
             d.addCallback(lambda _: self.rest.request(
                 "POST", f"/channels/{client_leg}/dtmf", {"dtmf": ext, "before": 1500}))
         d.addErrback(ignore_gone, f"connect {call_id}")
+
+    def hangup(self, channel_id, cause):
+        _hangup(self.rest, channel_id, cause)
+
+    def release(self, call_id):
+        _release(self.rest, call_id)
+
+
+@implementer(IPhoneControl)
+class AriPhoneControl:
+    """A desk phone's call over ARI. The phone's channel is already in our application
+    (``Stasis(<app>,phone,<dialled>)``); the far side is originated into it with
+    ``appArgs=phone-peer,<call id>`` and ``originator`` = the phone's channel, so CEL keeps
+    one linkedid. A failed origination reports through ``on_failed``."""
+
+    def __init__(self, rest: AriRest, app: str, trunk: str = "trunk"):
+        self.rest = rest
+        self.app = app
+        self.trunk = trunk
+        self.on_failed: Callable[[str], None] = lambda call_id: None
+
+    def _originate(self, call_id, params):
+        def failed(failure):
+            log.error("phone call {call_id}: could not ring the far side: {error}",
+                      call_id=call_id, error=failure.getErrorMessage())
+            self.on_failed(call_id)
+
+        self.rest.request("POST", "/channels", params).addErrback(failed)
+
+    def indicate_ringing(self, phone_channel):
+        self.rest.request("POST", f"/channels/{phone_channel}/ring") \
+            .addErrback(ignore_gone, "ring phone")
+
+    def ring_extension(self, call_id, peer_leg, endpoint, caller_name, caller_number, timeout):
+        if not (endpoint and names.ENDPOINT_NAME.match(endpoint)):
+            log.error("refusing to ring invalid endpoint {endpoint!r}", endpoint=endpoint)
+            self.on_failed(call_id)
+            return
+        self._originate(call_id, {
+            "endpoint": f"PJSIP/{endpoint}", "app": self.app,
+            "appArgs": f"{names.ARG_PHONE_PEER},{call_id}", "channelId": peer_leg,
+            "originator": call_id, "timeout": timeout,
+            "callerId": caller_id_string(caller_name, caller_number)})
+
+    def dial_out(self, call_id, peer_leg, number, caller_id, timeout):
+        if not (number and is_e164(number)):
+            log.error("refusing to dial {number!r}: not E.164", number=number)
+            self.on_failed(call_id)
+            return
+        params = {"endpoint": f"PJSIP/{number}@{self.trunk}", "app": self.app,
+                  "appArgs": f"{names.ARG_PHONE_PEER},{call_id}", "channelId": peer_leg,
+                  "originator": call_id, "timeout": timeout}
+        if caller_id and is_e164(caller_id):
+            params["callerId"] = caller_id
+        self._originate(call_id, params)
+
+    def connect(self, call_id, peer_leg, ext):
+        d = self.rest.request("POST", f"/channels/{call_id}/answer")
+        d.addCallback(lambda _: bridge_and_record(self.rest, call_id, (call_id, peer_leg)))
+        if ext and ext.isdigit():
+            d.addCallback(lambda _: self.rest.request(
+                "POST", f"/channels/{peer_leg}/dtmf", {"dtmf": ext, "before": 1500}))
+        d.addErrback(ignore_gone, f"connect {call_id}")
+
+    def refuse(self, phone_channel):
+        # The dialplan answers, plays a short "no service" message and hangs up.
+        self.rest.request("POST", f"/channels/{phone_channel}/continue",
+                          {"context": names.BLOCKED_CONTEXT, "extension": "message",
+                           "priority": 1}) \
+            .addErrback(ignore_gone, f"refuse {phone_channel}")
+
+    def to_dialplan(self, phone_channel, dialled):
+        # The dialled text is digits and "+" only ([pbxcrm-internal] filtered it); checked
+        # again, since it becomes an extension name.
+        target = dialled if dialled and all(c.isdigit() or c == "+" for c in dialled) \
+            and len(dialled) <= 20 else "invalid"
+        context = names.PHONE_FALLBACK_CONTEXT if target != "invalid" else names.INTERNAL_CONTEXT
+        self.rest.request("POST", f"/channels/{phone_channel}/continue",
+                          {"context": context, "extension": target, "priority": 1}) \
+            .addErrback(ignore_gone, f"phone fallback {phone_channel}")
 
     def hangup(self, channel_id, cause):
         _hangup(self.rest, channel_id, cause)

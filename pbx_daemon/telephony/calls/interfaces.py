@@ -133,6 +133,56 @@ class IOutboundRecorder(Interface):
         """``answered`` | ``no_answer`` | ``busy`` | ``failed`` | ``abandoned``."""
 
 
+class IPhoneControl(Interface):
+    """What a desk phone's call asks of Asterisk. Every method returns at once."""
+
+    on_failed = Attribute(
+        "Called as on_failed(call_id) when the far side's origination fails (ARI refused "
+        "it, or the endpoint or number was not valid).")
+
+    def indicate_ringing(phone_channel):
+        """Send the phone 180 Ringing: it hears ringback while we decide and ring."""
+
+    def ring_extension(call_id, peer_leg, endpoint, caller_name, caller_number, timeout):
+        """Originate ``peer_leg`` to another employee's phone showing who calls,
+        ``originator`` = the phone's channel (one linkedid)."""
+
+    def dial_out(call_id, peer_leg, number, caller_id, timeout):
+        """Originate ``peer_leg`` to ``number`` (E.164) through the trunk presenting
+        ``caller_id``, ``originator`` = the phone's channel."""
+
+    def connect(call_id, peer_leg, ext):
+        """Answer the phone, bridge it with ``peer_leg``, record the bridge; send ``ext``
+        as DTMF to the far side when given."""
+
+    def refuse(phone_channel):
+        """A blocklisted number: the phone hears a short message, then is hung up."""
+
+    def to_dialplan(phone_channel, dialled):
+        """Hand the phone back to the dialplan, which places the call itself (no decision
+        could be made in time)."""
+
+    def hangup(channel_id, cause):
+        """Hang up a channel with a Q.850 cause."""
+
+    def release(call_id):
+        """Free the call's bridge."""
+
+
+class IPhoneRecorder(Interface):
+    """Where a desk phone's call goes: stored as the employee's outbound call (a client)
+    or as an internal call (an extension; kept out of the client figures)."""
+
+    def phone_call_started(call_id, request, at):
+        """The far side is ringing (a :class:`~.phone.PhoneCallRequest`)."""
+
+    def phone_call_answered(call_id, request, at):
+        """The far side answered: the two are connected."""
+
+    def phone_call_ended(call_id, request, outcome, at):
+        """``answered`` | ``no_answer`` | ``busy`` | ``failed`` | ``abandoned``."""
+
+
 class IAsteriskInventory(Interface):
     """What is already in Asterisk, and tidying it up: for re-adoption after a
     (re)connect and for the recording watch, never for a call being routed."""

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from pbx_daemon.telephony.calls.interfaces import CallDetails, ICallRecorder, IOutboundRecorder
+from pbx_daemon.telephony.calls.interfaces import (CallDetails, ICallRecorder, IOutboundRecorder,
+                                                   IPhoneRecorder)
 
 log = Logger(namespace="pbx_daemon.call_events")
 # Calls remembered until their recording is attached; a recording that never comes
@@ -49,7 +50,7 @@ def _card(card) -> dict | None:
     return {"kind": kind, "id": card_id}
 
 
-@implementer(ICallRecorder, IOutboundRecorder)
+@implementer(ICallRecorder, IOutboundRecorder, IPhoneRecorder)
 class CallEvents:
     def __init__(self, store, notifier):
         self.store = store
@@ -148,6 +149,40 @@ class CallEvents:
         self.store.outbound_ended(call_id, request, outcome, at)
         seen = self.calls.get(call_id)
         if seen is not None and seen.talked is None:
+            self.calls.pop(call_id, None)
+        self._notify("ended", call_id, outcome, [request.employee_id], phone=request.number)
+
+    # ---- desk-phone calls --------------------------------------------------------------
+    # A client's number dialled from a desk phone pops up like a click-to-call (the card
+    # the employee is calling); an internal call only goes to the store (the callee's
+    # phone shows the caller's name).
+    def phone_call_started(self, call_id, request, at):
+        self.store.phone_call_started(call_id, request, at)
+        if request.kind != "outbound" or request.employee_id is None:
+            return
+        card = next(((k, getattr(request, f"{k}_id")) for k in
+                     ("contact", "company", "lead", "deal", "inquiry")
+                     if getattr(request, f"{k}_id") is not None), None)
+        self._remember(call_id, _Seen("outbound", request.number, request.shown_name,
+                                      _card(card), rang=[request.employee_id]))
+        seen = self.calls[call_id]
+        self._notify("ringing", call_id, request.employee_id, direction="outbound",
+                     phone=seen.phone, name=seen.name, card=seen.card)
+
+    def phone_call_answered(self, call_id, request, at):
+        self.store.phone_call_answered(call_id, request, at)
+        seen = self.calls.get(call_id)
+        if seen is not None:
+            seen.talked = request.employee_id
+            self._notify("answered", call_id, request.employee_id, direction="outbound",
+                         phone=seen.phone, name=seen.name)
+
+    def phone_call_ended(self, call_id, request, outcome, at):
+        self.store.phone_call_ended(call_id, request, outcome, at)
+        seen = self.calls.get(call_id)
+        if seen is None:
+            return
+        if seen.talked is None:
             self.calls.pop(call_id, None)
         self._notify("ended", call_id, outcome, [request.employee_id], phone=request.number)
 

@@ -19,7 +19,8 @@ from pbx_daemon.crm.call_links import link_call
 from pbx_daemon.crm.inquiries.apply import apply_answered, apply_missed, missed_call_facts
 from pbx_daemon.crm.recordings import RecordingNameError, attach_recording
 from pbx_daemon.telephony import names
-from pbx_daemon.telephony.calls.interfaces import CallDetails, ICallRecorder, IOutboundRecorder
+from pbx_daemon.telephony.calls.interfaces import (CallDetails, ICallRecorder, IOutboundRecorder,
+                                                   IPhoneRecorder)
 
 log = Logger(namespace="pbx_daemon.store")
 
@@ -28,7 +29,7 @@ def _dt(at: float) -> datetime:
     return datetime.fromtimestamp(at, timezone.utc)
 
 
-@implementer(ICallRecorder, IOutboundRecorder)
+@implementer(ICallRecorder, IOutboundRecorder, IPhoneRecorder)
 class SqlCallRecorder:
     def __init__(self, session_factory, run: Callable, callback_deadline_minutes: int = 15,
                  spool_dir: str = "", store_dir: str = "", recording_format: str = "wav"):
@@ -196,6 +197,87 @@ class SqlCallRecorder:
                         leg.outcome = _LEG_OUTCOME.get(outcome, "cancelled") \
                             if names.is_client_leg(leg.channel_id) else "no_answer"
         self._write("click-to-call end", call_id, write)
+
+    # ---- desk-phone calls --------------------------------------------------------------
+    def phone_call_started(self, call_id, request, at):
+        """A client's number: the employee's outbound call, stored like a click-to-call
+        (same columns, so the analytics count both alike). An extension: an internal call
+        (direction ``internal``: the rollup leaves it out of every client figure)."""
+        def write(session):
+            if session.scalar(select(m.Call.id).where(m.Call.linkedid == call_id)):
+                return
+            employee = session.get(m.Employee, request.employee_id) \
+                if request.employee_id is not None else None
+            started = _dt(at)
+            call = m.Call(linkedid=call_id, started_at=started, employee_id=request.employee_id,
+                          department_id=employee.department_id if employee else None,
+                          handled_by="daemon", outcome="in_progress")
+            if request.kind == "outbound":
+                call.direction = "outbound"
+                call.caller = request.caller_id or None
+                call.callee = request.number
+                call.caller_name = request.shown_name[:120]
+                # The card found by the number check (click_to_call.check_number).
+                # TODO(issue 12 links): call crm's link_call(session, call, number) here
+                # once it lands, so desk-phone calls get the same card + open deal rule.
+                call.company_id, call.contact_id = request.company_id, request.contact_id
+                call.lead_id, call.deal_id = request.lead_id, request.deal_id
+                call.inquiry_id = request.inquiry_id
+                call.call_list_entry_id = request.call_list_entry_id
+                peer = m.CallLeg(employee_id=None, endpoint=f"PJSIP/{request.number}@trunk"[:80],
+                                 step=2, channel_id=names.peer_leg_id(call_id), ringing_at=started)
+            else:
+                call.direction = "internal"
+                call.caller_raw = request.endpoint
+                call.caller_name = request.caller_name[:120] or None
+                call.dialled_number = (request.target_endpoint or "")[:16] or None
+                peer = m.CallLeg(employee_id=request.target_employee_id,
+                                 endpoint=f"PJSIP/{request.target_endpoint}"[:80], step=2,
+                                 channel_id=names.peer_leg_id(call_id), ringing_at=started)
+            # The phone that dialled is off-hook from the start.
+            call.legs = [m.CallLeg(employee_id=request.employee_id,
+                                   endpoint=f"PJSIP/{request.endpoint}", step=1,
+                                   channel_id=call_id, ringing_at=started, answered_at=started,
+                                   outcome="answered"), peer]
+            session.add(call)
+        self._write("phone call", call_id, write)
+
+    def phone_call_answered(self, call_id, request, at):
+        def write(session):
+            call = session.scalar(select(m.Call).where(m.Call.linkedid == call_id))
+            if call is None:
+                return
+            call.answered_at = _dt(at)
+            # Outbound: the employee who placed it talked (as for a click-to-call);
+            # internal: who answered.
+            call.answered_by_id = request.employee_id if request.kind == "outbound" \
+                else request.target_employee_id
+            leg = session.scalar(select(m.CallLeg).where(
+                m.CallLeg.channel_id == names.peer_leg_id(call_id)))
+            if leg is not None:
+                leg.answered_at, leg.outcome = _dt(at), "answered"
+            if request.kind == "outbound" and request.call_list_entry_id is None:
+                # A client's call-back answered: its task done, its missed calls recovered.
+                apply_answered(session, call, _dt(at))
+        self._write("phone call answer", call_id, write)
+
+    def phone_call_ended(self, call_id, request, outcome, at):
+        def write(session):
+            call = session.scalar(select(m.Call).where(m.Call.linkedid == call_id))
+            if call is None:
+                return
+            end = _dt(at)
+            call.ended_at = end
+            call.outcome = outcome if outcome in m.CALL_OUTCOMES else "failed"
+            call.duration_seconds = int((end - call.started_at).total_seconds())
+            if call.answered_at is not None:
+                call.talk_seconds = int((end - call.answered_at).total_seconds())
+            for leg in call.legs:
+                if leg.ended_at is None:
+                    leg.ended_at = end
+                    if leg.outcome == "ringing":
+                        leg.outcome = _LEG_OUTCOME.get(outcome, "cancelled")
+        self._write("phone call end", call_id, write)
 
     # ---- recordings --------------------------------------------------------------------
     def recording_finished(self, call_id):
