@@ -259,9 +259,9 @@ def _phone_call(session: Session, cel: CelCall, marker: dict, endpoints: dict[st
             checked = check_number(session, dialled, now=started, region=region)
             call.callee = checked.number
             call.caller_name = checked.shown_name[:120]
-            # TODO(issue 12 links): link_call(session, call, number) once it lands.
             for key, value in checked.links.items():
                 setattr(call, key, value)
+            link_call(session, call)  # the same card + open deal rule as every call
         except ClickToCallError:
             # Not a number we would have dialled (or blocklisted): stored all the same,
             # without a card, since the dialplan placed it.

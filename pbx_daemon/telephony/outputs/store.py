@@ -218,12 +218,11 @@ class SqlCallRecorder:
                 call.callee = request.number
                 call.caller_name = request.shown_name[:120]
                 # The card found by the number check (click_to_call.check_number).
-                # TODO(issue 12 links): call crm's link_call(session, call, number) here
-                # once it lands, so desk-phone calls get the same card + open deal rule.
                 call.company_id, call.contact_id = request.company_id, request.contact_id
                 call.lead_id, call.deal_id = request.lead_id, request.deal_id
                 call.inquiry_id = request.inquiry_id
                 call.call_list_entry_id = request.call_list_entry_id
+                link_call(session, call)  # the same card + open deal rule as every call
                 peer = m.CallLeg(employee_id=None, endpoint=f"PJSIP/{request.number}@trunk"[:80],
                                  step=2, channel_id=names.peer_leg_id(call_id), ringing_at=started)
             else:
