@@ -14,9 +14,11 @@ what they imply, so the analytics can be checked against it:
 3. two unknown numbers call and give up while the phones ring (missed -> two inquiries);
 4. a third unknown number calls and Anna answers in the department step (a new number:
    an inquiry in Anna's queue to classify, no task);
-5. Anna calls the first missed number back with click-to-call; it answers (recovered).
+5. Anna calls the first missed number back with click-to-call; it answers (recovered);
+6. Anna calls Пётр back from her desk phone, keying the number the usual way
+   ("8 (916) 222-33-44"): the trunk gets E.164, the call lands on АО Вектор's card.
 
-Inbound 5, missed 2: Lost Call Rate 40 %, one of the two missed recovered.
+Inbound 5, missed 2: Lost Call Rate 40 %, one of the two missed recovered; 2 outbound.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ SALES_NUMBER = "+74951110001"
 SUPPORT_NUMBER = "+74951110002"
 ROMASHKA = "+79161234567"
 PETR = "+79162223344"
+PETR_AS_KEYED = "8 (916) 222-33-44"  # how a person keys it on a desk phone
 UNKNOWN = ("+79035550001", "+79035550002", "+79035550003")
 
 
@@ -124,17 +127,17 @@ def burst(lab, *, api_url: str, api_token: str, log=print, ring_giveup: int = 6)
         lab.wait_for(lambda: any(r.caller_num == caller for r in lab.rings(start)), 20, f"{caller} to ring")
         lab.wait_for(lambda: lab.ari_get("/channels") == [], 90, f"the call from {caller} to end")
 
-    log("demo: 1/6 ООО Ромашка calls; Anna (its manager) answers")
+    log("demo: 1/7 ООО Ромашка calls; Anna (its manager) answers")
     call(ROMASHKA, "Romashka", phones=[("101", "answer:2:4")])
-    log("demo: 2/6 Пётр (АО Вектор) calls; Boris does not answer, the department rings, Anna answers")
+    log("demo: 2/7 Пётр (АО Вектор) calls; Boris does not answer, the department rings, Anna answers")
     call(PETR, "Petr", phones=[("102", "ring"), ("101", "answer:3:4")])
-    log("demo: 3/6 an unknown number calls and gives up while the phones ring (missed)")
+    log("demo: 3/7 an unknown number calls and gives up while the phones ring (missed)")
     call(UNKNOWN[0], "", giveup=ring_giveup, hold=1)
-    log("demo: 4/6 another unknown number gives up (missed)")
+    log("demo: 4/7 another unknown number gives up (missed)")
     call(UNKNOWN[1], "", giveup=ring_giveup, hold=1)
-    log("demo: 5/6 a third unknown number calls; Anna answers in the department step")
+    log("demo: 5/7 a third unknown number calls; Anna answers in the department step")
     call(UNKNOWN[2], "", phones=[("101", "answer:2:3")])
-    log("demo: 6/6 Anna calls the first missed number back (click-to-call); it answers")
+    log("demo: 6/7 Anna calls the first missed number back (click-to-call); it answers")
     lab.wait_idle(60)
     lab.reset_behaviour()
     lab.set_phone("101", "answer:1")
@@ -143,6 +146,15 @@ def burst(lab, *, api_url: str, api_token: str, log=print, ring_giveup: int = 6)
     click_to_call(api_url, api_token, employee="anna", number=UNKNOWN[0])
     lab.wait_for(lambda: any(r.kind == "pstn" and r.ended_at for r in lab.rings(start)), 60, "the call-back")
     lab.wait_for(lambda: lab.ari_get("/channels") == [], 30, "the call-back to end")
+    log("demo: 7/7 Anna calls Пётр back from her desk phone, keying 8 (916) 222-33-44")
+    lab.wait_idle(60)
+    lab.reset_behaviour()
+    lab.set_client(PETR, "answer:2")
+    start = time.time()
+    lab.phone_dial("101", PETR_AS_KEYED, hold=4)
+    lab.wait_for(lambda: any(r.kind == "pstn" and r.target == PETR and r.ended_at
+                             for r in lab.rings(start)), 60, "the desk-phone call")
+    lab.wait_for(lambda: lab.ari_get("/channels") == [], 30, "the desk-phone call to end")
     result = BurstResult(inbound=5, missed=2, recovered=1)
     log(f"demo: done: {result.inbound} inbound, {result.missed} missed -> Lost Call Rate "
         f"{result.lost_call_rate * 100:.0f} %, {result.recovered} of the missed called back")

@@ -34,15 +34,15 @@ def test_demo_burst_lost_call_rate_is_what_the_script_implies(lab: Lab, tmp_path
         def stored():
             with sessions() as s:
                 calls = s.scalars(select(m.Call)).all()
-                return len(calls) == 6 and all(c.outcome != "in_progress" for c in calls)
-        lab.wait_for(stored, 20, "the six demo calls to be stored")
+                return len(calls) == 7 and all(c.outcome != "in_progress" for c in calls)
+        lab.wait_for(stored, 20, "the seven demo calls to be stored")
 
         def rolled_up():
             with sessions() as s:
                 waiting = s.scalar(select(func.count()).select_from(m.CallStatDirty))
                 summed = s.scalar(select(func.sum(m.CallStat.calls)).where(m.CallStat.kind != "rang_missed"))
-                return waiting == 0 and summed == 6
-        lab.wait_for(rolled_up, 10, "the daemon to roll the six calls up")
+                return waiting == 0 and summed == 7
+        lab.wait_for(rolled_up, 10, "the daemon to roll the seven calls up")
     today = datetime.now(ZoneInfo("Europe/Moscow")).date()
     with sessions() as s:
         assert call_stats.stale_days(s, today, today, "Europe/Moscow") == []  # nothing left to rebuild
@@ -51,7 +51,7 @@ def test_demo_burst_lost_call_rate_is_what_the_script_implies(lab: Lab, tmp_path
         inbound, missed, recovered = (sum(d.inbound for d in days), sum(d.missed for d in days),
                                       sum(d.recovered for d in days))
         assert (inbound, missed, recovered) == (implied.inbound, implied.missed, implied.recovered) == (5, 2, 1)
-        calls = {c.caller or c.callee: c for c in s.scalars(select(m.Call))}
+        calls = {c.caller or c.callee: c for c in s.scalars(select(m.Call).where(m.Call.direction == "inbound"))}
         assert calls["+79162223344"].answered_by_id == people["anna"]  # escalated past Boris
         assert [c.legs[0].endpoint for c in [calls["+79162223344"]]] == ["PJSIP/102"]
         inquiries = s.scalars(select(m.Inquiry).order_by(m.Inquiry.phone)).all()
@@ -60,6 +60,12 @@ def test_demo_burst_lost_call_rate_is_what_the_script_implies(lab: Lab, tmp_path
         assert (inquiries[2].responsible_id, inquiries[2].missed_count) == (people["anna"], 0)
         tasks = s.scalars(select(m.Task).where(m.Task.inquiry_id.in_([i.id for i in inquiries]))).all()
         assert sorted(t.status for t in tasks) == ["done", "open"]
+        # The desk-phone call: keyed "8 (916) 222-33-44" on 101, stored as Anna's outbound call
+        # to +79162223344 on АО Вектор's card, answered and recorded.
+        desk = s.scalars(select(m.Call).where(m.Call.direction == "outbound",
+                                              m.Call.callee == "+79162223344")).one()
+        assert (desk.employee_id, desk.outcome) == (people["anna"], "answered")
+        assert desk.company_id is not None and desk.company_id == calls["+79162223344"].company_id
 
     # The owner opens Analytics in a real browser: today's row says what the script implies.
     from selenium.webdriver.common.by import By
