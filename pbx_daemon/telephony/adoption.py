@@ -107,6 +107,13 @@ class Adoption:
             self.watch(bridge.id, members)
 
     def _adopt_channels(self, channels: list[Channel]) -> None:
+        # GET /channels comes after GET /bridges: a side that hung up in between (before
+        # the watch took effect) sends us nothing any more, so its call is ended here.
+        present = {channel.id for channel in channels}
+        for channel_id in [c for c in self.adopted if c not in present]:
+            if channel_id in self.adopted:  # not already ended with the other side
+                log.info("adopted channel {channel} is gone; ending its call", channel=channel_id)
+                self.channel_gone(channel_id)
         known = self._known()
         for channel in channels:
             if channel.id in known:

@@ -40,7 +40,8 @@ def test_a_connected_call_is_adopted_and_watched():
 
 def test_when_one_side_of_an_adopted_call_hangs_up_the_other_is_hung_up():
     adoption, inventory, control, _ = make_adoption(
-        bridges=[Bridge("br-c1", ("c1", "c1-leg1-ab"))])
+        bridges=[Bridge("br-c1", ("c1", "c1-leg1-ab"))],
+        channels=[waiting("c1", state="Up"), Channel("c1-leg1-ab", state="Up")])
     adoption.adopt()
     adoption.channel_gone("c1-leg1-ab")
     assert control.actions == [("hangup", "c1", 16)]
@@ -84,7 +85,7 @@ def test_channels_are_listed_only_after_the_bridges_are_adopted():
     """A bridge's members count as known when the channel list comes in: an adopted leg
     that is still ringing in Asterisk's eyes is not stopped as an orphan."""
     bridges, order = Deferred(), []
-    inventory = FakeInventory(channels=[Channel("c1-leg1-ab", state="Ringing")])
+    inventory = FakeInventory(channels=[waiting("c1", state="Up"), Channel("c1-leg1-ab", state="Ringing")])
     control = FakeCallControl()
     adoption = Adoption(app="pbx-crm", list_bridges=lambda: order.append("bridges") or bridges,
                         list_channels=lambda: order.append("channels") or inventory.channels(),
@@ -124,3 +125,15 @@ def test_reconnect_through_the_stasis_application_with_a_fake_asterisk():
     assert control.actions[-1] == ("hangup", "c1", 16)
     assert inventory.actions[-1] == ("destroy_bridge", "br-c1")
     assert clock.getDelayedCalls() == []
+
+
+def test_a_side_that_hangs_up_between_the_bridge_list_and_the_channel_list_ends_the_call():
+    """The manager hung up after GET /bridges listed both sides but before the watch took
+    effect: GET /channels no longer has the leg, so the caller is hung up, not left alone."""
+    adoption, inventory, control, _ = make_adoption(
+        bridges=[Bridge("br-c1", ("c1", "c1-leg1-ab"))],
+        channels=[waiting("c1", state="Up")])
+    adoption.adopt()
+    assert control.actions == [("hangup", "c1", 16)]
+    assert inventory.actions[-1] == ("destroy_bridge", "br-c1")
+    assert adoption.adopted == {}

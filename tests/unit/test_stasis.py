@@ -140,6 +140,7 @@ def test_after_a_restart_connected_calls_are_watched_and_orphans_cleaned_up():
                               {"id": "other", "channels": ["x"]}],
         ("GET", "/channels"): [
             {"id": "c1", "state": "Up", "dialplan": {"app_name": "Stasis", "app_data": "pbx-crm,inbound,+7495"}},
+            {"id": "c1-leg1-ab", "state": "Up", "dialplan": {"app_name": "Stasis", "app_data": "pbx-crm,leg,c1"}},
             {"id": "c9-leg2-cd", "state": "Ringing", "dialplan": {}},
             {"id": "c5", "state": "Ring", "caller": {"number": "+79161234567"},
              "dialplan": {"app_name": "Stasis", "app_data": "pbx-crm,inbound,+74951110001"}},
