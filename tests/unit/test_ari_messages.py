@@ -1,4 +1,5 @@
-"""ARI JSON (Asterisk 22's shapes, tests/fixtures/ari/) -> typed events: pure parsing."""
+"""ARI JSON captured from the lab's Asterisk 22 (tests/fixtures/ari/) -> typed events:
+pure parsing."""
 
 from __future__ import annotations
 
@@ -20,42 +21,49 @@ def fixture(name: str):
 def test_stasis_start_of_a_caller_carries_the_channel_and_the_dialled_number():
     event = ari.parse_event(fixture("stasis_start_inbound.json"))
     assert event == ari.StasisStart(
-        ari.Channel("1732990800.41", "PJSIP/trunk-00000012", "Ring", "+79161234567",
-                    "ROMASHKA LLC", "Stasis", "pbx-crm,inbound,+74951110001"),
+        ari.Channel("pbx-1796084891.0", "PJSIP/trunk-00000000", "Ring", "+79161234567",
+                    "Romashka", "Stasis", "pbx-crm,inbound,+74951110001"),
         ("inbound", "+74951110001"))
 
 
 def test_stasis_start_of_an_answered_leg_names_its_call():
     event = ari.parse_event(fixture("stasis_start_leg.json"))
     assert isinstance(event, ari.StasisStart)
-    assert event.args == ("leg", "1732990800.41")
-    assert event.channel.id == "1732990800.41-leg1-9f2a" and event.channel.state == "Up"
+    assert event.args == ("leg", "pbx-1796084891.0")
+    assert event.channel.id == "pbx-1796084891.0-leg1-a8c2" and event.channel.state == "Up"
+
+
+def test_stasis_start_of_a_desk_phone_carries_the_digits_it_dialled():
+    event = ari.parse_event(fixture("stasis_start_phone.json"))
+    assert isinstance(event, ari.StasisStart)
+    assert event.args == ("phone", "89162223344")  # keyed "8 (916) 222-33-44"
 
 
 def test_channel_destroyed_carries_the_q850_cause():
+    """A losing phone leg we stopped with answered_elsewhere: cause 26."""
     event = ari.parse_event(fixture("channel_destroyed.json"))
     assert isinstance(event, ari.ChannelDestroyed)
     assert (event.channel.id, event.cause, event.cause_txt) == \
-        ("1732990800.41-leg2-77c1", 21, "Call Rejected")
+        ("pbx-1796084897.4-leg1-95aa", 26, "Answered elsewhere")
 
 
 def test_stasis_end_and_channel_left_bridge():
     end = ari.parse_event(fixture("stasis_end.json"))
-    assert isinstance(end, ari.StasisEnd) and end.channel.id == "1732990800.41"
+    assert isinstance(end, ari.StasisEnd) and end.channel.id == "pbx-1796084891.0"
     left = ari.parse_event(fixture("channel_left_bridge.json"))
     assert isinstance(left, ari.ChannelLeftBridge)
-    assert (left.channel.id, left.bridge_id) == ("1732990800.41", "br-1732990800.41")
+    assert (left.channel.id, left.bridge_id) == ("pbx-1796084891.0", "br-pbx-1796084891.0")
 
 
 def test_recording_finished_carries_the_name_we_gave_it():
     event = ari.parse_event(fixture("recording_finished.json"))
-    assert event == ari.RecordingFinished("1732990800.41", "bridge:br-1732990800.41")
+    assert event == ari.RecordingFinished("pbx-1796084891.0", "bridge:br-pbx-1796084891.0")
 
 
 def test_event_types_we_do_not_handle_are_unknown():
     event = ari.parse_event(fixture("channel_varset.json"))
     assert isinstance(event, ari.Unknown) and event.type == "ChannelVarset"
-    assert event.channel is not None and event.channel.id == "1732990800.41"
+    assert event.channel is not None and event.channel.id == "pbx-1796084891.0"
     assert isinstance(ari.parse_event(fixture("channel_state_change.json")), ari.ChannelStateChange)
 
 
@@ -83,9 +91,12 @@ def test_events_are_frozen():
 
 def test_bridges_and_channels_as_get_returns_them():
     bridges = [ari.bridge_from_json(b) for b in fixture("get_bridges.json")]
-    assert bridges == [ari.Bridge("br-1732990800.41", ("1732990800.41", "1732990800.41-leg1-9f2a"))]
+    assert bridges == [ari.Bridge("br-pbx-1796084948.25",
+                                  ("pbx-1796084948.25", "pbx-1796084948.25-leg1-83f4"))]
     channels = [ari.channel_from_json(c) for c in fixture("get_channels.json")]
-    assert [c.id for c in channels] == ["1732990800.41", "1732990800.41-leg1-9f2a"]
+    assert [(c.id, c.state) for c in channels] == [("pbx-1796084948.25-leg1-83f4", "Up"),
+                                                  ("pbx-1796084948.25", "Up")]
+    assert channels[1].stasis_args("pbx-crm") == ("inbound", "+74951110001")
 
 
 def test_stasis_args_find_a_channel_waiting_in_our_application():
