@@ -184,18 +184,9 @@ class SqlCallRecorder:
             call = session.scalar(select(m.Call).where(m.Call.linkedid == call_id))
             if call is None:
                 return
-            end = _dt(at)
-            call.ended_at = end
-            call.outcome = outcome if outcome in m.CALL_OUTCOMES else "failed"
-            call.duration_seconds = int((end - call.started_at).total_seconds())
-            if call.answered_at is not None:
-                call.talk_seconds = int((end - call.answered_at).total_seconds())
-            for leg in call.legs:
-                if leg.ended_at is None:
-                    leg.ended_at = end
-                    if leg.outcome == "ringing":
-                        leg.outcome = _LEG_OUTCOME.get(outcome, "cancelled") \
-                            if names.is_client_leg(leg.channel_id) else "no_answer"
+            # The employee's own leg that still rings was never answered: no_answer.
+            _close(call, outcome, _dt(at), lambda leg: _LEG_OUTCOME.get(outcome, "cancelled")
+                   if names.is_client_leg(leg.channel_id) else "no_answer")
         self._write("click-to-call end", call_id, write)
 
     # ---- desk-phone calls --------------------------------------------------------------
@@ -265,17 +256,7 @@ class SqlCallRecorder:
             call = session.scalar(select(m.Call).where(m.Call.linkedid == call_id))
             if call is None:
                 return
-            end = _dt(at)
-            call.ended_at = end
-            call.outcome = outcome if outcome in m.CALL_OUTCOMES else "failed"
-            call.duration_seconds = int((end - call.started_at).total_seconds())
-            if call.answered_at is not None:
-                call.talk_seconds = int((end - call.answered_at).total_seconds())
-            for leg in call.legs:
-                if leg.ended_at is None:
-                    leg.ended_at = end
-                    if leg.outcome == "ringing":
-                        leg.outcome = _LEG_OUTCOME.get(outcome, "cancelled")
+            _close(call, outcome, _dt(at), lambda leg: _LEG_OUTCOME.get(outcome, "cancelled"))
         self._write("phone call end", call_id, write)
 
     # ---- recordings --------------------------------------------------------------------
@@ -303,3 +284,18 @@ class SqlCallRecorder:
 
 
 _LEG_OUTCOME = {"busy": "busy", "no_answer": "no_answer", "failed": "failed"}
+
+
+def _close(call: m.Call, outcome: str, end: datetime, ringing_leg_outcome) -> None:
+    """A call we placed is over: its final outcome and durations, and every leg still open
+    closed at ``end`` (a leg still ringing gets ``ringing_leg_outcome(leg)``)."""
+    call.ended_at = end
+    call.outcome = outcome if outcome in m.CALL_OUTCOMES else "failed"
+    call.duration_seconds = int((end - call.started_at).total_seconds())
+    if call.answered_at is not None:
+        call.talk_seconds = int((end - call.answered_at).total_seconds())
+    for leg in call.legs:
+        if leg.ended_at is None:
+            leg.ended_at = end
+            if leg.outcome == "ringing":
+                leg.outcome = ringing_leg_outcome(leg)
