@@ -167,11 +167,16 @@ def build_parser() -> argparse.ArgumentParser:
         lp = lsub.add_parser(name, help=f"set how {what} behaves" + (
             "; or make it dial: `lab phone 101 dial 89161234567`" if name == "phone" else ""))
         lp.add_argument("target")
-        lp.add_argument("action", choices=actions + (("dial",) if name == "phone" else ()))
+        lp.add_argument("action", choices=actions + (("dial", "transfer", "consult")
+                                                     if name == "phone" else ()))
         if name == "phone":
-            lp.add_argument("number", nargs="?", help="dial: the number or extension the phone dials")
+            lp.add_argument("number", nargs="?", help=(
+                "dial: the number or extension the phone dials; transfer / consult: the "
+                "extension the phone hands its next answered call to, blind or after a "
+                "consultation call (SIP REFER)"))
         lp.add_argument("--after", type=int, default=0, help="answer after N seconds")
-        lp.add_argument("--hold", type=int, help="hang up N seconds after answering (dial: default 5)")
+        lp.add_argument("--hold", type=int, help="hang up N seconds after answering (dial: default "
+                        "5); transfer / consult: talk N seconds first (default 3)")
     le = lsub.add_parser("events", help="which phones / numbers rang, when, and what happened")
     le.add_argument("--since", type=float, help="only the last N seconds")
     le.add_argument("-f", "--follow", action="store_true")

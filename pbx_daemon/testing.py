@@ -52,6 +52,15 @@ class FakeCallControl:
     def release(self, call_id):
         self.actions.append(("release", call_id))
 
+    def transfer_progress(self, channel_id, state):
+        self.actions.append(("transfer_progress", channel_id, state))
+
+    def join(self, call_id, channel_id):
+        self.actions.append(("join", call_id, channel_id))
+
+    def hold(self, call_id, on):
+        self.actions.append(("hold", call_id, on))
+
     def ringing_endpoints(self) -> set[str]:
         """Endpoints rung and not stopped yet."""
         live: dict[str, str] = {}
@@ -89,6 +98,9 @@ class MemoryRecorder:
 
     def call_answered(self, call_id, leg_id, agent_id, at):
         self.events.append(("answered", agent_id, at))
+
+    def leg_answered(self, call_id, leg_id, agent_id, at):
+        self.events.append(("leg_answered", leg_id, agent_id, at))
 
     def call_ended(self, call_id, outcome, at):
         self.events.append(("ended", outcome, at))

@@ -58,6 +58,8 @@ CALL_DIRECTIONS = ("inbound", "outbound", "internal")
 CALL_OUTCOMES = ("answered", "missed", "busy", "failed", "no_answer", "blocked", "abandoned",
                  "in_progress")
 CALL_HANDLERS = ("daemon", "agi_fallback", "fallback_group", "reconciled")
+# call_legs.step of a phone rung, or handed the caller, by a transfer (routing steps count from 1).
+TRANSFER_STEP = -1
 LEG_OUTCOMES = ("ringing", "answered", "no_answer", "busy", "rejected", "cancelled", "failed")
 ENTRY_STATUSES = ("pending", "in_progress", "done")
 
@@ -693,7 +695,9 @@ class CallStat(Base):
     """The calls of one company day that share department, employee, kind, outcome and flags.
 
     ``employee_id`` is who answered (inbound) or placed (outbound) the call; rows of kind
-    ``rang_missed`` count, per employee, the counted missed calls that rang them.
+    ``rang_missed`` count, per employee, the counted missed calls that rang them; rows of
+    kind ``transfer`` the inbound calls handed to an employee by a transfer, with their part
+    of the talk time (the first answerer's row keeps the call and the rest of the time).
     ``recovered_minutes``: for missed calls, whole minutes (rounded up) until recovered.
     No foreign keys: the rollup is rebuilt from ``calls``, never the other way round.
     """

@@ -53,6 +53,13 @@ def cmd_lab(args: argparse.Namespace, config: Config, console: Console) -> int:
             tag = lab.phone_dial(args.target, args.number,
                                  hold=5 if args.hold is None else args.hold)
             print(tag, file=out)
+        elif sub == "phone" and args.action in ("transfer", "consult"):
+            if not (args.number and args.number.isdigit() and len(args.number) <= 6):
+                return console.fail(f"lab phone EXT {args.action} EXT: which extension?", 2)
+            mode = PhoneMode("blind" if args.action == "transfer" else "attended", args.after,
+                             3 if args.hold is None else args.hold, args.number)
+            lab.set_phone(args.target, mode)
+            print(f"phone {args.target}: {mode.encode()}", file=out)
         elif sub in ("phone", "client"):
             if getattr(args, "number", None):
                 return console.fail(f"lab {sub}: a number goes only with `dial`", 2)

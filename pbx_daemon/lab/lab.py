@@ -326,10 +326,11 @@ class Lab:
         return json.loads(body) if body else {}
 
     def set_phone(self, ext: str, mode: PhoneMode | str) -> None:
-        """Make lab phone ``ext`` ring, reject, be busy or answer after N s."""
+        """Make lab phone ``ext`` ring, reject, be busy, answer after N s, or answer and
+        transfer the call (``blind`` / ``attended``, see :class:`PhoneMode`)."""
         if not _PHONE_EXT.match(ext):
             raise LabError(f"lab phone {ext!r}: an extension of up to 6 digits")
-        mode = PhoneMode.parse(mode) if isinstance(mode, str) else mode
+        mode = PhoneMode.parse(mode if isinstance(mode, str) else mode.encode())
         self._rx("world", f"database put labphone {ext} {mode.encode()}")
 
     def set_client(self, number: str, mode: PhoneMode | str) -> None:

@@ -122,6 +122,11 @@ def is_peer_leg(channel_id: str) -> bool:
     return channel_id.endswith("-peer")
 
 
+def transfer_ringback_id(call_id: str) -> str:
+    """The ringback playback in an inbound call's bridge while a transfer target rings."""
+    return f"{safe_id(call_id)}-xfer"
+
+
 def ringback_id(call_id: str) -> str:
     """The ringback playback on the employee's channel while the client's phone rings."""
     return f"{call_id}-rb"

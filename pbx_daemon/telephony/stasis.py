@@ -17,6 +17,8 @@ How the calls look in Asterisk:
   -> :class:`~.adoption.Adoption`
 * a bridge recording ends when the bridge is destroyed: ``RecordingFinished`` with its
   name. -> :class:`~.recording_watch.RecordingWatch`
+* the answering phone of an inbound call sends SIP REFER: ``ChannelTransfer``.
+  -> :class:`~.transfers.Transfers`
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from pbx_daemon.telephony.calls.phone_calls import PhoneCalls, PhoneCheck
 from pbx_daemon.telephony.recording_watch import RecordingWatch
 from pbx_daemon.telephony.routing.deadline import Lookup
 from pbx_daemon.telephony.routing.policy import StepTimeouts
+from pbx_daemon.telephony.transfers import Transfers
 
 log = Logger(namespace="pbx_daemon.stasis")
 PHONE_CHECK_DEADLINE = 2.0  # seconds, at least, to decide a desk phone's call
@@ -81,6 +84,9 @@ class StasisApp:
                                 recorder=recorder, clock=clock, check=phone_check,
                                 deadline=max(deadline, PHONE_CHECK_DEADLINE),
                                 call_over=self._call_over)
+        self.transfers = Transfers(inbound=self.inbound, phone=self.phone, control=control,
+                                   check=phone_check, clock=clock,
+                                   deadline=max(deadline, PHONE_CHECK_DEADLINE))
         self.adoption = Adoption(app=self.app, list_bridges=inventory.bridges,
                                  list_channels=inventory.channels, watch=inventory.watch,
                                  destroy_bridge=inventory.destroy_bridge,
@@ -144,6 +150,9 @@ class StasisApp:
         if isinstance(event, ari.RecordingFinished):
             if event.name:
                 self.recording_finished(event.name)
+            return
+        if isinstance(event, ari.ChannelTransfer):
+            self.transfers.requested(event)
             return
         if isinstance(event, ari.StasisEnd):
             # A caller that hangs up while bridged leaves the application (StasisEnd) and

@@ -16,9 +16,10 @@ Definitions, in one place:
   the client getting through later).
 * per department: the same, summed over the department's calls; its deals are those
   whose responsible belongs to it.
-* per employee: **in** = inbound calls they answered; **out** = click-to-calls they placed
-  (answered = the client answered); **missed** = inbound calls that rang them and nobody
-  answered; **minutes** = talk time on calls they answered or placed; **deals per call** =
+* per employee: **in** = inbound calls they answered or took over by a transfer; **out** =
+  calls they placed (answered = the client answered); **missed** = inbound calls that rang
+  them and nobody answered; **minutes** = talk time on calls they answered or placed, a
+  transferred call's time split at the hand-over (each employee their part); **deals per call** =
   deals created in the period with them responsible / their answered calls.
 * cold calling: calls placed from a call-list entry, per operator; leads / deals created
   from their entries in the period; conversion = (leads + deals) / entries worked.
@@ -105,7 +106,8 @@ def per_employee(session: Session, first: date, last: date, tz: str,
     talked = and_(answered, S.kind != "rang_missed")
     figures = {r[0]: r[1:] for r in session.execute(_stats(
         session, first, last, tz, S.employee_id,
-        _sum_if(and_(S.kind == "inbound", answered)),
+        # A call handed over by a transfer is one its taker answered too.
+        _sum_if(and_(S.kind.in_(("inbound", "transfer")), answered)),
         _sum_if(S.kind == "outbound"),
         _sum_if(and_(S.kind == "outbound", answered)),
         _sum_if(S.kind == "rang_missed"),
@@ -155,7 +157,8 @@ class DepartmentFigures:
 
 def per_department(session: Session, first: date, last: date, tz: str) -> list[DepartmentFigures]:
     counted = and_(S.kind == "inbound", S.counted.is_(True))
-    talked = and_(S.kind != "rang_missed", S.outcome == "answered")
+    # A transferred call is one call of its department (its parts' minutes all count).
+    talked = and_(S.kind.in_(("inbound", "outbound")), S.outcome == "answered")
     rows = session.execute(_stats(
         session, first, last, tz, S.department_id,
         _sum_if(counted),

@@ -95,6 +95,12 @@ def refresh_day(session: Session, day: date, tz: str, now: datetime) -> int:
     session.execute(delete(m.CallStatDirty).where(m.CallStatDirty.slot >= start, m.CallStatDirty.slot < end))
     in_day = and_(m.Call.started_at >= start, m.Call.started_at < end)
     delay = _seconds(m.Call.recovered_at, dialect) - _seconds(m.Call.started_at, dialect)
+    # A transfer target's part of an inbound call: from their answer to their leg's end.
+    Leg = m.CallLeg
+    part = _seconds(Leg.ended_at, dialect) - _seconds(Leg.answered_at, dialect)
+    is_part = and_(Leg.step == m.TRANSFER_STEP, Leg.answered_at.isnot(None), Leg.ended_at.isnot(None))
+    parts = select(func.coalesce(func.sum(part), 0)).where(Leg.call_id == m.Call.id, is_part) \
+        .correlate(m.Call).scalar_subquery()
     calls = select(
         m.Call.department_id.label("department_id"),
         case((m.Call.direction == "outbound", m.Call.employee_id), else_=m.Call.answered_by_id).label("employee_id"),
@@ -105,7 +111,11 @@ def refresh_day(session: Session, day: date, tz: str, now: datetime) -> int:
         # Whole minutes, rounded up, from the missed call to its recovery.
         case((and_(m.Call.outcome == "missed", m.Call.recovered_at.isnot(None)),
               case((delay > 0, (delay + 59) // 60), else_=0))).label("recovered_minutes"),
-        func.coalesce(m.Call.talk_seconds, 0).label("talk_seconds"),
+        # The first answerer keeps the talk time the transfer targets did not take.
+        case((m.Call.direction == "inbound",
+              case((func.coalesce(m.Call.talk_seconds, 0) > parts,
+                    func.coalesce(m.Call.talk_seconds, 0) - parts), else_=0)),
+             else_=func.coalesce(m.Call.talk_seconds, 0)).label("talk_seconds"),
     # Internal calls (one desk phone calling another) are no client's call: no figure
     # counts them, not even talk time.
     ).where(in_day, m.Call.direction != "internal").subquery()
@@ -123,6 +133,14 @@ def refresh_day(session: Session, day: date, tz: str, now: datetime) -> int:
         .where(in_day, m.Call.outcome == "missed", counted_inbound(), m.CallLeg.employee_id.isnot(None)) \
         .group_by(m.Call.department_id, m.CallLeg.employee_id)
     inserted += session.execute(insert(m.CallStat).from_select(columns, rang)).rowcount
+    # Who took an inbound call over by a transfer, and their part of its talk time.
+    transferred = select(literal(day, Date), m.Call.department_id, Leg.employee_id, literal("transfer"),
+                         literal("answered"), literal(False), literal(False), null(),
+                         func.count(distinct(Leg.call_id)), func.sum(part)) \
+        .join(m.Call, m.Call.id == Leg.call_id) \
+        .where(in_day, m.Call.direction == "inbound", is_part, Leg.employee_id.isnot(None)) \
+        .group_by(m.Call.department_id, Leg.employee_id)
+    inserted += session.execute(insert(m.CallStat).from_select(columns, transferred)).rowcount
     return inserted
 
 

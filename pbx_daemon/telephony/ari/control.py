@@ -12,7 +12,12 @@ Wire protocol (Asterisk 22 ARI REST), what each call becomes:
 * hand a caller back to the dialplan: ``POST /channels/<id>/continue`` (context, ``s``, 1),
   with ``POST /channels/<id>/variable`` first when the dialplan needs a value;
 * stop / hang up: ``DELETE /channels/<id>`` with ``reason`` (a name) or ``reason_code``
-  (Q.850).
+  (Q.850);
+* transfers: phone legs are originated with ``PJSIP_TRANSFER_HANDLING()=ari-only`` in the
+  body's ``variables``, so a REFER arrives as ``ChannelTransfer``; the phone hears how it
+  went from ``POST /channels/<id>/transfer_progress?states=...`` (a NOTIFY); a transfer
+  target joins with ``POST /bridges/<id>/addChannel``, which moves a channel out of the
+  bridge it is in; the waiting caller hears ``POST /bridges/<id>/play`` ``tone:ring``.
 
 404 means the channel or bridge is already gone, common while a call unwinds: ignored.
 Any other error is logged; what it means for the call arrives later as an event.
@@ -37,6 +42,10 @@ from pbx_daemon.telephony.routing.directory import safe_caller_name
 
 # The lines these adapters log were the Stasis application's: same namespace.
 log = Logger(namespace="pbx_daemon.stasis")
+
+
+# Originate variables of a phone leg: REFERs from the phone become ARI events.
+TRANSFER_TO_ARI = {"PJSIP_TRANSFER_HANDLING()": "ari-only"}
 
 
 def caller_id_string(name: str | None, number: str | None) -> str:
@@ -115,7 +124,9 @@ class AriCallControl:
                   "appArgs": f"{names.ARG_LEG},{call_id}", "channelId": leg_id,
                   "originator": call_id, "timeout": 600}
         params["callerId"] = caller_id_string(caller_name, caller_number)
-        self.rest.request("POST", "/channels", params).addErrback(ignore_gone, f"ring {leg_id}")
+        # A REFER from this phone comes to us (ChannelTransfer), not to Asterisk's core.
+        self.rest.request("POST", "/channels", params, body={"variables": TRANSFER_TO_ARI}) \
+            .addErrback(ignore_gone, f"ring {leg_id}")
 
     def stop(self, leg_id, reason="normal"):
         self.rest.request("DELETE", f"/channels/{leg_id}", {"reason": reason}) \
@@ -149,6 +160,26 @@ class AriCallControl:
 
     def release(self, call_id):
         _release(self.rest, call_id)
+
+    def transfer_progress(self, channel_id, state):
+        self.rest.request("POST", f"/channels/{channel_id}/transfer_progress",
+                          {"states": state}) \
+            .addErrback(ignore_gone, f"transfer progress {channel_id}")
+
+    def join(self, call_id, channel_id):
+        bridge = names.bridge_id(call_id)
+        self.rest.request("POST", f"/bridges/{bridge}/addChannel", {"channel": channel_id}) \
+            .addErrback(ignore_gone, f"join {channel_id} to {bridge}")
+
+    def hold(self, call_id, on):
+        playback = names.transfer_ringback_id(call_id)
+        if on:
+            self.rest.request("POST", f"/bridges/{names.bridge_id(call_id)}/play",
+                              {"media": "tone:ring", "playbackId": playback}) \
+                .addErrback(ignore_gone, f"ringback {call_id}")
+        else:
+            self.rest.request("DELETE", f"/playbacks/{playback}") \
+                .addErrback(ignore_gone, f"ringback {call_id}")
 
 
 @implementer(IOutboundControl)

@@ -8,7 +8,15 @@ Only the fields pbx-crm reads are kept. Asterisk 22's shapes (see
   ``dialplan: {context, exten, priority, app_name, app_data}``...);
 * ``StasisStart.args`` are the ``Stasis()`` / originate ``appArgs`` after the app name;
 * ``ChannelDestroyed.cause`` is the Q.850 cause (``cause_txt`` its text);
-* ``RecordingFinished.recording.name`` is the name we gave the recording.
+* ``RecordingFinished.recording.name`` is the name we gave the recording;
+* ``ChannelTransfer`` (a phone sent SIP REFER on a channel whose
+  ``PJSIP_TRANSFER_HANDLING()`` is ``ari-only``) has no top-level ``channel``:
+  ``referred_by.source_channel`` is the channel the REFER came in on,
+  ``refer_to.requested_destination.destination`` the user part of a blind transfer's
+  target, and for an attended one (``Refer-To: ...?Replaces=``) ``refer_to.destination_channel``
+  is our channel of the consultation call to be replaced and ``refer_to.connected_channel``
+  the one talking to it. Asterisk answers the REFER 202 and sends no NOTIFY itself: we
+  report with ``POST /channels/<source>/transfer_progress``.
 
 An event type we do not handle becomes :class:`Unknown` (the dispatcher ignores it);
 a missing or mistyped field becomes its empty value, never an exception.
@@ -113,6 +121,19 @@ class RecordingFinished:
 
 
 @dataclass(frozen=True)
+class ChannelTransfer:
+    """A phone asked to transfer its call (SIP REFER), blind (``destination`` set) or
+    attended (``replaced`` set: our channel of the phone's consultation call)."""
+
+    source: str  # the channel the REFER came in on
+    source_peer: str = ""  # the channel bridged with it (Asterisk's view)
+    destination: str = ""  # blind: the Refer-To user part ("102"), as the phone sent it
+    replaced: str = ""  # attended: the consultation channel to be replaced
+    replaced_peer: str = ""  # attended: who the transferring phone consulted
+    state: str = ""
+
+
+@dataclass(frozen=True)
 class Unknown:
     """An event type pbx-crm does not handle (ChannelVarset, ChannelDialplan...)."""
 
@@ -121,7 +142,24 @@ class Unknown:
 
 
 Event = Union[StasisStart, StasisEnd, ChannelDestroyed, ChannelLeftBridge, ChannelStateChange,
-              RecordingFinished, Unknown]
+              RecordingFinished, ChannelTransfer, Unknown]
+
+
+def _id(value: Any) -> str:
+    return _text(_dict(value).get("id"))
+
+
+def _transfer(data: dict) -> ChannelTransfer:
+    refer_to = _dict(data.get("refer_to"))
+    referred_by = _dict(data.get("referred_by"))
+    wanted = _dict(refer_to.get("requested_destination"))
+    return ChannelTransfer(
+        source=_id(referred_by.get("source_channel")),
+        source_peer=_id(referred_by.get("connected_channel")),
+        destination=_text(wanted.get("destination")),
+        replaced=_id(refer_to.get("destination_channel")),
+        replaced_peer=_id(refer_to.get("connected_channel")),
+        state=_text(data.get("state")))
 
 
 def parse_event(data: Any) -> Event:
@@ -132,6 +170,8 @@ def parse_event(data: Any) -> Event:
     if kind == "RecordingFinished":
         recording = _dict(data.get("recording"))
         return RecordingFinished(_text(recording.get("name")), _text(recording.get("target_uri")))
+    if kind == "ChannelTransfer":
+        return _transfer(data)
     if channel is None:
         return Unknown(kind)
     if kind == "StasisStart":

@@ -8,6 +8,19 @@ fakes (:mod:`pbx_daemon.testing`), and the ARI adapter stays a thin translation.
 States: ``ringing`` (a step's legs ring; a timer moves to the next step) ->
 ``answered`` (caller and answerer bridged) -> ``ended``. From ``ringing`` the call also
 ends when the caller hangs up (missed) or every step ran out (missed).
+
+Transfers keep the call: the answering phone sends SIP REFER and the Stasis application
+hands it here.
+
+* blind (``transfer_blind``): ``answered`` -> ``transferring``: the transferring leg
+  leaves, the caller hears ringback in the call's bridge (still recorded) while the target
+  rings as a new leg of the same call; its answer joins the bridge -> ``answered``. If the
+  target does not answer within ``TRANSFER_RING_SECONDS`` (or refuses), the transferring
+  phone is rung back once; if that fails too, the caller is hung up.
+* attended (``transfer_attended``): the phone first called the target itself (a desk-phone
+  call); that answered leg moves into this call's bridge and the transferring leg leaves.
+
+Each leg keeps its own answered/ended times, so each employee's part is on record.
 """
 
 from __future__ import annotations
@@ -17,6 +30,7 @@ from typing import Callable
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 
+from pbx_daemon.crm.models import TRANSFER_STEP
 from pbx_daemon.telephony.calls import causes
 from pbx_daemon.telephony.calls.interfaces import ICallControl, ICallRecorder
 from pbx_daemon.telephony.routing.policy import RoutePlan
@@ -26,6 +40,7 @@ log = Logger(namespace="pbx_daemon.inbound")
 # How a leg ended (Q.850 cause of its ChannelDestroyed) -> the leg's outcome.
 LEG_OUTCOME_BY_CAUSE = {causes.BUSY: "busy", causes.NO_ANSWER: "no_answer",
                         causes.REJECTED: "rejected"}
+TRANSFER_RING_SECONDS = 30
 
 
 class InboundCall:
@@ -47,6 +62,8 @@ class InboundCall:
         self.answered_leg: str | None = None
         self.answered_endpoint: str | None = None
         self.timer: IDelayedCall | None = None
+        self.transferred_from: str | None = None  # blind: the endpoint to ring back
+        self.recalled = False
 
     # ---- inputs ------------------------------------------------------------------------
     def start(self) -> None:
@@ -67,6 +84,9 @@ class InboundCall:
         self._enter_step(0)
 
     def leg_answered(self, leg_id: str) -> None:
+        if self.state == "transferring" and leg_id in self.legs:
+            self._transfer_answered(leg_id)
+            return
         if self.state != "ringing" or leg_id not in self.legs:
             # A second phone answered in the same instant, or a stale leg: let it go.
             if leg_id != self.answered_leg:
@@ -102,6 +122,8 @@ class InboundCall:
         if self.state == "ringing" and not self.legs:
             # Everyone of this step rejected or was busy: do not wait the step out.
             self._next_step()
+        elif self.state == "transferring" and not self.legs:
+            self._transfer_failed()
 
     def caller_hung_up(self) -> None:
         now = self.clock.seconds()
@@ -117,6 +139,100 @@ class InboundCall:
             self.recorder.leg_ended(self.call_id, self.answered_leg, "answered", now)
             self.control.stop(self.answered_leg)
             self.recorder.call_ended(self.call_id, "answered", now)
+        elif self.state == "transferring":
+            self.state = "ended"
+            self._cancel_timer()
+            for leg in list(self.legs):
+                self._stop_leg(leg, "cancelled", now)
+            log.info("call {call_id}: caller hung up during a transfer", call_id=self.call_id)
+            self.recorder.call_ended(self.call_id, "answered", now)
+
+    # ---- transfers -------------------------------------------------------------------------
+    def transfer_blind(self, source_leg: str, endpoint: str, agent_id: int | None) -> bool:
+        """The answering phone (``source_leg``) blind-transferred the caller to
+        ``endpoint``. False, and nothing changes, unless ``source_leg`` is the answered leg
+        of a connected call."""
+        if self.state != "answered" or source_leg != self.answered_leg:
+            return False
+        log.info("call {call_id}: {source} transfers to {endpoint}", call_id=self.call_id,
+                 source=self.answered_endpoint, endpoint=endpoint)
+        self.transferred_from = self.answered_endpoint
+        self._release_transferor(source_leg)
+        self.state = "transferring"
+        self.control.hold(self.call_id, True)
+        self._ring_transfer(endpoint, agent_id)
+        return True
+
+    def transfer_attended(self, source_leg: str, new_leg: str, endpoint: str,
+                          agent_id: int | None) -> bool:
+        """The answering phone (``source_leg``) consulted ``endpoint``, whose answered leg
+        is ``new_leg``, and transferred: ``new_leg`` takes the caller over. False, and
+        nothing changes, unless ``source_leg`` is the answered leg of a connected call."""
+        if self.state != "answered" or source_leg != self.answered_leg:
+            return False
+        now = self.clock.seconds()
+        log.info("call {call_id}: {source} hands the caller to {endpoint}", call_id=self.call_id,
+                 source=self.answered_endpoint, endpoint=endpoint)
+        self._release_transferor(source_leg)
+        self.agent_by_endpoint.setdefault(endpoint, agent_id)
+        self.answered_leg, self.answered_endpoint = new_leg, endpoint
+        self.recorder.leg_ringing(self.call_id, new_leg, endpoint, agent_id, TRANSFER_STEP, now)
+        self.recorder.leg_answered(self.call_id, new_leg, agent_id, now)
+        self.control.join(self.call_id, new_leg)
+        return True
+
+    def _release_transferor(self, source_leg: str) -> None:
+        # Asterisk answered the REFER 202 and sends no NOTIFY: the phone learns here that
+        # its transfer went through, and is hung up (most phones hang up on that NOTIFY).
+        self.recorder.leg_ended(self.call_id, source_leg, "answered", self.clock.seconds())
+        self.control.transfer_progress(source_leg, "channel_answered")
+        self.control.stop(source_leg)
+        self.answered_leg = self.answered_endpoint = None
+
+    def _ring_transfer(self, endpoint: str, agent_id: int | None) -> None:
+        leg_id = self.new_leg_id()
+        self.legs[leg_id] = endpoint
+        self.agent_by_endpoint.setdefault(endpoint, agent_id)
+        self.recorder.leg_ringing(self.call_id, leg_id, endpoint, agent_id, TRANSFER_STEP,
+                                  self.clock.seconds())
+        self.control.ring(self.call_id, leg_id, endpoint, self.plan.caller_name or "",
+                          self.caller_number)
+        self.timer = self.clock.callLater(TRANSFER_RING_SECONDS, self._transfer_timed_out)
+
+    def _transfer_answered(self, leg_id: str) -> None:
+        self._cancel_timer()
+        endpoint = self.legs.pop(leg_id)
+        self.state = "answered"
+        self.answered_leg, self.answered_endpoint = leg_id, endpoint
+        log.info("call {call_id}: transfer answered at {endpoint}", call_id=self.call_id,
+                 endpoint=endpoint)
+        self.recorder.leg_answered(self.call_id, leg_id, self.agent_by_endpoint.get(endpoint),
+                                   self.clock.seconds())
+        self.control.hold(self.call_id, False)
+        self.control.join(self.call_id, leg_id)
+
+    def _transfer_timed_out(self) -> None:
+        self.timer = None
+        if self.state != "transferring":
+            return
+        now = self.clock.seconds()
+        for leg in list(self.legs):
+            self._stop_leg(leg, "no_answer", now)
+        self._transfer_failed()
+
+    def _transfer_failed(self) -> None:
+        self._cancel_timer()
+        back = self.transferred_from
+        if back and not self.recalled:
+            self.recalled = True
+            log.info("call {call_id}: transfer not answered; ringing {endpoint} back",
+                     call_id=self.call_id, endpoint=back)
+            self._ring_transfer(back, self.agent_by_endpoint.get(back))
+            return
+        log.info("call {call_id}: transfer not answered; caller hung up", call_id=self.call_id)
+        self.state = "ended"
+        self.control.hangup(self.caller_channel, causes.NO_ANSWER)
+        self.recorder.call_ended(self.call_id, "answered", self.clock.seconds())
 
     # ---- steps ---------------------------------------------------------------------------
     def _enter_step(self, index: int) -> None:

@@ -135,6 +135,28 @@ class InboundCalls:
                 call.leg_ended(channel_id, cause)
                 self._maybe_forget(call)
 
+    # ---- transfers (see :mod:`pbx_daemon.telephony.transfers`) ---------------------------
+    def transferring_leg(self, leg_id: str) -> tuple[str, str] | None:
+        """(call id, endpoint) when ``leg_id`` is the answered leg of a connected call: the
+        only leg whose phone may transfer the caller."""
+        call = self.calls.get(self.leg_calls.get(leg_id, ""))
+        if call is None or call.state != "answered" or call.answered_leg != leg_id:
+            return None
+        return call.call_id, call.answered_endpoint or ""
+
+    def transfer_blind(self, call_id: str, source_leg: str, endpoint: str,
+                       agent_id: int | None) -> bool:
+        call = self.calls.get(call_id)
+        return call is not None and call.transfer_blind(source_leg, endpoint, agent_id)
+
+    def transfer_attended(self, call_id: str, source_leg: str, new_leg: str, endpoint: str,
+                          agent_id: int | None) -> bool:
+        call = self.calls.get(call_id)
+        if call is None or not call.transfer_attended(source_leg, new_leg, endpoint, agent_id):
+            return False
+        self.leg_calls[new_leg] = call_id  # its hang-up now ends this call
+        return True
+
     # ---- internals ---------------------------------------------------------------------
     def _maybe_forget(self, call: InboundCall) -> None:
         if call.state == "ended" and call.call_id in self.calls:

@@ -64,6 +64,18 @@ class ICallControl(Interface):
     def release(call_id):
         """The call is over: free what it held in Asterisk (its bridge)."""
 
+    def transfer_progress(channel_id, state):
+        """Tell the phone that sent a REFER on ``channel_id`` how its transfer goes (a SIP
+        NOTIFY): ``channel_progress`` | ``channel_answered`` | ``channel_unavailable`` |
+        ``channel_declined``."""
+
+    def join(call_id, channel_id):
+        """Put ``channel_id`` (answered, in our application) into the call's bridge, taking
+        it out of any other bridge; the bridge's recording goes on."""
+
+    def hold(call_id, on):
+        """Ringback to the call's bridge while a transfer target rings (``on``), or stop it."""
+
 
 class ICallRecorder(Interface):
     """Where an inbound call's story goes (the SQL store, the screen-pop bus, tests)."""
@@ -82,6 +94,10 @@ class ICallRecorder(Interface):
 
     def call_answered(call_id, leg_id, agent_id, at):
         pass
+
+    def leg_answered(call_id, leg_id, agent_id, at):
+        """A transfer target took the answered call over (the call's first answerer stays
+        ``call_answered``'s agent); the leg's part starts now."""
 
     def call_ended(call_id, outcome, at):
         pass

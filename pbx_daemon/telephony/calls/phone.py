@@ -147,6 +147,26 @@ class PhoneCall:
             self.control.hangup(self.call_id, causes.NORMAL)
             self._end("answered")
 
+    def hand_over(self, replaced: str) -> tuple[str, str, int | None] | None:
+        """This was a consultation: the phone on ``replaced`` (either side of this
+        internal call) transferred another call to the phone it talks to here (attended
+        transfer). The consultation ends as an answered internal call: ``replaced`` is hung
+        up and the bridge released, but the other side's channel lives on in the other
+        call. Returns (its channel, endpoint, employee id), or None when this is not a
+        connected internal call."""
+        r = self.request
+        if self.state != "connected" or r.kind != "internal" or not r.target_endpoint:
+            return None
+        if replaced == self.call_id:
+            kept = (self.peer_leg, r.target_endpoint, r.target_employee_id)
+        elif replaced == self.peer_leg:
+            kept = (self.call_id, r.endpoint, r.employee_id)
+        else:
+            return None
+        self.control.hangup(replaced, causes.NORMAL)
+        self._end("answered")
+        return kept
+
     def origination_failed(self) -> None:
         """Asterisk could not place the far side (ARI refused the originate, or the
         endpoint or number was not valid): no event will come for it."""

@@ -124,6 +124,16 @@ class PhoneCalls:
         call.phone_gone(cause) if channel_id == call.call_id else call.peer_gone(cause)
         self._forget(call)
 
+    def hand_over(self, channel_id: str) -> tuple[str, str, int | None] | None:
+        """The consultation holding ``channel_id`` ends, handing its other side over (see
+        :meth:`PhoneCall.hand_over`); None if there is no such call."""
+        call = self.calls.get(self.channels.get(channel_id, ""))
+        if call is None:
+            return None
+        handed = call.hand_over(channel_id)
+        self._forget(call)
+        return handed
+
     # ---- internals ---------------------------------------------------------------------
     def _place(self, call_id: str, request: PhoneCallRequest) -> None:
         call = PhoneCall(call_id, request, self.control, self.recorder, self.clock)

@@ -107,6 +107,16 @@ class CallEvents:
         if others:
             self._notify("ended", call_id, "answered_elsewhere", others, phone=seen.phone)
 
+    def leg_answered(self, call_id, leg_id, agent_id, at):
+        self.store.leg_answered(call_id, leg_id, agent_id, at)
+        seen = self.calls.get(call_id)
+        if seen is None or agent_id is None:
+            return
+        # The transfer target talks now: the call's end goes to their screen.
+        seen.talked = agent_id
+        self._notify("answered", call_id, agent_id, direction=seen.direction,
+                     phone=seen.phone, name=seen.name)
+
     def call_ended(self, call_id, outcome, at):
         self.store.call_ended(call_id, outcome, at)
         seen = self.calls.get(call_id)

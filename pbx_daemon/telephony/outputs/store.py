@@ -29,6 +29,13 @@ def _dt(at: float) -> datetime:
     return datetime.fromtimestamp(at, timezone.utc)
 
 
+def _leg(session, call_id: str, channel_id: str):
+    """Call ``call_id``'s leg on ``channel_id``. By call too: after an attended transfer one
+    channel is a leg of two calls (the consultation, then the call it took over)."""
+    return session.scalar(select(m.CallLeg).join(m.Call, m.Call.id == m.CallLeg.call_id)
+                          .where(m.Call.linkedid == call_id, m.CallLeg.channel_id == channel_id))
+
+
 @implementer(ICallRecorder, IOutboundRecorder, IPhoneRecorder)
 class SqlCallRecorder:
     def __init__(self, session_factory, run: Callable, callback_deadline_minutes: int = 15,
@@ -85,7 +92,7 @@ class SqlCallRecorder:
 
     def leg_ended(self, call_id, leg_id, outcome, at):
         def write(session):
-            leg = session.scalar(select(m.CallLeg).where(m.CallLeg.channel_id == leg_id))
+            leg = _leg(session, call_id, leg_id)
             if leg is not None and leg.ended_at is None:
                 leg.ended_at = _dt(at)
                 leg.outcome = outcome
@@ -98,12 +105,20 @@ class SqlCallRecorder:
                 return
             call.answered_at = _dt(at)
             call.answered_by_id = agent_id
-            leg = session.scalar(select(m.CallLeg).where(m.CallLeg.channel_id == leg_id))
+            leg = _leg(session, call_id, leg_id)
             if leg is not None:
                 leg.answered_at = _dt(at)
                 leg.outcome = "answered"
             apply_answered(session, call, _dt(at))
         self._write("answer", call_id, write)
+
+    def leg_answered(self, call_id, leg_id, agent_id, at):
+        def write(session):
+            leg = _leg(session, call_id, leg_id)
+            if leg is not None:
+                leg.answered_at = _dt(at)
+                leg.outcome = "answered"
+        self._write("transfer answer", call_id, write)
 
     def call_ended(self, call_id, outcome, at):
         details = self.details.pop(call_id, None) or CallDetails(None, "", None)
@@ -156,7 +171,7 @@ class SqlCallRecorder:
             call = session.scalar(select(m.Call).where(m.Call.linkedid == call_id))
             if call is None:
                 return
-            leg = session.scalar(select(m.CallLeg).where(m.CallLeg.channel_id == call_id))
+            leg = _leg(session, call_id, call_id)
             if leg is not None:
                 leg.answered_at, leg.outcome = _dt(at), "answered"
             session.add(m.CallLeg(call_id=call.id, employee_id=None,
