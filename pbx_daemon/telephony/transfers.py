@@ -38,9 +38,9 @@ from pbx_daemon.telephony.calls.phone_calls import PhoneCalls, PhoneCheck
 log = Logger(namespace="pbx_daemon.stasis")
 
 DECLINED = "channel_declined"
-# Asterisk sends one ChannelTransfer per subscription that sees it (the REFER's channel and
-# the one bridged with it): the same request comes more than once, within milliseconds.
-# A phone that asks again later (after a decline) is heard.
+# Asterisk may send an attended REFER's ChannelTransfer twice (the second without the
+# replaced channel, once that one is gone): a source heard within this window is not
+# heard again. A phone that asks again later (after a decline) is.
 REPEAT_WINDOW = 2.0  # seconds
 
 
@@ -53,16 +53,17 @@ class Transfers:
         self.check = check
         self.clock = clock
         self.deadline = deadline
-        self.seen: dict[tuple[str, str, str], float] = {}  # recent requests -> when
+        self.seen: dict[str, float] = {}  # channels that sent a request recently -> when
 
     def requested(self, event: ChannelTransfer) -> None:
         """A ``ChannelTransfer`` event: decide it, or decline it."""
+        if not event.is_request:
+            return  # the echo of our own transfer_progress
         now = self.clock.seconds()
         self.seen = {k: at for k, at in self.seen.items() if now - at < REPEAT_WINDOW}
-        key = (event.source, event.destination, event.replaced)
-        if key in self.seen:
+        if event.source in self.seen:
             return
-        self.seen[key] = now
+        self.seen[event.source] = now
         found = self.inbound.transferring_leg(event.source)
         if found is None:
             log.info("transfer from {source} declined: not the answered leg of a call",
@@ -70,13 +71,13 @@ class Transfers:
             self.control.transfer_progress(event.source, DECLINED)
             return
         call_id, endpoint = found
-        if event.replaced:
+        if event.attended:
             self._attended(call_id, event)
         else:
             self._blind(call_id, endpoint, event)
 
     def _attended(self, call_id: str, event: ChannelTransfer) -> None:
-        handed = self.phone.hand_over(event.replaced)
+        handed = self.phone.hand_over(event.replaced) if event.replaced else None
         if handed is None:
             log.info("call {call_id}: attended transfer declined: {replaced} is no "
                      "consultation call", call_id=call_id, replaced=event.replaced)

@@ -311,3 +311,38 @@ def test_internal_calls_stay_out_of_every_client_figure(s):
     after = (lost_call_rate(s, D, D, TZ), per_employee(s, D, D, TZ), per_department(s, D, D, TZ))
     assert after == before
     assert not s.query(m.CallStat).filter_by(kind="internal").count()
+
+
+def test_a_transferred_call_credits_each_employee_their_part(s):
+    """Anna answers a call at 10:30, talks 100 s and blind-transfers it to Boris, who talks
+    200 s: one inbound call (Anna's, answered), 5 minutes in the department; Anna 100 s of
+    it, Boris 200 s and the call he took over."""
+    before = {r.name: r for r in per_employee(s, D, D, TZ)}
+    sales_before = [d for d in per_department(s, D, D, TZ) if d.name == "Sales"][0]
+    anna, boris = (s.query(m.Employee).filter_by(login=x).one() for x in ("anna", "boris"))
+    at = T + timedelta(minutes=30)
+    call = m.Call(linkedid="xfer", direction="inbound", outcome="answered", caller="+79001110030",
+                  started_at=at, answered_at=at, ended_at=at + timedelta(seconds=300),
+                  answered_by_id=anna.id, talk_seconds=300, department_id=anna.department_id)
+    s.add(call)
+    s.flush()
+    s.add_all([
+        m.CallLeg(call_id=call.id, employee_id=anna.id, endpoint="PJSIP/101", step=1, ringing_at=at,
+                  answered_at=at, ended_at=at + timedelta(seconds=100), outcome="answered"),
+        m.CallLeg(call_id=call.id, employee_id=boris.id, endpoint="PJSIP/102", step=m.TRANSFER_STEP,
+                  ringing_at=at + timedelta(seconds=100), answered_at=at + timedelta(seconds=100),
+                  ended_at=at + timedelta(seconds=300), outcome="answered")])
+    s.commit()
+    after = {r.name: r for r in per_employee(s, D, D, TZ)}
+    assert after["Anna"].calls_in == before["Anna"].calls_in + 1
+    # (minutes are shown to 0.1: 6 s)
+    assert abs((after["Anna"].minutes - before["Anna"].minutes) * 60 - 100) <= 3
+    assert after["Boris"].calls_in == before["Boris"].calls_in + 1
+    assert abs((after["Boris"].minutes - before["Boris"].minutes) * 60 - 200) <= 3
+    sales = [d for d in per_department(s, D, D, TZ) if d.name == "Sales"][0]
+    assert (sales.calls_in, sales.answered) == (sales_before.calls_in + 1, sales_before.answered + 1)
+    assert abs((sales.minutes - sales_before.minutes) * 60 - 300) <= 3
+    parts = {(r.employee_id, r.kind): r.talk_seconds for r in s.query(m.CallStat).filter(
+        m.CallStat.kind.in_(("inbound", "transfer")), m.CallStat.talk_seconds > 0)}
+    assert parts[(boris.id, "transfer")] == 200
+    assert lost_call_rate(s, D, D, TZ)[0].inbound == sales_before.calls_in + 1

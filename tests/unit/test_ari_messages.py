@@ -105,3 +105,23 @@ def test_stasis_args_find_a_channel_waiting_in_our_application():
     assert caller.stasis_args("other-app") is None
     assert ari.Channel("x", app_name="Dial", app_data="PJSIP/101").stasis_args("pbx-crm") is None
     assert ari.Channel("x", app_name="Stasis", app_data="pbx-crm").stasis_args("pbx-crm") == ()
+
+
+def test_a_blind_transfer_names_the_refer_channel_and_the_extension():
+    """Phone 101 (our leg of an inbound call) sent REFER to sip:102@pbx."""
+    event = ari.parse_event(fixture("channel_transfer_blind.json"))
+    assert event == ari.ChannelTransfer(source="pbx-1796093344.0-leg1-2755", destination="102")
+    assert event.is_request and not event.attended
+
+
+def test_an_attended_transfer_names_the_consultation_channel_to_replace():
+    event = ari.parse_event(fixture("channel_transfer_attended.json"))
+    assert isinstance(event, ari.ChannelTransfer) and event.is_request
+    assert (event.source, event.attended, event.replaced) == \
+        ("pbx-1796093357.7-leg1-cb01", True, "pbx-1796093361.11")
+
+
+def test_the_echo_of_our_transfer_progress_is_no_request():
+    event = ari.parse_event(fixture("channel_transfer_progress.json"))
+    assert isinstance(event, ari.ChannelTransfer)
+    assert event.state == "channel_answered" and not event.is_request

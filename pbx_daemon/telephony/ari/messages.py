@@ -12,11 +12,13 @@ Only the fields pbx-crm reads are kept. Asterisk 22's shapes (see
 * ``ChannelTransfer`` (a phone sent SIP REFER on a channel whose
   ``PJSIP_TRANSFER_HANDLING()`` is ``ari-only``) has no top-level ``channel``:
   ``referred_by.source_channel`` is the channel the REFER came in on,
-  ``refer_to.requested_destination.destination`` the user part of a blind transfer's
-  target, and for an attended one (``Refer-To: ...?Replaces=``) ``refer_to.destination_channel``
-  is our channel of the consultation call to be replaced and ``refer_to.connected_channel``
-  the one talking to it. Asterisk answers the REFER 202 and sends no NOTIFY itself: we
-  report with ``POST /channels/<source>/transfer_progress``.
+  ``refer_to.requested_destination.destination`` the Refer-To user part; an attended one
+  (``Refer-To: ...?Replaces=``) also has ``requested_destination.protocol_id`` (the
+  Replaces Call-ID) and, when Asterisk found that dialog, ``refer_to.destination_channel``:
+  our channel of the consultation call to be replaced. Asterisk answers the REFER 202 and
+  sends no NOTIFY itself: we report with ``POST /channels/<source>/transfer_progress``,
+  which Asterisk echoes as another ``ChannelTransfer`` carrying ``state``; and the same
+  request may come twice. See ``tests/fixtures/ari/channel_transfer_*.json``.
 
 An event type we do not handle becomes :class:`Unknown` (the dispatcher ignores it);
 a missing or mistyped field becomes its empty value, never an exception.
@@ -127,10 +129,15 @@ class ChannelTransfer:
 
     source: str  # the channel the REFER came in on
     source_peer: str = ""  # the channel bridged with it (Asterisk's view)
-    destination: str = ""  # blind: the Refer-To user part ("102"), as the phone sent it
-    replaced: str = ""  # attended: the consultation channel to be replaced
-    replaced_peer: str = ""  # attended: who the transferring phone consulted
-    state: str = ""
+    destination: str = ""  # the Refer-To user part ("102"), as the phone sent it
+    attended: bool = False  # Refer-To carried Replaces (a consultation's dialog)
+    replaced: str = ""  # attended: our channel of that dialog, if Asterisk found it
+    replaced_peer: str = ""
+    state: str = ""  # set on the echo of our own transfer_progress: not a request
+
+    @property
+    def is_request(self) -> bool:
+        return not self.state and bool(self.source)
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,7 @@ def _transfer(data: dict) -> ChannelTransfer:
         source=_id(referred_by.get("source_channel")),
         source_peer=_id(referred_by.get("connected_channel")),
         destination=_text(wanted.get("destination")),
+        attended=bool(_text(wanted.get("protocol_id"))),
         replaced=_id(refer_to.get("destination_channel")),
         replaced_peer=_id(refer_to.get("connected_channel")),
         state=_text(data.get("state")))
