@@ -16,9 +16,11 @@ what they imply, so the analytics can be checked against it:
    an inquiry in Anna's queue to classify, no task);
 5. Anna calls the first missed number back with click-to-call; it answers (recovered);
 6. Anna calls Пётр back from her desk phone, keying the number the usual way
-   ("8 (916) 222-33-44"): the trunk gets E.164, the call lands on АО Вектор's card.
+   ("8 (916) 222-33-44"): the trunk gets E.164, the call lands on АО Вектор's card;
+7. ООО Ромашка calls again; Anna answers and transfers the caller to Boris (her phone's
+   blind transfer, SIP REFER): one call, Anna's part and Boris's, one recording.
 
-Inbound 5, missed 2: Lost Call Rate 40 %, one of the two missed recovered; 2 outbound.
+Inbound 6, missed 2: Lost Call Rate 33 %, one of the two missed recovered; 2 outbound.
 """
 
 from __future__ import annotations
@@ -127,17 +129,17 @@ def burst(lab, *, api_url: str, api_token: str, log=print, ring_giveup: int = 6)
         lab.wait_for(lambda: any(r.caller_num == caller for r in lab.rings(start)), 20, f"{caller} to ring")
         lab.wait_for(lambda: lab.ari_get("/channels") == [], 90, f"the call from {caller} to end")
 
-    log("demo: 1/7 ООО Ромашка calls; Anna (its manager) answers")
+    log("demo: 1/8 ООО Ромашка calls; Anna (its manager) answers")
     call(ROMASHKA, "Romashka", phones=[("101", "answer:2:4")])
-    log("demo: 2/7 Пётр (АО Вектор) calls; Boris does not answer, the department rings, Anna answers")
+    log("demo: 2/8 Пётр (АО Вектор) calls; Boris does not answer, the department rings, Anna answers")
     call(PETR, "Petr", phones=[("102", "ring"), ("101", "answer:3:4")])
-    log("demo: 3/7 an unknown number calls and gives up while the phones ring (missed)")
+    log("demo: 3/8 an unknown number calls and gives up while the phones ring (missed)")
     call(UNKNOWN[0], "", giveup=ring_giveup, hold=1)
-    log("demo: 4/7 another unknown number gives up (missed)")
+    log("demo: 4/8 another unknown number gives up (missed)")
     call(UNKNOWN[1], "", giveup=ring_giveup, hold=1)
-    log("demo: 5/7 a third unknown number calls; Anna answers in the department step")
+    log("demo: 5/8 a third unknown number calls; Anna answers in the department step")
     call(UNKNOWN[2], "", phones=[("101", "answer:2:3")])
-    log("demo: 6/7 Anna calls the first missed number back (click-to-call); it answers")
+    log("demo: 6/8 Anna calls the first missed number back (click-to-call); it answers")
     lab.wait_idle(60)
     lab.reset_behaviour()
     lab.set_phone("101", "answer:1")
@@ -146,7 +148,7 @@ def burst(lab, *, api_url: str, api_token: str, log=print, ring_giveup: int = 6)
     click_to_call(api_url, api_token, employee="anna", number=UNKNOWN[0])
     lab.wait_for(lambda: any(r.kind == "pstn" and r.ended_at for r in lab.rings(start)), 60, "the call-back")
     lab.wait_for(lambda: lab.ari_get("/channels") == [], 30, "the call-back to end")
-    log("demo: 7/7 Anna calls Пётр back from her desk phone, keying 8 (916) 222-33-44")
+    log("demo: 7/8 Anna calls Пётр back from her desk phone, keying 8 (916) 222-33-44")
     lab.wait_idle(60)
     lab.reset_behaviour()
     lab.set_client(PETR, "answer:2")
@@ -155,7 +157,9 @@ def burst(lab, *, api_url: str, api_token: str, log=print, ring_giveup: int = 6)
     lab.wait_for(lambda: any(r.kind == "pstn" and r.target == PETR and r.ended_at
                              for r in lab.rings(start)), 60, "the desk-phone call")
     lab.wait_for(lambda: lab.ari_get("/channels") == [], 30, "the desk-phone call to end")
-    result = BurstResult(inbound=5, missed=2, recovered=1)
+    log("demo: 8/8 ООО Ромашка calls again; Anna answers and transfers it to Boris")
+    call(ROMASHKA, "Romashka", phones=[("101", "blind:2:3:102"), ("102", "answer:2")], hold=10)
+    result = BurstResult(inbound=6, missed=2, recovered=1)
     log(f"demo: done: {result.inbound} inbound, {result.missed} missed -> Lost Call Rate "
         f"{result.lost_call_rate * 100:.0f} %, {result.recovered} of the missed called back")
     return result

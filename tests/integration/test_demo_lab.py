@@ -1,5 +1,5 @@
 """The README's demo: seed data, then the scripted burst of real calls through the lab;
-the analytics' Lost Call Rate is what the script implies (5 inbound, 2 missed, 1 called back)."""
+the analytics' Lost Call Rate is what the script implies (6 inbound, 2 missed, 1 called back)."""
 
 from __future__ import annotations
 
@@ -34,15 +34,16 @@ def test_demo_burst_lost_call_rate_is_what_the_script_implies(lab: Lab, tmp_path
         def stored():
             with sessions() as s:
                 calls = s.scalars(select(m.Call)).all()
-                return len(calls) == 7 and all(c.outcome != "in_progress" for c in calls)
-        lab.wait_for(stored, 20, "the seven demo calls to be stored")
+                return len(calls) == 8 and all(c.outcome != "in_progress" for c in calls)
+        lab.wait_for(stored, 20, "the eight demo calls to be stored")
 
         def rolled_up():
             with sessions() as s:
                 waiting = s.scalar(select(func.count()).select_from(m.CallStatDirty))
-                summed = s.scalar(select(func.sum(m.CallStat.calls)).where(m.CallStat.kind != "rang_missed"))
-                return waiting == 0 and summed == 7
-        lab.wait_for(rolled_up, 10, "the daemon to roll the seven calls up")
+                summed = s.scalar(select(func.sum(m.CallStat.calls)).where(
+                    m.CallStat.kind.notin_(("rang_missed", "transfer"))))
+                return waiting == 0 and summed == 8
+        lab.wait_for(rolled_up, 10, "the daemon to roll the eight calls up")
     today = datetime.now(ZoneInfo("Europe/Moscow")).date()
     with sessions() as s:
         assert call_stats.stale_days(s, today, today, "Europe/Moscow") == []  # nothing left to rebuild
@@ -50,7 +51,7 @@ def test_demo_burst_lost_call_rate_is_what_the_script_implies(lab: Lab, tmp_path
                                         recovered_within_minutes=60)
         inbound, missed, recovered = (sum(d.inbound for d in days), sum(d.missed for d in days),
                                       sum(d.recovered for d in days))
-        assert (inbound, missed, recovered) == (implied.inbound, implied.missed, implied.recovered) == (5, 2, 1)
+        assert (inbound, missed, recovered) == (implied.inbound, implied.missed, implied.recovered) == (6, 2, 1)
         calls = {c.caller or c.callee: c for c in s.scalars(select(m.Call).where(m.Call.direction == "inbound"))}
         assert calls["+79162223344"].answered_by_id == people["anna"]  # escalated past Boris
         assert [c.legs[0].endpoint for c in [calls["+79162223344"]]] == ["PJSIP/102"]
@@ -66,6 +67,14 @@ def test_demo_burst_lost_call_rate_is_what_the_script_implies(lab: Lab, tmp_path
                                               m.Call.callee == "+79162223344")).one()
         assert (desk.employee_id, desk.outcome) == (people["anna"], "answered")
         assert desk.company_id is not None and desk.company_id == calls["+79162223344"].company_id
+        # The transfer: ООО Ромашка's second call, one call with Anna's part and Boris's.
+        moved = s.scalars(select(m.Call).join(m.CallLeg).where(
+            m.CallLeg.step == m.TRANSFER_STEP)).one()
+        assert (moved.caller, moved.answered_by_id, moved.outcome) == \
+            ("+79161234567", people["anna"], "answered")
+        parts = sorted((leg.answered_at, leg.employee_id) for leg in moved.legs if leg.answered_at)
+        assert [who for _, who in parts] == [people["anna"], people["boris"]]
+        assert moved.recording is not None
 
     # The owner opens Analytics in a real browser: today's row says what the script implies.
     from selenium.webdriver.common.by import By
@@ -77,7 +86,7 @@ def test_demo_burst_lost_call_rate_is_what_the_script_implies(lab: Lab, tmp_path
         driver.get(f"{base}/admin/analytics/?from={today - timedelta(days=1)}&to={today}")
         rows = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#lcr tr"), 10, "the Lost Call Rate table")
         cells = [c.text for c in rows[-1].find_elements(By.TAG_NAME, "td")]
-        assert cells[:4] == [today.strftime("%d.%m"), "5", "2", "40.0 %"], cells
+        assert cells[:4] == [today.strftime("%d.%m"), "6", "2", "33.3 %"], cells
         assert cells[5].startswith("1 (50 %)"), cells
         assert "Доля потерянных звонков" in driver.page_source  # Russian by default
         screenshot(driver, "analytics-demo-day")
@@ -85,4 +94,4 @@ def test_demo_burst_lost_call_rate_is_what_the_script_implies(lab: Lab, tmp_path
         csv_text = driver.execute_script(
             "return fetch(arguments[0], {credentials: 'same-origin'}).then(r => r.text())",
             f"{base}/admin/analytics/?from={today}&to={today}&export=lcr")
-        assert csv_text.splitlines()[1].startswith(f"{today},5,2,0.4000,1,0.5000"), csv_text
+        assert csv_text.splitlines()[1].startswith(f"{today},6,2,0.3333,1,0.5000"), csv_text
