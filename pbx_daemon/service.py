@@ -34,6 +34,7 @@ from pbx_daemon.telephony.routing.deadline import plan_within
 from pbx_daemon.telephony.routing.lookup import look_up
 from pbx_daemon.telephony.routing.policy import StepTimeouts
 from pbx_daemon.telephony.stasis import StasisApp
+from pbx_daemon.telephony.sweep import INTERVAL as SWEEP_INTERVAL
 
 log = Logger(namespace="pbx_daemon.service")
 
@@ -77,6 +78,23 @@ class ListeningService(Service):
         return None
 
 
+class CallbackService(Service):
+    """Runs ``stop()`` when the daemon stops (and ``start()`` when it starts, if given)."""
+
+    def __init__(self, *, stop, start=None):
+        self.stop = stop
+        self.start = start
+
+    def startService(self):
+        super().startService()
+        if self.start is not None:
+            self.start()
+
+    def stopService(self):
+        super().stopService()
+        return self.stop()
+
+
 class ThreadPoolService(Service):
     def __init__(self, pool: ThreadPool):
         self.pool = pool
@@ -109,7 +127,8 @@ def make_service(config, reactor) -> MultiService:
         return deferToThreadPool(reactor, lookup_pool, job)
 
     ari = config.ari
-    rest = AriRest(ari.url, ari.username, ari.password)
+    rest = AriRest(ari.url, ari.username, ari.password, reactor=reactor)
+    CallbackService(stop=rest.close).setServiceParent(root)
     r = config.routing
     timeouts = StepTimeouts.from_config(r)
     deadline = r.lookup_deadline_ms / 1000.0
@@ -140,6 +159,11 @@ def make_service(config, reactor) -> MultiService:
         recorder=events, clock=reactor, lookup=lookup, timeouts=timeouts, deadline=deadline,
         phone_check=phone_check,
     )
+    # Lost events and failed hang-ups are found within seconds (ghost legs, busy phones).
+    sweeper = TimerService(SWEEP_INTERVAL, app.sweep_once)
+    sweeper.clock = reactor
+    sweeper.setName("sweep")
+    sweeper.setServiceParent(root)
     ari_events = make_events_service(reactor, ari.url, ari.username, ari.password, ari.app,
                                      app.on_event, on_connect=app.on_connect,
                                      on_disconnect=app.on_disconnect)

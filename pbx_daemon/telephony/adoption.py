@@ -60,8 +60,15 @@ class Adoption:
         # Bridges found after a (re)connect that no call of ours owns: a daemon before us
         # connected them. channel id -> bridge id.
         self.adopted: dict[str, str] = {}
+        self.eligible: Callable[[str], bool] = lambda channel_id: True
+        self.sweeping = False
 
-    def adopt(self) -> Deferred:
+    def adopt(self, eligible: Callable[[str], bool] | None = None) -> Deferred:
+        """Take over what Asterisk holds that no call of ours owns. ``eligible`` limits it
+        to some channels (the periodic sweep: those unknown for a whole interval, so a call
+        whose first event is still on its way is not taken for an orphan)."""
+        self.sweeping = eligible is not None
+        self.eligible = eligible or (lambda channel_id: True)
         d = self.list_bridges()
         d.addCallback(self._adopt_bridges)
         d.addCallback(lambda _: self.list_channels())
@@ -86,12 +93,18 @@ class Adoption:
     def _known(self) -> set[str]:
         return set(self.known_channels()) | set(self.adopted)
 
+    def _left_alone(self, known: set[str]) -> Callable[[str], bool]:
+        return lambda channel_id: channel_id in known or not self.eligible(channel_id)
+
     def _adopt_bridges(self, bridges: list[Bridge]) -> None:
         known = self._known()
+        left_alone = self._left_alone(known)
         for bridge in bridges:
             if not names.is_call_bridge(bridge.id):
                 continue
-            members = [c for c in bridge.channels if c not in known]
+            if self.sweeping and any(c in known for c in bridge.channels):
+                continue  # a call of ours: a channel joining it is its business
+            members = [c for c in bridge.channels if not left_alone(c)]
             if not members:
                 continue
             for channel in members:
@@ -114,9 +127,9 @@ class Adoption:
             if channel_id in self.adopted:  # not already ended with the other side
                 log.info("adopted channel {channel} is gone; ending its call", channel=channel_id)
                 self.channel_gone(channel_id)
-        known = self._known()
+        left_alone = self._left_alone(self._known())
         for channel in channels:
-            if channel.id in known:
+            if left_alone(channel.id):
                 continue
             args = channel.stasis_args(self.app)
             if names.is_click_to_call(channel.id):

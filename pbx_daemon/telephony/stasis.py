@@ -42,6 +42,7 @@ from pbx_daemon.telephony.calls.phone_calls import PhoneCalls, PhoneCheck
 from pbx_daemon.telephony.recording_watch import RecordingWatch
 from pbx_daemon.telephony.routing.deadline import Lookup
 from pbx_daemon.telephony.routing.policy import StepTimeouts
+from pbx_daemon.telephony.sweep import Sweep
 from pbx_daemon.telephony.transfers import Transfers
 
 log = Logger(namespace="pbx_daemon.stasis")
@@ -93,6 +94,10 @@ class StasisApp:
                                  hangup=control.hangup, stop=control.stop,
                                  reroute=self.inbound.start, known_channels=self._known_channels,
                                  redial=self.phone.start)
+        self.sweep = Sweep(app=self.app, list_channels=inventory.channels,
+                           known_channels=self.held_channels,
+                           gone=lambda channel_id: self._channel_gone(channel_id, None),
+                           adopt=self.adoption.adopt)
 
     # ---- what the API and routing ask --------------------------------------------------
     def busy_endpoints(self) -> frozenset[str]:
@@ -133,6 +138,14 @@ class StasisApp:
         """Take over what an earlier daemon (or this one, before a reconnect) left in
         Asterisk (see :mod:`pbx_daemon.telephony.adoption`)."""
         return self.adoption.adopt()
+
+    def sweep_once(self) -> Deferred | None:
+        """One round of :class:`~.sweep.Sweep` (on a timer), while connected."""
+        return self.sweep.run() if self.connected else None
+
+    def held_channels(self) -> set[str]:
+        """Every channel a call of ours (or an adopted one) holds right now."""
+        return self._known_channels() | set(self.adoption.adopted)
 
     def recording_finished(self, name: str) -> Deferred:
         """Asterisk closed recording ``name`` (the call id): attach it to the call."""
