@@ -135,7 +135,7 @@ def make_service(config, reactor) -> MultiService:
     recorder = SqlCallRecorder(sessions, lambda fn: deferToThreadPool(reactor, store_pool, fn),
                                config.inquiries.callback_deadline_minutes,
                                spool_dir=config.asterisk.recording_dir,
-                               store_dir=config.recordings.dir)
+                               store_dir=config.recordings.dir, clock=reactor)
     # Screen-pop: every call event also goes to Redis (fire and forget; calls never wait).
     publisher = RedisPublisher(config.redis.url, reactor)
     publisher.setName("redis")

@@ -1,8 +1,10 @@
 """The SQL side of a call: calls and call legs written as the call goes.
 
-Writes run in a one-thread pool, so they never block the reactor and stay in the order
-the call produced them. A failed write is logged and the call goes on: storage never
-holds up a ringing phone.
+Writes run off the reactor one at a time, in the order the calls produced them
+(:class:`WriteQueue`), so storage never holds up a ringing phone. A write that fails
+because the database is away (PostgreSQL restarting, SQLite locked past its busy timeout)
+is retried until it goes through, and the writes behind it wait: a call's end is never
+lost to a database hiccup, and never lands before its start.
 """
 
 from __future__ import annotations
@@ -10,7 +12,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Callable
 
+from collections import deque
+
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -23,6 +29,88 @@ from pbx_daemon.telephony.calls.interfaces import (CallDetails, ICallRecorder, I
                                                    IPhoneRecorder)
 
 log = Logger(namespace="pbx_daemon.store")
+
+
+BACKLOG_WARN = (100, 1_000, 10_000)  # a loud line as the backlog passes each
+BACKLOG_MAX = 100_000  # beyond this, new writes are refused (logged): memory stays bounded
+MAX_BACKOFF = 5.0
+
+
+def transient(error: BaseException) -> bool:
+    """The database was away, not the write wrong: worth trying again."""
+    return isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError)) or (
+        isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated)
+
+
+class WriteQueue:
+    """Runs writes with ``run(job)`` (off the reactor, a Deferred) one at a time, in order.
+    A write failing with a :func:`transient` error is tried again after a backoff (0.2 s
+    doubling up to 5 s) for as long as it takes; any other failure is logged and that write
+    dropped (repeating a bug or a constraint violation fails the same way)."""
+
+    def __init__(self, run: Callable, clock):
+        self.run = run
+        self.clock = clock
+        self.jobs: deque = deque()  # (what, call_id, job, Deferred for the caller)
+        self.busy = False
+        self.attempt = 0
+        self.retries = 0
+        self.dropped = 0
+        self.warned = 0
+
+    def put(self, what: str, call_id: str, job: Callable) -> Deferred:
+        done: Deferred = Deferred()
+        if len(self.jobs) >= BACKLOG_MAX:
+            self.dropped += 1
+            log.critical("store backlog full ({n} writes): dropping {what} for call {call_id}",
+                         n=len(self.jobs), what=what, call_id=call_id)
+            done.callback(None)
+            return done
+        self.jobs.append((what, call_id, job, done))
+        n = len(self.jobs)
+        if self.warned < len(BACKLOG_WARN) and n >= BACKLOG_WARN[self.warned]:
+            self.warned += 1
+            log.error("store backlog: {n} writes waiting for the database", n=n)
+        if not self.busy:
+            self._next()
+        return done
+
+    def _next(self) -> None:
+        if not self.jobs:
+            self.busy = False
+            if self.warned:
+                log.info("store backlog cleared")
+                self.warned = 0
+            return
+        self.busy = True
+        what, call_id, job, done = self.jobs[0]
+        self.run(job).addCallbacks(self._stored, self._failed)
+
+    def _stored(self, result) -> None:
+        what, call_id, job, done = self.jobs.popleft()
+        if self.attempt:
+            log.info("storing {what} for call {call_id} went through after {n} retries",
+                     what=what, call_id=call_id, n=self.attempt)
+        self.attempt = 0
+        done.callback(result)
+        self._next()
+
+    def _failed(self, failure) -> None:
+        what, call_id, job, done = self.jobs[0]
+        if transient(failure.value):
+            self.attempt += 1
+            self.retries += 1
+            if self.attempt in (1, 10) or self.attempt % 100 == 0:
+                log.warn("storing {what} for call {call_id} failed ({error}); retrying, "
+                         "{n} writes waiting", what=what, call_id=call_id,
+                         error=failure.getErrorMessage()[:200], n=len(self.jobs))
+            self.clock.callLater(min(0.2 * 2 ** (self.attempt - 1), MAX_BACKOFF), self._next)
+            return
+        self.jobs.popleft()
+        self.attempt = 0
+        log.failure("storing {what} for call {call_id}", failure, what=what, call_id=call_id)
+        done.callback(None)
+        self._next()
 
 
 def _dt(at: float) -> datetime:
@@ -39,11 +127,16 @@ def _leg(session, call_id: str, channel_id: str):
 @implementer(ICallRecorder, IOutboundRecorder, IPhoneRecorder)
 class SqlCallRecorder:
     def __init__(self, session_factory, run: Callable, callback_deadline_minutes: int = 15,
-                 spool_dir: str = "", store_dir: str = "", recording_format: str = "wav"):
-        """``run(fn)`` runs ``fn`` off the reactor thread and returns a Deferred.
-        Recordings move from ``spool_dir`` (Asterisk's) to ``store_dir``."""
+                 spool_dir: str = "", store_dir: str = "", recording_format: str = "wav",
+                 clock=None):
+        """``run(fn)`` runs ``fn`` off the reactor thread and returns a Deferred; ``clock``
+        times retries (the reactor by default). Recordings move from ``spool_dir``
+        (Asterisk's) to ``store_dir``."""
+        if clock is None:
+            from twisted.internet import reactor as clock
         self.session_factory = session_factory
         self.run = run
+        self.queue = WriteQueue(run, clock)
         self.callback_deadline_minutes = callback_deadline_minutes
         self.spool_dir = spool_dir
         self.store_dir = store_dir
@@ -57,10 +150,7 @@ class SqlCallRecorder:
                 session.commit()
                 return result
 
-        d = self.run(job)
-        d.addErrback(lambda f: log.failure("storing {what} for call {call_id}", f,
-                                           what=what, call_id=call_id))
-        return d
+        return self.queue.put(what, call_id, job)
 
     def caller_identified(self, call_id, details):
         self.details[call_id] = details
