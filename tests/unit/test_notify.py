@@ -73,3 +73,26 @@ def test_a_raising_connection_is_treated_as_down():
     pub.startService()
     pub.publish("a", "{}")
     assert pub.down_since is not None
+
+
+def test_a_slow_reply_while_redis_answers_others_is_no_outage():
+    """Under a burst one reply may come after the timeout while Redis answers the rest:
+    nothing is declared down, nothing dropped; the late reply still counts."""
+    clock = Clock()
+    pending: list[Deferred] = []
+
+    class Slow:
+        def publish(self, channel, message):
+            pending.append(Deferred())
+            return pending[-1]
+
+    pub = RedisPublisher("redis://127.0.0.1:6379/0", clock, timeout=0.5, connect=Slow)
+    pub.startService()
+    pub.publish("a", "1")
+    pub.publish("a", "2")
+    clock.advance(0.4)
+    pending[1].callback(1)  # Redis answered the second one
+    clock.advance(0.2)  # the first one's timer fires: Redis did answer meanwhile
+    assert pub.down_since is None and pub.dropped == 0 and pub.late == 1
+    pending[0].callback(1)
+    assert pub.replies == 2 and not clock.getDelayedCalls()

@@ -17,8 +17,12 @@ Wire protocol (Redis PUBLISH, one JSON object a message)::
 Names and numbers are data, never markup: the page inserts them as text.
 
 Redis is optional for calls: :class:`RedisPublisher` never makes a caller wait. A publish
-that does not complete within ``timeout`` marks Redis down; while it is down messages are
-dropped (one probe a second finds it back) and one warning is logged per outage.
+that does not complete within ``timeout``, with no other reply from Redis meanwhile, marks
+Redis down; while it is down messages are dropped (one probe a second finds it back) and
+one warning is logged per outage. "No other reply": under a burst the reactor itself runs
+late, and a timer may fire before the replies already waiting in the socket are read; so
+the verdict waits one reactor turn, and a Redis that answered anything since the publish
+was sent is up (a slow reply is not an outage).
 """
 
 from __future__ import annotations
@@ -75,6 +79,8 @@ class RedisPublisher(Service):
         self.down_since: float | None = None
         self.next_probe = 0.0
         self.dropped = 0
+        self.replies = 0  # every reply Redis sent, to tell "slow" from "down"
+        self.late = 0
 
     def startService(self):
         super().startService()
@@ -107,23 +113,45 @@ class RedisPublisher(Service):
         except Exception:  # noqa: BLE001 - a screen-pop must never break a call
             self._failed(None)
             return
-        d.addTimeout(self.timeout, self.clock)
+        if d.called:
+            d.addCallbacks(self._ok, self._failed)
+            return
+        # Not cancelled on a timeout (its reply, however late, still says Redis is up).
+        timer = self.clock.callLater(self.timeout, self._slow, self.replies)
+
+        def answered(result):
+            if timer.active():
+                timer.cancel()
+            return result
+
+        d.addBoth(answered)
         d.addCallbacks(self._ok, self._failed)
 
+    def _slow(self, replies_then: int) -> None:
+        # Judge after one more reactor turn, once waiting replies have been read.
+        self.clock.callLater(0, self._judge, replies_then)
+
+    def _judge(self, replies_then: int) -> None:
+        if self.replies > replies_then:
+            self.late += 1  # Redis answers, just not this one yet
+            return
+        self._failed(None, f"no reply within {self.timeout} s")
+
     def _ok(self, _):
+        self.replies += 1
         if self.down_since is not None:
             log.info("Redis is back after {seconds:.0f} s; {dropped} screen-pop events were dropped",
                      seconds=self.clock.seconds() - self.down_since, dropped=self.dropped)
             self.down_since = None
             self.dropped = 0
 
-    def _failed(self, failure):
+    def _failed(self, failure, why: str = "error"):
         if self.down_since is None:
             self.down_since = self.clock.seconds()
             self.next_probe = self.down_since + self.probe_interval
             log.warn("Redis at {host}:{port} is not answering ({error}); screen-pop events are "
                      "dropped until it is back, calls go on", host=self.host, port=self.port,
-                     error=failure.getErrorMessage() if failure is not None else "error")
+                     error=failure.getErrorMessage() if failure is not None else why)
         self.dropped += 1
 
 
