@@ -160,3 +160,9 @@ def test_what_is_safe_to_repeat(monkeypatch):
         out = outcome(rest(http, clock).request("POST", path))
         clock.advance(0.1)
         assert (out == [None]) is repeated, path
+
+
+def test_without_a_client_it_builds_its_own_persistent_pool():
+    client = AriRest("http://127.0.0.1:8088/", "u", "p", reactor=Clock(), max_in_flight=7)
+    assert client.pool.persistent and client.pool.maxPersistentPerHost == 7
+    assert hasattr(client.http, "request")

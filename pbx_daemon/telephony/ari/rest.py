@@ -30,6 +30,7 @@ import json
 from typing import Any
 
 import treq
+from treq.client import HTTPClient
 from twisted.internet import defer, error
 from twisted.internet.defer import Deferred, DeferredSemaphore, inlineCallbacks
 from twisted.internet.task import deferLater
@@ -85,7 +86,7 @@ class AriRest:
             self.pool = HTTPConnectionPool(reactor, persistent=True)
             self.pool.maxPersistentPerHost = max_in_flight
             self.pool.cachedConnectionTimeout = 60
-            http = treq.HTTPClient(Agent(reactor, pool=self.pool))
+            http = HTTPClient(Agent(reactor, pool=self.pool))
         self.http = http
         self.slots = DeferredSemaphore(max_in_flight)
         self.timeout = timeout
