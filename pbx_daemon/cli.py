@@ -44,6 +44,13 @@ def cmd_daemon(args: argparse.Namespace, config: Config, console: Console) -> in
     return run(config)
 
 
+def cmd_agi_server(args: argparse.Namespace, config: Config, console: Console) -> int:
+    _require(config, {"agi"})
+    from pbx_daemon.service import run
+
+    return run(config, standby_agi=True)
+
+
 def cmd_admin(args: argparse.Namespace, config: Config, console: Console) -> int:
     _require(config, {"admin"})
     from admin.serve import run
@@ -144,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("daemon", help="run the call-routing daemon (ARI + FastAGI + HTTP API)")
     c.add_argument("--log-format", choices=("text", "json"))
     c.set_defaults(func=cmd_daemon)
+
+    c = sub.add_parser("agi-server", help="the standby FastAGI route server (agi.standby_listen): "
+                       "routes calls while the daemon is stopped or restarting")
+    c.add_argument("--log-format", choices=("text", "json"))
+    c.set_defaults(func=cmd_agi_server)
 
     c = sub.add_parser("admin", help="serve the admin web app")
     c.set_defaults(func=cmd_admin)

@@ -108,6 +108,43 @@ class ThreadPoolService(Service):
         self.pool.stop()
 
 
+def _lookup(sessions, pool: ThreadPool, reactor, region: str):
+    """``lookup(caller_raw, dialled, busy, now)`` -> Deferred (caller, directory), run in
+    ``pool`` (routing.deadline bounds it)."""
+    def lookup(caller_raw, dialled, busy, now):
+        def job():
+            with sessions() as session:
+                return look_up(session, caller_raw, dialled, now, region, busy)
+        return deferToThreadPool(reactor, pool, job)
+    return lookup
+
+
+def make_standby_agi_service(config, reactor) -> MultiService:
+    """``pbx-crm agi-server``: FastAGI on ``agi.standby_listen`` with the daemon's route
+    decision (same lookup, deadline and plan; no phone is known busy), in its own process.
+    The dialplan asks it when the daemon's own FastAGI is refused (the daemon is stopped or
+    restarting): a routed call then costs a TCP round trip and a lookup, not the ~0.6 s
+    Python start-up of the process AGI script, which stays the last resort."""
+    root = MultiService()
+    sessions = make_session_factory(make_engine(config.database.url))
+    pool = ThreadPool(minthreads=1, maxthreads=8, name="lookup")
+    ThreadPoolService(pool).setServiceParent(root)
+    lookup = _lookup(sessions, pool, reactor, config.general.default_region)
+    r = config.routing
+    timeouts, deadline = StepTimeouts.from_config(r), r.lookup_deadline_ms / 1000.0
+
+    def route(caller_raw, dialled):
+        d = plan_within(lookup, reactor, deadline, timeouts, caller_raw, dialled, frozenset())
+        d.addCallback(lambda routed: plan_variables(routed[1]))
+        return d
+
+    agi = ListeningService(reactor, config.agi.standby_listen,
+                           "the standby FastAGI (agi.standby_listen)", FastAGIFactory(route))
+    agi.setName("fastagi-standby")
+    agi.setServiceParent(root)
+    return root
+
+
 def make_service(config, reactor) -> MultiService:
     root = MultiService()
     engine = make_engine(config.database.url)
@@ -119,12 +156,7 @@ def make_service(config, reactor) -> MultiService:
         ThreadPoolService(pool).setServiceParent(root)
 
     region = config.general.default_region
-
-    def lookup(caller_raw, dialled, busy, now):
-        def job():
-            with sessions() as session:
-                return look_up(session, caller_raw, dialled, now, region, busy)
-        return deferToThreadPool(reactor, lookup_pool, job)
+    lookup = _lookup(sessions, lookup_pool, reactor, region)
 
     ari = config.ari
     rest = AriRest(ari.url, ari.username, ari.password, reactor=reactor)
@@ -263,17 +295,22 @@ def make_service(config, reactor) -> MultiService:
     return root
 
 
-def run(config) -> int:
+def run(config, standby_agi: bool = False) -> int:
+    """Run the daemon (or, ``standby_agi``, the standby FastAGI server) until SIGTERM."""
     from twisted.internet import reactor
 
     start_logging(config.log.format, config.log.level)
-    service = make_service(config, reactor)
-    log.info("pbx-crm daemon starting: ARI {url} as {user}, app {app}",
-             url=config.ari.url, user=config.ari.username, app=config.ari.app)
+    if standby_agi:
+        service = make_standby_agi_service(config, reactor)
+        log.info("pbx-crm agi-server starting on {listen}", listen=config.agi.standby_listen)
+    else:
+        service = make_service(config, reactor)
+        log.info("pbx-crm daemon starting: ARI {url} as {user}, app {app}",
+                 url=config.ari.url, user=config.ari.username, app=config.ari.app)
     reactor.callWhenRunning(service.startService)
     # Twisted turns SIGTERM/SIGINT into reactor.stop(); stop our services cleanly first.
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     reactor.run()
-    log.info("pbx-crm daemon stopped")
+    log.info("pbx-crm {what} stopped", what="agi-server" if standby_agi else "daemon")
     failed = [s for s in service if isinstance(s, ListeningService) and s.failed]
     return 1 if failed else 0

@@ -40,6 +40,7 @@ def render_files(s: LabSettings) -> dict[str, dict[str, str]]:
         "FASTAGI_HOST": "127.0.0.1",
         "BLOCKED_ACTION": s.blocked_action,
         "FASTAGI_PORT": str(s.fastagi_port),
+        "FASTAGI_STANDBY_PORT": str(s.fastagi_standby_port),
         "RECORDING_DIR": f"{instance_path(s.name, 'pbx')}/spool/recording",
     }
     phones = [Phone(endpoint=p, contact=f"sip:{p}@127.0.0.1:{s.world_sip_port}")

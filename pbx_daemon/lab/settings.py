@@ -33,6 +33,7 @@ class LabSettings:
     fallback_timeout: int = 30
     # Where the daemon serves FastAGI (agi.listen), as the lab PBX's dialplan calls it.
     fastagi_port: int = 4573
+    fastagi_standby_port: int = 4574
     blocked_action: str = "busy"
     mirror: str | None = None
 
@@ -55,6 +56,7 @@ class LabSettings:
             ari_password=config.ari.password,
             ari_app=config.ari.app,
             fastagi_port=_endpoint_port(config.agi.listen, 4573),
+            fastagi_standby_port=_endpoint_port(config.agi.standby_listen, 4574),
             blocked_action=config.routing.blocked_action,
             mirror=os.environ.get("PBX_CRM_LAB_MIRROR") or None,
         )

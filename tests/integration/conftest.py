@@ -28,9 +28,11 @@ TEST_LAB = dict(
     world_sip_port=int(os.environ.get("PBX_CRM_TEST_LAB_WORLD_PORT", "15070")),
     trunk_ip="127.0.0.2",
     fastagi_port=14573,
+    fastagi_standby_port=14574,
 )
 # What the suite's daemons put in their config to match.
 TEST_AGI_LISTEN = "tcp:14573:interface=127.0.0.1"
+TEST_AGI_STANDBY_LISTEN = "tcp:14574:interface=127.0.0.1"
 TEST_API_PORT = 18091
 TEST_API_TOKEN = "test-token-0123456789abcdef"
 
