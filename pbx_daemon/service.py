@@ -10,8 +10,11 @@ fed by :mod:`pbx_daemon.telephony.stasis`), and store the call and its legs
 
 from __future__ import annotations
 
+import threading
+
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
+from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
@@ -96,8 +99,20 @@ class CallbackService(Service):
 
 
 class ThreadPoolService(Service):
-    def __init__(self, pool: ThreadPool):
+    """Starts a thread pool with the daemon; stopping waits at most ``grace`` seconds.
+
+    SIGTERM must stop the daemon within 3 s whatever it does, but a worker may be inside a
+    database call that waits for a lock (SQLite's busy timeout is 15 s). The pool's threads
+    are daemon threads and the stop is bounded: a write cut off this way is an uncommitted
+    transaction, rolled back by the database, and the call it belonged to is completed from
+    CEL at the next start (reconciliation)."""
+
+    def __init__(self, pool: ThreadPool, reactor=None, grace: float = 1.5):
         self.pool = pool
+        self.grace = grace
+        self.reactor = reactor
+        self.stopper: threading.Thread | None = None
+        pool.threadFactory = _daemon_thread
 
     def startService(self):
         super().startService()
@@ -105,7 +120,31 @@ class ThreadPoolService(Service):
 
     def stopService(self):
         super().stopService()
-        self.pool.stop()
+        if self.reactor is None:
+            self.pool.stop()
+            return None
+        self.stopper = stopper = threading.Thread(target=self.pool.stop, daemon=True,
+                                                  name=f"stop-{self.pool.name}")
+        stopper.start()
+        done = Deferred()
+        deadline = self.reactor.seconds() + self.grace
+
+        def check():
+            if not stopper.is_alive():
+                done.callback(None)
+            elif self.reactor.seconds() >= deadline:
+                log.warn("thread pool {name} still busy after {grace} s (a database call "
+                         "waiting?); stopping without it", name=self.pool.name, grace=self.grace)
+                done.callback(None)
+            else:
+                self.reactor.callLater(0.05, check)
+
+        check()
+        return done
+
+
+def _daemon_thread(*args, **kwargs) -> threading.Thread:
+    return threading.Thread(*args, daemon=True, **kwargs)
 
 
 def _lookup(sessions, pool: ThreadPool, reactor, region: str):
@@ -128,7 +167,7 @@ def make_standby_agi_service(config, reactor) -> MultiService:
     root = MultiService()
     sessions = make_session_factory(make_engine(config.database.url))
     pool = ThreadPool(minthreads=1, maxthreads=8, name="lookup")
-    ThreadPoolService(pool).setServiceParent(root)
+    ThreadPoolService(pool, reactor).setServiceParent(root)
     lookup = _lookup(sessions, pool, reactor, config.general.default_region)
     r = config.routing
     timeouts, deadline = StepTimeouts.from_config(r), r.lookup_deadline_ms / 1000.0
@@ -153,7 +192,7 @@ def make_service(config, reactor) -> MultiService:
     lookup_pool = ThreadPool(minthreads=1, maxthreads=8, name="lookup")
     store_pool = ThreadPool(minthreads=1, maxthreads=1, name="store")
     for pool in (lookup_pool, store_pool):
-        ThreadPoolService(pool).setServiceParent(root)
+        ThreadPoolService(pool, reactor).setServiceParent(root)
 
     region = config.general.default_region
     lookup = _lookup(sessions, lookup_pool, reactor, region)
