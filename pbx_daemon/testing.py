@@ -102,6 +102,9 @@ class MemoryRecorder:
     def leg_answered(self, call_id, leg_id, agent_id, at):
         self.events.append(("leg_answered", leg_id, agent_id, at))
 
+    def adopted_call_ended(self, call_id, at):
+        self.events.append(("adopted_ended", call_id, at))
+
     def call_ended(self, call_id, outcome, at):
         self.events.append(("ended", outcome, at))
 

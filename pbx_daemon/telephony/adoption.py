@@ -37,7 +37,8 @@ class Adoption:
     ``hangup(channel_id, cause)``, ``stop(channel_id)`` act at once;
     ``reroute(channel, dialled)`` routes a waiting caller again, ``redial(channel,
     dialled)`` a waiting desk phone's call;
-    ``known_channels()`` is every channel the daemon's calls own right now."""
+    ``known_channels()`` is every channel the daemon's calls own right now;
+    ``ended(call_id)`` hears that an adopted call is over (its bridge ``br-<call id>``)."""
 
     def __init__(self, *, app: str, list_bridges: Callable[[], Deferred],
                  list_channels: Callable[[], Deferred],
@@ -46,7 +47,8 @@ class Adoption:
                  hangup: Callable[[str, int], None], stop: Callable[[str], None],
                  reroute: Callable[[Channel, str | None], None],
                  known_channels: Callable[[], Iterable[str]],
-                 redial: Callable[[Channel, str | None], None] | None = None):
+                 redial: Callable[[Channel, str | None], None] | None = None,
+                 ended: Callable[[str], None] | None = None):
         self.app = app
         self.list_bridges = list_bridges
         self.list_channels = list_channels
@@ -57,6 +59,7 @@ class Adoption:
         self.reroute = reroute
         self.known_channels = known_channels
         self.redial = redial
+        self.ended = ended or (lambda call_id: None)
         # Bridges found after a (re)connect that no call of ours owns: a daemon before us
         # connected them. channel id -> bridge id.
         self.adopted: dict[str, str] = {}
@@ -89,6 +92,7 @@ class Adoption:
                 del self.adopted[other]
                 self.hangup(other, causes.NORMAL)
         self.destroy_bridge(bridge)
+        self.ended(names.call_of_bridge(bridge))
 
     def _known(self) -> set[str]:
         return set(self.known_channels()) | set(self.adopted)

@@ -80,6 +80,11 @@ def is_call_bridge(bridge: str) -> bool:
     return bridge.startswith(BRIDGE_PREFIX)
 
 
+def call_of_bridge(bridge: str) -> str:
+    """``br-<call id>`` -> the call id (Asterisk's ids need no escaping: safe_id keeps them)."""
+    return bridge.removeprefix(BRIDGE_PREFIX)
+
+
 def recording_name(call_id: str) -> str:
     """The bridge recording's name (file ``<name>.wav`` in Asterisk's spool): the call id
     only, so nothing a caller controls reaches a file name."""

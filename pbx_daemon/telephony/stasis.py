@@ -67,6 +67,8 @@ class StasisApp:
         goes back to the dialplan, which places it."""
         self.app = app
         self.control = control
+        self.recorder = recorder
+        self.clock = clock
         self.connected = False
         inventory = inventory or AriInventory(rest, self.app)
         self.recordings = RecordingWatch(clock, inventory.recording_live,
@@ -93,7 +95,7 @@ class StasisApp:
                                  destroy_bridge=inventory.destroy_bridge,
                                  hangup=control.hangup, stop=control.stop,
                                  reroute=self.inbound.start, known_channels=self._known_channels,
-                                 redial=self.phone.start)
+                                 redial=self.phone.start, ended=self._adopted_call_over)
         self.sweep = Sweep(app=self.app, list_channels=inventory.channels,
                            known_channels=self.held_channels,
                            gone=lambda channel_id: self._channel_gone(channel_id, None),
@@ -213,6 +215,11 @@ class StasisApp:
     def _call_over(self, call_id: str, answered: bool) -> None:
         if answered:
             self.recordings.expect(names.recording_name(call_id))
+
+    def _adopted_call_over(self, call_id: str) -> None:
+        # Connected when adopted: answered, and its recording closes with the bridge.
+        self.recorder.adopted_call_ended(call_id, self.clock.seconds())
+        self.recordings.expect(names.recording_name(call_id))
 
     def _known_channels(self) -> set[str]:
         return self.inbound.known_channels() | set(self.outbound.channels) \

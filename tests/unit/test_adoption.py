@@ -111,7 +111,8 @@ def test_reconnect_through_the_stasis_application_with_a_fake_asterisk():
         bridges=[Bridge("br-c1", ("c1", "c1-leg1-ab"))],
         channels=[waiting("c1", state="Up"), Channel("c1-leg1-ab", state="Up"),
                   Channel("c9-leg2-cd", state="Ringing"), waiting("c5")])
-    app = StasisApp(app="pbx-crm", rest=None, control=control, recorder=MemoryRecorder(),
+    recorder = MemoryRecorder()
+    app = StasisApp(app="pbx-crm", rest=None, control=control, recorder=recorder,
                     clock=clock, lookup=lambda *args: Deferred(),
                     timeouts=StepTimeouts(), deadline=0.5,
                     outbound_control=FakeOutboundControl(), inventory=inventory)
@@ -124,7 +125,12 @@ def test_reconnect_through_the_stasis_application_with_a_fake_asterisk():
     app.on_event({"type": "ChannelDestroyed", "cause": 16, "channel": {"id": "c1-leg1-ab"}})
     assert control.actions[-1] == ("hangup", "c1", 16)
     assert inventory.actions[-1] == ("destroy_bridge", "br-c1")
-    assert clock.getDelayedCalls() == []
+    # The call an earlier daemon connected is closed as answered; its recording expected.
+    assert recorder.of("adopted_ended") == [("adopted_ended", "c1", 0.5)]
+    app.on_event({"type": "RecordingFinished", "recording": {"name": "c1"}})
+    assert recorder.of("recording_finished") == [("recording_finished", "c1")]
+    clock.advance(2.0)  # the watch's own check finds it attached already
+    assert clock.getDelayedCalls() == [] and len(recorder.of("recording_finished")) == 1
 
 
 def test_a_side_that_hangs_up_between_the_bridge_list_and_the_channel_list_ends_the_call():

@@ -102,6 +102,10 @@ class ICallRecorder(Interface):
     def call_ended(call_id, outcome, at):
         pass
 
+    def adopted_call_ended(call_id, at):
+        """A connected call this daemon re-adopted (an earlier one connected it) ended:
+        it was answered; close it and its open legs at ``at``, whatever its direction."""
+
     def recording_finished(call_id):
         """Asterisk closed the call's recording (inbound or click-to-call): attach it.
         Returns a Deferred firing with its size in bytes, or None."""

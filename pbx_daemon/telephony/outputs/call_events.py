@@ -107,6 +107,9 @@ class CallEvents:
         if others:
             self._notify("ended", call_id, "answered_elsewhere", others, phone=seen.phone)
 
+    def adopted_call_ended(self, call_id, at):
+        self.store.adopted_call_ended(call_id, at)
+
     def leg_answered(self, call_id, leg_id, agent_id, at):
         self.store.leg_answered(call_id, leg_id, agent_id, at)
         seen = self.calls.get(call_id)

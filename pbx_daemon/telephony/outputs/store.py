@@ -234,6 +234,14 @@ class SqlCallRecorder:
                 call.talk_seconds = int((_dt(at) - call.answered_at).total_seconds())
         self._write("call end", call_id, write)
 
+    def adopted_call_ended(self, call_id, at):
+        def write(session):
+            call = session.scalar(select(m.Call).where(m.Call.linkedid == call_id))
+            if call is None or call.ended_at is not None:
+                return
+            _close(call, "answered", _dt(at), lambda leg: "cancelled")
+        self._write("adopted call end", call_id, write)
+
     # ---- click-to-call -----------------------------------------------------------------
     def outbound_started(self, call_id, request, at):
         def write(session):
