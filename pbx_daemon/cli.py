@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("reconcile", help="store calls Asterisk handled while the daemon was down")
     c.add_argument("--cel-log", help="CEL JSON lines file (default: asterisk.cel_log)")
+    c.add_argument("--full", action="store_true",
+                   help="read the whole file, ignoring the stored position and the horizon")
     c.set_defaults(func=cmd_reconcile)
 
     c = sub.add_parser("call", help="click-to-call: ring an employee's phone, then dial a number")

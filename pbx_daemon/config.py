@@ -106,6 +106,9 @@ class Recordings:
 @dataclass(frozen=True)
 class Inquiries:
     callback_deadline_minutes: int = 15
+    # Missed calls stored after their call-back deadline (reconciled late): "summary" (one
+    # task per responsible listing them) or "none" (inquiries only).
+    stale_missed_tasks: str = "summary"
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,9 @@ class AsteriskSection:
     recording_dir: str = "/var/spool/asterisk/recording"
     # How often the daemon reconciles, in seconds (0: only at start).
     reconcile_interval: int = 60
+    # A database that has never reconciled imports only calls that ended this many hours
+    # before its first start (0: the whole CEL log).
+    reconcile_horizon_hours: int = 24
 
 
 @dataclass(frozen=True)
@@ -393,6 +399,11 @@ def validate(config: Config, for_: set[str] | frozenset[str] = frozenset()) -> l
         problems.append(ConfigProblem("routing.blocked_action", "must be busy or message"))
     if not 1 <= config.inquiries.callback_deadline_minutes <= 10080:
         problems.append(ConfigProblem("inquiries.callback_deadline_minutes", "must be 1..10080"))
+    if config.inquiries.stale_missed_tasks not in ("summary", "none"):
+        problems.append(ConfigProblem("inquiries.stale_missed_tasks", "must be summary or none"))
+    if not 0 <= config.asterisk.reconcile_horizon_hours <= 87600:
+        problems.append(ConfigProblem("asterisk.reconcile_horizon_hours",
+                                      "must be 0..87600 hours (0: the whole CEL log)"))
     if not 5 <= config.click_to_call.employee_timeout <= 120:
         problems.append(ConfigProblem("click_to_call.employee_timeout", "must be 5..120 seconds"))
     if not 5 <= config.click_to_call.client_timeout <= 300:

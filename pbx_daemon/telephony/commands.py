@@ -17,17 +17,40 @@ from pbx_daemon.console import Console
 
 
 def cmd_reconcile(args: argparse.Namespace, config: Config, console: Console) -> int:
+    """What the daemon's periodic reconcile does, once: from the stored CEL position (or,
+    on a database that never reconciled, within ``asterisk.reconcile_horizon_hours``).
+    ``--full``: the whole file, no horizon, the stored position left alone. Either way it
+    cannot know which calls a running daemon holds: a row in progress whose CEL ended is
+    completed."""
+    import time
+
     from pbx_daemon import db
-    from pbx_daemon.telephony.reconcile import reconcile
+    from pbx_daemon.telephony.reconcile import Reconciler, reconcile
 
     path = Path(args.cel_log or config.asterisk.cel_log)
     if not path.is_file():
         return console.fail(f"no CEL log at {path} (asterisk.cel_log)", 1)
-    with db.session_for(config.database.url) as session, open(path, errors="replace") as f:
-        summary = reconcile(session, f, recordings_dir=config.asterisk.recording_dir,
-                            store_dir=config.recordings.dir,
-                            region=config.general.default_region,
-                            callback_deadline_minutes=config.inquiries.callback_deadline_minutes)
+    now = time.time()
+    if args.full:
+        with db.session_for(config.database.url) as session, open(path, errors="replace") as f:
+            summary = reconcile(session, f, recordings_dir=config.asterisk.recording_dir,
+                                store_dir=config.recordings.dir,
+                                region=config.general.default_region, settled_before=now - 5,
+                                callback_deadline_minutes=config.inquiries.callback_deadline_minutes)
+    else:
+        engine = db.make_engine(config.database.url)
+        try:
+            reconciler = Reconciler(
+                db.make_session_factory(engine), path,
+                recordings_dir=config.asterisk.recording_dir, store_dir=config.recordings.dir,
+                region=config.general.default_region,
+                callback_deadline_minutes=config.inquiries.callback_deadline_minutes,
+                horizon_hours=config.asterisk.reconcile_horizon_hours,
+                stale_missed_tasks=config.inquiries.stale_missed_tasks)
+            summary = reconciler.run(now=now)
+            reconciler.reset()
+        finally:
+            engine.dispose()
     print(f"reconciled {path}: {summary.seen} complete calls, {summary.stored} stored "
           f"({summary.answered} answered, {summary.missed} missed)", file=console.out)
     return 0

@@ -14,11 +14,14 @@ from pbx_daemon.crm.inquiries.rules import (
     AnsweredCall,
     CallbackTask,
     CreateInquiry,
+    SUMMARY_LINES,
     Ignore,
+    LateCallback,
     MergeInquiry,
     MissedCall,
     OpenInquiry,
     decide_answered,
+    decide_late_callbacks,
     decide_missed,
 )
 from pbx_daemon.crm.inquiries.apply import apply_answered, apply_missed, missed_call_facts
@@ -286,3 +289,49 @@ def test_the_new_numbers_inquiry_takes_the_tracking_numbers_source(session):
     session.flush()
     apply_answered(session, call, AT)
     assert session.scalar(select(m.Inquiry)).source_id == source.id
+
+
+# ---- call-backs already overdue when the call is stored (reconciled late) ----------------
+def test_a_missed_call_stored_before_its_deadline_gets_its_task_as_usual():
+    decision = decide_missed(MissedCall("+79161234567", AT, head_id=3), None, 15,
+                             now=AT + timedelta(minutes=14))
+    assert decision.task_deadline == AT + timedelta(minutes=15) and decision.late is None
+
+
+def test_a_missed_call_stored_after_its_deadline_gets_no_task_but_is_late():
+    decision = decide_missed(MissedCall("+79161234567", AT, head_id=3, caller_name="Иван"),
+                             None, 15, now=AT + timedelta(hours=3))
+    assert isinstance(decision, CreateInquiry) and decision.task_deadline is None
+    assert decision.late == LateCallback(3, "+79161234567", AT, "Иван")
+
+
+def test_a_late_miss_on_an_inquiry_without_a_task_is_late_for_the_inquirys_responsible():
+    decision = decide_missed(MissedCall("+79161234567", AT, head_id=3),
+                             OpenInquiry(7, 1, responsible_id=5), 15, now=AT + timedelta(days=2))
+    assert decision == MergeInquiry(7, 2, AT, None, late=LateCallback(5, "+79161234567", AT))
+
+
+def test_a_late_miss_with_nobody_to_call_back_is_not_late_either():
+    decision = decide_missed(MissedCall(None, AT, head_id=3), None, 15, now=AT + timedelta(days=2))
+    assert (decision.task_deadline, decision.late) == (None, None)
+
+
+def test_late_call_backs_make_one_summary_task_per_person_oldest_first():
+    now = AT + timedelta(days=1)
+    late = [LateCallback(3, "+79160000002", AT + timedelta(minutes=5)),
+            LateCallback(5, "+79160000009", AT),
+            LateCallback(3, "+79160000001", AT, "ООО Ромашка")]
+    tasks = decide_late_callbacks(late, "summary", now, 15)
+    assert [(t.responsible_id, t.deadline, t.title) for t in tasks] == [
+        (3, now + timedelta(minutes=15), "Call back 2 missed calls stored after their call-back deadline"),
+        (5, now + timedelta(minutes=15), "Call back 1 missed call stored after their call-back deadline")]
+    assert tasks[0].comment.splitlines()[1:] == ["2026-11-22 10:30  +79160000001  ООО Ромашка",
+                                                 "2026-11-22 10:35  +79160000002"]
+
+
+def test_late_call_backs_make_no_task_with_none_and_a_long_list_is_cut():
+    late = [LateCallback(3, f"+7916000{i:04d}", AT + timedelta(seconds=i)) for i in range(120)]
+    assert decide_late_callbacks(late, "none", AT) == ()
+    (task,) = decide_late_callbacks(late, "summary", AT)
+    lines = task.comment.splitlines()[1:]
+    assert len(lines) == SUMMARY_LINES + 1 and lines[-1].startswith("... and 70 more")

@@ -8,6 +8,7 @@ inquiry land together; the open-inquiry lookup is the indexed (phone, status) qu
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Iterable
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -16,9 +17,11 @@ from pbx_daemon.crm import models as m
 from pbx_daemon.crm.inquiries.rules import (
     AnsweredCall,
     CreateInquiry,
+    LateCallback,
     MergeInquiry,
     MissedCall,
     OpenInquiry,
+    SummaryTask,
     decide_answered,
     decide_missed,
 )
@@ -65,10 +68,32 @@ def missed_call_facts(session: Session, call: m.Call, *, blocked: bool, is_staff
         source_id=source_id, tracking_number_id=tracking_number_id, caller_name=call.caller_name)
 
 
-def apply_missed(session: Session, call: m.Call, facts: MissedCall, deadline_minutes: int) -> None:
+def apply_missed(session: Session, call: m.Call, facts: MissedCall, deadline_minutes: int,
+                 now: datetime | None = None) -> LateCallback | None:
+    """The call's inquiry and call-back task; with ``now`` (reconciliation) a call whose
+    call-back is already overdue gets no task and its :class:`LateCallback` is returned,
+    for :func:`apply_summary_tasks`."""
     existing = open_inquiry_for(session, facts.caller)
-    decision = decide_missed(facts, _open_facts(session, existing), deadline_minutes)
+    decision = decide_missed(facts, _open_facts(session, existing), deadline_minutes, now)
     _apply(session, call, existing, decision)
+    return getattr(decision, "late", None)
+
+
+def apply_summary_tasks(session: Session, tasks: Iterable[SummaryTask],
+                        task_ids: dict[int, int]) -> None:
+    """Create each summary task, or rewrite the one made earlier in the same run
+    (``task_ids``: responsible id -> task id, updated here), so that a run committed in
+    batches still leaves one task per person."""
+    for summary in tasks:
+        task = session.get(m.Task, task_ids[summary.responsible_id]) \
+            if summary.responsible_id in task_ids else None
+        if task is None:
+            task = m.Task(type="call", responsible_id=summary.responsible_id)
+            session.add(task)
+        task.title, task.comment = summary.title[:300], summary.comment
+        task.deadline = task.remind_at = summary.deadline
+        session.flush()
+        task_ids[summary.responsible_id] = task.id
 
 
 def _apply(session: Session, call: m.Call, existing: m.Inquiry | None, decision) -> None:

@@ -13,6 +13,12 @@ rules, pure.
 * Blocklisted callers and the company's own staff never create inquiries. A caller who
   withheld the number gets an inquiry (it is a lost call) but no task: nobody can call back.
 * A later answered call from that number closes the open call-back task ("recovered").
+* A missed call stored only after its call-back deadline had passed (reconciled from CEL
+  after the daemon was down, or a first start against an old CEL log) gets its inquiry but
+  no task of its own: a task overdue the moment it appears, times hundreds, buries the live
+  ones. Instead (:func:`decide_late_callbacks`, ``inquiries.stale_missed_tasks``):
+  ``summary`` (the default) leaves each responsible person one task listing their late
+  calls, due ``callback_deadline_minutes`` from now; ``none`` leaves the inquiries alone.
 
 New numbers (:func:`decide_answered`, seed 002: a lead "вне зависимости от того, состоялся
 ли разговор"; seed 003: Spam and source quality see every call):
@@ -39,6 +45,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Sequence
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,26 @@ class CallbackTask:
 
 
 @dataclass(frozen=True)
+class LateCallback:
+    """A call-back a missed call would have had, had its deadline not passed already."""
+
+    responsible_id: int
+    caller: str
+    at: datetime
+    caller_name: str | None = None
+
+
+@dataclass(frozen=True)
+class SummaryTask:
+    """One call-back task listing one person's late missed calls."""
+
+    responsible_id: int
+    deadline: datetime
+    title: str
+    comment: str
+
+
+@dataclass(frozen=True)
 class Ignore:
     reason: str
 
@@ -113,6 +140,7 @@ class CreateInquiry:
     task_title: str
     task_comment: str
     missed_count: int = 1
+    late: LateCallback | None = None  # no task: its deadline had passed (see the rules)
 
 
 @dataclass(frozen=True)
@@ -122,10 +150,14 @@ class MergeInquiry:
     last_seen_at: datetime
     task: CallbackTask | None = None  # a missed call on an inquiry without an open task
     responsible_id: int | None = None  # set when the inquiry has nobody responsible yet
+    late: LateCallback | None = None  # the task it would get, had its deadline not passed
 
 
 def decide_missed(call: MissedCall, open_inquiry: OpenInquiry | None,
-                  deadline_minutes: int = 15) -> Ignore | CreateInquiry | MergeInquiry:
+                  deadline_minutes: int = 15, now: datetime | None = None
+                  ) -> Ignore | CreateInquiry | MergeInquiry:
+    """``now``: when the call is being stored; a call-back due before it is late (the
+    module's rules). None: the call is stored as it happens, never late."""
     if call.blocked:
         return Ignore("blocklisted caller")
     if call.is_staff:
@@ -134,23 +166,60 @@ def decide_missed(call: MissedCall, open_inquiry: OpenInquiry | None,
                         if x is not None), None)
     when = call.at.strftime("%Y-%m-%d %H:%M")
     who = call.caller_name or call.caller or "a withheld number"
+    deadline = call.at + timedelta(minutes=deadline_minutes)
+    is_late = now is not None and deadline < now
     if open_inquiry is not None:
-        task = None
+        task = late = None
         callback_to = open_inquiry.responsible_id or responsible
         if not open_inquiry.has_open_task and call.caller and callback_to is not None:
-            deadline = call.at + timedelta(minutes=deadline_minutes)
-            task = CallbackTask(callback_to, deadline, f"Call back {call.caller}",
-                                f"Missed call from {who} at {when}.")
-        return MergeInquiry(open_inquiry.id, open_inquiry.missed_count + 1, call.at, task)
+            if is_late:
+                late = LateCallback(callback_to, call.caller, call.at, call.caller_name)
+            else:
+                task = CallbackTask(callback_to, deadline, f"Call back {call.caller}",
+                                    f"Missed call from {who} at {when}.")
+        return MergeInquiry(open_inquiry.id, open_inquiry.missed_count + 1, call.at, task,
+                            late=late)
+    has_task = bool(call.caller) and responsible is not None
     return CreateInquiry(
         phone=call.caller, responsible_id=responsible, department_id=call.department_id,
         source_id=call.source_id, tracking_number_id=call.tracking_number_id,
         name=call.caller_name, first_seen_at=call.at,
-        task_deadline=(call.at + timedelta(minutes=deadline_minutes)
-                       if call.caller and responsible is not None else None),
+        task_deadline=deadline if has_task and not is_late else None,
         task_title=f"Call back {call.caller or ''}".strip(),
         task_comment=f"Missed call from {who} at {when}.",
+        late=LateCallback(responsible, call.caller, call.at, call.caller_name)
+        if has_task and is_late else None,
     )
+
+
+SUMMARY_LINES = 50  # calls listed in one summary task; the rest are counted
+
+
+def decide_late_callbacks(late: Sequence[LateCallback], mode: str,
+                          now: datetime, deadline_minutes: int = 15) -> tuple[SummaryTask, ...]:
+    """``mode`` ``summary``: one task per responsible person listing their late calls
+    (oldest first, at most :data:`SUMMARY_LINES`, then a count), due ``deadline_minutes``
+    from ``now``; ``none``: no task."""
+    if mode != "summary" or not late:
+        return ()
+    by_person: dict[int, list[LateCallback]] = {}
+    for item in late:
+        by_person.setdefault(item.responsible_id, []).append(item)
+    tasks = []
+    for person, items in by_person.items():
+        items = sorted(items, key=lambda i: i.at)
+        lines = [f"{i.at.strftime('%Y-%m-%d %H:%M')}  {i.caller}"
+                 + (f"  {i.caller_name}" if i.caller_name else "") for i in items[:SUMMARY_LINES]]
+        if len(items) > SUMMARY_LINES:
+            lines.append(f"... and {len(items) - SUMMARY_LINES} more (see the open inquiries)")
+        calls = "1 missed call" if len(items) == 1 else f"{len(items)} missed calls"
+        tasks.append(SummaryTask(
+            person, now + timedelta(minutes=deadline_minutes),
+            f"Call back {calls} stored after their call-back deadline",
+            f"{calls.capitalize()} reached the company while pbx-crm was not recording calls "
+            "and were stored later from Asterisk's CEL log, past their call-back deadline: "
+            "each has an open inquiry, none a task of its own.\n" + "\n".join(lines)))
+    return tuple(tasks)
 
 
 def decide_answered(call: AnsweredCall, open_inquiry: OpenInquiry | None
