@@ -254,10 +254,11 @@ def make_service(config, reactor) -> MultiService:
         click-to-call and desk-phone calls by call id (the linkedid), and the channels of
         connected calls re-adopted after a restart (an inbound call's trunk channel id is
         its linkedid)."""
-        # TODO(lead): once the store retries failed writes, add the call ids whose end is
-        # still queued there: reconcile must not complete a row the store is about to.
+        # And the calls whose writes still wait in the store's queue (the database was
+        # away): reconcile must not complete a row the store is about to.
         return (frozenset(app.calls) | frozenset(app.outbound.calls)
-                | frozenset(app.phone.calls) | frozenset(app.adopted))
+                | frozenset(app.phone.calls) | frozenset(app.adopted)
+                | recorder.queue.call_ids())
 
     # Reconcile from CEL on a thread of its own, not the store's (it can run for minutes on
     # a first start); stopping sets its stop flag first (pbx_daemon.telephony.reconcile_service).

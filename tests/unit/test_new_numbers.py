@@ -181,3 +181,23 @@ def test_new_lead_refuses_calls_without_a_client_number_and_call_list_calls(fact
         with pytest.raises(FunnelError, match=words):
             lead_from_call(s, call, by=anna)
         assert not [row for row in s.new if isinstance(row, m.Lead)]
+
+
+def test_a_call_end_the_store_writes_after_reconciliation_completed_the_row_changes_nothing(factory):
+    """The database was away while a missed call ended; reconciliation completed the row
+    from CEL (inquiry and task) before the store's queued end got through: that end is
+    not applied a second time."""
+    recorder = _recorder(factory)
+    recorder.caller_identified("1700000200.1", CallDetails(NUMBER, NUMBER, None))
+    recorder.call_started("1700000200.1", "chan", RoutePlan(steps=()), START)
+    recorder.call_ended("1700000200.1", "missed", START + 30)  # as reconciliation would
+    with factory() as s:
+        before = (s.scalar(select(func.count(m.Inquiry.id))), s.scalar(select(func.count(m.Task.id))),
+                  s.scalar(select(m.Inquiry.missed_count)))
+    recorder.caller_identified("1700000200.1", CallDetails(NUMBER, NUMBER, None))
+    recorder.call_ended("1700000200.1", "missed", START + 31)  # the store's late write
+    with factory() as s:
+        after = (s.scalar(select(func.count(m.Inquiry.id))), s.scalar(select(func.count(m.Task.id))),
+                 s.scalar(select(m.Inquiry.missed_count)))
+        assert s.scalar(select(m.Call.ended_at)).timestamp() == START + 30
+    assert after == before and before[0] == 1

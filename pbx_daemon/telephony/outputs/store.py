@@ -58,6 +58,10 @@ class WriteQueue:
         self.dropped = 0
         self.warned = 0
 
+    def call_ids(self) -> frozenset[str]:
+        """The calls with writes still waiting."""
+        return frozenset(call_id for _, call_id, _, _ in list(self.jobs))
+
     def put(self, what: str, call_id: str, job: Callable) -> Deferred:
         done: Deferred = Deferred()
         if len(self.jobs) >= BACKLOG_MAX:
@@ -221,6 +225,8 @@ class SqlCallRecorder:
                 # The dialplan rings the fallback group now; how it ends is in CEL/CDR.
                 call.handled_by = "fallback_group"
                 return
+            if call.ended_at is not None:
+                return  # completed from CEL meanwhile (reconciliation): its rules ran there
             call.ended_at = _dt(at)
             call.outcome = outcome if outcome in m.CALL_OUTCOMES else "failed"
             if outcome == "missed":
