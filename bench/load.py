@@ -3,7 +3,7 @@ routed DID against the lab PBX's native ring group (a plain Dial() of the same t
 phones), side by side.
 
     .venv/bin/python bench/load.py [--rates 5,10,20] [--count 100] [--scenario giveup|answer]
-                                   [--giveup 6] [--settle 10] [--soak SECONDS] [--keep]
+                                   [--giveup 6] [--settle 10] [--warmup 5] [--soak SECONDS] [--keep]
 
 Brings up its own lab (name "bench": SIP 25060, ARI 28088, phones 25070, trunk 127.0.0.3,
 FastAGI 24573, so it runs beside the demo's and the test suite's) and `pbx-crm daemon` on
@@ -20,8 +20,9 @@ p50 / p99, INVITE -> 200 p99 (answer), the PBX's channels --settle seconds after
 burst (ARI), and for pbx-crm the database invariants (burst.check_database); then what
 each process used of a core while sipp ran, sipp's failures and the warnings Asterisk
 and the daemon logged, to tell what limited a rate. Leftover channels are hung up before
-the next burst. --soak SECONDS: then 1 call a second for that long against pbx-crm, with
-the daemon's RSS and open files before and after.
+the next burst; --warmup calls to each DID go first, unreported. --soak SECONDS: then 1
+call a second for that long against pbx-crm, with the daemon's RSS and open files before
+and after.
 
 sipp's clock is CLOCK_MONOTONIC_COARSE: times come in 4 ms steps. Run as root (the lab
 needs chroot); sipp is Debian's sip-tester (scripts/setup.sh). Asserts nothing.
@@ -62,7 +63,8 @@ def bench_settings() -> LabSettings:
 def start_daemon(lab: Lab, tmp: Path, url: str) -> subprocess.Popen:
     """`pbx-crm daemon` against the bench lab (as tests/integration/conftest.py's
     running_daemon): recordings from the lab PBX's spool into tmp/recordings; no CEL
-    reconciliation (the lab's CEL log has the native ring group's calls too)."""
+    reconciliation, not even periodic (the lab's CEL log has the native ring group's calls
+    too)."""
     s = lab.s
     config = tmp / "pbx-crm.toml"
     spool = lab.instance_dir("pbx") / "spool" / "recording"
@@ -72,7 +74,8 @@ def start_daemon(lab: Lab, tmp: Path, url: str) -> subprocess.Popen:
         f'[api]\ntoken = "{secrets.token_urlsafe(24)}"\n'
         f'listen = "tcp:{API_PORT}:interface=127.0.0.1"\n'
         f'[agi]\nlisten = "tcp:{AGI_PORT}:interface=127.0.0.1"\n'
-        f'[asterisk]\nrecording_dir = "{spool}"\ncel_log = "{tmp}/no-cel-log"\n')
+        f'[asterisk]\nrecording_dir = "{spool}"\ncel_log = "{tmp}/no-cel-log"\n'
+        "reconcile_interval = 0\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PBX_CRM_")}
     with open(tmp / "daemon.log", "w") as out:
         daemon = subprocess.Popen([sys.executable, "-m", "pbx_daemon.cli", "--config", str(config),
@@ -171,6 +174,8 @@ def main() -> int:
     ap.add_argument("--soak", type=int, default=0, metavar="SECONDS",
                     help="then 1 cps for this long against pbx-crm")
     ap.add_argument("--only", choices=("pbx-crm", "native"), help="one DID only")
+    ap.add_argument("--warmup", type=int, default=5,
+                    help="calls to each DID at 1 cps first, not reported")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (sipp's files)")
     args = ap.parse_args()
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
@@ -181,6 +186,7 @@ def main() -> int:
     url = f"sqlite:///{tmp}/pbx.sqlite3"
     daemon = None
     reports: list[BurstReport] = []
+    soak = ""
     burst_no = 0
     try:
         lab.down()
@@ -195,6 +201,17 @@ def main() -> int:
         if args.only:
             targets = [t for t in targets if t[0] == args.only]
         print(f"lab 'bench' up, daemon pid {daemon.pid}, work directory {tmp}", flush=True)
+        if args.warmup:
+            # The daemon's first calls pay for lazy imports and SQLAlchemy's statement
+            # cache; the first burst would carry them.
+            for target, did in targets:
+                lab.reset_behaviour()
+                set_phones(lab, args.scenario)
+                run_burst(lab, SippBurst(args.scenario, did, 1, args.warmup, args.giveup),
+                          caller_numbers(burst_no, args.warmup), target=target,
+                          workdir=tmp / f"warmup-{target}", sipp_port=SIPP_PORT, settle=2)
+                burst_no += 1
+                hang_up_leftovers(lab)
         print(HEADER, flush=True)
         for i, rate in enumerate(rates):
             for target, did in (targets if i % 2 == 0 else targets[::-1]):
@@ -224,9 +241,10 @@ def main() -> int:
             reports.append(report)
             print(row(report), flush=True)
             growth = 100 * (after["rss_kb"] - before["rss_kb"]) / before["rss_kb"]
-            print(f"\nsoak {args.soak} s at 1 cps: daemon RSS {before['rss_kb'] / 1024:.1f} MiB -> "
-                  f"{after['rss_kb'] / 1024:.1f} MiB ({growth:+.1f} %), open files "
-                  f"{before['open_files']} -> {after['open_files']}", flush=True)
+            soak = (f"soak {args.soak} s at 1 cps: daemon RSS {before['rss_kb'] / 1024:.1f} MiB -> "
+                    f"{after['rss_kb'] / 1024:.1f} MiB ({growth:+.1f} %), open files "
+                    f"{before['open_files']} -> {after['open_files']}")
+            print("\n" + soak, flush=True)
     except KeyboardInterrupt:
         print("interrupted; tearing down", file=sys.stderr)
     finally:
@@ -237,6 +255,8 @@ def main() -> int:
             print("\n".join(row(r) for r in reports))
             print("\nWhat each burst used and ran into:")
             print("\n".join(limits(r) for r in reports))
+        if soak:
+            print("\n" + soak)
         if args.keep:
             print(f"\nsipp's files, the daemon's log and database: {tmp}")
         else:

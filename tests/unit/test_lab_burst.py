@@ -231,7 +231,13 @@ def test_warnings_are_counted_by_kind_past_the_offset(tmp_path):
     assert found == {"WARNING res_http.c: HTTP session count exceeded N sessions.": 2,
                      "ERROR pbx.c: Maximum call limit of N calls exceeded by 'PJSIP/x'!": 1}
     daemon = tmp_path / "daemon.log"
-    daemon.write_text('{"log_format": "ARI {method} failed: 503", "log_level": {"name": "warn"}}\n'
-                      '{"log_format": "ringing", "log_level": {"name": "info"}}\nnot json\n')
-    assert _problems_logged(daemon, 0, json_lines=True) == {"ARI {method} failed: N": 1}
+    daemon.write_text(
+        '{"log_format": "ARI {what} failed: {error}", "what": "stop pbx-17.28-leg2-d600", '
+        '"error": "ConnectionDone", "log_level": {"name": "warn"}}\n'
+        '{"log_format": "ARI {what} failed: {error}", "what": "stop pbx-17.29-leg1-0129", '
+        '"error": "ConnectionDone", "log_level": {"name": "warn"}}\n'
+        '{"log_format": "odd {missing}", "log_level": {"name": "error"}}\n'
+        '{"log_format": "ringing", "log_level": {"name": "info"}}\nnot json\n')
+    assert _problems_logged(daemon, 0, json_lines=True) == {
+        "ARI stop # failed: ConnectionDone": 2, "odd {missing}": 1}
     assert _problems_logged(tmp_path / "missing.log", 0, json_lines=False) == {}
