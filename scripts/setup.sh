@@ -13,8 +13,11 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # chromium + chromium-driver: the browser tests drive a real headless Chromium.
+# sip-tester: sipp, the independent SIP peer that plays the lab's trunk in the burst test
+# and bench/load.py (installed unless a sipp is already on PATH).
 debs=(python3 python3-venv python3-pip debootstrap redis-server redis-tools ca-certificates
       chromium chromium-driver)
+command -v sipp >/dev/null 2>&1 || debs+=(sip-tester)
 missing=()
 for pkg in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

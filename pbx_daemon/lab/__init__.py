@@ -18,8 +18,9 @@ This is ops and test tooling, run as root from the shell; it is not used by the 
 :mod:`~pbx_daemon.lab.lab` holds :class:`Lab`, the handle tests and ops drive; next to it
 ``settings`` (what a lab is), ``build`` (the debootstrap root), ``render`` (the two
 instances' configuration), ``processes`` (Asterisk under chroot, mounts, pids), ``world``
-(phone behaviour, rings read back from CEL), ``commands`` (``pbx-crm lab|demo``) and
-``demo`` (the demo data and calls).
+(phone behaviour, rings read back from CEL), ``commands`` (``pbx-crm lab|demo``),
+``demo`` (the demo data and calls), and ``sipp`` + ``burst`` (sipp playing the trunk for a
+burst of calls, and what a burst must leave behind: bench/load.py and the burst test).
 """
 
 from __future__ import annotations

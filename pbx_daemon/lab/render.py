@@ -1,6 +1,8 @@
 """The lab's Asterisk configuration, as text: the PBX gets the project's own
 ``asterisk_conf/`` and ``dialplan/`` rendered with the lab's settings (the files production
-uses); the world (trunk and phones) gets ``templates/world_*.conf``. Nothing is written here.
+uses) plus one lab-only file, ``templates/pbx_extensions_lab.conf`` (a native ring group DID
+to compare against); the world (trunk and phones) gets ``templates/world_*.conf``. Nothing
+is written here.
 """
 
 from __future__ import annotations
@@ -42,10 +44,16 @@ def render_files(s: LabSettings) -> dict[str, dict[str, str]]:
         "FASTAGI_PORT": str(s.fastagi_port),
         "FASTAGI_STANDBY_PORT": str(s.fastagi_standby_port),
         "RECORDING_DIR": f"{instance_path(s.name, 'pbx')}/spool/recording",
+        "NATIVE_DID": s.native_did,
+        "NATIVE_DIAL": dial_list(s.native_ring_group),
     }
     phones = [Phone(endpoint=p, contact=f"sip:{p}@127.0.0.1:{s.world_sip_port}")
               for p in s.phones]
     pbx = render_pbx_files(pbx_values, phones)
+    pbx["extensions_lab.conf"] = render_text(
+        (TEMPLATES / "pbx_extensions_lab.conf").read_text(), pbx_values,
+        name="pbx_extensions_lab.conf")
+    pbx["extensions.conf"] += "\n; pbx-crm lab only: the native ring group DID.\n#include extensions_lab.conf\n"
     world_values = {
         **common,
         "ROLE": "world",

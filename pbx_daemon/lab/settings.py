@@ -34,12 +34,20 @@ class LabSettings:
     # Where the daemon serves FastAGI (agi.listen), as the lab PBX's dialplan calls it.
     fastagi_port: int = 4573
     fastagi_standby_port: int = 4574
+    # A DID the lab PBX's dialplan sends straight to a plain Dial() of these phones, not
+    # to pbx-crm (templates/pbx_extensions_lab.conf): the baseline bench/load.py compares
+    # the daemon's routing against.
+    native_did: str = "+74951110090"
+    native_ring_group: tuple[str, ...] = ("101", "102")
     blocked_action: str = "busy"
     mirror: str | None = None
 
     def __post_init__(self) -> None:
         if not re.match(r"^[a-z0-9-]{1,20}$", self.name):
             raise LabError(f"lab name {self.name!r}: lowercase letters, digits and '-'")
+        # A literal extension: a leading "_" would make it a pattern that takes over DIDs.
+        if not re.match(r"^\+?[0-9]{3,20}$", self.native_did):
+            raise LabError(f"native ring group DID {self.native_did!r}: digits, optional +")
 
     @classmethod
     def from_config(cls, config) -> "LabSettings":
