@@ -24,9 +24,6 @@ class FakeCallControl:
         self.actions: list[tuple] = []
         self.stop_reasons: dict[str, str] = {}
 
-    def indicate_ringing(self, caller_channel):
-        self.actions.append(("indicate_ringing", caller_channel))
-
     def ring(self, call_id, leg_id, endpoint, caller_name, caller_number):
         self.actions.append(("ring", leg_id, endpoint, caller_name, caller_number))
 

@@ -51,11 +51,11 @@ def destroyed(channel_id, cause=16):
     return {"type": "ChannelDestroyed", "cause": cause, "channel": {"id": channel_id}}
 
 
-def test_inbound_call_rings_the_caller_back_and_originates_the_owner_leg():
+def test_inbound_call_originates_the_owner_leg():
     app, rest, clock, recorder = make_app((Caller("+79161234567", owner_id=1, crm_name="Ромашка"), DIRECTORY))
     app.on_event(stasis_start("c1", "inbound", "+74951110001"))
-    assert rest.requests[0][:2] == ("POST", "/channels/c1/ring")
-    method, path, params = rest.requests[1]
+    # The dialplan sent 180 Ringing before Stasis(): the first request rings the owner.
+    method, path, params = rest.requests[0]
     assert (method, path) == ("POST", "/channels")
     assert params["endpoint"] == "PJSIP/101" and params["app"] == "pbx-crm"
     assert params["appArgs"] == "leg,c1" and params["originator"] == "c1"
@@ -162,7 +162,7 @@ def test_caller_leaving_the_bridge_without_channel_destroyed_hangs_up_the_phone(
     """Asterisk 22 sends a bridged caller's StasisEnd but no ChannelDestroyed (lab finding)."""
     app, rest, clock, recorder = make_app((Caller("+79161234567", owner_id=1), DIRECTORY))
     app.on_event(stasis_start("c1", "inbound", "+74951110001"))
-    leg = rest.requests[1][2]["channelId"]
+    leg = rest.requests[0][2]["channelId"]
     app.on_event(stasis_start(leg, "leg", "c1"))
     app.on_event({"type": "StasisEnd", "channel": {"id": "c1"}})
     assert ("DELETE", f"/channels/{leg}") in rest.paths()

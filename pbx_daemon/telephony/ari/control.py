@@ -101,10 +101,6 @@ class AriCallControl:
         self.app = app
         self.blocked_action = blocked_action
 
-    def indicate_ringing(self, caller_channel):
-        self.rest.request("POST", f"/channels/{caller_channel}/ring") \
-            .addErrback(ignore_gone, "ring caller")
-
     def refuse(self, caller_channel):
         if self.blocked_action == "message":
             # The dialplan answers, plays a short "no service" message and hangs up.

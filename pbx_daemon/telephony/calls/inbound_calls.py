@@ -1,7 +1,7 @@
 """The live inbound calls: starts each one, and finds its call for a leg's event.
 
-A caller arrives (``StasisStart inbound``): we send 180 Ringing (the caller hears
-ringback while we look them up), look them up under a deadline, plan, and run an
+A caller arrives (``StasisStart inbound``), already hearing ringback (the dialplan sent
+180 Ringing before ``Stasis()``): we look them up under a deadline, plan, and run an
 :class:`~.inbound.InboundCall`. Its phone legs get ids we make up (``<call>-leg<n>-...``)
 and are registered here, so a leg's ``StasisStart`` / ``ChannelDestroyed`` finds its call.
 
@@ -73,7 +73,6 @@ class InboundCalls:
         trunk_name = safe_caller_name(channel.caller_name)
         log.info("inbound call {call_id} from {caller!r} to {dialled}", call_id=call_id,
                  caller=caller_raw[:40], dialled=dialled)
-        self.control.indicate_ringing(call_id)
         self.pending.add(call_id)
         d = plan_within(self.lookup, self.clock, self.deadline, self.timeouts, caller_raw,
                         dialled, self.busy_endpoints())

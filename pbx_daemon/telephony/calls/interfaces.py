@@ -35,9 +35,6 @@ class CallDetails:
 class ICallControl(Interface):
     """What an inbound call asks of Asterisk. Every method returns at once."""
 
-    def indicate_ringing(caller_channel):
-        """Send the caller 180 Ringing: they hear ringback while we look them up."""
-
     def ring(call_id, leg_id, endpoint, caller_name, caller_number):
         """Originate ``leg_id`` to ``endpoint`` showing the caller's name and number."""
 
