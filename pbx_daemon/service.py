@@ -344,6 +344,9 @@ def run(config, standby_agi: bool = False) -> int:
     # Twisted turns SIGTERM/SIGINT into reactor.stop(); stop our services cleanly first.
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     reactor.run()
-    log.info("pbx-crm {what} stopped", what="agi-server" if standby_agi else "daemon")
+    if standby_agi:
+        log.info("pbx-crm agi-server stopped")
+    else:
+        log.info("pbx-crm daemon stopped")
     failed = [s for s in service if isinstance(s, ListeningService) and s.failed]
     return 1 if failed else 0
