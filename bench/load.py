@@ -48,7 +48,7 @@ from pbx_daemon.lab.burst import ROUTED_DID, BurstReport, process_usage, run_bur
 from pbx_daemon.lab.lab import LabSettings  # noqa: E402
 from pbx_daemon.lab.sipp import SippBurst, caller_numbers  # noqa: E402
 
-API_PORT, AGI_PORT, SIPP_PORT = 38091, 34573, 35062
+API_PORT, AGI_PORT, SIPP_PORT, REDIS_PORT = 38091, 34573, 35062, 36379
 PHONES = ("101", "102", "103", "104")
 
 
@@ -64,8 +64,13 @@ def start_daemon(lab: Lab, tmp: Path, url: str) -> subprocess.Popen:
     """`pbx-crm daemon` against the bench lab (as tests/integration/conftest.py's
     running_daemon): recordings from the lab PBX's spool into tmp/recordings; no CEL
     reconciliation, not even periodic (the lab's CEL log has the native ring group's calls
-    too)."""
+    too). Screen-pop goes to a Redis of its own (REDIS_PORT): Redis channels are global, and
+    the bench's employee ids are the test suite's, so a shared Redis would pop the bench's
+    calls on the suite's pages."""
     s = lab.s
+    redis = subprocess.Popen(["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no", "--dir", str(tmp)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     config = tmp / "pbx-crm.toml"
     spool = lab.instance_dir("pbx") / "spool" / "recording"
     config.write_text(
@@ -75,7 +80,8 @@ def start_daemon(lab: Lab, tmp: Path, url: str) -> subprocess.Popen:
         f'listen = "tcp:{API_PORT}:interface=127.0.0.1"\n'
         f'[agi]\nlisten = "tcp:{AGI_PORT}:interface=127.0.0.1"\n'
         f'[asterisk]\nrecording_dir = "{spool}"\ncel_log = "{tmp}/no-cel-log"\n'
-        "reconcile_interval = 0\n")
+        "reconcile_interval = 0\n"
+        f'[redis]\nurl = "redis://127.0.0.1:{REDIS_PORT}/0"\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("PBX_CRM_")}
     with open(tmp / "daemon.log", "w") as out:
         daemon = subprocess.Popen([sys.executable, "-m", "pbx_daemon.cli", "--config", str(config),
@@ -83,7 +89,9 @@ def start_daemon(lab: Lab, tmp: Path, url: str) -> subprocess.Popen:
                                   stdout=out, stderr=subprocess.STDOUT, env=env)
     lab.wait_for(lambda: "ARI events connected" in (tmp / "daemon.log").read_text()
                  or daemon.poll() is not None, 20, "the daemon to connect")
+    daemon.redis = redis  # stopped with the daemon
     if daemon.poll() is not None:
+        redis.terminate()
         raise SystemExit(f"the daemon exited with {daemon.returncode}; see {tmp / 'daemon.log'}")
     return daemon
 
@@ -96,6 +104,10 @@ def stop_daemon(daemon: subprocess.Popen | None) -> None:
         except subprocess.TimeoutExpired:
             daemon.kill()
             daemon.wait()
+    redis = getattr(daemon, "redis", None)
+    if redis is not None and redis.poll() is None:
+        redis.terminate()
+        redis.wait(10)
 
 
 def set_phones(lab: Lab, scenario: str) -> None:
