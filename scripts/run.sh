@@ -45,13 +45,16 @@ $pbx demo seed --password-stdin < var/admin-password
 # The admin in the background, stopped with the daemon.
 $pbx admin > var/admin.log 2>&1 &
 admin_pid=$!
+# The standby FastAGI: routes calls while the daemon is stopped or restarting.
+$pbx agi-server > var/agi-server.log 2>&1 &
+agi_pid=$!
 # The scripted burst of demo calls once the daemon is connected (routed to owners,
 # escalated, missed, a click-to-call back): its progress in var/demo.log.
 if [ "${DEMO_CALLS:-1}" = 1 ]; then
     $pbx demo calls > var/demo.log 2>&1 &
     demo_pid=$!
 fi
-trap 'kill $admin_pid ${demo_pid:-} 2>/dev/null || true' EXIT
+trap 'kill $admin_pid $agi_pid ${demo_pid:-} 2>/dev/null || true' EXIT
 cat >&2 <<EOT
 run: admin on http://127.0.0.1:8000: log in as admin (all), oleg (owner), vera (head),
      anna / boris (managers) or olga (cold-call operator); the password is in var/admin-password
