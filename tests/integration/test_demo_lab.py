@@ -34,8 +34,11 @@ def test_demo_burst_lost_call_rate_is_what_the_script_implies(lab: Lab, tmp_path
         def stored():
             with sessions() as s:
                 calls = s.scalars(select(m.Call)).all()
-                return len(calls) == 8 and all(c.outcome != "in_progress" for c in calls)
-        lab.wait_for(stored, 20, "the eight demo calls to be stored")
+                # Every call ended, every answered one with its recording (the transfer's,
+                # the last call, is attached a moment after the burst returns).
+                return len(calls) == 8 and all(c.outcome != "in_progress" for c in calls) \
+                    and all(c.recording is not None for c in calls if c.outcome == "answered")
+        lab.wait_for(stored, 20, "the eight demo calls to be stored with their recordings")
 
         def rolled_up():
             with sessions() as s:
