@@ -4,6 +4,7 @@ phones), side by side.
 
     .venv/bin/python bench/load.py [--rates 5,10,20] [--count 100] [--scenario giveup|answer]
                                    [--giveup 6] [--settle 10] [--warmup 5] [--soak SECONDS] [--keep]
+                                   [--daemon-down standby|process]
 
 Brings up its own lab (name "bench": SIP 35060, ARI 38088, phones 35070, trunk 127.0.0.3,
 FastAGI 34573, so it runs beside the demo's and the test suite's) and `pbx-crm daemon` on
@@ -22,7 +23,13 @@ each process used of a core while sipp ran, sipp's failures and the warnings Ast
 and the daemon logged, to tell what limited a rate. Leftover channels are hung up before
 the next burst; --warmup calls to each DID go first, unreported. --soak SECONDS: then 1
 call a second for that long against pbx-crm, with the daemon's RSS and open files before
-and after.
+and after, by kind (sockets, pipes, files).
+
+--daemon-down standby|process: after the warm-up the daemon is stopped (SIGTERM) and the
+bursts go to the dialplan's fallbacks: "standby" with `pbx-crm agi-server` running (the
+standby FastAGI), "process" with nothing but the process AGI (agi_scripts/route.py started
+by Asterisk for every call). The database invariants are not checked then: with no daemon
+and no reconcile, answered and missed calls stay as the fallback stored them.
 
 sipp's clock is CLOCK_MONOTONIC_COARSE: times come in 4 ms steps. Run as root (the lab
 needs chroot); sipp is Debian's sip-tester (scripts/setup.sh). Asserts nothing.
@@ -31,6 +38,7 @@ needs chroot); sipp is Debian's sip-tester (scripts/setup.sh). Asserts nothing.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import shutil
@@ -79,6 +87,7 @@ def start_daemon(lab: Lab, tmp: Path, url: str) -> subprocess.Popen:
         f'[api]\ntoken = "{secrets.token_urlsafe(24)}"\n'
         f'listen = "tcp:{API_PORT}:interface=127.0.0.1"\n'
         f'[agi]\nlisten = "tcp:{AGI_PORT}:interface=127.0.0.1"\n'
+        f'standby_listen = "tcp:{AGI_PORT + 1}:interface=127.0.0.1"\n'
         f'[asterisk]\nrecording_dir = "{spool}"\ncel_log = "{tmp}/no-cel-log"\n'
         "reconcile_interval = 0\n"
         f'[redis]\nurl = "redis://127.0.0.1:{REDIS_PORT}/0"\n')
@@ -94,6 +103,21 @@ def start_daemon(lab: Lab, tmp: Path, url: str) -> subprocess.Popen:
         redis.terminate()
         raise SystemExit(f"the daemon exited with {daemon.returncode}; see {tmp / 'daemon.log'}")
     return daemon
+
+
+def start_standby(lab: Lab, tmp: Path) -> subprocess.Popen:
+    """`pbx-crm agi-server` on the daemon's config (its standby_listen, AGI_PORT + 1)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PBX_CRM_")}
+    log = tmp / "agi-server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "pbx_daemon.cli", "--config",
+                                 str(tmp / "pbx-crm.toml"), "agi-server", "--log-format", "json"],
+                                stdout=out, stderr=subprocess.STDOUT, env=env)
+    lab.wait_for(lambda: "FastAGIFactory starting on" in log.read_text() or proc.poll() is not None,
+                 20, "the agi-server to listen")
+    if proc.poll() is not None:
+        raise SystemExit(f"the agi-server exited with {proc.returncode}; see {log}")
+    return proc
 
 
 def stop_daemon(daemon: subprocess.Popen | None) -> None:
@@ -144,7 +168,7 @@ def row(r: BurstReport) -> str:
         outcomes = ", ".join(f"{n} {o}" for o, n in sorted(r.database.outcomes.items()))
         invariants = ("ok: " if not problems else "; ".join(problems) + "; ") + \
             f"{r.database.stored} rows ({outcomes})"
-    did = "pbx-crm" if r.target == "pbx-crm" else "native ring group"
+    did = r.target if r.target.startswith("pbx-crm") else "native ring group"
     return (f"| {did} | {b.scenario} | {b.rate:g} cps x {b.count} | "
             f"{r.sipp.completed}/{r.sipp.attempted} | {_ms(r.ring_ms(50))} | {_ms(r.ring_ms(99))} | "
             f"{_ms(r.answer_ms(99)) if b.scenario == 'answer' else '-'} | {left_text} | {invariants} |")
@@ -171,6 +195,21 @@ def limits(r: BurstReport) -> str:
     return "\n".join(lines)
 
 
+def ari_requests(log: Path, calls: int) -> str:
+    """The daemon's ARI client counters from its stop line (JSON log), per call it had."""
+    try:
+        lines = log.read_text().splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        if "ARI client stopped" in line:
+            event = json.loads(line)
+            per_call = f" ({event['requests'] / calls:.1f} a call)" if calls else ""
+            return (f"daemon's ARI client over {calls} calls: {event['requests']} requests"
+                    f"{per_call}, {event['retries']} retries, {event['failures']} failed")
+    return ""
+
+
 def _interrupt(_signum, _frame):
     """SIGTERM tears down like Ctrl-C."""
     raise KeyboardInterrupt
@@ -189,6 +228,8 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=5,
                     help="calls to each DID at 1 cps first, not reported")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (sipp's files)")
+    ap.add_argument("--daemon-down", choices=("standby", "process"),
+                    help="stop the daemon after the warm-up: the dialplan's fallbacks route")
     args = ap.parse_args()
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
 
@@ -196,7 +237,7 @@ def main() -> int:
     lab = Lab(bench_settings())
     tmp = Path(tempfile.mkdtemp(prefix="pbx-bench-load-"))
     url = f"sqlite:///{tmp}/pbx.sqlite3"
-    daemon = None
+    daemon = standby = None
     reports: list[BurstReport] = []
     soak = ""
     burst_no = 0
@@ -204,6 +245,7 @@ def main() -> int:
         lab.down()
         lab.up()
         db.upgrade(url)
+        lab.attach_database(url)  # the process AGI fallback reads the same database
         engine = db.make_engine(url)
         sessions = db.make_session_factory(engine)
         with sessions() as session:
@@ -224,6 +266,14 @@ def main() -> int:
                           workdir=tmp / f"warmup-{target}", sipp_port=SIPP_PORT, settle=2)
                 burst_no += 1
                 hang_up_leftovers(lab)
+        ours = "pbx-crm"
+        if args.daemon_down:
+            stop_daemon(daemon)
+            daemon = None
+            ours = f"pbx-crm, daemon down, {args.daemon_down} AGI"
+            if args.daemon_down == "standby":
+                standby = start_standby(lab, tmp)
+            targets = [(ours if t == "pbx-crm" else t, did) for t, did in targets]
         print(HEADER, flush=True)
         for i, rate in enumerate(rates):
             for target, did in (targets if i % 2 == 0 else targets[::-1]):
@@ -235,12 +285,13 @@ def main() -> int:
                     workdir=tmp / f"burst-{burst_no:02d}-{target}-{rate:g}", sipp_port=SIPP_PORT,
                     settle=args.settle, sessions=sessions if target == "pbx-crm" else None,
                     recordings_dir=tmp / "recordings",
-                    daemon_pid=daemon.pid, daemon_log=tmp / "daemon.log")
+                    daemon_pid=(daemon or standby).pid if (daemon or standby) else None,
+                    daemon_log=tmp / ("daemon.log" if daemon else "agi-server.log"))
                 burst_no += 1
                 reports.append(report)
                 print(row(report), flush=True)
                 hang_up_leftovers(lab)
-        if args.soak:
+        if args.soak and daemon is not None:
             lab.reset_behaviour()
             set_phones(lab, args.scenario)
             before = process_usage(daemon.pid)
@@ -255,12 +306,19 @@ def main() -> int:
             growth = 100 * (after["rss_kb"] - before["rss_kb"]) / before["rss_kb"]
             soak = (f"soak {args.soak} s at 1 cps: daemon RSS {before['rss_kb'] / 1024:.1f} MiB -> "
                     f"{after['rss_kb'] / 1024:.1f} MiB ({growth:+.1f} %), open files "
-                    f"{before['open_files']} -> {after['open_files']}")
+                    f"{before['open_files']} {before['fd_kinds']} -> {after['open_files']} "
+                    f"{after['fd_kinds']}")
             print("\n" + soak, flush=True)
     except KeyboardInterrupt:
         print("interrupted; tearing down", file=sys.stderr)
     finally:
         stop_daemon(daemon)
+        ari_line = "" if args.daemon_down else ari_requests(
+            tmp / "daemon.log", args.warmup + sum(r.sipp.attempted for r in reports
+                                                  if r.target == "pbx-crm"))
+        if standby is not None and standby.poll() is None:
+            standby.terminate()
+            standby.wait(10)
         lab.down()
         if reports:
             print("\n" + HEADER)
@@ -269,6 +327,8 @@ def main() -> int:
             print("\n".join(limits(r) for r in reports))
         if soak:
             print("\n" + soak)
+        if ari_line:
+            print("\n" + ari_line)
         if args.keep:
             print(f"\nsipp's files, the daemon's log and database: {tmp}")
         else:

@@ -210,13 +210,27 @@ def run_burst(lab, burst: SippBurst, callers: list[str], *, target: str, workdir
                        channels_left=channels, cpu=cpu, log_lines=log_lines, database=database)
 
 
-def process_usage(pid: int) -> dict[str, int]:
-    """A process's resident memory (kB, ``VmRSS``) and open file descriptors."""
+def process_usage(pid: int) -> dict:
+    """A process's resident memory (kB, ``VmRSS``), open file descriptors, and those by
+    kind (``socket``, ``pipe``, ``anon_inode:[eventpoll]``, ``file``), to tell a leak from a
+    connection pool that filled up."""
     rss = 0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             rss = int(line.split()[1])
-    return {"rss_kb": rss, "open_files": len(os.listdir(f"/proc/{pid}/fd"))}
+    kinds: Counter[str] = Counter()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("/"):
+            kinds["file"] += 1
+        elif target.startswith(("socket:", "pipe:")):
+            kinds[target.split(":")[0]] += 1
+        else:
+            kinds[target] += 1
+    return {"rss_kb": rss, "open_files": sum(kinds.values()), "fd_kinds": dict(kinds)}
 
 
 def _cpu_seconds(pid: int | None) -> float | None:

@@ -39,6 +39,7 @@ def render_files(s: LabSettings) -> dict[str, dict[str, str]]:
         "FALLBACK_DIAL": dial_list(s.fallback_phones),
         "FALLBACK_TIMEOUT": str(s.fallback_timeout),
         "AGI_COMMAND": f"{opt_path(s.name)}/agi-route",
+        "AGI_PROCESS_MAX": str(s.agi_process_max),
         "FASTAGI_HOST": "127.0.0.1",
         "BLOCKED_ACTION": s.blocked_action,
         "FASTAGI_PORT": str(s.fastagi_port),

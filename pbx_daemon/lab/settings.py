@@ -34,6 +34,9 @@ class LabSettings:
     # Where the daemon serves FastAGI (agi.listen), as the lab PBX's dialplan calls it.
     fastagi_port: int = 4573
     fastagi_standby_port: int = 4574
+    # At most this many process AGI fallbacks at once (one per core of this 2-core box);
+    # calls beyond ring the fallback group.
+    agi_process_max: int = 2
     # A DID the lab PBX's dialplan sends straight to a plain Dial() of these phones, not
     # to pbx-crm (templates/pbx_extensions_lab.conf): the baseline bench/load.py compares
     # the daemon's routing against.

@@ -81,3 +81,31 @@ def test_daemon_and_database_down_the_fallback_group_rings(agi_lab):
         assert abs(rings[0].rang_at - rings[1].rang_at) < 0.5
     finally:
         lab.attach_database(url)
+
+
+def test_with_the_process_agi_fallbacks_all_busy_the_fallback_group_rings_at_once(agi_lab):
+    """PBXCRM_AGI_MAX bounds the process scripts running at once (each costs ~0.6 s of
+    CPU; a burst of them starves Asterisk): with the limit at 0, as if every slot were
+    taken, the call rings the fallback group without starting a script."""
+    lab, _url = agi_lab
+    lab.wait_idle()
+    lab.reset_behaviour()
+    lab.cli("pbx", "dialplan set global PBXCRM_AGI_MAX 0")
+    log = lab.log_dir("pbx") / "messages.log"
+    offset = log.stat().st_size
+    try:
+        start = time.time()
+        # The client's own manager would ring first (101 alone) had the script routed it.
+        lab.call(CLIENT, SALES_NUMBER, name="PSTN", ring_timeout=6, hold=1)
+        lab.wait_for(lambda: len(_rings(lab, CLIENT, start)) >= 2, 10, "the fallback group")
+        rings = _rings(lab, CLIENT, start)
+        assert {r.target for r in rings} == {"101", "102"}
+        assert abs(rings[0].rang_at - rings[1].rang_at) < 1.0, "rung together, not in steps"
+        assert rings[0].caller_name != "ООО Ромашка", "no lookup ran"
+        with open(log, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
+        assert "process AGI limit reached" in text
+        assert "/agi-route" not in text  # the script was never started
+    finally:
+        lab.cli("pbx", "dialplan set global PBXCRM_AGI_MAX 2")

@@ -71,7 +71,7 @@ def test_a_hang_up_that_fails_is_retried_until_it_goes_through(monkeypatch):
     assert len(http.sent) == 2 and out == []
     clock.advance(0.2)
     assert len(http.sent) == 3 and out == [None]
-    assert client.retries == 2 and client.failures == 0
+    assert client.requests == 3 and client.retries == 2 and client.failures == 0
 
 
 def test_a_gone_channel_is_an_answer_not_retried(monkeypatch):

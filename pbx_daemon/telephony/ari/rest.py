@@ -93,8 +93,9 @@ class AriRest:
         self.retry_for = retry_for
         self.stopping = False
         self.in_flight = 0
-        self.retries = 0  # counters, for logs and metrics
-        self.failures = 0
+        self.requests = 0  # counters, for logs and metrics: requests put on the wire,
+        self.retries = 0  # of them repeats,
+        self.failures = 0  # and requests that failed for good
 
     def request(self, method: str, path: str, params: dict[str, Any] | None = None,
                 body: Any = None, *, retry: bool | None = None) -> Deferred:
@@ -143,6 +144,7 @@ class AriRest:
         if body is not None:
             kwargs["json"] = body
         self.in_flight += 1
+        self.requests += 1
         try:
             d = self.http.request(method, url, **kwargs)
             d.addCallback(lambda response: treq.content(response).addCallback(
@@ -162,6 +164,8 @@ class AriRest:
     def close(self) -> Deferred | None:
         """Stop retrying and close the pooled connections (daemon shutdown)."""
         self.stopping = True
+        log.info("ARI client stopped: {requests} requests, {retries} retries, {failures} failed",
+                 requests=self.requests, retries=self.retries, failures=self.failures)
         return self.pool.closeCachedConnections() if self.pool is not None else None
 
     def asterisk_info(self):
