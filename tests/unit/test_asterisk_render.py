@@ -21,7 +21,7 @@ VALUES = {
     "SIP_PORT": "5060", "TRUNK_HOST": "198.51.100.7:5060", "TRUNK_MATCH": "198.51.100.7",
     "TRUNK_FROM_USER": "pbx-crm", "FALLBACK_DIAL": "PJSIP/101&PJSIP/102", "FALLBACK_TIMEOUT": "30",
     "FASTAGI_HOST": "127.0.0.1", "BLOCKED_ACTION": "busy", "FASTAGI_PORT": "4573", "FASTAGI_STANDBY_PORT": "4574",
-    "AGI_COMMAND": "/opt/pbx-crm/bin/pbx-crm-agi-route", "RECORDING_DIR": "/var/spool/asterisk/recording",
+    "AGI_COMMAND": "/opt/pbx-crm/bin/pbx-crm-agi-route", "AGI_PROCESS_MAX": "2", "RECORDING_DIR": "/var/spool/asterisk/recording",
 }
 
 
