@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Callable
 
+import itertools
 from collections import deque
 
 from sqlalchemy import exc as sa_exc
@@ -34,6 +35,7 @@ log = Logger(namespace="pbx_daemon.store")
 BACKLOG_WARN = (100, 1_000, 10_000)  # a loud line as the backlog passes each
 BACKLOG_MAX = 100_000  # beyond this, new writes are refused (logged): memory stays bounded
 MAX_BACKOFF = 5.0
+WRITE_BATCH_MAX = 50  # writes committed together at most (a burst's backlog drains in few)
 
 
 def transient(error: BaseException) -> bool:
@@ -43,19 +45,32 @@ def transient(error: BaseException) -> bool:
 
 
 class WriteQueue:
-    """Runs writes with ``run(job)`` (off the reactor, a Deferred) one at a time, in order.
-    A write failing with a :func:`transient` error is tried again after a backoff (0.2 s
-    doubling up to 5 s) for as long as it takes; any other failure is logged and that write
-    dropped (repeating a bug or a constraint violation fails the same way)."""
+    """Runs writes with ``run(job)`` (off the reactor, a Deferred) in order, one batch at a
+    time: whatever queued while the last batch ran, up to ``batch_max`` writes, goes as one
+    job made by ``combine(jobs)`` (one transaction, one commit: under a burst the store
+    commits a few times a second instead of once per write, and the commit is what costs).
+    ``combine``'s job returns the writes' results in order; by default it calls each.
 
-    def __init__(self, run: Callable, clock):
+    A batch failing with a :func:`transient` error is tried again after a backoff (0.2 s
+    doubling up to 5 s) for as long as it takes. Any other failure rolled the whole batch
+    back; its writes are then tried one at a time, and the one that fails that way is
+    logged and dropped alone (repeating a bug or a constraint violation fails the same
+    way)."""
+
+    def __init__(self, run: Callable, clock, *, combine: Callable | None = None,
+                 batch_max: int = 1):
         self.run = run
         self.clock = clock
+        self.combine = combine or (lambda jobs: lambda: [job() for job in jobs])
+        self.batch_max = batch_max
         self.jobs: deque = deque()  # (what, call_id, job, Deferred for the caller)
         self.busy = False
+        self.batch = 0  # how many jobs at the front are being written
+        self.solo = 0  # after a batch failed for good: this many go one at a time
         self.attempt = 0
         self.retries = 0
         self.dropped = 0
+        self.batches = 0  # counters, for logs and metrics
         self.warned = 0
 
     def call_ids(self) -> frozenset[str]:
@@ -87,20 +102,25 @@ class WriteQueue:
                 self.warned = 0
             return
         self.busy = True
-        what, call_id, job, done = self.jobs[0]
-        self.run(job).addCallbacks(self._stored, self._failed)
+        if not self.attempt:  # a retry writes the same batch again
+            self.batch = 1 if self.solo else min(self.batch_max, len(self.jobs))
+        jobs = [job for _, _, job, _ in itertools.islice(self.jobs, self.batch)]
+        self.run(self.combine(jobs)).addCallbacks(self._stored, self._failed)
 
-    def _stored(self, result) -> None:
-        what, call_id, job, done = self.jobs.popleft()
+    def _stored(self, results) -> None:
+        what, call_id, _, _ = self.jobs[0]
         if self.attempt:
             log.info("storing {what} for call {call_id} went through after {n} retries",
                      what=what, call_id=call_id, n=self.attempt)
         self.attempt = 0
-        done.callback(result)
+        self.batches += 1
+        self.solo = max(0, self.solo - 1)
+        for result in results:
+            self.jobs.popleft()[3].callback(result)
         self._next()
 
     def _failed(self, failure) -> None:
-        what, call_id, job, done = self.jobs[0]
+        what, call_id, _, done = self.jobs[0]
         if transient(failure.value):
             self.attempt += 1
             self.retries += 1
@@ -110,8 +130,14 @@ class WriteQueue:
                          error=failure.getErrorMessage()[:200], n=len(self.jobs))
             self.clock.callLater(min(0.2 * 2 ** (self.attempt - 1), MAX_BACKOFF), self._next)
             return
-        self.jobs.popleft()
         self.attempt = 0
+        if self.batch > 1:
+            # Rolled back whole: find the write at fault by writing them one by one.
+            self.solo = self.batch
+            self._next()
+            return
+        self.jobs.popleft()
+        self.solo = max(0, self.solo - 1)
         log.failure("storing {what} for call {call_id}", failure, what=what, call_id=call_id)
         done.callback(None)
         self._next()
@@ -140,7 +166,8 @@ class SqlCallRecorder:
             from twisted.internet import reactor as clock
         self.session_factory = session_factory
         self.run = run
-        self.queue = WriteQueue(run, clock)
+        self.queue = WriteQueue(run, clock, combine=self._in_one_transaction,
+                                batch_max=WRITE_BATCH_MAX)
         self.callback_deadline_minutes = callback_deadline_minutes
         self.spool_dir = spool_dir
         self.store_dir = store_dir
@@ -148,13 +175,16 @@ class SqlCallRecorder:
         self.details: dict[str, CallDetails] = {}  # by call id, until the call ends
 
     def _write(self, what: str, call_id: str, fn: Callable):
+        """Queue ``fn(session)``; it is committed with the writes queued beside it."""
+        return self.queue.put(what, call_id, fn)
+
+    def _in_one_transaction(self, fns: list[Callable]) -> Callable:
         def job():
             with self.session_factory() as session:
-                result = fn(session)
+                results = [fn(session) for fn in fns]
                 session.commit()
-                return result
-
-        return self.queue.put(what, call_id, job)
+                return results
+        return job
 
     def caller_identified(self, call_id, details):
         self.details[call_id] = details
