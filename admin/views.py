@@ -542,7 +542,7 @@ class ColdCallingView(ScopedModelView):
         # A head staffs a call list from the department and the outsourced cold operators
         # (who belong to no department).
         clause = super()._link_clause(name, remote)
-        if name == "operators" and clause is not None and g.user.role == "head":
+        if name == "operators" and g.user.role == "head" and g.user.department_id is not None:
             return clause | ((m.Employee.role == "cold_operator") & m.Employee.department_id.is_(None))
         return clause
 
