@@ -261,3 +261,114 @@ def test_posting_a_foreign_id_is_refused_and_changes_nothing(app):
             now = getattr(row, name)
             assert (sorted(x.id for x in now) if multiple else (now.id if now is not None else None)) == was, case
     assert posted >= 10
+
+
+# ---- one test each ------------------------------------------------------------------------
+def _form(client, url):
+    return token(client.get(url).get_data(as_text=True))
+
+
+def test_saving_a_call_list_form_keeps_its_entries(app):
+    """The call-list form has no entries field; saving it leaves every entry in place."""
+    with app.app_context():
+        s = session(app)
+        listed = m.CallList(name="Big list", entries=[m.CallListEntry(phone=f"+7495100{n:04d}")
+                                                      for n in range(50)])
+        s.add(listed)
+        s.commit()
+        list_id = listed.id
+    client = admin_login(app, "admin")
+    page = client.get(f"/admin/calllist/edit/?id={list_id}").get_data(as_text=True)
+    assert 'name="entries"' not in page and "+74951000001" not in page
+    r = client.post(f"/admin/calllist/edit/?id={list_id}", data={"name": "Big list, renamed",
+                                                                 "csrf_token": token(page)})
+    assert r.status_code == 302
+    with app.app_context():
+        assert session(app).scalar(select(func.count()).where(m.CallListEntry.call_list_id == list_id)) == 50
+        assert session(app).get(m.CallList, list_id).name == "Big list, renamed"
+
+
+def test_a_managers_new_company_is_theirs_and_stays_in_their_list(app):
+    client = admin_login(app, "anna")
+    r = client.post("/admin/company/new/", data={"name": "Fresh Ltd", "csrf_token": _form(client, "/admin/company/new/")})
+    assert r.status_code == 302
+    with app.app_context():
+        company = session(app).scalar(select(m.Company).where(m.Company.name == "Fresh Ltd"))
+        assert company.responsible_id == app.people["anna"]
+        assert company.department_id == app.departments["Sales"]
+    assert "Fresh Ltd" in client.get("/admin/company/").get_data(as_text=True)
+
+
+def test_another_clients_phone_cannot_be_added_to_ones_own_company(app):
+    """Boris's client's number on Anna's company would ring Anna and land on her card."""
+    client = admin_login(app, "anna")
+    with app.app_context():
+        mine = session(app).scalar(select(m.Company.id).where(m.Company.name == "Client of anna"))
+    url = f"/admin/company/edit/?id={mine}"
+    r = client.post(url, data={"name": "Client of anna", "responsible": str(app.people["anna"]),
+                               "phones-0-phone": "+79161110001", "phones-0-kind": "work",
+                               "csrf_token": _form(client, url)})
+    assert "есть в карточке клиента другого сотрудника" in html.unescape(r.get_data(as_text=True))
+    with app.app_context():
+        phones = session(app).scalars(select(m.CompanyPhone.phone).where(m.CompanyPhone.company_id == mine)).all()
+        assert phones == ["+79161110000"]
+        assert session(app).scalar(select(func.count()).where(m.CompanyPhone.phone == "+79161110001")) == 1
+
+
+def test_a_head_sees_mobiles_of_their_department_only(app):
+    client = admin_login(app, "vera")
+    anna, dina = app.people["anna"], app.people["dina"]
+    with app.app_context():
+        anna_mobile, dina_mobile = (session(app).get(m.Employee, i).mobile for i in (anna, dina))
+    assert anna_mobile in client.get(f"/admin/employee/details/?id={anna}").get_data(as_text=True)
+    assert dina_mobile not in client.get(f"/admin/employee/details/?id={dina}").get_data(as_text=True)
+    found = client.get("/admin/employee/", query_string={"search": dina_mobile}).get_data(as_text=True)
+    assert "Dina" not in found
+    assert "Anna" in client.get("/admin/employee/", query_string={"search": anna_mobile}).get_data(as_text=True)
+
+
+def test_screen_pop_card_shows_only_calls_in_scope_and_cold_operators_only_their_numbers(app):
+    """Anna's client's number: Boris's call about it (not linked to her card) stays his;
+    a cold operator learns names only for numbers of their own call lists."""
+    phone = "+79161110000"  # Client of anna
+    with app.app_context():
+        s = session(app)
+        for n, (who, note) in enumerate((("anna", "anna's note"), ("boris", "boris's secret note"))):
+            s.add(m.Call(linkedid=f"pop-{n}", direction="inbound", caller=phone, started_at=T0,
+                         outcome="answered", answered_by_id=app.people[who], note=note,
+                         company_id=None if who == "boris" else
+                         s.scalar(select(m.Company.id).where(m.Company.name == "Client of anna"))))
+        s.add(m.CallListEntry(call_list_id=s.scalar(select(m.CallList.id).where(m.CallList.name == "Olga's list")),
+                              phone="+79161110002"))  # Client of dina
+        s.commit()
+    card = admin_login(app, "anna").get("/screen-pop/card", query_string={"phone": phone}).get_json()
+    assert [c["note"] for c in card["calls"]] == ["anna's note"]
+    olga = admin_login(app, "olga")
+    other = olga.get("/screen-pop/card", query_string={"phone": phone}).get_json()
+    assert other == {"known": True, "phone": phone, "restricted": True}
+    listed = olga.get("/screen-pop/card", query_string={"phone": "+79161110002"}).get_json()
+    assert listed["name"] == "Client of dina" and listed["restricted"] and "calls" not in listed
+
+
+def test_heads_analytics_and_source_quality_are_their_departments(app):
+    """Vera (Sales) counts Sales's inquiries only; Hugo, head of nothing, sees nothing."""
+    with app.app_context():
+        s = session(app)
+        site = s.scalar(select(m.Source).where(m.Source.name == "Site"))
+        s.add_all([m.Source(name="Support ads")])
+        s.flush()
+        support = s.scalar(select(m.Source.id).where(m.Source.name == "Support ads"))
+        for phone, dept, source in (("+79995550001", "Sales", site.id), ("+79995550002", "Support", support)):
+            s.add(m.Inquiry(channel="call", phone=phone, status="open", department_id=app.departments[dept],
+                            source_id=source, first_seen_at=datetime.now(timezone.utc),
+                            last_seen_at=datetime.now(timezone.utc)))
+        s.commit()
+    vera = admin_login(app, "vera")
+    for url in ("/admin/source-quality/", "/admin/analytics/"):
+        page = vera.get(url).get_data(as_text=True)
+        assert "Site" in page and "Support ads" not in page, url
+    assert "Support ads" in admin_login(app, "admin").get("/admin/source-quality/").get_data(as_text=True)
+    hugo = admin_login(app, "hugo")
+    for url in ("/admin/source-quality/", "/admin/analytics/"):
+        page = html.unescape(hugo.get(url).get_data(as_text=True))
+        assert "руководитель без отдела" in page and "Site" not in page, url
