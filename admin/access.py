@@ -108,6 +108,33 @@ def scope(model, user):
 
 
 
+def assignable(user):
+    """The employees ``user`` may make responsible for a row (or add to a call list); None
+    means anyone. Heads: their department (and themselves); everyone else: themselves."""
+    if user.role in SEE_ALL:
+        return None
+    if user.role == "head" and user.department_id is not None:
+        return or_(m.Employee.department_id == user.department_id, m.Employee.id == user.id)
+    return m.Employee.id == user.id
+
+
+def linkable(model, user):
+    """The WHERE clause for the ``model`` rows ``user`` may link a form's row to (a
+    company, a contact, a responsible employee...); None means any."""
+    if model is m.Employee:
+        return assignable(user)
+    return scope(model, user)
+
+
+def sees_mobile(user, employee) -> bool:
+    """An employee's mobile is for admins and owners, and for heads of their department."""
+    if user.role in SEE_ALL:
+        return True
+    if user.role == "head" and user.department_id is not None:
+        return employee.department_id == user.department_id
+    return employee.id == user.id
+
+
 def can_see(session: Session, user: m.Employee | None, row) -> bool:
     """Is ``row`` (a card, a call, a task...) within ``user``'s scope?"""
     if user is None or not user.active:

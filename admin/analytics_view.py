@@ -8,9 +8,10 @@ import io
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Response, current_app, g, request
+from flask import Response, current_app, flash, g, request
 from flask_admin import BaseView, expose
-from sqlalchemy import select
+from flask_babel import gettext
+from sqlalchemy import select, true
 
 from admin.views import RoleGate
 from pbx_daemon.crm.stats import analytics as a
@@ -49,21 +50,34 @@ class AnalyticsView(RoleGate, BaseView):
         tz = current_app.extensions["pbx_crm_config"].general.timezone
         first, last, department_id, within = self._period()
         s = self.db.session
+        if g.user.role == "head" and department_id is None:
+            # A head of no department has no figures to see (not the whole company's).
+            flash(no_department_message(), "warning")
+            return self.render("analytics.html", first=first, last=last, within=within, department_id=None,
+                               department_choices=[], lcr=[], departments=[], employees=[], sources=[],
+                               operators=[])
         data = {
             "lcr": a.lost_call_rate(s, first, last, tz, recovered_within_minutes=within,
                                     department_id=department_id),
             "departments": [d for d in a.per_department(s, first, last, tz)
                             if department_id is None or d.department_id == department_id],
             "employees": a.per_employee(s, first, last, tz, department_id),
-            "sources": a.per_source(s, first, last, tz),
-            "operators": a.per_operator(s, first, last, tz),
+            "sources": a.per_source(s, first, last, tz, department_id),
+            "operators": a.per_operator(s, first, last, tz, department_id),
         }
         export = request.args.get("export")
         if export in data:
             return _csv(export, data[export], first, last)
-        choices = s.scalars(select(m.Department).order_by(m.Department.name)).all()
+        choices = s.scalars(select(m.Department).where(
+            m.Department.id == department_id if g.user.role == "head" else true())
+            .order_by(m.Department.name)).all()
         return self.render("analytics.html", first=first, last=last, within=within,
                            department_id=department_id, department_choices=choices, **data)
+
+
+def no_department_message() -> str:
+    return gettext("You are a head of no department: there are no figures to show. "
+                   "An administrator sets your department.")
 
 
 COLUMNS = {

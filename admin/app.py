@@ -177,7 +177,7 @@ def _views(db) -> list:
                              url="/admin/queue"),
         crm.SourceQualityView(db, name=_l("Source quality"), category=_l("Inquiries"),
                               endpoint="source_quality", url="/admin/source-quality"),
-        v.ColdCallingView(m.CallList, db, name=_l("Call lists"), category=_l("Cold calling")),
+        v.CallListView(m.CallList, db, name=_l("Call lists"), category=_l("Cold calling")),
         v.ColdCallingView(m.CallListEntry, db, name=_l("Call list entries"), category=_l("Cold calling")),
         v.CallScriptView(m.CallScript, db, name=_l("Call scripts"), category=_l("Cold calling")),
         v.ColdCallingView(m.KbArticle, db, name=_l("Knowledge base"), category=_l("Cold calling")),

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from flask import abort, current_app, flash, g, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_babel import gettext as _
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, true
 
 from admin.access import CARD_MODELS, can_see, card_calls, scope
 from admin.display import class_name, show_phone
@@ -99,6 +99,15 @@ class SourceQualityView(_Page):
 
     @expose("/")
     def index(self):
+        from admin.analytics_view import no_department_message
+        from pbx_daemon.crm.stats.analytics import of_department
+
+        department = None
+        if g.user.role == "head":  # a head: their department's inquiries, or none
+            department = g.user.department_id
+            if department is None:
+                flash(no_department_message(), "warning")
+                return self.render("source_quality.html", rows=[])
         spam = select(m.InquiryClass.id).where(m.InquiryClass.code == "spam").scalar_subquery()
         funnel = select(m.InquiryClass.id).where(m.InquiryClass.code.in_(("lead", "client")))
         rows = self.s.execute(
@@ -107,6 +116,7 @@ class SourceQualityView(_Page):
                    func.sum(case((m.Inquiry.class_id == spam, 1), else_=0)).label("spam"),
                    func.sum(case((m.Inquiry.class_id.in_(funnel), 1), else_=0)).label("funnel"))
             .select_from(m.Inquiry).outerjoin(m.Source, m.Source.id == m.Inquiry.source_id)
+            .where(of_department(department) if department is not None else true())
             .group_by(m.Source.name).order_by(func.count(m.Inquiry.id).desc())).all()
         return self.render("source_quality.html", rows=rows)
 

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from admin.access import CARD_MODELS, can_see
+from admin.access import CARD_MODELS, can_see, scope
 from admin.display import class_name
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.funnel import REMIND_BEFORE, FunnelError, new_task
@@ -60,6 +60,9 @@ def card():
                        create_url=url_for("lead.create_view", phone=phone))
     best = matches[0]
     row = session.get(CARD_MODELS[best.kind], best.id)
+    if g.user.role == "cold_operator" and not _in_my_lists(session, phone):
+        # Not a number of their call lists: a known number, nothing more.
+        return jsonify(known=True, phone=phone, restricted=True)
     responsible = session.get(m.Employee, best.responsible_id) if best.responsible_id else None
     out = {"known": True, "phone": phone, "kind": best.kind, "id": best.id, "name": best.name,
            "responsible": responsible.full_name if responsible else None,
@@ -73,10 +76,11 @@ def card():
     column = getattr(m.Deal, "company_id" if best.kind == "company" else "contact_id", None)
     deals = []
     if best.kind in ("company", "contact"):
-        deals = session.scalars(select(m.Deal).join(m.DealStage).where(
-            column == best.id, m.DealStage.is_won.is_(False), m.DealStage.is_lost.is_(False))).all()
-    calls = session.scalars(select(m.Call).where(
-        (m.Call.caller == phone) | (m.Call.callee == phone)).order_by(m.Call.started_at.desc()).limit(5)).all()
+        deals = session.scalars(_scoped(m.Deal, select(m.Deal).join(m.DealStage).where(
+            column == best.id, m.DealStage.is_won.is_(False), m.DealStage.is_lost.is_(False)))).all()
+    # The number's last calls that the user may see: not another manager's call notes.
+    calls = session.scalars(_scoped(m.Call, select(m.Call).where(
+        (m.Call.caller == phone) | (m.Call.callee == phone))).order_by(m.Call.started_at.desc()).limit(5)).all()
     out.update(
         deals=[{"title": d.title, "stage": d.stage.name, "amount": str(d.amount), "currency": d.currency}
                for d in deals],
@@ -85,6 +89,17 @@ def card():
                 "note": c.note} for c in calls],
         notes=getattr(row, "notes", None) or getattr(row, "message", None))
     return jsonify(out)
+
+
+def _scoped(model, query):
+    clause = scope(model, g.user)
+    return query if clause is None else query.where(clause)
+
+
+def _in_my_lists(session, phone: str) -> bool:
+    """Is ``phone`` an entry of a call list the (cold-calling) user works?"""
+    return session.scalar(_scoped(m.CallListEntry, select(m.CallListEntry.id).where(
+        m.CallListEntry.phone == phone)).limit(1)) is not None
 
 
 @bp.route("/screen-pop/reminders")

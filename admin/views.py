@@ -20,10 +20,13 @@ from __future__ import annotations
 from flask import abort, flash, g, redirect, request, url_for
 from flask_babel import gettext
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
+from flask_admin.contrib.sqla.fields import InlineModelFormList, QuerySelectField
+from sqlalchemy import inspect as sa_inspect, or_, select
 from sqlalchemy.orm import object_session
 from wtforms.validators import DataRequired, NumberRange, Optional, Regexp, ValidationError
 
-from admin.access import can_see, scope
+from admin.access import CARD_MODELS, SEE_ALL, can_see, linkable, scope, sees_mobile
 from pbx_daemon.crm import models as m
 from pbx_daemon.telephony.names import ENDPOINT_NAME
 from pbx_daemon.crm.phones import InvalidPhoneNumber, normalize
@@ -55,7 +58,32 @@ class RoleGate:
         return user is not None and user.role in edit
 
 
+AJAX_PAGE = 20  # rows an ajax lookup returns at most, whatever the request asks
+
+
+class ScopedAjaxLoader(QueryAjaxModelLoader):
+    """An ajax lookup (``form_ajax_refs``) that finds only rows the user may link to."""
+
+    def get_query(self):
+        query = super().get_query()
+        clause = linkable(self.model, g.user)
+        return query if clause is None else query.filter(clause)
+
+    def get_list(self, term, offset=0, limit=AJAX_PAGE):
+        return super().get_list(term or "", max(offset or 0, 0), min(max(limit or AJAX_PAGE, 1), AJAX_PAGE))
+
+
+# Cards a manager or operator must own: one they create or leave without a responsible is
+# theirs, or it would vanish from their own list.
+OWNED_CARDS = (m.Company, m.Contact, m.Lead, m.Deal)
+OWNERS = frozenset({"manager", "operator"})
+
+
 class ScopedModelView(RoleGate, ModelView):
+    """A model view limited to the user's scope: lists, counts and rows (:func:`scope`),
+    and its forms: each relationship offers and accepts only rows the user may link to
+    (:func:`linkable`), checked again on every POST whatever the field's widget."""
+
     can_view_details = True
     page_size = 50
     # Searching a phone column with "8 (916) 123-45-67" finds "+79161234567".
@@ -94,6 +122,98 @@ class ScopedModelView(RoleGate, ModelView):
             abort(403)
         return row
 
+    # ---- forms: relationships within the scope --------------------------------------------
+    def _link_clause(self, name: str, remote):
+        """The rows field ``name`` (a relationship to ``remote``) may point at; None: any."""
+        return linkable(remote, g.user)
+
+    def _relations(self, form):
+        """(field, remote model) for each relationship field of ``form`` (inline lists
+        edit the row's own children and are left to them)."""
+        relationships = sa_inspect(self.model).relationships
+        for field in form:
+            if field.name in relationships and not isinstance(field, InlineModelFormList):
+                yield field, relationships[field.name].mapper.class_
+
+    def create_form(self, obj=None):
+        return self._scoped_form(super().create_form(obj), None)
+
+    def edit_form(self, obj=None):
+        return self._scoped_form(super().edit_form(obj), obj)
+
+    def _scoped_form(self, form, row):
+        form.scoped_row = row
+        for field, remote in self._relations(form):
+            if isinstance(field, QuerySelectField):  # the multiple select is one too
+                field.query_factory = self._options(field.name, remote, self._current_ids(row, field.name))
+        return form
+
+    def _current_ids(self, row, name) -> set[int]:
+        """The ids a saved row already links to through ``name``: keeping them is no change."""
+        if row is None:
+            return set()
+        value = getattr(row, name)
+        rows = value if isinstance(value, list) else [value] if value is not None else []
+        return {r.id for r in rows}
+
+    def _options(self, name, remote, current: set[int]):
+        def query():
+            q = self._db().query(remote)
+            clause = self._link_clause(name, remote)
+            if clause is None:
+                return q
+            return q.filter(clause | remote.id.in_(current)) if current else q.filter(clause)
+        return query
+
+    def _db(self):
+        """The request's session (Flask-Admin holds the db object)."""
+        return getattr(self.session, "session", self.session)
+
+    def _create_ajax_loader(self, name, options):
+        remote = getattr(self.model, name).prop.mapper.class_
+        return ScopedAjaxLoader(name, self.session, remote, **options)
+
+    def validate_form(self, form):
+        if not super().validate_form(form):
+            bad = [field for field, _ in self._relations(form) if field.errors]
+            if bad:
+                flash(refused_message(bad), "error")
+            return False
+        bad = [field for field, remote in self._relations(form) if not self._linkable_post(field, remote, form)]
+        if bad:
+            flash(refused_message(bad), "error")
+            return False
+        return True
+
+    def _linkable_post(self, field, remote, form) -> bool:
+        """Are the ids POSTed for ``field`` (whatever its widget sent) all rows the user
+        may link to, or ones the row already had?"""
+        posted = {v for raw in request.form.getlist(field.name) for v in str(raw).split(",")}
+        posted -= {"", "__None"}
+        if not posted:
+            return True
+        if not all(v.isdigit() for v in posted):
+            return False
+        ids = {int(v) for v in posted} - self._current_ids(getattr(form, "scoped_row", None), field.name)
+        if not ids:
+            return True
+        query = select(remote.id).where(remote.id.in_(ids))
+        clause = self._link_clause(field.name, remote)
+        if clause is not None:
+            query = query.where(clause)
+        return len(set(self._db().scalars(query))) == len(ids)
+
+    def on_model_change(self, form, model, is_created):
+        """A new row in the creator's department; a card a manager creates, or leaves
+        without a responsible, is theirs."""
+        user = g.user
+        if is_created and isinstance(model, (*OWNED_CARDS, m.Inquiry)) and \
+                getattr(model, "department_id", 0) is None:
+            model.department_id = user.department_id
+        if hasattr(model, "responsible") and model.responsible is None and \
+                (is_created or (user.role in OWNERS and isinstance(model, OWNED_CARDS))):
+            model.responsible = user
+
     def _apply_search(self, query, count_query, joins, count_joins, search):
         if self.phone_search and search:
             try:
@@ -101,6 +221,12 @@ class ScopedModelView(RoleGate, ModelView):
             except InvalidPhoneNumber:
                 pass
         return super()._apply_search(query, count_query, joins, count_joins, search)
+
+
+def refused_message(fields) -> str:
+    return gettext("Not saved: %(fields)s may only name records you have access to "
+                   "(responsible: yourself, or for a head someone in the department).",
+                   fields=", ".join(str(f.label.text) for f in fields))
 
 
 # ---- validators ---------------------------------------------------------------------------
@@ -152,6 +278,25 @@ class EmployeeView(ScopedModelView):
                  "login": {"validators": [DataRequired(), Regexp(r"^[A-Za-z0-9_.-]{1,64}$")]},
                  "full_name": {"validators": [DataRequired()]}}
     form_choices = {"role": [(r, r) for r in m.ROLES]}
+    # A head sees the mobiles of their own department only (:func:`sees_mobile`).
+    column_formatters = {"mobile": lambda view, context, e, name: e.mobile if sees_mobile(g.user, e) else "—"}
+
+    def _apply_search(self, query, count_query, joins, count_joins, search):
+        # Nor can a head find who has a mobile by searching for it: outside the department
+        # every word must match something else.
+        query, count_query, joins, count_joins = super()._apply_search(
+            query, count_query, joins, count_joins, search)
+        user = g.user
+        if search and user.role not in SEE_ALL:
+            mine = m.Employee.department_id == user.department_id if user.department_id is not None \
+                else m.Employee.id == user.id
+            for word in search.split():
+                pattern = f"%{word}%"
+                clause = mine | or_(*(getattr(m.Employee, c).ilike(pattern)
+                                      for c in ("full_name", "login", "sip_endpoint")))
+                query = query.filter(clause)
+                count_query = count_query.filter(clause) if count_query is not None else None
+        return query, count_query, joins, count_joins
 
 
 class DepartmentView(ScopedModelView):
@@ -213,23 +358,63 @@ class DuplicateWarning:
             flash(Markup(f"{escape(gettext('Possible duplicates:'))} {links}"), "warning")
 
 
-class CompanyView(DuplicateWarning, ScopedModelView):
+def _inline(model, **form_args):
+    """A card's own phones or e-mails, edited in the card's form: only its rows, never a
+    select over the whole table (a posted id that is not the card's adds a new row)."""
+    return (model, {"form_args": form_args, "form_excluded_columns": ("phone_ext",)}
+            if "phone" in form_args else {"form_args": form_args})
+
+
+PHONE_ARGS = {"phone": {"validators": [DataRequired(), e164_field]}}
+# Cards picked by typing a few letters (scoped lookups), not a select of 20,000 rows.
+COMPANY_REF = {"company": {"fields": ("name",), "page_size": AJAX_PAGE}}
+CONTACT_REF = {"contact": {"fields": ("full_name",), "page_size": AJAX_PAGE}}
+
+
+class OwnPhones:
+    """Mixin: a phone number added to a card may not be one on a card the user may not see
+    (its calls would ring this card's manager and land on this card)."""
+
+    def on_model_change(self, form, model, is_created):
+        super().on_model_change(form, model, is_created)
+        from pbx_daemon.crm.lookups import find_by_phone
+
+        session = object_session(model)
+        kind = "company" if isinstance(model, m.Company) else "contact"
+        for phone in model.phones:
+            state = sa_inspect(phone)
+            if phone.phone is None or not (state.pending or state.transient or
+                                           state.attrs.phone.history.has_changes()):
+                continue
+            for match in find_by_phone(session, phone.phone):
+                if match.kind in ("company", "contact", "lead") and (match.kind, match.id) != (kind, model.id) \
+                        and not can_see(session, g.user, session.get(CARD_MODELS[match.kind], match.id)):
+                    raise ValidationError(gettext(
+                        "Not saved: %(phone)s is on a card of another employee's client.",
+                        phone=phone.phone))
+
+
+class CompanyView(OwnPhones, DuplicateWarning, ScopedModelView):
     roles = OFFICE
     edit_roles = frozenset({"admin", "head", "manager", "operator"})
     column_list = ("name", "tax_id", "email", "responsible", "created_at")
     column_searchable_list = ("name", "tax_id", "email", "phones.phone")
     column_filters = ("responsible.full_name", "created_at")
     form_excluded_columns = ("name_key", "created_at", "updated_at", "contacts")
+    inline_models = (_inline(m.CompanyPhone, **PHONE_ARGS),)
     phone_search = True
 
 
-class ContactView(DuplicateWarning, ScopedModelView):
+class ContactView(OwnPhones, DuplicateWarning, ScopedModelView):
     roles = OFFICE
     edit_roles = frozenset({"admin", "head", "manager", "operator"})
     column_list = ("full_name", "company", "position", "responsible", "created_at")
     column_searchable_list = ("full_name", "position", "phones.phone", "emails.email")
     column_filters = ("company.name", "responsible.full_name", "created_at")
     form_excluded_columns = ("name_key", "created_at", "updated_at")
+    form_ajax_refs = COMPANY_REF
+    inline_models = (_inline(m.ContactPhone, **PHONE_ARGS),
+                     _inline(m.ContactEmail, email={"validators": [DataRequired(), Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]}))
     phone_search = True
 
 
@@ -253,8 +438,7 @@ class LeadView(DuplicateWarning, ScopedModelView):
         return form
 
     def on_model_change(self, form, model, is_created):
-        if is_created and model.responsible_id is None and model.responsible is None:
-            model.responsible = g.user
+        super().on_model_change(form, model, is_created)
 
 
 class DealView(ScopedModelView):
@@ -264,8 +448,10 @@ class DealView(ScopedModelView):
     column_searchable_list = ("title", "company.name")
     column_filters = ("stage.name", "responsible.full_name", "created_at", "amount")
     form_excluded_columns = ("created_at", "updated_at", "closed_at")
+    form_ajax_refs = {**COMPANY_REF, **CONTACT_REF}
 
     def on_model_change(self, form, model, is_created):
+        super().on_model_change(form, model, is_created)
         # Stage rules (seed 004): putting a deal into a stage creates the stage's tasks.
         from datetime import datetime, timezone
 
@@ -352,6 +538,21 @@ class ColdCallingView(ScopedModelView):
     roles = frozenset({"admin", "owner", "head", "cold_operator"})
     edit_roles = frozenset({"admin", "head"})
 
+    def _link_clause(self, name, remote):
+        # A head staffs a call list from the department and the outsourced cold operators
+        # (who belong to no department).
+        clause = super()._link_clause(name, remote)
+        if name == "operators" and g.user.role == "head" and g.user.department_id is not None:
+            return clause | ((m.Employee.role == "cold_operator") & m.Employee.department_id.is_(None))
+        return clause
+
+
+class CallListView(ColdCallingView):
+    """A call list's entries are never in its form (20,000 rows; saving the form without
+    them must not delete them): they are listed, filtered by list, in the entries view."""
+
+    form_excluded_columns = ("entries", "created_at", "updated_at", "created_by_id")
+
 
 class CallScriptView(ColdCallingView):
     """Branching scripts: checked before they are saved (every answer leads somewhere that
@@ -360,6 +561,7 @@ class CallScriptView(ColdCallingView):
     form_excluded_columns = ("created_at", "updated_at")
 
     def on_model_change(self, form, model, is_created):
+        super().on_model_change(form, model, is_created)
         from pbx_daemon.crm.cold_calling import validate_script
 
         problems = validate_script(model.body)

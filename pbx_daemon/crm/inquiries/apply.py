@@ -58,14 +58,26 @@ def _escalation(session: Session, department_id: int | None) -> tuple[int | None
             int(top.value) if top and top.value.isdigit() else None)
 
 
+def _inactive(session: Session, ids) -> frozenset[int]:
+    """Which of ``ids`` are deactivated employees (the rules skip them)."""
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return frozenset()
+    return frozenset(session.scalars(select(m.Employee.id).where(
+        m.Employee.id.in_(ids), m.Employee.active.is_(False))))
+
+
 def missed_call_facts(session: Session, call: m.Call, *, blocked: bool, is_staff: bool,
                       owner_id: int | None, source_id: int | None,
                       tracking_number_id: int | None, at: datetime) -> MissedCall:
     duty, head, top = _escalation(session, call.department_id)
+    existing = open_inquiry_for(session, call.caller)
     return MissedCall(
         caller=call.caller, at=at, blocked=blocked, is_staff=is_staff, owner_id=owner_id,
         department_id=call.department_id, duty_id=duty, head_id=head, top_id=top,
-        source_id=source_id, tracking_number_id=tracking_number_id, caller_name=call.caller_name)
+        source_id=source_id, tracking_number_id=tracking_number_id, caller_name=call.caller_name,
+        inactive_ids=_inactive(session, (owner_id, duty, head, top,
+                                         existing.responsible_id if existing else None)))
 
 
 def apply_missed(session: Session, call: m.Call, facts: MissedCall, deadline_minutes: int,
@@ -146,6 +158,7 @@ def answered_call_facts(session: Session, call: m.Call, at: datetime) -> Answere
     department_id = call.department_id or (tracking.department_id if tracking else None)
     duty, head, top = _escalation(session, department_id)
     return AnsweredCall(
+        inactive_ids=_inactive(session, (duty, head, top)),
         caller=phone, at=at, direction=call.direction, answered_by_id=call.answered_by_id,
         blocked=blocked, is_staff=staff, known_card=known, linked_inquiry_id=call.inquiry_id,
         department_id=department_id, duty_id=duty, head_id=head, top_id=top,

@@ -10,6 +10,9 @@ rules, pure.
   when it has none (an answered call closed it, or the inquiry came from an answered call
   and never had one) the missed call gets a call-back task again, for the inquiry's
   responsible (else the missed-call order above): a lost call is always called back.
+* A deactivated employee is skipped wherever one is chosen (the client's manager, the
+  inquiry's responsible, duty, head, top): the next in the order takes the call-back, so a
+  manager who left leaves no call-back with nobody to make it.
 * Blocklisted callers and the company's own staff never create inquiries. A caller who
   withheld the number gets an inquiry (it is a lost call) but no task: nobody can call back.
 * A later answered call from that number closes the open call-back task ("recovered").
@@ -62,6 +65,7 @@ class MissedCall:
     source_id: int | None = None
     tracking_number_id: int | None = None
     caller_name: str | None = None
+    inactive_ids: frozenset[int] = frozenset()  # of the people above (and the inquiry's), the deactivated
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class AnsweredCall:
     source_id: int | None = None
     tracking_number_id: int | None = None
     caller_name: str | None = None
+    inactive_ids: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -162,15 +167,15 @@ def decide_missed(call: MissedCall, open_inquiry: OpenInquiry | None,
         return Ignore("blocklisted caller")
     if call.is_staff:
         return Ignore("own staff")
-    responsible = next((x for x in (call.owner_id, call.duty_id, call.head_id, call.top_id)
-                        if x is not None), None)
+    responsible = _first_active((call.owner_id, call.duty_id, call.head_id, call.top_id),
+                                call.inactive_ids)
     when = call.at.strftime("%Y-%m-%d %H:%M")
     who = call.caller_name or call.caller or "a withheld number"
     deadline = call.at + timedelta(minutes=deadline_minutes)
     is_late = now is not None and deadline < now
     if open_inquiry is not None:
         task = late = None
-        callback_to = open_inquiry.responsible_id or responsible
+        callback_to = _first_active((open_inquiry.responsible_id, responsible), call.inactive_ids)
         if not open_inquiry.has_open_task and call.caller and callback_to is not None:
             if is_late:
                 late = LateCallback(callback_to, call.caller, call.at, call.caller_name)
@@ -190,6 +195,10 @@ def decide_missed(call: MissedCall, open_inquiry: OpenInquiry | None,
         late=LateCallback(responsible, call.caller, call.at, call.caller_name)
         if has_task and is_late else None,
     )
+
+
+def _first_active(candidates, inactive: frozenset[int]) -> int | None:
+    return next((x for x in candidates if x is not None and x not in inactive), None)
 
 
 SUMMARY_LINES = 50  # calls listed in one summary task; the rest are counted
@@ -243,8 +252,8 @@ def decide_answered(call: AnsweredCall, open_inquiry: OpenInquiry | None
                                             if open_inquiry.responsible_id is None else None))
     if call.known_card:
         return Ignore("known card")
-    responsible = next((x for x in (call.answered_by_id, call.duty_id, call.head_id, call.top_id)
-                        if x is not None), None)
+    responsible = _first_active((call.answered_by_id, call.duty_id, call.head_id, call.top_id),
+                                call.inactive_ids)
     who = call.caller_name or call.caller
     return CreateInquiry(
         phone=call.caller, responsible_id=responsible, department_id=call.department_id,

@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from pbx_daemon.crm import models as m
@@ -201,7 +201,15 @@ class SourceFigures:
         return self.funnel / self.inquiries if self.inquiries else 0.0
 
 
-def per_source(session: Session, first: date, last: date, tz: str) -> list[SourceFigures]:
+def of_department(department_id: int):
+    """The inquiries of a department: routed to it, or with one of its people responsible."""
+    return or_(m.Inquiry.department_id == department_id, m.Inquiry.responsible_id.in_(
+        select(m.Employee.id).where(m.Employee.department_id == department_id)))
+
+
+def per_source(session: Session, first: date, last: date, tz: str,
+               department_id: int | None = None) -> list[SourceFigures]:
+    """``department_id``: that department's inquiries only (:func:`of_department`)."""
     start, end = period_bounds(first, last, tz)
     spam = select(m.InquiryClass.id).where(m.InquiryClass.code == "spam")
     funnel = select(m.InquiryClass.id).where(m.InquiryClass.code.in_(("lead", "client")))
@@ -210,7 +218,8 @@ def per_source(session: Session, first: date, last: date, tz: str) -> list[Sourc
                func.sum(case((m.Inquiry.class_id.in_(spam), 1), else_=0)),
                func.sum(case((m.Inquiry.class_id.in_(funnel), 1), else_=0)))
         .select_from(m.Inquiry).outerjoin(m.Source, m.Source.id == m.Inquiry.source_id)
-        .where(m.Inquiry.first_seen_at >= start, m.Inquiry.first_seen_at < end)
+        .where(m.Inquiry.first_seen_at >= start, m.Inquiry.first_seen_at < end,
+               of_department(department_id) if department_id is not None else true())
         .group_by(m.Source.name).order_by(func.count(m.Inquiry.id).desc())).all()
     return [SourceFigures(r[0], r[1], r[2] or 0, r[3] or 0) for r in rows]
 
@@ -231,7 +240,9 @@ class OperatorFigures:
         return (self.leads + self.deals) / self.entries_worked if self.entries_worked else 0.0
 
 
-def per_operator(session: Session, first: date, last: date, tz: str) -> list[OperatorFigures]:
+def per_operator(session: Session, first: date, last: date, tz: str,
+                 department_id: int | None = None) -> list[OperatorFigures]:
+    """``department_id``: the operators of that department only."""
     answered = S.outcome == "answered"
     calls = {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in session.execute(_stats(
         session, first, last, tz, S.employee_id, func.sum(S.calls), _sum_if(answered, S.talk_seconds),
@@ -243,9 +254,11 @@ def per_operator(session: Session, first: date, last: date, tz: str) -> list[Ope
         func.sum(case((m.CallListEntry.deal_id.isnot(None), 1), else_=0))).where(
         m.CallListEntry.status == "done", m.CallListEntry.updated_at >= start,
         m.CallListEntry.updated_at < end).group_by(m.CallListEntry.assigned_operator_id))}
+    query = select(m.Employee).where(m.Employee.id.in_(set(calls) | set(worked)))
+    if department_id is not None:
+        query = query.where(m.Employee.department_id == department_id)
     out = []
-    for e in session.scalars(select(m.Employee).where(m.Employee.id.in_(set(calls) | set(worked)))
-                             .order_by(m.Employee.full_name)):
+    for e in session.scalars(query.order_by(m.Employee.full_name)):
         n, seconds, answered_calls = calls.get(e.id, (0, 0, 0))
         entries, leads, deals = worked.get(e.id, (0, 0, 0))
         out.append(OperatorFigures(e.id, e.full_name, n, round(seconds / 60, 1),
