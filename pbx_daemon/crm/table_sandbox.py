@@ -59,7 +59,7 @@ def run_isolated(target: str, data: bytes, name: str, limits: ImportLimits = LIM
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
-        raise ImportError_(f"reading {name} took longer than {limits.seconds:.0f} s; split the file") from None
+        raise ImportError_(f"reading {name} took longer than {limits.seconds:g} s; split the file") from None
     elapsed = time.monotonic() - started
     from twisted.logger import Logger  # not in the child: it starts faster without Twisted
 
@@ -69,7 +69,7 @@ def run_isolated(target: str, data: bytes, name: str, limits: ImportLimits = LIM
         log.warn("table reader for {name} ended by {signal} after {seconds:.1f} s: {stderr}",
                  name=name, signal=sig.name, seconds=elapsed, stderr=err[-500:].decode(errors="replace"))
         if sig == signal.SIGXCPU:
-            raise ImportError_(f"reading {name} took longer than {limits.seconds:.0f} s; split the file")
+            raise ImportError_(f"reading {name} took longer than {limits.seconds:g} s; split the file")
         raise ImportError_(f"the reader crashed on {name} ({sig.name}): not a file it can read")
     try:
         result = json.loads(out)
@@ -78,7 +78,9 @@ def run_isolated(target: str, data: bytes, name: str, limits: ImportLimits = LIM
                  stderr=err[-500:].decode(errors="replace"))
         raise ImportError_(f"the reader failed on {name} (exit {proc.returncode})") from None
     if "error" in result:
-        raise ImportError_(str(result["error"]).splitlines()[0] if result["error"] else "unreadable")
+        error = ImportError_((str(result["error"]).splitlines() or ["unreadable"])[0])
+        error.peak_kib = int(result.get("peak_kib", 0))  # for the logs and the tests
+        raise error
     return Outcome(result.get("value"), int(result.get("peak_kib", 0)), elapsed)
 
 
