@@ -18,12 +18,14 @@ from flask import Response, abort, current_app, flash, g, redirect, request, url
 from flask_admin import BaseView, expose
 from flask_babel import gettext as _
 from sqlalchemy import select
+from twisted.logger import Logger
 
 from admin.views import RoleGate
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.import_limits import LIMITS
 from pbx_daemon.crm.importer import FIELDS, ImportError_, check_rows, guess_mapping, import_call_list, read_table
 
+log = Logger(namespace="admin.import_view")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 
 
@@ -70,6 +72,8 @@ class ImportView(RoleGate, BaseView):
         try:
             headers, rows = read_table(f"upload{suffix}", data)
         except ImportError_ as e:
+            log.info("import upload by {login} refused: {error}", login=g.user.login, error=str(e),
+                     detail=getattr(e, "detail", ""), peak_kib=getattr(e, "peak_kib", 0))
             flash(str(e), "error")
             return redirect(url_for(".index"))
         token = secrets.token_urlsafe(18)

@@ -114,7 +114,7 @@ def random_bytes(size: int = 64 << 10, high: bool = False) -> bytes:
 
 CORPUS = {
     "huge used range": ("range.xlsx", huge_used_range, "row 1,048,576"),
-    "used area": ("area.xlsx", wide_and_long, "3,000,000 cells"),
+    "used area": ("area.xlsx", wide_and_long, "(3,000,000 cells)"),
     "zip bomb (ratio)": ("bomb.xlsx", zip_bomb_ratio, "ZIP bomb"),
     "zip bomb (declared)": ("bomb2.xlsx", zip_bomb_declared, "unpacks to 3072 MB"),
     "billion laughs": ("lol.xlsx", billion_laughs, "declares XML entities"),

@@ -1,9 +1,11 @@
 """How much of an untrusted CSV or XLSX file an import may read: one frozen object, read by
 the admin's upload, ``pbx-crm import-list`` and the sandboxed reader alike.
 
-Sized from a legitimate 100,000-row, 6-column call list (the scale the importer is built
-and benchmarked for): 6 MB as CSV; 3.2 MB as XLSX, whose sheet XML unpacks to 40 MB at
-12:1; the sandboxed read (expat scan, then calamine) takes ~2 s and peaks at ~? MB.
+Sized from the legitimate 100,000-row, 5-column call list of ``bench/import.py`` (the
+scale the importer is built and benchmarked for; 7.8 million characters): 8.0 MB as cp1251
+CSV, read in a sandboxed child in 0.9 s at a peak of 142 MB; 2.6 MB as XLSX, whose sheet
+XML unpacks to 34 MB at 13:1, read in 3.1 s (2 s of it the expat scan) at 122 MB. The
+admin process then holds the table: +70 MB.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ MiB = 1024 * 1024
 
 @dataclass(frozen=True)
 class ImportLimits:
-    #: The file itself. 3x the 100,000-row CSV; an XLSX of that list is half as big.
+    #: The file itself: 2.5x the 100,000-row CSV, 8x its XLSX.
     file_bytes: int = 20 * MiB
     #: ZIP members of an XLSX. Excel writes 10-30 parts (sheets, styles, themes, images).
     zip_members: int = 1_000
     #: Everything an XLSX unpacks to, added up from the ZIP directory before anything is
     #: unpacked (Python's zipfile then never inflates past a member's declared size).
-    #: 5x the 100,000-row sheet's 40 MB.
+    #: 6x the 100,000-row sheet's 34 MB.
     zip_bytes: int = 200 * MiB
     #: Unpacked / packed size of one member larger than ``zip_ratio_floor``. Sheet XML packs
     #: 5-20:1, a deflate bomb ~1,000:1.
@@ -36,18 +38,22 @@ class ImportLimits:
     #: Rows read, empty ones included (the sheet's row numbers or the CSV's records): twice
     #: the 100,000-row list. Excel's own maximum is 1,048,576.
     rows: int = 200_000
-    #: Non-padded cells of all rows: 100,000 rows of 20 columns. Bounds what the admin
-    #: process holds after the read (~70 bytes a short cell: ~140 MB at worst).
-    cells: int = 2_000_000
-    #: Characters of all cells: XLSX shared strings can repeat one long string in every
-    #: cell; the 100,000-row list has ~6 million.
-    text_chars: int = 32 * MiB
-    #: Address space of the reading process (RLIMIT_AS): Python and openpyxl take ~60 MB,
-    #: the 100,000-row read peaks at ~105 MB RSS, a full 200,000-row, 2-million-cell read
-    #: at ~500 MB. A reader that wants more fails alone, not the admin.
+    #: Non-padded cells of all rows, and for an XLSX its used area (rows x columns, which
+    #: calamine allocates as one grid): 100,000 rows of 10 columns. The admin process holds
+    #: the table it gets back, ~75 bytes a cell plus its text.
+    cells: int = 1_000_000
+    #: Characters of all cells (XLSX shared strings can repeat one long string in every
+    #: cell): 2x the 100,000-row list's ~8 million. With ``cells``, bounds the table the
+    #: admin holds to ~110 MB (measured: 1,980,020 short Cyrillic cells took 237 MB).
+    text_chars: int = 16 * MiB
+    #: Address space of the reading child (RLIMIT_AS): the 100,000-row reads peak at
+    #: 122-142 MB, a 13 MB CSV of 2 million short cells at 314 MB, an XLSX of 2 million
+    #: shared-string cells at 446 MB (refused by ``text_chars``). A reader that wants more
+    #: fails alone (MemoryError, or killed), not the admin.
     memory_bytes: int = 1024 * MiB
-    #: Wall-clock seconds for the read: 6x the 100,000-row XLSX (the slowest legitimate
-    #: case), and how long an admin request thread may wait.
+    #: Wall-clock seconds for the read (and CPU seconds, RLIMIT_CPU): ~20x the 100,000-row
+    #: XLSX, the slowest legitimate case, on a loaded machine 2-3x slower still; the longest
+    #: an admin request thread waits for it.
     seconds: float = 60.0
 
     def describe_bytes(self, n: int) -> str:

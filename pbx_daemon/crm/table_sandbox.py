@@ -48,7 +48,8 @@ def read_table_isolated(data: bytes, name: str = "file",
 
 
 def run_isolated(target: str, data: bytes, name: str, limits: ImportLimits = LIMITS) -> Outcome:
-    """TARGET's JSON value, or :class:`ImportError_` with one line saying why not."""
+    """TARGET's JSON value, or :class:`ImportError_` with one line saying why not (and
+    the child's stderr as its ``detail``)."""
     started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "pbx_daemon.crm.table_sandbox", target, name,
@@ -61,26 +62,24 @@ def run_isolated(target: str, data: bytes, name: str, limits: ImportLimits = LIM
         proc.communicate()
         raise ImportError_(f"reading {name} took longer than {limits.seconds:g} s; split the file") from None
     elapsed = time.monotonic() - started
-    from twisted.logger import Logger  # not in the child: it starts faster without Twisted
-
-    log = Logger(namespace=__name__)
+    stderr = err[-1000:].decode("utf-8", "replace")
     if proc.returncode < 0:
-        sig = signal.Signals(-proc.returncode)
-        log.warn("table reader for {name} ended by {signal} after {seconds:.1f} s: {stderr}",
-                 name=name, signal=sig.name, seconds=elapsed, stderr=err[-500:].decode(errors="replace"))
-        if sig == signal.SIGXCPU:
-            raise ImportError_(f"reading {name} took longer than {limits.seconds:g} s; split the file")
-        raise ImportError_(f"the reader crashed on {name} ({sig.name}): not a file it can read")
+        if -proc.returncode == signal.SIGXCPU:
+            raise _error(f"reading {name} took longer than {limits.seconds:g} s; split the file", stderr)
+        try:
+            sig = signal.Signals(-proc.returncode).name
+        except ValueError:
+            sig = f"signal {-proc.returncode}"
+        raise _error(f"the reader crashed on {name} ({sig}): not a file it can read", stderr)
     try:
         result = json.loads(out)
+        if not isinstance(result, dict):
+            raise ValueError(result)
     except ValueError:
-        log.warn("table reader for {name} exited {code}: {stderr}", name=name, code=proc.returncode,
-                 stderr=err[-500:].decode(errors="replace"))
-        raise ImportError_(f"the reader failed on {name} (exit {proc.returncode})") from None
+        raise _error(f"the reader failed on {name} (exit {proc.returncode})", stderr) from None
     if "error" in result:
-        error = ImportError_((str(result["error"]).splitlines() or ["unreadable"])[0])
-        error.peak_kib = int(result.get("peak_kib", 0))  # for the logs and the tests
-        raise error
+        raise _error((str(result["error"]).splitlines() or ["unreadable"])[0], stderr,
+                     int(result.get("peak_kib", 0)))
     return Outcome(result.get("value"), int(result.get("peak_kib", 0)), elapsed)
 
 
@@ -89,6 +88,14 @@ def _limit_self(limits: ImportLimits) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     cpu = max(1, int(limits.seconds) + 1)
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+
+
+def _error(text: str, stderr: str = "", peak_kib: int = 0) -> ImportError_:
+    """A refusal; ``detail`` (the child's stderr: a traceback, a Rust panic) and
+    ``peak_kib`` are for the caller's log, not for the user."""
+    error = ImportError_(text)
+    error.detail, error.peak_kib = stderr, peak_kib
+    return error
 
 
 def _peak_kib() -> int:

@@ -104,8 +104,9 @@ def decode_text(data: bytes) -> str:
 def _reads_as_russian(text: str) -> bool:
     """cp1251 maps nearly every byte to something; Russian text maps its non-ASCII bytes
     to Russian letters (random bytes: about half of them)."""
-    high = sum(1 for c in text if ord(c) > 127)
-    return high == 0 or len(_RUSSIAN.findall(text)) >= 0.8 * high
+    high = len(text) - len(text.encode("ascii", "ignore"))
+    russian = len(text) - len(_RUSSIAN.sub("", text))  # no list of matches: one copy at most
+    return russian >= 0.8 * high
 
 
 def _csv_rows(text: str, limits: ImportLimits) -> Iterator[list[str]]:
@@ -196,9 +197,10 @@ _REF = re.compile(r"([A-Za-z]{1,4})(\d{1,9})$")
 
 class SheetScan:
     """One streamed pass of expat over an XML part: refuses entity declarations (the
-    billion laughs), nesting deeper than ``xml_depth``, and, for a worksheet, data past
-    the row or column cap or a used area (rows x columns, what the reader allocates
-    whatever the declared ``<dimension>`` says) of more than ``cells``."""
+    billion laughs), nesting deeper than ``xml_depth``, and, for a worksheet, a value
+    past the row or column cap or a used area (rows x columns of the cells with a value:
+    what calamine allocates, whatever the declared ``<dimension>`` says) of more than
+    ``cells``. Cells with only a style are not counted: calamine skips them too."""
 
     def __init__(self, name: str, limits: ImportLimits):
         self.name, self.limits = name, limits
@@ -239,15 +241,17 @@ class SheetScan:
                 self.row = int(ref.group(2))
             else:
                 self.col += 1
-        else:
-            return
-        if self.row > self.limits.rows:
-            raise ImportError_(f"{self.name} has data on row {self.row:,}; at most {self.limits.rows:,} rows are read")
-        if self.col > self.limits.columns:
-            raise ImportError_(f"{self.name} has data in column {self.col:,}; "
+        elif local in ("v", "is"):
+            self._value_at(self.row, self.col)  # a cell with only a style is not read
+
+    def _value_at(self, row: int, col: int) -> None:
+        if row > self.limits.rows:
+            raise ImportError_(f"{self.name} has data on row {row:,}; at most {self.limits.rows:,} rows are read")
+        if col > self.limits.columns:
+            raise ImportError_(f"{self.name} has data in column {col:,}; "
                                f"at most {self.limits.columns:,} columns are read")
-        self.max_row = max(self.max_row, self.row)
-        self.max_col = max(self.max_col, self.col)
+        self.max_row = max(self.max_row, row)
+        self.max_col = max(self.max_col, col)
 
     def _end(self, _tag):
         self.depth -= 1

@@ -18,7 +18,7 @@ from pbx_daemon.crm import models as m
 from pbx_daemon.crm.import_limits import LIMITS
 from pbx_daemon.crm.table_sandbox import READ_TABLE, read_table_isolated, run_isolated
 from pbx_daemon.crm.tables import ImportError_, read_table_bytes
-from tests.hostile import CORPUS, GOOD_XLSX, huge_declared_range, huge_used_range
+from tests.hostile import CORPUS, GOOD_XLSX, HEADER, cell, huge_declared_range, huge_used_range, sheet, xlsx
 from tests.unit.test_admin_crm import app as admin_app  # noqa: F401 - the fixture
 from tests.unit.test_admin_crm import csrf, login
 from tests.unit.test_cli import env  # noqa: F401 - the fixture
@@ -85,6 +85,12 @@ def test_caps_are_one_line_errors_and_short_rows_are_not_padded():
 
 def test_a_declared_whole_grid_is_not_trusted_and_a_real_sheet_reads():
     assert read_table_isolated(huge_declared_range(), "x.xlsx") == (["Phone", "Name"], [["+79161112233", "Anna"]])
+
+
+def test_cells_with_only_a_style_do_not_count_toward_the_used_area():
+    """Borders drawn down to row 900,000 or out to column XFD are not data (calamine skips them)."""
+    styled = b'<row r="2">' + cell("A2", "+79161112233") + b'<c r="XFD2" s="1"/></row><row r="900000"><c r="A900000" s="1"/></row>'
+    assert read_table_bytes(xlsx(sheet(HEADER + styled)), "s.xlsx") == (["Phone", "Name"], [["+79161112233"]])
 
 
 @pytest.mark.parametrize("encoding", ["cp1251", "utf-8", "utf-8-sig", "utf-16"])
