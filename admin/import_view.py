@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import threading
 from pathlib import Path
 
 from flask import Response, abort, current_app, flash, g, redirect, request, url_for
@@ -35,6 +36,7 @@ class ImportView(RoleGate, BaseView):
     def __init__(self, db, **kwargs):
         super().__init__(**kwargs)
         self.db = db
+        self._readers = threading.BoundedSemaphore(LIMITS.readers)  # each child up to LIMITS.memory_bytes
 
     def _dir(self) -> Path:
         path = Path(current_app.extensions["pbx_crm_config"].general.data_dir) / "uploads"
@@ -69,15 +71,20 @@ class ImportView(RoleGate, BaseView):
             flash(_("The file is larger than 20 MB."), "error")  # LIMITS.file_bytes
             return redirect(url_for(".index"))
         suffix = ".xlsx" if data[:4] == b"PK\x03\x04" else ".csv"
+        safe_name = re.sub(r"[^\w.-]+", "_", Path(upload.filename).name)[:100] or f"upload{suffix}"
+        if not self._readers.acquire(timeout=LIMITS.queue_seconds):
+            flash(f"{LIMITS.readers} other files are being read; try again in a minute", "error")
+            return redirect(url_for(".index"))
         try:
-            headers, rows = read_table(f"upload{suffix}", data)
+            headers, rows = read_table(Path(safe_name).stem + suffix, data)  # the kind is sniffed
         except ImportError_ as e:
             log.info("import upload by {login} refused: {error}", login=g.user.login, error=str(e),
                      detail=getattr(e, "detail", ""), peak_kib=getattr(e, "peak_kib", 0))
             flash(str(e), "error")
             return redirect(url_for(".index"))
+        finally:
+            self._readers.release()
         token = secrets.token_urlsafe(18)
-        safe_name = re.sub(r"[^\w.-]+", "_", Path(upload.filename).name)[:100] or f"upload{suffix}"
         (self._dir() / f"{token}.{safe_name}.upload").write_text(
             json.dumps({"headers": headers, "rows": rows}, ensure_ascii=False), encoding="utf-8")
         return redirect(url_for(".preview", token=token, list=request.form.get("list", "")))

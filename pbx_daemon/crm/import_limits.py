@@ -55,6 +55,10 @@ class ImportLimits:
     #: XLSX, the slowest legitimate case, on a loaded machine 2-3x slower still; the longest
     #: an admin request thread waits for it.
     seconds: float = 60.0
+    #: Reads running at once in one admin process (more wait up to ``queue_seconds``, then
+    #: are told to retry): what imports can take is ``readers`` x ``memory_bytes``, 2 GiB.
+    readers: int = 2
+    queue_seconds: float = 10.0
 
     def describe_bytes(self, n: int) -> str:
         return f"{n / MiB:.0f} MB" if n >= MiB else f"{n} bytes"

@@ -165,6 +165,23 @@ def test_the_admin_refuses_a_file_over_the_size_cap(head):
     assert head.get("/admin/import/").status_code == 200
 
 
+def test_uploads_past_the_concurrent_readers_wait_then_are_told_to_retry(admin_app, head, monkeypatch):  # noqa: F811
+    """At most LIMITS.readers children at once: the admin's memory for imports is bounded."""
+    import admin.import_view as import_view
+
+    view = next(v for v in admin_app.extensions["admin"][0]._views if isinstance(v, import_view.ImportView))
+    monkeypatch.setattr(import_view, "LIMITS", dataclasses.replace(LIMITS, queue_seconds=0.1))
+    for _ in range(LIMITS.readers):
+        view._readers.acquire()
+    try:
+        _upload(head, "good.xlsx", GOOD_XLSX)
+        assert "2 other files are being read; try again in a minute" in head.get("/admin/import/").get_data(as_text=True)
+    finally:
+        for _ in range(LIMITS.readers):
+            view._readers.release()
+    assert "/preview/" in _upload(head, "good.xlsx", GOOD_XLSX).headers["Location"]
+
+
 # ---- the CLI ----------------------------------------------------------------------------------
 
 def test_the_cli_refuses_every_hostile_file_in_one_line(env, tmp_path, capsys):  # noqa: F811
