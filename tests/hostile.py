@@ -129,7 +129,7 @@ CORPUS = {
     "empty": ("empty.csv", lambda: b"", "empty"),
     "blank": ("blank.csv", lambda: b"\r\n \n", "empty"),
     "a PNG as .csv": ("list.csv", lambda: b"\x89PNG\r\n\x1a\n" + random_bytes(1000), "PNG image"),
-    "an old .xls": ("list.xls", lambda: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(1000), "old Excel .xls"),
+    "an old .xls": ("list.xls", lambda: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(1000), "an old Excel .xls"),
 }
 
 

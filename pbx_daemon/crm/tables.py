@@ -31,7 +31,7 @@ from pbx_daemon.crm.import_limits import LIMITS, ImportLimits
 DELIMITERS = ";,\t|"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _RUSSIAN = re.compile(r"[А-Яа-яЁё]")
-_MAGIC = ((b"\xd0\xcf\x11\xe0", "an old Excel .xls (or another OLE) file: save it as .xlsx or CSV"),
+_MAGIC = ((b"\xd0\xcf\x11\xe0", "an old Excel .xls or a password-protected workbook: save it as .xlsx (no password) or CSV"),
           (b"%PDF", "a PDF document, not a CSV or XLSX table"),
           (b"\x89PNG", "a PNG image, not a CSV or XLSX table"),
           (b"\xff\xd8\xff", "a JPEG image, not a CSV or XLSX table"),
