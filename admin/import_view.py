@@ -1,23 +1,32 @@
 """Call-list import in the admin (seed 000: "any export"): upload a CSV or XLSX, see the
 columns guessed and the first rows, correct the mapping, import, download the per-row
-report. The rules are :mod:`pbx_daemon.crm.importer`'s, as for ``pbx-crm import-list``."""
+report. The rules are :mod:`pbx_daemon.crm.importer`'s, as for ``pbx-crm import-list``.
+
+The upload is read once, in a limited child process (:mod:`pbx_daemon.crm.table_sandbox`,
+this request's thread waits for it, at most ``LIMITS.seconds``); what it read is kept as
+JSON under the upload's token for the preview and the import. A refused file is one
+flashed line; the raw bytes are never kept."""
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
+import threading
 from pathlib import Path
 
 from flask import Response, abort, current_app, flash, g, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_babel import gettext as _
 from sqlalchemy import select
+from twisted.logger import Logger
 
 from admin.views import RoleGate
 from pbx_daemon.crm import models as m
+from pbx_daemon.crm.import_limits import LIMITS
 from pbx_daemon.crm.importer import FIELDS, ImportError_, check_rows, guess_mapping, import_call_list, read_table
 
-MAX_UPLOAD = 20 * 1024 * 1024
+log = Logger(namespace="admin.import_view")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 
 
@@ -27,20 +36,26 @@ class ImportView(RoleGate, BaseView):
     def __init__(self, db, **kwargs):
         super().__init__(**kwargs)
         self.db = db
+        self._readers = threading.BoundedSemaphore(LIMITS.readers)  # each child up to LIMITS.memory_bytes
 
     def _dir(self) -> Path:
         path = Path(current_app.extensions["pbx_crm_config"].general.data_dir) / "uploads"
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def _upload(self, token: str) -> tuple[Path, str]:
+    def _upload(self, token: str) -> tuple[Path, str, list[str], list[list[str]]]:
+        """The kept upload: its path, the file's name, and the table read from it."""
         if not _TOKEN.match(token or ""):
             abort(404)
         found = sorted(self._dir().glob(f"{token}.*.upload"))
         if not found:
             abort(404)
         name = found[0].name[len(token) + 1:-len(".upload")]
-        return found[0], name
+        try:
+            table = json.loads(found[0].read_text(encoding="utf-8"))
+            return found[0], name, table["headers"], table["rows"]
+        except (ValueError, KeyError, TypeError):
+            abort(404)  # kept by an older version (the raw file): upload it again
 
     @expose("/", methods=("GET", "POST"))
     def index(self):
@@ -51,25 +66,32 @@ class ImportView(RoleGate, BaseView):
         if upload is None or not upload.filename:
             flash(_("Choose a CSV or XLSX file."), "error")
             return redirect(url_for(".index"))
-        data = upload.read(MAX_UPLOAD + 1)
-        if len(data) > MAX_UPLOAD:
-            flash(_("The file is larger than 20 MB."), "error")
+        data = upload.read(LIMITS.file_bytes + 1)
+        if len(data) > LIMITS.file_bytes:
+            flash(_("The file is larger than 20 MB."), "error")  # LIMITS.file_bytes
             return redirect(url_for(".index"))
         suffix = ".xlsx" if data[:4] == b"PK\x03\x04" else ".csv"
+        safe_name = re.sub(r"[^\w.-]+", "_", Path(upload.filename).name)[:100] or f"upload{suffix}"
+        if not self._readers.acquire(timeout=LIMITS.queue_seconds):
+            flash(f"{LIMITS.readers} other files are being read; try again in a minute", "error")
+            return redirect(url_for(".index"))
         try:
-            headers, rows = read_table(f"upload{suffix}", data)
+            headers, rows = read_table(Path(safe_name).stem + suffix, data)  # the kind is sniffed
         except ImportError_ as e:
+            log.info("import upload by {login} refused: {error}", login=g.user.login, error=str(e),
+                     detail=getattr(e, "detail", ""), peak_kib=getattr(e, "peak_kib", 0))
             flash(str(e), "error")
             return redirect(url_for(".index"))
+        finally:
+            self._readers.release()
         token = secrets.token_urlsafe(18)
-        safe_name = re.sub(r"[^\w.-]+", "_", Path(upload.filename).name)[:100] or f"upload{suffix}"
-        (self._dir() / f"{token}.{safe_name}.upload").write_bytes(data)
+        (self._dir() / f"{token}.{safe_name}.upload").write_text(
+            json.dumps({"headers": headers, "rows": rows}, ensure_ascii=False), encoding="utf-8")
         return redirect(url_for(".preview", token=token, list=request.form.get("list", "")))
 
     @expose("/preview/<token>")
     def preview(self, token):
-        path, name = self._upload(token)
-        headers, rows = read_table(name, path.read_bytes())
+        _path, name, headers, rows = self._upload(token)
         mapping = guess_mapping(headers)
         report, _entries = check_rows(self.db.session, rows, mapping, list_id=None,
                                       region=current_app.extensions["pbx_crm_config"].general.default_region)
@@ -79,8 +101,7 @@ class ImportView(RoleGate, BaseView):
 
     @expose("/run/<token>", methods=("POST",))
     def run(self, token):
-        path, name = self._upload(token)
-        headers, _rows = read_table(name, path.read_bytes())
+        path, name, headers, rows = self._upload(token)
         mapping = {}
         for field in FIELDS:
             value = request.form.get(f"map_{field}", "")
@@ -92,7 +113,7 @@ class ImportView(RoleGate, BaseView):
             return redirect(url_for(".preview", token=token))
         config = current_app.extensions["pbx_crm_config"]
         try:
-            report = import_call_list(self.db.session, name, data=path.read_bytes(), list_name=list_name,
+            report = import_call_list(self.db.session, name, table=(headers, rows), list_name=list_name,
                                       mapping=mapping, region=config.general.default_region,
                                       default_area_code=config.general.default_area_code,
                                       created_by_id=g.user.id)

@@ -43,7 +43,8 @@ def cmd_user(args: argparse.Namespace, config: Config, console: Console) -> int:
 
 def cmd_import_list(args: argparse.Namespace, config: Config, console: Console) -> int:
     """``import-list FILE --list NAME``: the columns found on stderr, then a progress bar
-    (one line per step when stderr is not a terminal), then the result on stdout."""
+    (one line per step when stderr is not a terminal), then the result on stdout. The file
+    is read once, in a limited child process, as in the admin (:func:`read_table`)."""
     from pbx_daemon import db
     from pbx_daemon.crm.importer import (ImportError_, describe_mapping, guess_mapping,
                                          import_call_list, read_table)
@@ -73,7 +74,7 @@ def cmd_import_list(args: argparse.Namespace, config: Config, console: Console) 
     try:
         with db.session_for(config.database.url) as session:
             report = import_call_list(
-                session, args.file, list_name=args.list, overrides=overrides,
+                session, args.file, table=(headers, rows), list_name=args.list, overrides=overrides,
                 region=config.general.default_region,
                 default_area_code=config.general.default_area_code, dry_run=args.dry_run,
                 progress=progress)

@@ -1,8 +1,9 @@
 """Call-list import (seed 000: "any export"; seed 001: Excel from any system).
 
-Reading: XLSX (calamine, the first sheet) and CSV in any delimiter
-(``,`` ``;`` tab ``|``, sniffed) and encoding (UTF-8 with or without BOM, UTF-16 with a
-BOM, else Windows-1251, what Russian Excel writes). The first non-empty row is the header.
+Reading (:mod:`pbx_daemon.crm.tables`, in a limited child process): XLSX (the first
+sheet) and CSV in any delimiter (``,`` ``;`` tab ``|``) and encoding (UTF-8 with or
+without BOM, UTF-16 with a BOM, else Windows-1251, what Russian Excel writes), within
+:class:`~pbx_daemon.crm.import_limits.ImportLimits`. The first non-empty row is the header.
 
 Mapping: :func:`guess_mapping` recognises Russian and English headers ("Телефон",
 "Phone", "Компания", "ФИО", "E-mail"...); the operator can override any field.
@@ -30,7 +31,13 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from pbx_daemon.crm import models as m
+from pbx_daemon.crm.import_limits import LIMITS, ImportLimits
 from pbx_daemon.crm.phones import InvalidPhoneNumber, normalize
+from pbx_daemon.crm.table_sandbox import read_table_isolated
+from pbx_daemon.crm.tables import ImportError_
+
+__all__ = ["FIELDS", "ImportError_", "ImportReport", "RowResult", "check_rows", "describe_mapping",
+           "guess_mapping", "import_call_list", "read_table"]
 
 FIELDS = ("phone", "company_name", "contact_name", "email")
 SYNONYMS = {
@@ -52,11 +59,6 @@ STATUSES = {
     "blocklisted": "the number is blocklisted",
 }
 CHUNK = 500
-DELIMITERS = ";,\t|"
-
-
-class ImportError_(ValueError):
-    """The file cannot be read or mapped; ``str()`` says why, in one line."""
 
 
 def _key(header: str) -> str:
@@ -79,74 +81,18 @@ def guess_mapping(headers: list[str]) -> dict[str, int]:
     return mapping
 
 
-def _decode(data: bytes) -> str:
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("cp1251")
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)  # Excel keeps 79161234567 as a number
-    return str(value).strip()
-
-
-def read_table(path: str | Path, data: bytes | None = None) -> tuple[list[str], list[list[str]]]:
-    """(headers, rows) of a CSV or XLSX file."""
+def read_table(path: str | Path, data: bytes | None = None,
+               limits: ImportLimits = LIMITS) -> tuple[list[str], list[list[str]]]:
+    """(headers, rows) of a CSV or XLSX file, read in a limited child process
+    (:mod:`pbx_daemon.crm.table_sandbox`); rows are not padded to the header's width."""
     path = Path(path)
     if data is None:
         try:
-            data = path.read_bytes()
+            with path.open("rb") as f:
+                data = f.read(limits.file_bytes + 1)
         except OSError as e:
             raise ImportError_(f"cannot read {path}: {e.strerror}") from None
-    if data[:4] == b"PK\x03\x04" or path.suffix.lower() in (".xlsx", ".xlsm"):
-        rows = _xlsx_rows(data)
-    else:
-        rows = _csv_rows(_decode(data))
-    rows = [r for r in rows if any(c for c in r)]
-    if not rows:
-        raise ImportError_(f"{path.name} has no rows")
-    width = max(len(r) for r in rows)
-    rows = [r + [""] * (width - len(r)) for r in rows]
-    return rows[0], rows[1:]
-
-
-def _xlsx_rows(data: bytes) -> list[list[str]]:
-    # calamine (Rust) reads a 100,000-row sheet in 0.6 s; openpyxl's read-only mode took 6.8 s.
-    from python_calamine import CalamineWorkbook
-
-    try:
-        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
-        if not book.sheet_names:
-            raise ImportError_("the workbook has no sheets")
-        rows = book.get_sheet_by_index(0).to_python(skip_empty_area=False)
-    except ImportError_:
-        raise
-    except Exception as e:  # noqa: BLE001 - any unreadable workbook means the same thing
-        raise ImportError_(f"not a readable XLSX workbook ({e.__class__.__name__})") from None
-    return [[_cell(v) for v in row] for row in rows]
-
-
-def _csv_rows(text: str) -> list[list[str]]:
-    # The header line decides the delimiter: it is rarely quoted, and every export writes
-    # it. csv.Sniffer guesses from the whole sample and can be misled by a tab or a line
-    # break inside a quoted cell; it is only asked when the header has no candidate.
-    header = text.split("\n", 1)[0]
-    counts = {d: header.count(d) for d in DELIMITERS}
-    delimiter = max(counts, key=counts.get)
-    if not counts[delimiter]:
-        try:
-            delimiter = csv.Sniffer().sniff(text[:65536], delimiters=DELIMITERS).delimiter
-        except csv.Error:
-            delimiter = ","  # one column
-    return [[c.strip() for c in row] for row in csv.reader(io.StringIO(text), csv.excel, delimiter=delimiter)]
+    return read_table_isolated(data, path.name, limits)
 
 
 @dataclass
@@ -264,10 +210,12 @@ def import_call_list(session: Session, path: str | Path, *, list_name: str | Non
                      overrides: dict[str, str] | None = None, region: str = "RU",
                      default_area_code: str = "", created_by_id: int | None = None,
                      dry_run: bool = False, data: bytes | None = None,
+                     table: tuple[list[str], list[list[str]]] | None = None,
                      progress: Callable[[int], None] | None = None) -> ImportReport:
     """Read, check and (unless ``dry_run``) add a file's rows to a call list, all or
-    nothing. ``overrides``: field -> header name, over the guessed mapping."""
-    headers, rows = read_table(path, data)
+    nothing. ``overrides``: field -> header name, over the guessed mapping. ``table``:
+    (headers, rows) already read by :func:`read_table`, so that the file is read once."""
+    headers, rows = table if table is not None else read_table(path, data)
     mapping = dict(mapping or guess_mapping(headers))
     keys = [_key(h) for h in headers]
     for name, header in (overrides or {}).items():

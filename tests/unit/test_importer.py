@@ -94,7 +94,11 @@ def test_tab_and_comma_delimited_utf8(s):
 
 
 def test_the_header_line_decides_the_delimiter_even_with_tabs_and_line_breaks_in_cells():
-    from pbx_daemon.crm.importer import _csv_rows
+    from pbx_daemon.crm.import_limits import LIMITS
+    from pbx_daemon.crm.tables import _csv_rows as rows
+
+    def _csv_rows(text):
+        return list(rows(text, LIMITS))
 
     text = 'Компания;Телефон\n"ООО\tТаб";8 916 111-22-33\n"Две\nстроки";+7 916 111-22-34\n'
     assert _csv_rows(text) == [["Компания", "Телефон"], ["ООО\tТаб", "8 916 111-22-33"],
