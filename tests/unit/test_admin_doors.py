@@ -1,0 +1,235 @@
+"""The admin's side doors (issue 14): logins throttled and timing-blind, sessions that end,
+same-site redirects, body size limits, GET without side effects, escaped scripts, CSV
+cells that are not formulas, system inquiry classes that stay, company time."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+from twisted.internet.task import Clock
+from werkzeug.security import generate_password_hash
+
+from admin.app import create_app
+from admin.logins import LoginThrottle, safe_next
+from pbx_daemon.config import load_config
+from pbx_daemon.crm import models as m
+from pbx_daemon.db import seed_reference_data
+
+ENV = {"PBX_CRM_ADMIN_SECRET_KEY": "s" * 40, "PBX_CRM_ADMIN_LOGIN_MAX_FAILURES": "3",
+       "PBX_CRM_ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS": "10", "PBX_CRM_ADMIN_LOGIN_LOCKOUT_SECONDS": "600"}
+
+
+def build(tmp_path, clock=None, **env):
+    config = load_config(None, {"PBX_CRM_DATABASE_URL": f"sqlite:///{tmp_path}/admin.sqlite3", **ENV, **env})
+    app = create_app(config, clock=clock)
+    with app.app_context():
+        db = app.extensions["sqlalchemy"]
+        m.Base.metadata.create_all(db.engine)
+        seed_reference_data(db.session)
+        for login, role in (("admin", "admin"), ("anna", "manager"), ("olga", "cold_operator"),
+                            ("owner", "owner"), ("vera", "head")):
+            db.session.add(m.Employee(full_name=login.title(), login=login, role=role,
+                                      password_hash=generate_password_hash(f"{login}-Password-1")))
+        db.session.add(m.Employee(full_name="Gone", login="gone", role="admin", active=False,
+                                  password_hash=generate_password_hash("gone-Password-1")))
+        db.session.commit()
+    return app
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def app(tmp_path, clock):
+    return build(tmp_path, clock)
+
+
+def csrf(client, path="/login"):
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+
+
+def try_login(client, login, password, next_=None):
+    url = "/login" + (f"?next={next_}" if next_ is not None else "")
+    return client.post(url, data={"login": login, "password": password, "csrf_token": csrf(client)})
+
+
+def logged_in(app, who):
+    client = app.test_client()
+    assert try_login(client, who, f"{who}-Password-1").status_code == 302
+    return client
+
+
+# ---- 4: same-site redirects only ---------------------------------------------------------
+@pytest.mark.parametrize("target, expected", [
+    ("/admin/task/", "/admin/task/"),
+    ("/screen-pop", "/screen-pop"),
+    ("//evil.example/", None),
+    ("/\\evil.example/", None),
+    ("/\\/evil.example/", None),
+    ("http://evil.example/", None),
+    ("https:evil.example", None),
+    ("javascript:alert(1)", None),
+    ("evil.example", None),
+    ("/%0d%0aLocation:%20http://evil", "/%0d%0aLocation:%20http://evil"),  # encoded: a path
+    ("/\r\nLocation: http://evil", None),
+    ("/\tevil", None),
+    ("", None),
+    (None, None),
+])
+def test_safe_next_allows_only_paths_on_this_site(target, expected):
+    assert safe_next(target) == expected
+
+
+@pytest.mark.parametrize("next_", ["//evil.example/", "/%5Cevil.example/", "http://evil.example/",
+                                   "https:evil.example"])
+def test_login_redirects_only_to_same_site_paths(app, next_):
+    response = try_login(app.test_client(), "admin", "admin-Password-1", next_)
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/"
+
+
+def test_login_follows_a_same_site_next(app):
+    response = try_login(app.test_client(), "admin", "admin-Password-1", "/admin/task/")
+    assert response.headers["Location"] == "/admin/task/"
+
+
+# ---- 5: throttling, timing, sessions -----------------------------------------------------
+def test_throttle_counts_failures_in_a_sliding_window():
+    clock = Clock()
+    throttle = LoginThrottle(clock, max_failures=3, lockout_seconds=600)
+    for _ in range(2):
+        throttle.failed("anna")
+    assert throttle.wait_seconds("anna") == 0
+    clock.advance(100)
+    throttle.failed("anna")
+    assert throttle.wait_seconds("anna") == 500  # until the first failure leaves the window
+    clock.advance(500)
+    assert throttle.wait_seconds("anna") == 0
+    throttle.failed("boris")
+    throttle.succeeded("boris")
+    assert throttle.wait_seconds("boris") == 0
+
+
+def test_throttle_forgets_the_oldest_keys_beyond_its_size():
+    throttle = LoginThrottle(Clock(), max_failures=1, lockout_seconds=600, max_keys=2)
+    for key in ("a", "b", "c"):
+        throttle.failed(key)
+    assert throttle.wait_seconds("a") == 0 and throttle.wait_seconds("c") == 600
+
+
+def test_a_login_name_is_locked_after_failures_even_with_the_right_password(app, clock):
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    for _ in range(3):
+        assert try_login(client, "anna", "wrong").status_code == 200
+    locked = try_login(client, "anna", "anna-Password-1")
+    assert locked.status_code == 429
+    assert "Too many failed logins: try again in 10 min." in locked.get_data(as_text=True)
+    assert try_login(client, "admin", "admin-Password-1").status_code == 302  # another name
+    clock.advance(601)
+    assert try_login(app.test_client(), "anna", "anna-Password-1").status_code == 302
+
+
+def test_a_client_address_is_locked_after_failures_over_many_names(app, clock):
+    client = app.test_client()
+    for i in range(10):
+        try_login(client, f"nobody{i}", "wrong")
+    assert try_login(client, "admin", "admin-Password-1").status_code == 429
+    other = app.test_client()
+    other.environ_base["REMOTE_ADDR"] = "192.0.2.7"
+    assert try_login(other, "admin", "admin-Password-1").status_code == 302
+    clock.advance(601)
+    assert try_login(client, "admin", "admin-Password-1").status_code == 302
+
+
+def test_unknown_and_inactive_names_cost_one_password_hash_check_like_real_ones(app, monkeypatch):
+    """The same work whoever the name is: one hash check of the same kind (a dummy hash
+    for names that cannot log in), so the response time does not tell names apart."""
+    import admin.logins
+
+    checked = []
+    real = admin.logins.check_password_hash
+    monkeypatch.setattr(admin.logins, "check_password_hash",
+                        lambda h, p: checked.append(h.split("$")[0]) or real(h, p))
+    for name in ("admin", "nobody", "gone"):
+        try_login(app.test_client(), name, "wrong password")
+    assert len(checked) == 3 and len(set(checked)) == 1  # one check each, the same method
+
+
+def test_logout_ends_the_session_a_saved_cookie_included(app):
+    client = logged_in(app, "anna")
+    saved = client.get_cookie("session").value
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/admin/").get_data(as_text=True)).group(1)
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    replay = app.test_client()
+    replay.set_cookie("session", saved)
+    response = replay.get("/admin/my-tasks/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_a_new_password_ends_every_session(app):
+    client = logged_in(app, "anna")
+    assert client.get("/admin/my-tasks/").status_code == 200
+    with app.app_context():
+        db = app.extensions["sqlalchemy"]
+        anna = db.session.scalar(select(m.Employee).where(m.Employee.login == "anna"))
+        anna.session_nonce = m.new_session_nonce()  # what `pbx-crm user passwd` does
+        db.session.commit()
+    assert client.get("/admin/my-tasks/").status_code == 302
+
+
+# ---- 13: body size limits ---------------------------------------------------------------
+def test_flask_refuses_a_body_over_the_limit(tmp_path):
+    app = build(tmp_path, PBX_CRM_ADMIN_MAX_REQUEST_BYTES=str(1024 * 1024))
+    response = app.test_client().post("/login", data={"login": "x" * (1024 * 1024 + 10)})
+    assert response.status_code == 413
+
+
+def _serve(max_body):
+    from twisted.internet.testing import StringTransport
+    from twisted.web.resource import Resource
+    from twisted.web.server import Site
+
+    from admin.serve import limited_request
+
+    seen = []
+
+    class Echo(Resource):
+        isLeaf = True
+
+        def render_POST(self, request):
+            seen.append(request.content.read())
+            return b"ok"
+
+    site = Site(Echo())
+    site.requestFactory = limited_request(max_body)
+    channel = site.buildProtocol(None)
+    transport = StringTransport()
+    channel.makeConnection(transport)
+    return channel, transport, seen
+
+
+def test_twisted_refuses_a_declared_oversized_body_before_reading_it():
+    channel, transport, seen = _serve(1000)
+    channel.dataReceived(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n" + b"a" * 100)
+    assert transport.value().startswith(b"HTTP/1.1 413 ")
+    assert transport.disconnecting and seen == []
+
+
+def test_twisted_refuses_a_chunked_body_once_it_passes_the_limit():
+    channel, transport, seen = _serve(1000)
+    channel.dataReceived(b"POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+    for _ in range(3):
+        channel.dataReceived(b"200\r\n" + b"a" * 0x200 + b"\r\n")
+    channel.dataReceived(b"0\r\n\r\n")
+    assert transport.value().startswith(b"HTTP/1.1 413 ") and seen == []
+
+
+def test_twisted_passes_a_body_within_the_limit():
+    channel, transport, seen = _serve(1000)
+    channel.dataReceived(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+    assert seen == [b"hello"] and b" 200 " in transport.value().split(b"\r\n")[0] + b" "
