@@ -233,3 +233,53 @@ def test_twisted_passes_a_body_within_the_limit():
     channel, transport, seen = _serve(1000)
     channel.dataReceived(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
     assert seen == [b"hello"] and b" 200 " in transport.value().split(b"\r\n")[0] + b" "
+
+
+# ---- 3 and 13: the workspace -------------------------------------------------------------
+EVIL = "</script><script>alert(1)</script>"
+
+
+def _call_list(app, text=EVIL):
+    with app.app_context():
+        s = app.extensions["sqlalchemy"].session
+        olga = s.scalar(select(m.Employee).where(m.Employee.login == "olga"))
+        script = m.CallScript(name="s", body={"start": "q1", "nodes": {"q1": {"text": text, "answers": []}}})
+        call_list = m.CallList(name="list", script=script, operators=[olga])
+        s.add(call_list)
+        s.flush()
+        s.add(m.CallListEntry(call_list_id=call_list.id, phone="+79161112233", company_name="Окна"))
+        s.commit()
+        return call_list.id
+
+
+def _entry_status(app):
+    with app.app_context():
+        entry = app.extensions["sqlalchemy"].session.scalar(select(m.CallListEntry))
+        return entry.status, entry.assigned_operator_id
+
+
+def _workspace_token(page):
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def test_opening_the_workspace_claims_nothing_the_next_entry_is_a_post(app):
+    _call_list(app)
+    client = logged_in(app, "olga")
+    page = client.get("/admin/workspace/").get_data(as_text=True)
+    assert 'id="take-next"' in page and 'id="entry"' not in page
+    assert _entry_status(app) == ("pending", None)
+    assert client.post("/admin/workspace/next").status_code == 400  # no CSRF token: refused
+    assert _entry_status(app) == ("pending", None)
+    client.post("/admin/workspace/next", data={"csrf_token": _workspace_token(page)})
+    assert _entry_status(app)[0] == "in_progress"
+    assert 'id="entry"' in client.get("/admin/workspace/").get_data(as_text=True)
+
+
+def test_a_script_node_cannot_close_the_script_block(app):
+    _call_list(app)
+    client = logged_in(app, "olga")
+    page = client.get("/admin/workspace/").get_data(as_text=True)
+    client.post("/admin/workspace/next", data={"csrf_token": _workspace_token(page)})
+    page = client.get("/admin/workspace/").get_data(as_text=True)
+    assert EVIL not in page and "<script>alert(1)" not in page
+    assert "\\u003c/script\\u003e\\u003cscript\\u003ealert(1)" in page  # escaped JSON, same text in JS
