@@ -120,8 +120,8 @@ class Inquiries:
     # task per responsible listing them) or "none" (inquiries only).
     stale_missed_tasks: str = "summary"
     # Web-form inquiries (POST /api/inquiries): the source when the form names none that
-    # exists (created once; a form never creates sources), and the department that gets
-    # them (a department's name; empty: the department of the source's tracking number).
+    # exists (created once; a form never creates sources), and the department (by name)
+    # that gets them when their source has no tracking number with a department.
     web_form_source: str = "web"
     web_form_department: str = ""
 

@@ -323,3 +323,33 @@ def test_no_admin_url_answers_500_to_malformed_query_arguments(app, role):
                 if response.status_code >= 500:
                     failures.append((method, url[:60], i, response.status_code))
     assert crawled > 500 and failures == []
+
+
+# ---- 8: CSV cells ------------------------------------------------------------------------
+@pytest.mark.parametrize("value, written", [
+    ("=HYPERLINK(\"http://evil\")", "'=HYPERLINK(\"http://evil\")"), ("+1+2", "'+1+2"), ("-2+3", "'-2+3"),
+    ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"), ("Яндекс", "Яндекс"), (5, 5), (-5, -5),
+    (None, None)])
+def test_csv_cells_that_a_spreadsheet_would_run_get_a_quote(value, written):
+    from pbx_daemon.crm.exports import safe_cell
+
+    assert safe_cell(value) == written
+
+
+def test_the_analytics_csv_export_neutralises_formulas(app):
+    import csv
+    import io
+    from datetime import datetime, timezone
+
+    with app.app_context():
+        s = app.extensions["sqlalchemy"].session
+        source = m.Source(name='=HYPERLINK("http://evil.example","x")')
+        s.add(source)
+        s.flush()
+        now = datetime.now(timezone.utc)
+        s.add(m.Inquiry(channel="web_form", email="a@example.com", source_id=source.id,
+                        first_seen_at=now, last_seen_at=now))
+        s.commit()
+    response = logged_in(app, "owner").get("/admin/analytics/?export=sources")
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert rows[1][0] == '\'=HYPERLINK("http://evil.example","x")'
