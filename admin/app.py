@@ -26,7 +26,7 @@ from sqlalchemy import select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from admin import analytics_view, calls, crm, import_view, popup, views, workspace
+from admin import analytics_view, calls, crm, import_view, inquiry_classes, popup, views, workspace
 from admin.display import class_name, show_phone
 from admin.logins import LoginThrottle, PasswordCheck, WallClock, safe_next
 from admin.views import RoleGate
@@ -200,7 +200,7 @@ def _views(db) -> list:
         v.ReferenceView(m.DealStage, db, name=_l("Deal stages"), category=_l("CRM")),
         v.ReferenceView(m.DealStageTaskRule, db, category=_l("CRM"), name=_l("Stage task rules")),
         v.InquiryView(m.Inquiry, db, name=_l("All inquiries"), category=_l("Inquiries")),
-        v.ReferenceView(m.InquiryClass, db, name=_l("Inquiry classes"), category=_l("Inquiries")),
+        inquiry_classes.InquiryClassView(m.InquiryClass, db, name=_l("Inquiry classes"), category=_l("Inquiries")),
         v.ReferenceView(m.InquirySubclass, db, name=_l("Inquiry subclasses"), category=_l("Inquiries")),
         v.ReferenceView(m.Source, db, name=_l("Sources"), category=_l("Inquiries")),
         crm.InquiryQueueView(db, name=_l("Queue"), category=_l("Inquiries"), endpoint="queue",

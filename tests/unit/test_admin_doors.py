@@ -49,8 +49,11 @@ def app(tmp_path, clock):
 
 
 def csrf(client, path="/login"):
-    page = client.get(path).get_data(as_text=True)
-    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    return token_in(client.get(path).get_data(as_text=True))
+
+
+def token_in(page):
+    return re.search(r'csrf_token"(?: type="hidden")? value="([^"]+)"', page).group(1)
 
 
 def try_login(client, login, password, next_=None):
@@ -353,3 +356,48 @@ def test_the_analytics_csv_export_neutralises_formulas(app):
     response = logged_in(app, "owner").get("/admin/analytics/?export=sources")
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
     assert rows[1][0] == '\'=HYPERLINK("http://evil.example","x")'
+
+
+# ---- 9: system inquiry classes ------------------------------------------------------------
+def _spam(app):
+    with app.app_context():
+        spam = app.extensions["sqlalchemy"].session.scalar(
+            select(m.InquiryClass).where(m.InquiryClass.code == "spam"))
+        return spam.id, spam.code, spam.name, spam.name_ru
+
+
+def test_a_system_class_cannot_be_renamed_or_deleted_its_position_can_change(app):
+    client = logged_in(app, "admin")
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    spam_id, *before = _spam(app)
+    page = client.get(f"/admin/inquiryclass/edit/?id={spam_id}").get_data(as_text=True)
+    assert re.search(r'id="name"[^>]*readonly|readonly[^>]*id="name"', page)
+    token = token_in(page)
+    renamed = client.post(f"/admin/inquiryclass/edit/?id={spam_id}", follow_redirects=True, data={
+        "csrf_token": token, "code": "junk", "name": "Junk", "name_ru": "Мусор", "position": "1"})
+    assert "is a system class" in renamed.get_data(as_text=True)
+    assert list(_spam(app)[1:]) == before
+    deleted = client.post("/admin/inquiryclass/delete/", follow_redirects=True,
+                          data={"csrf_token": token, "id": str(spam_id)})
+    assert "cannot be deleted" in deleted.get_data(as_text=True) and _spam(app)[0] == spam_id
+    client.post(f"/admin/inquiryclass/edit/?id={spam_id}", data={
+        "csrf_token": token, "code": "spam", "name": "Spam", "name_ru": "Спам", "position": "9"})
+    with app.app_context():
+        assert app.extensions["sqlalchemy"].session.get(m.InquiryClass, spam_id).position == 9
+
+
+def test_a_custom_class_is_never_system_and_may_be_renamed_and_deleted(app):
+    client = logged_in(app, "admin")
+    token = csrf(client, "/admin/inquiryclass/new/")
+    client.post("/admin/inquiryclass/new/", data={"csrf_token": token, "code": "vip", "name": "VIP",
+                                                  "name_ru": "VIP", "position": "20", "is_system": "y"})
+    with app.app_context():
+        vip = app.extensions["sqlalchemy"].session.scalar(
+            select(m.InquiryClass).where(m.InquiryClass.code == "vip"))
+        assert vip is not None and vip.is_system is False
+        vip_id = vip.id
+    client.post(f"/admin/inquiryclass/edit/?id={vip_id}", data={
+        "csrf_token": token, "code": "vip", "name": "Very important", "name_ru": "VIP", "position": "20"})
+    client.post("/admin/inquiryclass/delete/", data={"csrf_token": token, "id": str(vip_id)})
+    with app.app_context():
+        assert app.extensions["sqlalchemy"].session.get(m.InquiryClass, vip_id) is None
