@@ -28,6 +28,7 @@ from wtforms.validators import DataRequired, Length
 
 from admin import analytics_view, calls, crm, import_view, inquiry_classes, popup, views, workspace
 from admin.display import class_name, show_phone
+from admin.times import company_time
 from admin.logins import LoginThrottle, PasswordCheck, WallClock, safe_next
 from admin.views import RoleGate
 from pbx_daemon.crm import models
@@ -76,6 +77,7 @@ def create_app(config=None, clock=None) -> Flask:
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["class_name"] = class_name
     app.jinja_env.globals["on_no_card"] = on_no_card  # a call row's "unknown number"
+    app.jinja_env.filters["company_time"] = company_time
     with app.app_context():  # the daemon's pragmas and the rollup's dirty marker
         install_connect_hook(db.engine)
         install_dirty_marker(db.sessionmaker)

@@ -17,13 +17,17 @@ A row outside the scope is not listed, not counted, and opening it is 403.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import abort, flash, g, redirect, request, url_for
 from flask_babel import gettext
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.model import typefmt
 from sqlalchemy.orm import object_session
 from wtforms.validators import DataRequired, NumberRange, Optional, Regexp, ValidationError
 
 from admin.access import can_see, scope
+from admin.times import CompanyTimeTaskForm, datetime_formatter
 from pbx_daemon.crm import models as m
 from pbx_daemon.telephony.names import ENDPOINT_NAME
 from pbx_daemon.crm.phones import InvalidPhoneNumber, normalize
@@ -59,6 +63,9 @@ class RoleGate:
 class ScopedModelView(RoleGate, ModelView):
     can_view_details = True
     page_size = 50
+    # Times in company time (general.timezone), lists and details alike.
+    column_type_formatters = {**typefmt.BASE_FORMATTERS, datetime: datetime_formatter}
+    column_type_formatters_detail = {**typefmt.DETAIL_FORMATTERS, datetime: datetime_formatter}
     # Searching a phone column with "8 (916) 123-45-67" finds "+79161234567".
     phone_search = False
 
@@ -295,13 +302,15 @@ class DealView(ScopedModelView):
                 flash(f"{len(created)} task(s) created by the stage's rules", "info")
 
 
-class TaskView(ScopedModelView):
+class TaskView(CompanyTimeTaskForm, ScopedModelView):
     roles = ALL_ROLES
     column_list = ("title", "type", "responsible", "deadline", "status", "comment")
     column_default_sort = ("deadline", False)
     column_searchable_list = ("title", "comment")
     column_filters = ("status", "type", "responsible.full_name", "deadline")
-    form_excluded_columns = ("created_at", "updated_at", "done_at", "created_by_id")
+    # The deadline is typed in company time; the reminder and the creator follow from the
+    # form (admin.times.CompanyTimeTaskForm).
+    form_excluded_columns = ("created_at", "updated_at", "done_at", "created_by_id", "remind_at")
     form_args = {"title": {"validators": [DataRequired()]}, "comment": {"validators": [DataRequired()]},
                  "deadline": {"validators": [DataRequired()]},
                  "responsible": {"validators": [DataRequired()]}}

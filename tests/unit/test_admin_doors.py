@@ -401,3 +401,63 @@ def test_a_custom_class_is_never_system_and_may_be_renamed_and_deleted(app):
     client.post("/admin/inquiryclass/delete/", data={"csrf_token": token, "id": str(vip_id)})
     with app.app_context():
         assert app.extensions["sqlalchemy"].session.get(m.InquiryClass, vip_id) is None
+
+
+# ---- 10: company time -------------------------------------------------------------------
+def _anna_id(app):
+    with app.app_context():
+        return app.extensions["sqlalchemy"].session.scalar(
+            select(m.Employee.id).where(m.Employee.login == "anna"))
+
+
+def test_a_screen_pop_task_typed_at_15_moscow_is_stored_12_utc_and_shown_15(app):
+    from datetime import datetime, timezone
+
+    anna = _anna_id(app)
+    with app.app_context():
+        s = app.extensions["sqlalchemy"].session
+        s.add(m.Call(linkedid="c-1", direction="inbound", caller="+79161112233", employee_id=anna,
+                     answered_by_id=anna, outcome="answered", started_at=datetime.now(timezone.utc)))
+        s.commit()
+    client = logged_in(app, "anna")
+    token = token_in(client.get("/admin/").get_data(as_text=True))
+    response = client.post("/screen-pop/calls/c-1/task", headers={"X-CSRFToken": token}, json={
+        "title": "Call back", "type": "call", "deadline": "2030-03-05T15:00", "comment": "price"})
+    assert response.status_code == 201
+    assert response.get_json()["deadline"] == "2030-03-05T15:00:00+03:00"
+    with app.app_context():
+        task = app.extensions["sqlalchemy"].session.get(m.Task, response.get_json()["task_id"])
+        assert task.deadline == datetime(2030, 3, 5, 12, 0, tzinfo=timezone.utc)
+    assert "05.03.2030 15:00" in client.get("/admin/my-tasks/").get_data(as_text=True)
+    assert "2030-03-05 15:00:00" in client.get("/admin/task/").get_data(as_text=True)
+
+
+def test_the_admin_task_form_takes_and_shows_company_time_and_sets_reminder_and_creator(app):
+    from datetime import datetime, timezone
+
+    anna = _anna_id(app)
+    client = logged_in(app, "admin")
+    token = csrf(client, "/admin/task/new/")
+    client.post("/admin/task/new/", data={
+        "csrf_token": token, "title": "Meet", "type": "call", "responsible": str(anna),
+        "deadline": "2030-03-05 15:00:00", "comment": "bring the contract", "status": "open"})
+    with app.app_context():
+        s = app.extensions["sqlalchemy"].session
+        task = s.scalar(select(m.Task).where(m.Task.title == "Meet"))
+        admin_id = s.scalar(select(m.Employee.id).where(m.Employee.login == "admin"))
+        assert task.deadline == datetime(2030, 3, 5, 12, 0, tzinfo=timezone.utc)
+        assert task.remind_at == datetime(2030, 3, 5, 11, 45, tzinfo=timezone.utc)
+        assert task.created_by_id == admin_id
+        task_id = task.id
+    form = client.get(f"/admin/task/edit/?id={task_id}").get_data(as_text=True)
+    assert 'value="2030-03-05 15:00:00"' in form
+
+
+def test_the_missed_call_task_comment_shows_company_time():
+    from datetime import datetime, timezone
+
+    from pbx_daemon.crm.inquiries.rules import MissedCall, decide_missed
+
+    at = datetime(2030, 3, 5, 12, 0, tzinfo=timezone.utc)
+    decision = decide_missed(MissedCall("+79161112233", at, head_id=3), None, 15, tz="Europe/Moscow")
+    assert decision.task_comment == "Missed call from +79161112233 at 2030-03-05 15:00."
