@@ -10,6 +10,8 @@ This module wires; the feature modules only define their pages and blueprints, a
 
 from __future__ import annotations
 
+import hmac
+import math
 import os
 from pathlib import Path
 
@@ -21,12 +23,13 @@ from flask_admin.theme import Bootstrap4Theme
 from flask_sqlalchemy_lite import SQLAlchemy
 from flask_wtf import CSRFProtect, FlaskForm
 from sqlalchemy import select
-from werkzeug.security import check_password_hash
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from admin import analytics_view, calls, crm, import_view, popup, views, workspace
+from admin import analytics_view, calls, crm, import_view, inquiry_classes, popup, views, workspace
 from admin.display import class_name, show_phone
+from admin.times import company_time
+from admin.logins import LoginThrottle, PasswordCheck, WallClock, safe_next
 from admin.views import RoleGate
 from pbx_daemon.crm import models
 from pbx_daemon.crm.funnel import on_no_card
@@ -47,8 +50,9 @@ class HomeView(RoleGate, AdminIndexView):
         return self.render("admin_home.html", user=g.user)
 
 
-def create_app(config=None) -> Flask:
-    """Build the admin for ``config`` (a :class:`pbx_daemon.config.Config`)."""
+def create_app(config=None, clock=None) -> Flask:
+    """Build the admin for ``config`` (a :class:`pbx_daemon.config.Config`); ``clock``
+    (``seconds()``: the reactor, a test's ``Clock``) times the login throttle."""
     if config is None:
         from pbx_daemon.config import load_config
 
@@ -61,6 +65,9 @@ def create_app(config=None) -> Flask:
         SESSION_COOKIE_SECURE=config.admin.public_url.startswith("https://"),
         SQLALCHEMY_ENGINES={"default": {"url": config.database.url, **engine_options(config.database.url)}},
         WTF_CSRF_TIME_LIMIT=None,
+        # Twisted refuses a larger body before reading it (admin.serve); this covers the
+        # WSGI app served any other way.
+        MAX_CONTENT_LENGTH=config.admin.max_request_bytes,
     )
     db = SQLAlchemy(app)
     CSRFProtect(app)
@@ -70,6 +77,7 @@ def create_app(config=None) -> Flask:
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["class_name"] = class_name
     app.jinja_env.globals["on_no_card"] = on_no_card  # a call row's "unknown number"
+    app.jinja_env.filters["company_time"] = company_time
     with app.app_context():  # the daemon's pragmas and the rollup's dirty marker
         install_connect_hook(db.engine)
         install_dirty_marker(db.sessionmaker)
@@ -80,28 +88,49 @@ def create_app(config=None) -> Flask:
         employee_id = session.get("employee_id")
         if employee_id is not None:
             user = db.session.get(models.Employee, employee_id)
-            if user is not None and user.active:
+            nonce = session.get("nonce")
+            if user is not None and user.active and user.session_nonce and isinstance(nonce, str) \
+                    and hmac.compare_digest(nonce, user.session_nonce):
                 g.user = user
+            else:  # logged out elsewhere, password changed, deactivated: this cookie is over
+                session.clear()
 
     @app.route("/")
     def root():
         return redirect(url_for("admin.index"))
 
+    clock = clock if clock is not None else WallClock()
+    names = LoginThrottle(clock, max_failures=config.admin.login_max_failures,
+                          lockout_seconds=config.admin.login_lockout_seconds)
+    addresses = LoginThrottle(clock, max_failures=config.admin.login_max_failures_per_address,
+                              lockout_seconds=config.admin.login_lockout_seconds)
+    passwords = PasswordCheck()
+
     @app.route("/login", methods=["GET", "POST"])
     def login():
         form = LoginForm()
         if form.validate_on_submit():
-            user = db.session.scalar(
-                select(models.Employee).where(models.Employee.login == form.login.data.strip()))
-            if user and user.active and user.password_hash and \
-                    check_password_hash(user.password_hash, form.password.data):
+            name = form.login.data.strip()
+            address = request.remote_addr or "-"
+            wait = max(names.wait_seconds(name.casefold()), addresses.wait_seconds(address))
+            if wait:
+                flash(gettext("Too many failed logins: try again in %(minutes)s min.",
+                              minutes=math.ceil(wait / 60)), "error")
+                return render_template("login.html", form=form), 429
+            user = db.session.scalar(select(models.Employee).where(models.Employee.login == name))
+            usable = user is not None and user.active
+            if passwords.check(user.password_hash if usable else None, form.password.data):
+                names.succeeded(name.casefold())
+                if not user.session_nonce:
+                    user.session_nonce = models.new_session_nonce()
+                    db.session.commit()
                 session.clear()
                 session["employee_id"] = user.id
-                target = request.args.get("next", "")
+                session["nonce"] = user.session_nonce
                 # Only same-site paths: never redirect a fresh session off-site.
-                if not target.startswith("/") or target.startswith("//"):
-                    target = url_for("admin.index")
-                return redirect(target)
+                return redirect(safe_next(request.args.get("next")) or url_for("admin.index"))
+            names.failed(name.casefold())
+            addresses.failed(address)
             flash(gettext("Wrong login or password."), "error")
         return render_template("login.html", form=form), 200
 
@@ -117,6 +146,9 @@ def create_app(config=None) -> Flask:
 
     @app.route("/logout", methods=["POST"])
     def logout():
+        if g.user is not None:  # every session of the employee ends, saved cookies included
+            g.user.session_nonce = models.new_session_nonce()
+            db.session.commit()
         session.clear()
         return redirect(url_for("login"))
 
@@ -170,7 +202,7 @@ def _views(db) -> list:
         v.ReferenceView(m.DealStage, db, name=_l("Deal stages"), category=_l("CRM")),
         v.ReferenceView(m.DealStageTaskRule, db, category=_l("CRM"), name=_l("Stage task rules")),
         v.InquiryView(m.Inquiry, db, name=_l("All inquiries"), category=_l("Inquiries")),
-        v.ReferenceView(m.InquiryClass, db, name=_l("Inquiry classes"), category=_l("Inquiries")),
+        inquiry_classes.InquiryClassView(m.InquiryClass, db, name=_l("Inquiry classes"), category=_l("Inquiries")),
         v.ReferenceView(m.InquirySubclass, db, name=_l("Inquiry subclasses"), category=_l("Inquiries")),
         v.ReferenceView(m.Source, db, name=_l("Sources"), category=_l("Inquiries")),
         crm.InquiryQueueView(db, name=_l("Queue"), category=_l("Inquiries"), endpoint="queue",

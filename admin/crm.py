@@ -251,7 +251,9 @@ def web_inquiry():
     session = current_app.extensions["sqlalchemy"].session
     try:
         inquiry = create_web_inquiry(session, data if data is not None else [], now=_now(),
-                                     region=config.general.default_region)
+                                     region=config.general.default_region,
+                                     default_source=config.inquiries.web_form_source.strip(),
+                                     department=config.inquiries.web_form_department.strip())
     except InquiryActionError as e:
         session.rollback()
         return jsonify(error=str(e)), 400

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from admin.access import CARD_MODELS, can_see, scope
 from admin.display import class_name
+from admin.times import in_company_time, typed_time
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.funnel import REMIND_BEFORE, FunnelError, new_task
 from pbx_daemon.crm.inquiries.actions import InquiryActionError, classify_inquiry
@@ -110,7 +111,7 @@ def reminders():
         m.Task.responsible_id == g.user.id, m.Task.status == "open", m.Task.type == "call",
         m.Task.deadline <= now + REMIND_BEFORE).order_by(m.Task.deadline).limit(20)).all()
     return jsonify(reminders=[{"id": t.id, "title": t.title, "comment": t.comment,
-                               "deadline": t.deadline.isoformat(),
+                               "deadline": in_company_time(t.deadline).isoformat(),
                                "minutes": int((t.deadline - now).total_seconds() // 60)}
                               for t in tasks])
 
@@ -183,12 +184,10 @@ def task(call_id):
     data = _json()
     deadline = None
     try:
-        deadline = datetime.fromisoformat(str(data.get("deadline", "")))
-        if deadline.tzinfo is None:
-            # Typed without a zone: the company's (general.timezone), with that date's own
-            # offset (a deadline across a clock change keeps its wall-clock time).
-            deadline = deadline.replace(tzinfo=_company_zone())
-    except ValueError:
+        # Typed without a zone (datetime-local): the company's (general.timezone), with that
+        # date's own offset (a deadline across a clock change keeps its wall-clock time).
+        deadline = typed_time(datetime.fromisoformat(str(data.get("deadline", ""))))
+    except (ValueError, OverflowError):
         pass
     links = {k: getattr(call, k) for k in ("company_id", "contact_id", "lead_id", "deal_id", "inquiry_id")
              if getattr(call, k) is not None}
@@ -200,13 +199,7 @@ def task(call_id):
         _session().rollback()
         return jsonify(error=str(e)), 400
     _session().commit()
-    return jsonify(ok=True, task_id=t.id), 201
-
-
-def _company_zone():
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(_config().general.timezone)
+    return jsonify(ok=True, task_id=t.id, deadline=in_company_time(t.deadline).isoformat()), 201
 
 
 def _config():

@@ -17,16 +17,20 @@ A row outside the scope is not listed, not counted, and opening it is 403.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import abort, flash, g, redirect, request, url_for
 from flask_babel import gettext
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.fields import InlineModelFormList, QuerySelectField
+from flask_admin.model import typefmt
 from sqlalchemy import inspect as sa_inspect, or_, select
 from sqlalchemy.orm import object_session
 from wtforms.validators import DataRequired, NumberRange, Optional, Regexp, ValidationError
 
 from admin.access import CARD_MODELS, SEE_ALL, can_see, linkable, scope, sees_mobile
+from admin.times import CompanyTimeTaskForm, datetime_formatter
 from pbx_daemon.crm import models as m
 from pbx_daemon.telephony.names import ENDPOINT_NAME
 from pbx_daemon.crm.phones import InvalidPhoneNumber, normalize
@@ -34,6 +38,7 @@ from pbx_daemon.crm.phones import InvalidPhoneNumber, normalize
 ALL_ROLES = frozenset(m.ROLES)
 OFFICE = frozenset({"admin", "owner", "head", "manager", "operator"})
 SUPERVISORS = frozenset({"admin", "owner", "head"})
+MAX_PAGE = 1_000_000
 
 
 class RoleGate:
@@ -86,6 +91,9 @@ class ScopedModelView(RoleGate, ModelView):
 
     can_view_details = True
     page_size = 50
+    # Times in company time (general.timezone), lists and details alike.
+    column_type_formatters = {**typefmt.BASE_FORMATTERS, datetime: datetime_formatter}
+    column_type_formatters_detail = {**typefmt.DETAIL_FORMATTERS, datetime: datetime_formatter}
     # Searching a phone column with "8 (916) 123-45-67" finds "+79161234567".
     phone_search = False
 
@@ -113,6 +121,12 @@ class ScopedModelView(RoleGate, ModelView):
         query = super().get_count_query()
         clause = self._scope()
         return query if clause is None else query.filter(clause)
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
+        # ?page= is any integer the URL says; past this the OFFSET overflows the database's.
+        if page is not None and not 0 <= page <= MAX_PAGE:
+            abort(400, f"page: 0..{MAX_PAGE}")
+        return super().get_list(page, sort_column, sort_desc, search, filters, execute, page_size)
 
     def get_one(self, id):
         row = super().get_one(id)
@@ -474,13 +488,15 @@ class DealView(ScopedModelView):
                 flash(f"{len(created)} task(s) created by the stage's rules", "info")
 
 
-class TaskView(ScopedModelView):
+class TaskView(CompanyTimeTaskForm, ScopedModelView):
     roles = ALL_ROLES
     column_list = ("title", "type", "responsible", "deadline", "status", "comment")
     column_default_sort = ("deadline", False)
     column_searchable_list = ("title", "comment")
     column_filters = ("status", "type", "responsible.full_name", "deadline")
-    form_excluded_columns = ("created_at", "updated_at", "done_at", "created_by_id")
+    # The deadline is typed in company time; the reminder and the creator follow from the
+    # form (admin.times.CompanyTimeTaskForm).
+    form_excluded_columns = ("created_at", "updated_at", "done_at", "created_by_id", "remind_at")
     form_args = {"title": {"validators": [DataRequired()]}, "comment": {"validators": [DataRequired()]},
                  "deadline": {"validators": [DataRequired()]},
                  "responsible": {"validators": [DataRequired()]}}

@@ -1,6 +1,10 @@
 """The cold-call operator's workspace (seed 000 "всё в рамках одного раздела"): the next
 entry of my lists, one click to call it, the list's branching script, the knowledge base,
-and the outcome. The rules are :mod:`pbx_daemon.crm.cold_calling`'s."""
+and the outcome. The rules are :mod:`pbx_daemon.crm.cold_calling`'s.
+
+Showing the page changes nothing: an entry is claimed by a POST (the "next entry" button,
+or saving the last one's outcome), never by opening a link another site could send.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ from admin.access import can_see
 from admin.display import in_page_language
 from admin.views import RoleGate
 from pbx_daemon.crm import models as m
-from pbx_daemon.crm.cold_calling import ColdCallError, dispositions, finish_entry, next_entry, search_kb
+from pbx_daemon.crm.cold_calling import (ColdCallError, claimed_entry, dispositions, finish_entry,
+                                         has_next_entry, next_entry, search_kb)
 
 
 class WorkspaceView(RoleGate, BaseView):
@@ -28,15 +33,24 @@ class WorkspaceView(RoleGate, BaseView):
     @expose("/")
     def index(self):
         s = self.db.session
-        entry = next_entry(s, g.user, datetime.now(timezone.utc))
-        s.commit()
+        entry = claimed_entry(s, g.user)
         script = None
         if entry is not None:
             call_list = s.get(m.CallList, entry.call_list_id)
             script = call_list.script.body if call_list and call_list.script else None
-        return self.render("workspace.html", entry=entry, script_json=json.dumps(script or {}, ensure_ascii=False),
+        # The script goes into the page through |tojson (escaped for a <script> block).
+        return self.render("workspace.html", entry=entry, script=script or {},
+                           more=entry is None and has_next_entry(s, g.user, datetime.now(timezone.utc)),
                            dispositions=[(code, in_page_language(name, ru_name))
                                          for code, name, ru_name in dispositions(s)])
+
+    @expose("/next", methods=("POST",))
+    def take_next(self):
+        """Claim the next entry of my lists (CSRF-checked, like every POST)."""
+        s = self.db.session
+        next_entry(s, g.user, datetime.now(timezone.utc))
+        s.commit()
+        return redirect(url_for(".index"))
 
     @expose("/<int:entry_id>/finish", methods=("POST",))
     def finish(self, entry_id: int):
@@ -68,6 +82,8 @@ class WorkspaceView(RoleGate, BaseView):
             return redirect(url_for(".index"))
         s.commit()
         flash(f"#{entry.id}: {entry.disposition}" + (f" → lead #{lead.id}" if lead else ""), "success")
+        next_entry(s, g.user, datetime.now(timezone.utc))  # "Save and next": this POST claims it
+        s.commit()
         return redirect(url_for(".index"))
 
     @expose("/kb")

@@ -91,8 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     ua = usub.add_parser("add", help="add an employee with a password")
     ua.add_argument("login")
     ua.add_argument("--name", help="full name (default: the login)")
-    ua.add_argument("--role", default="admin",
-                    choices=("admin", "owner", "head", "manager", "operator", "cold_operator"))
+    # No default: a forgotten --role must not make an admin.
+    ua.add_argument("--role", required=True,
+                    choices=("admin", "owner", "head", "manager", "operator", "cold_operator"),
+                    help="required (there is no default role): what the employee may see and do")
     ua.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     up = usub.add_parser("passwd", help="set an employee's password")
     up.add_argument("login")

@@ -84,6 +84,16 @@ class AdminSection:
     public_url: str = "http://127.0.0.1:8000"
     # X-Api-Token a site's form sends with POST /api/inquiries; empty turns it off.
     webform_token: str = field(default="", repr=False)
+    # Failed logins before a login name, or a client address, has to wait
+    # login_lockout_seconds (counted over that window, in the admin process).
+    login_max_failures: int = 5
+    login_max_failures_per_address: int = 30
+    login_lockout_seconds: int = 900
+    # Open screen-pop streams one employee may hold at once (tabs, browsers).
+    max_streams_per_user: int = 5
+    # The largest request body, checked by Twisted before it is read (and by Flask): a
+    # call-list upload (20 MiB) plus the form around it.
+    max_request_bytes: int = 24 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,11 @@ class Inquiries:
     # Missed calls stored after their call-back deadline (reconciled late): "summary" (one
     # task per responsible listing them) or "none" (inquiries only).
     stale_missed_tasks: str = "summary"
+    # Web-form inquiries (POST /api/inquiries): the source when the form names none that
+    # exists (created once; a form never creates sources), and the department (by name)
+    # that gets them when their source has no tracking number with a department.
+    web_form_source: str = "web"
+    web_form_department: str = ""
 
 
 @dataclass(frozen=True)
@@ -401,6 +416,21 @@ def validate(config: Config, for_: set[str] | frozenset[str] = frozenset()) -> l
         problems.append(ConfigProblem("inquiries.callback_deadline_minutes", "must be 1..10080"))
     if config.inquiries.stale_missed_tasks not in ("summary", "none"):
         problems.append(ConfigProblem("inquiries.stale_missed_tasks", "must be summary or none"))
+    if not 1 <= len(config.inquiries.web_form_source.strip()) <= 120:
+        problems.append(ConfigProblem("inquiries.web_form_source", "must be 1..120 characters"))
+    if len(config.inquiries.web_form_department) > 120:
+        problems.append(ConfigProblem("inquiries.web_form_department", "must be a department's name"))
+    a = config.admin
+    if not 1 <= a.login_max_failures <= 100:
+        problems.append(ConfigProblem("admin.login_max_failures", "must be 1..100"))
+    if not 1 <= a.login_max_failures_per_address <= 10000:
+        problems.append(ConfigProblem("admin.login_max_failures_per_address", "must be 1..10000"))
+    if not 10 <= a.login_lockout_seconds <= 86400:
+        problems.append(ConfigProblem("admin.login_lockout_seconds", "must be 10..86400 seconds"))
+    if not 1 <= a.max_streams_per_user <= 100:
+        problems.append(ConfigProblem("admin.max_streams_per_user", "must be 1..100"))
+    if not 1024 * 1024 <= a.max_request_bytes <= 1024 ** 3:
+        problems.append(ConfigProblem("admin.max_request_bytes", "must be 1 MiB..1 GiB (in bytes)"))
     if not 0 <= config.asterisk.reconcile_horizon_hours <= 87600:
         problems.append(ConfigProblem("asterisk.reconcile_horizon_hours",
                                       "must be 0..87600 hours (0: the whole CEL log)"))

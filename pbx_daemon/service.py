@@ -208,7 +208,8 @@ def make_service(config, reactor) -> MultiService:
     recorder = SqlCallRecorder(sessions, lambda fn: deferToThreadPool(reactor, store_pool, fn),
                                config.inquiries.callback_deadline_minutes,
                                spool_dir=config.asterisk.recording_dir,
-                               store_dir=config.recordings.dir, clock=reactor)
+                               store_dir=config.recordings.dir, clock=reactor,
+                               tz=config.general.timezone)
     # Screen-pop: every call event also goes to Redis (fire and forget; calls never wait).
     publisher = RedisPublisher(config.redis.url, reactor)
     publisher.setName("redis")
@@ -269,7 +270,7 @@ def make_service(config, reactor) -> MultiService:
             store_dir=config.recordings.dir, region=region,
             callback_deadline_minutes=config.inquiries.callback_deadline_minutes,
             horizon_hours=config.asterisk.reconcile_horizon_hours,
-            stale_missed_tasks=config.inquiries.stale_missed_tasks),
+            stale_missed_tasks=config.inquiries.stale_missed_tasks, tz=config.general.timezone),
         interval=config.asterisk.reconcile_interval, live_call_ids=live_call_ids,
         to_thread=lambda fn: deferToThreadPool(reactor, reconcile_pool, fn),
         on_start=reconcile_pool.start, on_stop=reconcile_pool.stop)

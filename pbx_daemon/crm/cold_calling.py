@@ -41,16 +41,31 @@ def _my_lists(operator: m.Employee):
         m.call_list_operators.c.employee_id == operator.id)
 
 
-def next_entry(session: Session, operator: m.Employee, now: datetime) -> m.CallListEntry | None:
-    mine = session.scalar(select(m.CallListEntry).where(
+def claimed_entry(session: Session, operator: m.Employee) -> m.CallListEntry | None:
+    """The entry ``operator`` is working on (claimed, not finished), if any. Reads only."""
+    return session.scalar(select(m.CallListEntry).where(
         m.CallListEntry.status == "in_progress", m.CallListEntry.assigned_operator_id == operator.id)
         .order_by(m.CallListEntry.id).limit(1))
-    if mine is not None:
-        return mine
-    entry = session.scalar(select(m.CallListEntry).where(
+
+
+def _available(operator: m.Employee, now: datetime):
+    return select(m.CallListEntry).where(
         m.CallListEntry.call_list_id.in_(_my_lists(operator)), m.CallListEntry.status == "pending",
         or_(m.CallListEntry.callback_at.is_(None), m.CallListEntry.callback_at <= now),
         or_(m.CallListEntry.assigned_operator_id.is_(None), m.CallListEntry.assigned_operator_id == operator.id))
+
+
+def has_next_entry(session: Session, operator: m.Employee, now: datetime) -> bool:
+    """Would :func:`next_entry` hand ``operator`` something? Reads only (a page's GET)."""
+    return session.scalar(_available(operator, now).with_only_columns(m.CallListEntry.id).limit(1)) is not None
+
+
+def next_entry(session: Session, operator: m.Employee, now: datetime) -> m.CallListEntry | None:
+    """The claimed entry, else claims the next one (a change: callers POST for it)."""
+    mine = claimed_entry(session, operator)
+    if mine is not None:
+        return mine
+    entry = session.scalar(_available(operator, now)
         .order_by(m.CallListEntry.callback_at.is_(None), m.CallListEntry.callback_at, m.CallListEntry.position)
         .limit(1).with_for_update(skip_locked=True))
     if entry is not None:

@@ -16,8 +16,9 @@ from pbx_daemon.console import Console, read_password
 
 
 def cmd_user(args: argparse.Namespace, config: Config, console: Console) -> int:
-    """``user add LOGIN`` / ``user passwd LOGIN``: the password the admin's login checks
-    (a Werkzeug hash, the library the admin checks it with)."""
+    """``user add LOGIN --role ROLE`` / ``user passwd LOGIN``: the password the admin's
+    login checks (a Werkzeug hash, the library the admin checks it with). A new password
+    ends every admin session the employee had (a new session nonce)."""
     from sqlalchemy import select
     from werkzeug.security import generate_password_hash
 
@@ -36,6 +37,7 @@ def cmd_user(args: argparse.Namespace, config: Config, console: Console) -> int:
         elif user is None:
             return console.fail(f"no employee with login {args.login!r}", 1)
         user.password_hash = generate_password_hash(read_password(console, args.password_stdin))
+        user.session_nonce = models.new_session_nonce()
         session.commit()
         print(f"{args.user_command}: {user.login} ({user.role})", file=console.out)
     return 0

@@ -15,6 +15,7 @@ Conventions:
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -85,6 +86,11 @@ DEAL_STAGES = (
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def new_session_nonce() -> str:
+    """A fresh :attr:`Employee.session_nonce`."""
+    return secrets.token_hex(16)
 
 
 def normalize_name(name: str | None) -> str | None:
@@ -171,6 +177,9 @@ class Employee(Timestamps, Base):
     on_shift: Mapped[bool] = mapped_column(Boolean, default=True)
     dnd: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Goes into the admin's session cookie at login and is checked on every request: a new
+    # value (logout, password change) ends every session the employee had.
+    session_nonce: Mapped[str | None] = mapped_column(String(32), default=new_session_nonce)
 
     department: Mapped[Department | None] = relationship(back_populates="members",
                                                          foreign_keys=[department_id])

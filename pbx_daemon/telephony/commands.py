@@ -36,7 +36,8 @@ def cmd_reconcile(args: argparse.Namespace, config: Config, console: Console) ->
             summary = reconcile(session, f, recordings_dir=config.asterisk.recording_dir,
                                 store_dir=config.recordings.dir,
                                 region=config.general.default_region, settled_before=now - 5,
-                                callback_deadline_minutes=config.inquiries.callback_deadline_minutes)
+                                callback_deadline_minutes=config.inquiries.callback_deadline_minutes,
+                                tz=config.general.timezone)
     else:
         engine = db.make_engine(config.database.url)
         try:
@@ -46,7 +47,7 @@ def cmd_reconcile(args: argparse.Namespace, config: Config, console: Console) ->
                 region=config.general.default_region,
                 callback_deadline_minutes=config.inquiries.callback_deadline_minutes,
                 horizon_hours=config.asterisk.reconcile_horizon_hours,
-                stale_missed_tasks=config.inquiries.stale_missed_tasks)
+                stale_missed_tasks=config.inquiries.stale_missed_tasks, tz=config.general.timezone)
             summary = reconciler.run(now=now)
             reconciler.reset()
         finally:

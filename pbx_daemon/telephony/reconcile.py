@@ -217,6 +217,7 @@ class Options:
     since: float | None = None
     now: datetime | None = None
     live_call_ids: frozenset[str] = frozenset()
+    tz: str | None = None  # the company's time zone, for task comments
 
 
 @dataclass
@@ -372,7 +373,7 @@ def _inbound(session: Session, cel: CelCall, call: m.Call | None, endpoints: dic
             session, call, blocked=facts.blocked, is_staff=facts.is_staff,
             owner_id=facts.owner_id, source_id=facts.source_id,
             tracking_number_id=facts.tracking_number_id, at=call.started_at),
-            opts.callback_deadline_minutes, opts.now)
+            opts.callback_deadline_minutes, opts.now, opts.tz)
     elif call.outcome == "answered":
         apply_answered(session, call, call.answered_at)
     return call, late
@@ -447,7 +448,8 @@ def reconcile(session: Session, cel_lines: Iterable[str], *, recordings_dir: str
               callback_deadline_minutes: int = 15,
               settled_before: float | None = None,
               live_call_ids: frozenset[str] = frozenset(), since: float | None = None,
-              now: datetime | None = None, stale_missed_tasks: str = "summary") -> Summary:
+              now: datetime | None = None, stale_missed_tasks: str = "summary",
+              tz: str | None = None) -> Summary:
     """Store every complete inbound call in ``cel_lines`` that the calls table lacks, and
     every desk-phone call the dialplan placed without the daemon; complete rows in
     progress (not in ``live_call_ids``) from their CEL. One transaction.
@@ -462,11 +464,11 @@ def reconcile(session: Session, cel_lines: Iterable[str], *, recordings_dir: str
         calls.add(line)
     opts = Options(recordings_dir=recordings_dir, store_dir=store_dir, region=region,
                    callback_deadline_minutes=callback_deadline_minutes, since=since, now=now,
-                   live_call_ids=live_call_ids)
+                   live_call_ids=live_call_ids, tz=tz)
     batch = store_calls(session, calls.settled(settled_before), opts)
     if now is not None:
         apply_summary_tasks(session, decide_late_callbacks(
-            batch.late, stale_missed_tasks, now, callback_deadline_minutes), {})
+            batch.late, stale_missed_tasks, now, callback_deadline_minutes, tz), {})
     session.commit()
     return batch.summary
 
@@ -522,11 +524,11 @@ class Reconciler:
                  recordings_dir: str | Path, store_dir: str | Path | None = None,
                  region: str = "RU", callback_deadline_minutes: int = 15,
                  horizon_hours: int = 24, stale_missed_tasks: str = "summary",
-                 settle: float = 5.0):
+                 settle: float = 5.0, tz: str | None = None):
         self.sessions = sessions
         self.cel_log = Path(cel_log)
         self.opts = Options(recordings_dir=recordings_dir, store_dir=store_dir, region=region,
-                            callback_deadline_minutes=callback_deadline_minutes)
+                            callback_deadline_minutes=callback_deadline_minutes, tz=tz)
         self.horizon_hours = horizon_hours
         self.stale_missed_tasks = stale_missed_tasks
         self.settle = settle
@@ -610,7 +612,7 @@ class Reconciler:
                         late += done.late
                         apply_summary_tasks(session, decide_late_callbacks(
                             late, self.stale_missed_tasks, at,
-                            opts.callback_deadline_minutes), summary_tasks)
+                            opts.callback_deadline_minutes, opts.tz), summary_tasks)
                     # A batch that found everything stored commits only now and then: a
                     # restart from an older position reads a little more, nothing else.
                     idle += 1

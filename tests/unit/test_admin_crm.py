@@ -157,7 +157,7 @@ def test_web_form_inquiry_needs_the_token_and_lands_in_the_queue(app):
     r = c.post("/api/inquiries", json=data, headers={"X-Api-Token": WEBFORM})
     assert r.status_code == 201
     page = login(app, "owner").get("/admin/queue/").get_data(as_text=True)
-    assert "Ольга" in page and "yandex" in page
+    assert "Ольга" in page and "web" in page  # no source "yandex": the one web source
 
 
 def test_russian_by_default_english_on_request(app):

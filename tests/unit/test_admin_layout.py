@@ -203,6 +203,7 @@ ROUTES = {
     ("/admin/workspace/", "workspace.index", ("GET",)),
     ("/admin/workspace/<int:entry_id>/finish", "workspace.finish", ("POST",)),
     ("/admin/workspace/kb", "workspace.kb", ("GET",)),
+    ("/admin/workspace/next", "workspace.take_next", ("POST",)),
     ("/api/inquiries", "web_inquiry", ("POST",)),
     ("/calls/<int:call_id>/recording", "calls.recording", ("GET",)),
     ("/calls/<int:call_id>/new-lead", "calls.new_lead", ("POST",)),

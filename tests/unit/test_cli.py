@@ -102,9 +102,9 @@ def test_db_upgrade_and_current(env, capsys):
     assert main(["db", "current"]) == 0
     assert capsys.readouterr().out == "empty (run: pbx-crm db upgrade)\n"
     assert main(["db", "upgrade"]) == 0
-    assert capsys.readouterr().out.endswith("is at revision 0003\n")
+    assert capsys.readouterr().out.endswith("is at revision 0004\n")
     assert main(["db", "current"]) == 0
-    assert capsys.readouterr().out == "0003\n"
+    assert capsys.readouterr().out == "0004\n"
 
 
 def test_user_add_then_passwd_from_stdin(url, monkeypatch, capsys):
@@ -113,15 +113,28 @@ def test_user_add_then_passwd_from_stdin(url, monkeypatch, capsys):
     assert capsys.readouterr().out == "add: anna (head)\n"
     first = _employee(url, "anna").password_hash
     assert first and _employee(url, "anna").full_name == "Анна"
+    nonce = _employee(url, "anna").session_nonce
     _stdin(monkeypatch, "Other-Password-2\n")
     assert main(["user", "passwd", "anna", "--password-stdin"]) == 0
     assert capsys.readouterr().out == "passwd: anna (head)\n"
     assert _employee(url, "anna").password_hash != first
+    # A new password ends the sessions of the old one (the admin checks the nonce).
+    assert nonce and _employee(url, "anna").session_nonce != nonce
+
+
+def test_user_add_has_no_default_role(url, monkeypatch, capsys):
+    """A forgotten --role is an error naming it, not an admin."""
+    _stdin(monkeypatch, "Long-Password-1\n")
+    with pytest.raises(SystemExit) as exit_:
+        main(["user", "add", "anna", "--password-stdin"])
+    assert exit_.value.code == 2
+    assert "the following arguments are required: --role" in capsys.readouterr().err
+    assert _employee(url, "anna") is None
 
 
 def test_user_refusals(url, monkeypatch, capsys):
     _stdin(monkeypatch, "short\n")
-    assert main(["user", "add", "anna", "--password-stdin"]) == 2
+    assert main(["user", "add", "anna", "--role", "admin", "--password-stdin"]) == 2
     assert capsys.readouterr().err == \
         "pbx-crm: configuration: a password needs at least 10 characters\n"
     assert _employee(url, "anna") is None
@@ -129,9 +142,9 @@ def test_user_refusals(url, monkeypatch, capsys):
     assert main(["user", "passwd", "boris", "--password-stdin"]) == 1
     assert capsys.readouterr().err == "pbx-crm: no employee with login 'boris'\n"
     _stdin(monkeypatch, "Long-Password-1\n")
-    assert main(["user", "add", "anna", "--password-stdin"]) == 0
+    assert main(["user", "add", "anna", "--role", "admin", "--password-stdin"]) == 0
     assert capsys.readouterr().out == "add: anna (admin)\n"
-    assert main(["user", "add", "anna", "--password-stdin"]) == 1
+    assert main(["user", "add", "anna", "--role", "manager", "--password-stdin"]) == 1
     assert "exists; use `pbx-crm user passwd`" in capsys.readouterr().err
 
 

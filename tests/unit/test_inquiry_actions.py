@@ -103,14 +103,40 @@ def test_unknown_class_and_foreign_subclass_are_refused(s):
     assert i.subclass_id == sub.id
 
 
-def test_web_form_inquiry_with_utm_fields_and_a_new_source(s):
+def test_web_form_inquiry_with_utm_fields_maps_to_a_known_source(s):
+    s.add(m.Source(name="Yandex"))
+    s.flush()
     i = create_web_inquiry(s, {"name": "Ольга", "phone": "8 (916) 111-22-33", "email": "o@example.ru",
                                "message": "Перезвоните", "utm_source": "yandex", "utm_campaign": "winter"},
                            now=NOW)
     assert (i.channel, i.phone, i.utm_source, i.utm_campaign, i.status) == \
         ("web_form", "+79161112233", "yandex", "winter", "open")
-    assert i.source.name == "yandex" and i.inquiry_class.code == "unclear"
+    assert i.source.name == "Yandex" and i.inquiry_class.code == "unclear"
     assert create_web_inquiry(s, {"email": "x@example.com", "utm_source": "yandex"}, now=NOW).source_id == i.source_id
+
+
+def test_web_form_utm_values_never_create_sources_one_web_source_takes_the_rest(s):
+    """The internet does not get a Source row per value it makes up."""
+    ids = {create_web_inquiry(s, {"email": f"x{n}@example.com", "utm_source": f"=HYPERLINK(\"{n}\")"},
+                              now=NOW).source_id for n in range(5)}
+    assert len(ids) == 1
+    assert s.scalars(select(m.Source.name)).all() == ["web"]
+
+
+def test_web_form_inquiries_get_a_department(s):
+    """The department of the source's tracking number, else the configured one: only
+    that department sees the inquiry while nobody has taken it."""
+    sales, support = m.Department(name="Sales"), m.Department(name="Support")
+    ads = m.Source(name="ads")
+    s.add_all([sales, support, ads])
+    s.flush()
+    s.add(m.TrackingNumber(number="+74950000001", source_id=ads.id, department_id=sales.id))
+    s.flush()
+    tracked = create_web_inquiry(s, {"email": "a@example.com", "utm_source": "ads"}, now=NOW,
+                                 department="Support")
+    other = create_web_inquiry(s, {"email": "b@example.com"}, now=NOW, department="Support")
+    none = create_web_inquiry(s, {"email": "c@example.com"}, now=NOW)
+    assert (tracked.department_id, other.department_id, none.department_id) == (sales.id, support.id, None)
 
 
 @pytest.mark.parametrize("data,words", [

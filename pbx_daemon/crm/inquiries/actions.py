@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pbx_daemon.crm import models as m
@@ -151,9 +151,14 @@ def _client_for(session: Session, inquiry: m.Inquiry, by: m.Employee) -> tuple[i
     return contact_id, company_id
 
 
-def create_web_inquiry(session: Session, data: dict, *, now: datetime, region: str = "RU") -> m.Inquiry:
+def create_web_inquiry(session: Session, data: dict, *, now: datetime, region: str = "RU",
+                       default_source: str = "web", department: str = "") -> m.Inquiry:
     """An inquiry posted by a site's form (name, phone and/or e-mail, message, UTM
-    fields). The source is the one named like ``utm_source`` (created on first use)."""
+    fields). The source is an existing one named like ``source`` / ``utm_source`` (any
+    case), else ``default_source`` (created the first time): the internet does not get to
+    add a source per value it makes up. The department is that of an active tracking
+    number of the source, else the one named ``department``, so that only that
+    department's people see the inquiry."""
     if not isinstance(data, dict):
         raise InquiryActionError("expected a JSON object")
     allowed = {"name", "phone", "email", "message", "source", *UTM_FIELDS}
@@ -176,21 +181,34 @@ def create_web_inquiry(session: Session, data: dict, *, now: datetime, region: s
     if not phone and not email:
         raise InquiryActionError("a phone number or an e-mail is required")
     name = (data.get("name") or "").strip()[:200] or None
-    source_name = (data.get("source") or data.get("utm_source") or "").strip()[:120] or None
-    source = None
-    if source_name:
-        source = session.scalar(select(m.Source).where(m.Source.name == source_name))
-        if source is None:
-            source = m.Source(name=source_name, description="created by a web-form inquiry")
-            session.add(source)
-            session.flush()
+    source = _web_source(session, (data.get("source") or data.get("utm_source") or "").strip()[:120],
+                         default_source)
+    department_id = session.scalar(select(m.TrackingNumber.department_id).where(
+        m.TrackingNumber.source_id == source.id, m.TrackingNumber.active.is_(True),
+        m.TrackingNumber.department_id.is_not(None)).order_by(m.TrackingNumber.id).limit(1))
+    if department_id is None and department:
+        department_id = session.scalar(select(m.Department.id).where(m.Department.name == department))
     unclear = session.scalar(select(m.InquiryClass.id).where(m.InquiryClass.code == "unclear"))
     inquiry = m.Inquiry(
         channel="web_form", phone=phone, phone_ext=ext, email=email, name=name,
         message=(data.get("message") or "")[:5000] or None,
-        source_id=source.id if source else None, class_id=unclear, status="open",
+        source_id=source.id, department_id=department_id, class_id=unclear, status="open",
         first_seen_at=now, last_seen_at=now,
         **{f: (data.get(f) or "").strip()[:200] or None for f in UTM_FIELDS})
     session.add(inquiry)
     session.flush()
     return inquiry
+
+
+def _web_source(session: Session, named: str, default: str) -> m.Source:
+    if named:
+        found = session.scalar(select(m.Source).where(func.lower(m.Source.name) == named.lower())
+                               .order_by(m.Source.id).limit(1))
+        if found is not None:
+            return found
+    source = session.scalar(select(m.Source).where(m.Source.name == default))
+    if source is None:
+        source = m.Source(name=default, description="web-form inquiries naming no known source")
+        session.add(source)
+        session.flush()
+    return source

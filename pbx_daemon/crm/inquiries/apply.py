@@ -81,12 +81,12 @@ def missed_call_facts(session: Session, call: m.Call, *, blocked: bool, is_staff
 
 
 def apply_missed(session: Session, call: m.Call, facts: MissedCall, deadline_minutes: int,
-                 now: datetime | None = None) -> LateCallback | None:
+                 now: datetime | None = None, tz: str | None = None) -> LateCallback | None:
     """The call's inquiry and call-back task; with ``now`` (reconciliation) a call whose
     call-back is already overdue gets no task and its :class:`LateCallback` is returned,
-    for :func:`apply_summary_tasks`."""
+    for :func:`apply_summary_tasks`. ``tz``: the company's, for the task's comment."""
     existing = open_inquiry_for(session, facts.caller)
-    decision = decide_missed(facts, _open_facts(session, existing), deadline_minutes, now)
+    decision = decide_missed(facts, _open_facts(session, existing), deadline_minutes, now, tz)
     _apply(session, call, existing, decision)
     return getattr(decision, "late", None)
 

@@ -47,8 +47,9 @@ The store applies these decisions in one transaction; nothing here reads the dat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Sequence
+from zoneinfo import ZoneInfo
 
 
 @dataclass(frozen=True)
@@ -158,18 +159,26 @@ class MergeInquiry:
     late: LateCallback | None = None  # the task it would get, had its deadline not passed
 
 
+def wall_clock(at: datetime, tz: str | None) -> str:
+    """``at`` as people read it in a task: the company's wall-clock time (``tz``,
+    ``general.timezone``; None: UTC)."""
+    zone = ZoneInfo(tz) if tz else timezone.utc
+    return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
 def decide_missed(call: MissedCall, open_inquiry: OpenInquiry | None,
-                  deadline_minutes: int = 15, now: datetime | None = None
+                  deadline_minutes: int = 15, now: datetime | None = None, tz: str | None = None
                   ) -> Ignore | CreateInquiry | MergeInquiry:
     """``now``: when the call is being stored; a call-back due before it is late (the
-    module's rules). None: the call is stored as it happens, never late."""
+    module's rules). None: the call is stored as it happens, never late. ``tz``: the
+    company's time zone, for the time in the task's comment."""
     if call.blocked:
         return Ignore("blocklisted caller")
     if call.is_staff:
         return Ignore("own staff")
     responsible = _first_active((call.owner_id, call.duty_id, call.head_id, call.top_id),
                                 call.inactive_ids)
-    when = call.at.strftime("%Y-%m-%d %H:%M")
+    when = wall_clock(call.at, tz)
     who = call.caller_name or call.caller or "a withheld number"
     deadline = call.at + timedelta(minutes=deadline_minutes)
     is_late = now is not None and deadline < now
@@ -205,7 +214,8 @@ SUMMARY_LINES = 50  # calls listed in one summary task; the rest are counted
 
 
 def decide_late_callbacks(late: Sequence[LateCallback], mode: str,
-                          now: datetime, deadline_minutes: int = 15) -> tuple[SummaryTask, ...]:
+                          now: datetime, deadline_minutes: int = 15,
+                          tz: str | None = None) -> tuple[SummaryTask, ...]:
     """``mode`` ``summary``: one task per responsible person listing their late calls
     (oldest first, at most :data:`SUMMARY_LINES`, then a count), due ``deadline_minutes``
     from ``now``; ``none``: no task."""
@@ -217,7 +227,7 @@ def decide_late_callbacks(late: Sequence[LateCallback], mode: str,
     tasks = []
     for person, items in by_person.items():
         items = sorted(items, key=lambda i: i.at)
-        lines = [f"{i.at.strftime('%Y-%m-%d %H:%M')}  {i.caller}"
+        lines = [f"{wall_clock(i.at, tz)}  {i.caller}"
                  + (f"  {i.caller_name}" if i.caller_name else "") for i in items[:SUMMARY_LINES]]
         if len(items) > SUMMARY_LINES:
             lines.append(f"... and {len(items) - SUMMARY_LINES} more (see the open inquiries)")

@@ -158,10 +158,10 @@ def _leg(session, call_id: str, channel_id: str):
 class SqlCallRecorder:
     def __init__(self, session_factory, run: Callable, callback_deadline_minutes: int = 15,
                  spool_dir: str = "", store_dir: str = "", recording_format: str = "wav",
-                 clock=None):
+                 clock=None, tz: str | None = None):
         """``run(fn)`` runs ``fn`` off the reactor thread and returns a Deferred; ``clock``
         times retries (the reactor by default). Recordings move from ``spool_dir``
-        (Asterisk's) to ``store_dir``."""
+        (Asterisk's) to ``store_dir``. ``tz``: the company's time zone (task comments)."""
         if clock is None:
             from twisted.internet import reactor as clock
         self.session_factory = session_factory
@@ -169,6 +169,7 @@ class SqlCallRecorder:
         self.queue = WriteQueue(run, clock, combine=self._in_one_transaction,
                                 batch_max=WRITE_BATCH_MAX)
         self.callback_deadline_minutes = callback_deadline_minutes
+        self.tz = tz
         self.spool_dir = spool_dir
         self.store_dir = store_dir
         self.recording_format = recording_format
@@ -264,7 +265,7 @@ class SqlCallRecorder:
                     session, call, blocked=details.blocked, is_staff=details.is_staff,
                     owner_id=details.owner_id, source_id=details.source_id,
                     tracking_number_id=details.tracking_number_id, at=call.started_at)
-                apply_missed(session, call, facts, self.callback_deadline_minutes)
+                apply_missed(session, call, facts, self.callback_deadline_minutes, tz=self.tz)
             call.duration_seconds = int((_dt(at) - call.started_at).total_seconds())
             if call.answered_at is not None:
                 call.talk_seconds = int((_dt(at) - call.answered_at).total_seconds())
