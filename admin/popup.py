@@ -85,7 +85,7 @@ def card():
     out.update(
         deals=[{"title": d.title, "stage": d.stage.name, "amount": str(d.amount), "currency": d.currency}
                for d in deals],
-        calls=[{"at": c.started_at.isoformat(), "direction": c.direction, "outcome": c.outcome,
+        calls=[{"at": in_company_time(c.started_at).isoformat(), "direction": c.direction, "outcome": c.outcome,
                 "who": (c.answered_by or c.employee).full_name if (c.answered_by or c.employee) else None,
                 "note": c.note} for c in calls],
         notes=getattr(row, "notes", None) or getattr(row, "message", None))

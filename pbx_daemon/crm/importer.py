@@ -31,6 +31,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from pbx_daemon.crm import models as m
+from pbx_daemon.crm.exports import safe_row
 from pbx_daemon.crm.import_limits import LIMITS, ImportLimits
 from pbx_daemon.crm.phones import InvalidPhoneNumber, normalize
 from pbx_daemon.crm.table_sandbox import read_table_isolated
@@ -130,7 +131,8 @@ class ImportReport:
         writer = csv.writer(out)
         writer.writerow(["line", "phone", "ext", "status", "message"])
         for r in self.rows:
-            writer.writerow([r.line, r.phone or "", r.ext, r.status, r.message])
+            # The phone and the message carry what the uploaded file said.
+            writer.writerow(safe_row([r.line, r.phone or "", r.ext, r.status, r.message]))
         return out.getvalue()
 
 

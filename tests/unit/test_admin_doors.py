@@ -332,7 +332,8 @@ def test_no_admin_url_answers_500_to_malformed_query_arguments(app, role):
 @pytest.mark.parametrize("value, written", [
     ("=HYPERLINK(\"http://evil\")", "'=HYPERLINK(\"http://evil\")"), ("+1+2", "'+1+2"), ("-2+3", "'-2+3"),
     ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"), ("Яндекс", "Яндекс"), (5, 5), (-5, -5),
-    (None, None)])
+    (None, None), ("+79161234567", "+79161234567"), ("+7916123456712345", "'+7916123456712345"),
+    ("+7 916", "'+7 916")])
 def test_csv_cells_that_a_spreadsheet_would_run_get_a_quote(value, written):
     from pbx_daemon.crm.exports import safe_cell
 
@@ -461,3 +462,11 @@ def test_the_missed_call_task_comment_shows_company_time():
     at = datetime(2030, 3, 5, 12, 0, tzinfo=timezone.utc)
     decision = decide_missed(MissedCall("+79161112233", at, head_id=3), None, 15, tz="Europe/Moscow")
     assert decision.task_comment == "Missed call from +79161112233 at 2030-03-05 15:00."
+
+
+def test_the_import_report_csv_neutralises_what_the_file_said():
+    from pbx_daemon.crm.importer import ImportReport, RowResult
+
+    report = ImportReport(list_id=None, rows=[RowResult(2, "ok", "+79161234567", "=cmd|' /C calc'!A0")])
+    text = report.csv()
+    assert "+79161234567" in text and "'=cmd" in text and ",=cmd" not in text
