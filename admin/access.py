@@ -15,7 +15,7 @@ cold_operator  only the call lists assigned to them
 
 from __future__ import annotations
 
-from sqlalchemy import false, or_, select
+from sqlalchemy import and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from pbx_daemon.crm import models as m
@@ -110,11 +110,15 @@ def scope(model, user):
 
 def assignable(user):
     """The employees ``user`` may make responsible for a row (or add to a call list); None
-    means anyone. Heads: their department (and themselves); everyone else: themselves."""
+    means anyone. Admins and owners: any active employee; heads: the active ones of their
+    department (and themselves); everyone else: themselves. A deactivated employee is
+    offered to nobody (a row already pointing at one may keep it)."""
+    active = m.Employee.active.is_(True)
     if user.role in SEE_ALL:
-        return None
+        return active
     if user.role == "head" and user.department_id is not None:
-        return or_(m.Employee.department_id == user.department_id, m.Employee.id == user.id)
+        return or_(and_(m.Employee.department_id == user.department_id, active),
+                   m.Employee.id == user.id)
     return m.Employee.id == user.id
 
 

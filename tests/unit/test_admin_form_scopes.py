@@ -10,6 +10,7 @@ analytics, and call-backs of a deactivated manager.
 from __future__ import annotations
 
 import html
+import itertools
 import re
 from datetime import datetime, timezone
 
@@ -30,7 +31,8 @@ T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 PEOPLE = (("admin", "admin", None), ("ivan", "owner", None), ("vera", "head", "Sales"),
           ("hugo", "head", None), ("anna", "manager", "Sales"), ("boris", "manager", "Sales"),
           ("petr", "operator", "Sales"), ("dina", "manager", "Support"),
-          ("olga", "cold_operator", None))
+          ("olga", "cold_operator", None), ("gleb", "manager", "Sales"))
+GONE = "gleb"  # deactivated: offered to nobody
 LOGINS = ("admin", "ivan", "vera", "hugo", "anna", "petr", "dina", "olga")
 REFUSED = "можно указать только доступные вам записи"  # the admin speaks Russian by default
 
@@ -53,6 +55,7 @@ def app(tmp_path_factory):
                 full_name=login.title(), login=login, role=role, mobile=f"+7903000000{n}",
                 department_id=departments[dept].id if dept else None,
                 password_hash=generate_password_hash(f"{login}-Password-1"))
+        people[GONE].active = False
         s.add_all(people.values())
         s.flush()
         departments["Sales"].head_id = people["vera"].id
@@ -103,11 +106,11 @@ def may_link(app, login: str, view, name: str, remote) -> set[int]:
     """What ``login`` may link through ``view``'s field ``name``, stated for the test:
     cards and call lists as the lists scope them; employees: admins and owners anyone,
     a head their department (and, for a call list's operators, the outsourced cold
-    operators), everyone else themselves."""
+    operators), everyone else themselves; a deactivated employee nobody."""
     s = session(app)
     user = s.get(m.Employee, app.people[login])
     if remote is m.Employee:
-        everyone = s.scalars(select(m.Employee)).all()
+        everyone = [e for e in s.scalars(select(m.Employee)) if e.active]
         if user.role in ("admin", "owner"):
             return {e.id for e in everyone}
         if user.role == "head" and user.department_id is not None:
@@ -187,12 +190,18 @@ BASE = {
     m.Inquiry: {"channel": "call", "status": "open", "missed_count": "0",
                 "first_seen_at": "2026-11-23 10:00:00", "last_seen_at": "2026-11-23 10:00:00"},
     m.CallList: {"name": "Form list"},
+    m.Department: {"name": "Form department"},
 }
+
+
+_SERIAL = itertools.count(1)
 
 
 def _base(app, login, view) -> dict:
     assert view.model in BASE, f"add a valid form for {view.model.__name__} to BASE"
     data = dict(BASE[view.model])
+    if view.model is m.Department:  # names are unique
+        data["name"] = f"Form department {next(_SERIAL)}"
     if view.model is m.Deal:
         data["stage"] = str(session(app).scalar(select(m.DealStage.id).limit(1)))
     if "responsible" in relations(view):
@@ -243,6 +252,8 @@ def test_posting_a_foreign_id_is_refused_and_changes_nothing(app):
         assert r.status_code == 302, (case, html.unescape(r.get_data(as_text=True))[:3000])
         assert _count(app, view.model) == before + 1
         page = client.get(new).get_data(as_text=True)
+        with app.app_context():
+            base = _base(app, login, view)  # a new unique name where names are unique
         bad = {**base, name: [str(foreign)] if multiple else str(foreign), "csrf_token": token(page)}
         r = client.post(new, data=bad)
         assert r.status_code == 200 and REFUSED in html.unescape(r.get_data(as_text=True)), case
