@@ -46,6 +46,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -195,6 +196,21 @@ def limits(r: BurstReport) -> str:
     return "\n".join(lines)
 
 
+def sample_usage(pid: int, every: float) -> threading.Thread:
+    """A thread taking :func:`process_usage` of ``pid`` every ``every`` seconds into
+    ``.taken`` until ``.stop`` is set: a pool filling up levels off, a leak keeps growing."""
+    def run():
+        while not thread.stop.wait(every):
+            try:
+                thread.taken.append(process_usage(pid))
+            except OSError:
+                return
+    thread = threading.Thread(target=run, daemon=True)
+    thread.stop, thread.taken = threading.Event(), []
+    thread.start()
+    return thread
+
+
 def ari_requests(log: Path, calls: int) -> str:
     """The daemon's ARI client counters from its stop line (JSON log), per call it had."""
     try:
@@ -295,19 +311,23 @@ def main() -> int:
             lab.reset_behaviour()
             set_phones(lab, args.scenario)
             before = process_usage(daemon.pid)
+            samples = sample_usage(daemon.pid, every=60)
             burst = SippBurst(args.scenario, ROUTED_DID, 1, args.soak, args.giveup)
             report = run_burst(lab, burst, caller_numbers(burst_no, args.soak), target="pbx-crm",
                                workdir=tmp / "soak", sipp_port=SIPP_PORT, settle=args.settle,
                                sessions=sessions, recordings_dir=tmp / "recordings",
                                daemon_pid=daemon.pid, daemon_log=tmp / "daemon.log")
             after = process_usage(daemon.pid)
+            samples.stop.set()
             reports.append(report)
             print(row(report), flush=True)
             growth = 100 * (after["rss_kb"] - before["rss_kb"]) / before["rss_kb"]
             soak = (f"soak {args.soak} s at 1 cps: daemon RSS {before['rss_kb'] / 1024:.1f} MiB -> "
                     f"{after['rss_kb'] / 1024:.1f} MiB ({growth:+.1f} %), open files "
                     f"{before['open_files']} {before['fd_kinds']} -> {after['open_files']} "
-                    f"{after['fd_kinds']}")
+                    f"{after['fd_kinds']}\n  each minute: RSS MiB "
+                    + ", ".join(f"{u['rss_kb'] / 1024:.1f}" for u in samples.taken)
+                    + "; open files " + ", ".join(str(u["open_files"]) for u in samples.taken))
             print("\n" + soak, flush=True)
     except KeyboardInterrupt:
         print("interrupted; tearing down", file=sys.stderr)
