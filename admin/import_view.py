@@ -5,7 +5,10 @@ report. The rules are :mod:`pbx_daemon.crm.importer`'s, as for ``pbx-crm import-
 The upload is read once, in a limited child process (:mod:`pbx_daemon.crm.table_sandbox`,
 this request's thread waits for it, at most ``LIMITS.seconds``); what it read is kept as
 JSON under the upload's token for the preview and the import. A refused file is one
-flashed line; the raw bytes are never kept."""
+flashed line; the raw bytes are never kept.
+
+The import ends on the list's staffing (seed 000: a list nobody is assigned to is never
+called): the operators who work it and its script, in one form on the same page."""
 
 from __future__ import annotations
 
@@ -18,9 +21,10 @@ from pathlib import Path
 from flask import Response, abort, current_app, flash, g, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from twisted.logger import Logger
 
+from admin.access import assignable
 from admin.views import RoleGate
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.import_limits import LIMITS
@@ -124,7 +128,47 @@ class ImportView(RoleGate, BaseView):
         (self._dir() / f"{token}.report.csv").write_text(report.csv(), encoding="utf-8")
         path.unlink(missing_ok=True)
         flash(f"{list_name}: {report.summary()}", "success")
-        return self.render("import_done.html", token=token, report=report, list_name=list_name)
+        call_list = self.db.session.get(m.CallList, report.list_id) if report.list_id else None
+        return self.render("import_done.html", token=token, report=report, list_name=list_name,
+                           call_list=call_list, operators=self._operators(),
+                           scripts=self.db.session.scalars(select(m.CallScript).order_by(m.CallScript.name)).all())
+
+    def _operators(self) -> list[m.Employee]:
+        """The cold-call operators I may put on a list: the active ones I may assign (a head:
+        their department's) and, for a head, the outsourced ones (who belong to no department)."""
+        clause = assignable(g.user)
+        if g.user.role == "head" and g.user.department_id is not None:
+            clause = or_(clause, and_(m.Employee.department_id.is_(None), m.Employee.active.is_(True)))
+        return self.db.session.scalars(select(m.Employee).where(
+            m.Employee.role == "cold_operator", m.Employee.active.is_(True), clause)
+            .order_by(m.Employee.full_name)).all()
+
+    @expose("/lists/<int:list_id>/staff", methods=("POST",))
+    def staff(self, list_id: int):
+        """Put the chosen operators on the list (others stay) and set its script."""
+        s = self.db.session
+        call_list = s.get(m.CallList, list_id)
+        if call_list is None:
+            abort(404)
+        allowed = {e.id: e for e in self._operators()}
+        chosen = [allowed[int(i)] for i in request.form.getlist("operator")
+                  if i.isdigit() and len(i) <= 9 and int(i) in allowed]
+        for operator in chosen:
+            if operator not in call_list.operators:
+                call_list.operators.append(operator)
+        script_id = request.form.get("script", "")
+        if script_id.isdigit() and len(script_id) <= 9:
+            script = s.get(m.CallScript, int(script_id))
+            if script is not None:
+                call_list.script = script
+        s.commit()
+        if call_list.operators:
+            flash(_("%(list)s: operators %(names)s; script: %(script)s.", list=call_list.name,
+                    names=", ".join(e.full_name for e in call_list.operators),
+                    script=call_list.script.name if call_list.script else "—"), "success")
+        else:
+            flash(_("%(list)s has no operator yet: nobody will call it.", list=call_list.name), "warning")
+        return redirect(url_for("calllist.edit_view", id=call_list.id))
 
     @expose("/report/<token>")
     def report(self, token):

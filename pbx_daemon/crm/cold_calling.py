@@ -4,9 +4,14 @@
   next pending entry by position; it is the operator's until finished.
 * :func:`finish_entry` records the outcome: a disposition (the inquiry classes plus
   "no answer", "secretary not passed", "call back later"), a comment, the script's
-  answers, a call-back time (a call task with its reminder 15 minutes before) and, only
-  when the operator says so, a lead: a cold call is not a deal until then. Nothing here
-  creates an inquiry, so list calls never clutter the inquiries section or the funnel.
+  answers, a call-back time (a call task with its reminder 15 minutes before) and, for
+  the disposition "lead" (Лид), a lead: the entry's phone, company and contact, the
+  operator's note and the script's answers, source "Cold calling", responsible the list's
+  creator (the head who imported it) while active, else the operator. A cold call is not a
+  deal until then. Nothing here creates an inquiry, so list calls never clutter the
+  inquiries section.
+* :func:`list_progress`: the operator's view of a list: done / total, and what is left
+  for today.
 * Scripts branch: ``{"start": "q1", "nodes": {"q1": {"text": ..., "answers":
   [{"label": ..., "next": "q2"}]}}}``; :func:`validate_script` checks one before it is
   saved (every ``next`` exists, no node is unreachable).
@@ -14,9 +19,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from pbx_daemon.crm import models as m
@@ -25,6 +31,10 @@ from pbx_daemon.crm.funnel import new_task
 EXTRA_DISPOSITIONS = (("no_answer", "No answer", "Не ответили"),
                       ("secretary", "Secretary not passed", "Не прошли секретаря"),
                       ("call_back_later", "Call back later", "Перезвонить позже"))
+
+
+LEAD = "lead"  # the disposition that makes a lead (the inquiry class Лид)
+COLD_SOURCE = "Cold calling"
 
 
 class ColdCallError(ValueError):
@@ -105,29 +115,63 @@ def finish_entry(session: Session, entry: m.CallListEntry, *, operator: m.Employ
     else:
         entry.status = "done"
         entry.callback_at = None
-    if to_funnel:
-        if entry.lead_id is not None:
-            raise ColdCallError("this entry is in the funnel already")
-        call_list = session.get(m.CallList, entry.call_list_id)
-        source = session.scalar(select(m.Source).where(m.Source.name == "Cold calling"))
-        if source is None:
-            source = m.Source(name="Cold calling", description="leads from call lists")
-            session.add(source)
-            session.flush()
-        lead = m.Lead(title=(entry.company_name or entry.contact_name or entry.phone)[:300],
-                      full_name=entry.contact_name, company_name=entry.company_name, phone=entry.phone,
-                      phone_ext=entry.phone_ext or None, email=entry.email, status="new",
-                      source_id=source.id, responsible_id=call_list.created_by_id if call_list else None,
-                      notes="\n".join(filter(None, [entry.comment] + [f"{k}: {v}" for k, v in
-                                                                      (entry.answers or {}).items()])) or None)
-        session.add(lead)
-        session.flush()
-        entry.lead_id = lead.id
-        for call in session.scalars(select(m.Call).where(m.Call.call_list_entry_id == entry.id)):
-            call.lead_id = lead.id
+    if disposition == LEAD or to_funnel:
+        lead = _lead_for(session, entry, operator)
     entry.updated_at = now
     session.flush()
     return lead
+
+
+def _lead_for(session: Session, entry: m.CallListEntry, operator: m.Employee) -> m.Lead:
+    """The entry's lead: the one it has already (saving "lead" twice makes one), else a new one."""
+    if entry.lead_id is not None:
+        return session.get(m.Lead, entry.lead_id)
+    call_list = session.get(m.CallList, entry.call_list_id)
+    creator = session.get(m.Employee, call_list.created_by_id) if call_list and call_list.created_by_id else None
+    responsible = creator if creator is not None and creator.active else operator
+    source = session.scalar(select(m.Source).where(m.Source.name == COLD_SOURCE))
+    if source is None:
+        source = m.Source(name=COLD_SOURCE, description="leads from call lists")
+        session.add(source)
+        session.flush()
+    notes = [entry.comment] + [f"{k}: {v}" for k, v in (entry.answers or {}).items()]
+    lead = m.Lead(title=(entry.company_name or entry.contact_name or entry.phone)[:300],
+                  full_name=entry.contact_name, company_name=entry.company_name, phone=entry.phone,
+                  phone_ext=entry.phone_ext or None, email=entry.email, status="new",
+                  source_id=source.id, responsible_id=responsible.id,
+                  department_id=responsible.department_id,
+                  notes="\n".join(filter(None, notes)) or None)
+    session.add(lead)
+    session.flush()
+    entry.lead_id = lead.id
+    for call in session.scalars(select(m.Call).where(m.Call.call_list_entry_id == entry.id)):
+        call.lead_id = lead.id
+    return lead
+
+
+@dataclass(frozen=True)
+class ListProgress:
+    """One call list as its operator sees it."""
+    call_list_id: int
+    name: str
+    total: int
+    done: int
+    left_today: int  # pending now or due before the day ends, and the one in hand
+
+
+def list_progress(session: Session, call_list_id: int, day_end: datetime) -> ListProgress | None:
+    """Figures of a list; ``day_end``: the end of the company's today (a call-back due
+    later is not "left today")."""
+    call_list = session.get(m.CallList, call_list_id)
+    if call_list is None:
+        return None
+    E = m.CallListEntry
+    due_today = or_(E.status == "in_progress", and_(
+        E.status == "pending", or_(E.callback_at.is_(None), E.callback_at < day_end)))
+    total, done, left = session.execute(select(
+        func.count(), func.coalesce(func.sum(case((E.status == "done", 1), else_=0)), 0),
+        func.coalesce(func.sum(case((due_today, 1), else_=0)), 0)).where(E.call_list_id == call_list_id)).one()
+    return ListProgress(call_list.id, call_list.name, int(total), int(done), int(left))
 
 
 def validate_script(body) -> list[str]:

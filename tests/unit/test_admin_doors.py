@@ -355,7 +355,7 @@ def test_the_analytics_csv_export_neutralises_formulas(app):
                         first_seen_at=now, last_seen_at=now))
         s.commit()
     response = logged_in(app, "owner").get("/admin/analytics/?export=sources")
-    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff")), delimiter=";"))
     assert rows[1][0] == '\'=HYPERLINK("http://evil.example","x")'
 
 

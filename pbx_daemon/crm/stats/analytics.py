@@ -23,6 +23,9 @@ Definitions, in one place:
   deals created in the period with them responsible / their answered calls.
 * cold calling: calls placed from a call-list entry, per operator; leads / deals created
   from their entries in the period; conversion = (leads + deals) / entries worked.
+* **totals** (:func:`totals`): a table's rows summed into one row of the same kind, so its
+  rates are the period's (missed of all inbound), not an average of the rows' rates, and
+  its average durations are weighted by the answered calls.
 """
 
 from __future__ import annotations
@@ -234,6 +237,7 @@ class OperatorFigures:
     entries_worked: int
     leads: int
     deals: int
+    answered: int = 0  # calls the client answered (the average's divisor)
 
     @property
     def conversion(self) -> float:
@@ -263,5 +267,41 @@ def per_operator(session: Session, first: date, last: date, tz: str,
         entries, leads, deals = worked.get(e.id, (0, 0, 0))
         out.append(OperatorFigures(e.id, e.full_name, n, round(seconds / 60, 1),
                                    round(seconds / answered_calls, 1) if answered_calls else 0.0,
-                                   entries, leads, deals))
+                                   entries, leads, deals, answered_calls))
     return out
+
+
+def _weighted(rows, value: str, weight: str) -> float:
+    total = sum(getattr(r, weight) for r in rows)
+    return round(sum(getattr(r, value) * getattr(r, weight) for r in rows) / total, 1) if total else 0.0
+
+
+def _sum(rows, name: str):
+    values = [getattr(r, name) for r in rows]
+    return round(sum(values), 1) if any(isinstance(v, float) for v in values) else sum(values)
+
+
+def totals(rows: list):
+    """The totals row of a table of :func:`lost_call_rate`, :func:`per_department`,
+    :func:`per_employee`, :func:`per_source` or :func:`per_operator` (None for no rows):
+    the same kind of row, named ``""`` (the page writes "Total")."""
+    if not rows:
+        return None
+    kind = type(rows[0])
+    if kind is LostCallDay:
+        return LostCallDay(None, *(_sum(rows, f) for f in ("inbound", "missed", "recovered")))
+    if kind is DepartmentFigures:
+        return DepartmentFigures(None, "", *(_sum(rows, f) for f in (
+            "calls_in", "answered", "missed", "calls_out", "minutes")),
+            _weighted(rows, "avg_seconds", "talked"), _sum(rows, "deals"), _sum(rows, "talked"))
+    if kind is EmployeeFigures:
+        return EmployeeFigures(0, "", None, *(_sum(rows, f) for f in (
+            "calls_in", "calls_out", "answered", "missed", "minutes")),
+            _weighted(rows, "avg_seconds", "answered"), _sum(rows, "deals"))
+    if kind is SourceFigures:
+        return SourceFigures("", *(_sum(rows, f) for f in ("inquiries", "spam", "funnel")))
+    if kind is OperatorFigures:
+        return OperatorFigures(0, "", _sum(rows, "calls"), _sum(rows, "minutes"),
+                               _weighted(rows, "avg_seconds", "answered"),
+                               *(_sum(rows, f) for f in ("entries_worked", "leads", "deals", "answered")))
+    raise TypeError(f"no totals for {kind.__name__}")

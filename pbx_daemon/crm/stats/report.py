@@ -1,7 +1,8 @@
 """The owner's daily report (seed 004: the Lost Call Rate first).
 
-``build_daily`` fetches yesterday's figures (:mod:`pbx_daemon.crm.stats.analytics`), the renderers
-turn them into plain text and HTML (Jinja2, autoescaped), ``send_mail`` delivers both as
+``build_daily`` fetches a day's figures (:mod:`pbx_daemon.crm.stats.analytics`): yesterday's
+for the cron job; any day's, or one department's part, for the admin's page
+(``/admin/analytics/day``). The renderers turn them into plain text and HTML (Jinja2, autoescaped), ``send_mail`` delivers both as
 one multipart e-mail over SMTP (``[report]`` in the config). ``pbx-crm report daily``
 wires them for a cron job.
 """
@@ -31,11 +32,18 @@ class DailyReport:
     operators: list[a.OperatorFigures]
 
 
-def build_daily(session: Session, day: date, tz: str, recovered_within_minutes: int = 60) -> DailyReport:
-    (lost,) = a.lost_call_rate(session, day, day, tz, recovered_within_minutes=recovered_within_minutes)
-    return DailyReport(day, lost, recovered_within_minutes, a.per_department(session, day, day, tz),
-                       a.per_employee(session, day, day, tz), a.per_source(session, day, day, tz),
-                       a.per_operator(session, day, day, tz))
+def build_daily(session: Session, day: date, tz: str, recovered_within_minutes: int = 60, *,
+                department_id: int | None = None) -> DailyReport:
+    """``department_id``: that department's part only (a head's view in the admin), with
+    the same scoping as the analytics page: its calls, employees, inquiries, operators."""
+    (lost,) = a.lost_call_rate(session, day, day, tz, recovered_within_minutes=recovered_within_minutes,
+                               department_id=department_id)
+    departments = [d for d in a.per_department(session, day, day, tz)
+                   if department_id is None or d.department_id == department_id]
+    return DailyReport(day, lost, recovered_within_minutes, departments,
+                       a.per_employee(session, day, day, tz, department_id),
+                       a.per_source(session, day, day, tz, department_id),
+                       a.per_operator(session, day, day, tz, department_id))
 
 
 def _pct(x: float) -> str:
