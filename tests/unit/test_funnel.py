@@ -51,7 +51,7 @@ def test_a_task_needs_every_field(s):
     with pytest.raises(FunnelError) as e:
         new_task(s, title="", type="fax", responsible_id=None, deadline=None, comment=" ",
                  created_by=None, now=NOW)
-    assert all(w in str(e.value) for w in ("title", "type", "comment", "deadline", "responsible"))
+    assert all(w in str(e.value) for w in ("название", "тип", "комментарий", "срок", "ответственный"))
     task = new_task(s, title="Call", type="call", responsible_id=anna(s).id,
                     deadline=NOW + timedelta(hours=1), comment="confirm", created_by=anna(s), now=NOW)
     assert task.remind_at == NOW + timedelta(minutes=45)
