@@ -304,7 +304,7 @@ class EmployeeView(ScopedModelView):
     column_searchable_list = ("full_name", "login", "sip_endpoint", "mobile")
     column_filters = ("role", "on_shift", "dnd", "active", "department.name")
     # Password hashes are set with `pbx-crm user add|passwd`, never shown or edited here.
-    form_excluded_columns = ("password_hash", "created_at", "updated_at")
+    form_excluded_columns = ("password_hash", "session_nonce", "created_at", "updated_at")
     column_exclude_list = ("password_hash",)
     column_details_exclude_list = ("password_hash",)
     form_args = {"sip_endpoint": {"validators": [endpoint_field]},
