@@ -5,7 +5,7 @@
   ``lead_id``) and its calls follow it onto the new cards.
 * A task needs a responsible, a deadline, a type (call / meeting / e-mail) and a comment
   (seed 004); :func:`new_task` refuses anything less with the reason.
-* Moving a deal to a stage creates the tasks its rules say (e.g. "Proposal sent" -> call
+* Moving a deal to a stage creates the tasks its rules say (e.g. "КП отправлено" -> call
   "confirm receipt" in 2 days, seed 004).
 * A call to a number no card has becomes a lead in one click (seed 002: the number as its
   title, the employee who clicked responsible); :func:`lead_from_call`.
