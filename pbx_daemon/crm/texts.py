@@ -25,11 +25,7 @@ RU = {
     "nothing_to_block": "у этого обращения нет номера, который можно заблокировать",
     "spam_reason": "спам (обращение № {id})",
     "inquiry_title": "Обращение № {id}",
-    "expected_object": "ожидался объект JSON",
-    "unknown_fields": "неизвестные поля: {fields}",
-    "must_be_text": "поле {key} должно быть текстом",
-    "not_an_address": "e-mail {email} — не адрес",
-    "phone_or_email": "нужен номер телефона или e-mail",
+    # (the site-form API's errors stay English: developers read them, not the sales team)
     # the funnel (pbx_daemon.crm.funnel)
     "lead_converted": "лид № {id} уже сконвертирован",
     "lead_lost": "лид № {id} проигран: сначала откройте его снова",
