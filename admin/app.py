@@ -22,12 +22,14 @@ from flask_babel import lazy_gettext as _l
 from flask_admin.theme import Bootstrap4Theme
 from flask_sqlalchemy_lite import SQLAlchemy
 from flask_wtf import CSRFProtect, FlaskForm
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
 from sqlalchemy import select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from admin import analytics_view, calls, crm, import_view, inquiry_classes, popup, views, workspace
-from admin.display import class_name, show_phone
+from admin import analytics_view, calls, crm, errors, import_view, inquiry_classes, popup, views, workspace
+from admin.display import card_label, class_name, label_of, show_phone
 from admin.times import company_time
 from admin.logins import LoginThrottle, PasswordCheck, WallClock, safe_next
 from admin.views import RoleGate
@@ -38,8 +40,8 @@ from pbx_daemon.db import engine_options, install_connect_hook
 
 
 class LoginForm(FlaskForm):
-    login = StringField("Login", validators=[DataRequired(), Length(max=64)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=256)])
+    login = StringField(_l("Login"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=256)])
 
 
 class HomeView(RoleGate, AdminIndexView):
@@ -76,6 +78,8 @@ def create_app(config=None, clock=None) -> Flask:
     app.jinja_env.globals["show_phone"] = show_phone
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["class_name"] = class_name
+    app.jinja_env.globals["label_of"] = label_of  # enum values as words (admin.display.ENUMS)
+    app.jinja_env.globals["card_label"] = card_label
     app.jinja_env.globals["on_no_card"] = on_no_card  # a call row's "unknown number"
     app.jinja_env.filters["company_time"] = company_time
     with app.app_context():  # the daemon's pragmas and the rollup's dirty marker
@@ -94,6 +98,15 @@ def create_app(config=None, clock=None) -> Flask:
                 g.user = user
             else:  # logged out elsewhere, password changed, deactivated: this cookie is over
                 session.clear()
+
+    @app.context_processor
+    def page_language():
+        # For <html lang="...">: the page's language, never empty.
+        return {"page_lang": str(get_locale() or "ru")}
+
+    app.register_error_handler(HTTPException, errors.handle_http_error)
+    app.register_error_handler(Exception, errors.handle_unexpected)
+    app.register_error_handler(CSRFError, lambda e: errors.handle_csrf_error(e, load_user))
 
     @app.route("/")
     def root():

@@ -40,6 +40,18 @@ def _need_login():
     return None
 
 
+def click_to_call_message(status: int) -> str:
+    """What a refused click-to-call says to the person who clicked, by the daemon's status."""
+    messages = {
+        400: _("This number cannot be called: check it."),
+        403: _("This number is on the blocklist."),
+        404: _("The employee or the card was not found."),
+        409: _("Calling is not possible right now: you are on a call, or no phone is set up for you."),
+        503: _("Telephony is unavailable, try again later."),
+    }
+    return messages.get(status, messages[503])
+
+
 @bp.route("/calls/<int:call_id>/recording")
 def recording(call_id: int):
     if (r := _need_login()) is not None:
@@ -117,15 +129,17 @@ def start_click_to_call():
     kinds = {**CARD_MODELS, "call_list_entry": m.CallListEntry}
     if kind:
         if kind not in kinds or not card_id.isdigit():
-            return jsonify(error="card_kind/card_id do not name a card"), 400
+            return jsonify(error=_("The card to call from is not named correctly.")), 400
         card_row = _session().get(kinds[kind], int(card_id))
         if card_row is None or not can_see_card(_session(), g.user, card_row):
-            return jsonify(error=f"no {kind} {card_id}"), 404
+            return jsonify(error=_("No such card.")), 404
         card = {"kind": kind, "id": int(card_id)}
     config = _config()
     try:
         result = click_to_call(api_base_url(config), config.api.token, employee=g.user.id,
                                number=number, card=card)
     except ClickToCallError as e:
-        return jsonify(error=e.message), e.status
+        # The daemon's reason is for the log; the person who clicked reads Russian.
+        current_app.logger.warning("click-to-call refused (%s): %s", e.status, e.message)
+        return jsonify(error=click_to_call_message(e.status), detail=e.message), e.status
     return jsonify(result), 202

@@ -80,11 +80,11 @@ class InquiryQueueView(_Page):
             flash(str(e), "error")
             return redirect(request.referrer or url_for(".index"))
         self.s.commit()
-        message = f"#{inquiry.id}: {class_name(inquiry.inquiry_class)}"
+        message = _("Inquiry #%(id)s: %(cls)s", id=inquiry.id, cls=class_name(inquiry.inquiry_class))
         if result.blocked:
-            message += f"; {show_phone(result.blocked)} is blocked"
+            message += "; " + _("%(phone)s is blocked", phone=show_phone(result.blocked))
         if result.lead_id:
-            message += f"; lead #{result.lead_id}"
+            message += "; " + _("lead #%(lead)s", lead=result.lead_id)
         flash(message, "success")
         if result.lead_id and request.form.get("open") == "1":
             return redirect(url_for("card.show", kind="lead", card_id=result.lead_id))
@@ -111,7 +111,7 @@ class SourceQualityView(_Page):
         spam = select(m.InquiryClass.id).where(m.InquiryClass.code == "spam").scalar_subquery()
         funnel = select(m.InquiryClass.id).where(m.InquiryClass.code.in_(("lead", "client")))
         rows = self.s.execute(
-            select(func.coalesce(m.Source.name, "(no source)").label("source"),
+            select(func.coalesce(m.Source.name, _("(no source)")).label("source"),
                    func.count(m.Inquiry.id).label("total"),
                    func.sum(case((m.Inquiry.class_id == spam, 1), else_=0)).label("spam"),
                    func.sum(case((m.Inquiry.class_id.in_(funnel), 1), else_=0)).label("funnel"))

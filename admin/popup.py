@@ -16,10 +16,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext
 from sqlalchemy import select
 
-from admin.access import CARD_MODELS, can_see, scope
-from admin.display import class_name
+from admin.access import CARD_MODELS, can_see, can_see_card, scope
+from admin.display import class_name, label_of
 from admin.times import in_company_time, typed_time
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.funnel import REMIND_BEFORE, FunnelError, new_task
@@ -66,14 +67,16 @@ def card():
         return jsonify(known=True, phone=phone, restricted=True)
     responsible = session.get(m.Employee, best.responsible_id) if best.responsible_id else None
     out = {"known": True, "phone": phone, "kind": best.kind, "id": best.id, "name": best.name,
-           "responsible": responsible.full_name if responsible else None,
-           "url": url_for("card.show", kind=best.kind, card_id=best.id)}
+           "responsible": responsible.full_name if responsible else None}
     if best.company_id:
         company = session.get(m.Company, best.company_id)
         out["company"] = company.name if company else None
-    if not can_see(session, g.user, row):
-        out["restricted"] = True  # another manager's client: who it is, not their business
+    if not can_see_card(session, g.user, row):
+        # Another manager's client: who it is, not their business, and no link to a card
+        # that would answer 403.
+        out["restricted"] = True
         return jsonify(out)
+    out["url"] = url_for("card.show", kind=best.kind, card_id=best.id)
     column = getattr(m.Deal, "company_id" if best.kind == "company" else "contact_id", None)
     deals = []
     if best.kind in ("company", "contact"):
@@ -85,7 +88,8 @@ def card():
     out.update(
         deals=[{"title": d.title, "stage": d.stage.name, "amount": str(d.amount), "currency": d.currency}
                for d in deals],
-        calls=[{"at": in_company_time(c.started_at).isoformat(), "direction": c.direction, "outcome": c.outcome,
+        calls=[{"at": in_company_time(c.started_at).isoformat(), "direction": label_of("call_direction", c.direction),
+                "outcome": label_of("call_outcome", c.outcome),
                 "who": (c.answered_by or c.employee).full_name if (c.answered_by or c.employee) else None,
                 "note": c.note} for c in calls],
         notes=getattr(row, "notes", None) or getattr(row, "message", None))
@@ -129,7 +133,7 @@ def _call(call_id: str) -> m.Call:
 def _json() -> dict:
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
-        abort(400, "expected a JSON object")
+        abort(400, gettext("Expected a JSON object."))
     return data
 
 
@@ -148,7 +152,7 @@ def note(call_id):
     call = _call(call_id)
     text = _json().get("note")
     if not isinstance(text, str) or not text.strip() or len(text) > 5000:
-        return jsonify(error="a note is 1..5000 characters of text"), 400
+        return jsonify(error=gettext("A note is 1 to 5000 characters of text.")), 400
     call.note = text.strip()
     _session().commit()
     return jsonify(ok=True)
@@ -163,7 +167,7 @@ def classify(call_id):
         # No inquiry (an answered call from a known client): the class is the call's
         # disposition, for the analytics.
         if session.scalar(select(m.InquiryClass.id).where(m.InquiryClass.code == code)) is None:
-            return jsonify(error=f"no inquiry class {str(code)[:40]!r}"), 400
+            return jsonify(error=gettext("No such inquiry class.")), 400
         call.disposition = code
         session.commit()
         return jsonify(ok=True, disposition=code)

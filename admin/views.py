@@ -21,6 +21,7 @@ from datetime import datetime
 
 from flask import abort, flash, g, redirect, request, url_for
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.fields import InlineModelFormList, QuerySelectField
@@ -29,7 +30,9 @@ from sqlalchemy import inspect as sa_inspect, or_, select
 from sqlalchemy.orm import object_session
 from wtforms.validators import DataRequired, NumberRange, Optional, Regexp, ValidationError
 
+from admin import labels
 from admin.access import CARD_MODELS, SEE_ALL, can_see, linkable, scope, sees_mobile
+from admin.display import ENUM_COLUMNS, choices, label_of
 from admin.times import CompanyTimeTaskForm, datetime_formatter
 from pbx_daemon.crm import models as m
 from pbx_daemon.telephony.names import ENDPOINT_NAME
@@ -97,6 +100,20 @@ class ScopedModelView(RoleGate, ModelView):
     # Searching a phone column with "8 (916) 123-45-67" finds "+79161234567".
     phone_search = False
 
+    def __init__(self, model, session, *args, **kwargs):
+        # Labels, enum words and enum selects from one table per model (admin.labels,
+        # admin.display); what a view sets itself wins.
+        def own(name):  # a view's own setting (Flask-Admin's defaults are not dicts)
+            value = getattr(self, name, None)
+            return value if isinstance(value, (dict, list, tuple)) else {}
+
+        named = [*own("column_filters"), *own("column_searchable_list"), *own("column_list")]
+        self.column_labels = {**labels.column_labels(model, named), **own("column_labels")}
+        self.column_choices = {**labels.column_choices(model), **own("column_choices")}
+        self.form_choices = {**{column: choices(enum) for (table, column), enum in ENUM_COLUMNS.items()
+                                if table == model.__tablename__}, **own("form_choices")}
+        super().__init__(model, session, *args, **kwargs)
+
     @property
     def can_create(self):  # noqa: D401 - Flask-Admin reads these as attributes
         return self._editable()
@@ -157,6 +174,9 @@ class ScopedModelView(RoleGate, ModelView):
 
     def _scoped_form(self, form, row):
         form.scoped_row = row
+        for field in form:
+            if hasattr(field, "blank_text"):  # an empty choice reads "—", not "__None" or nothing
+                field.blank_text = "—"
         for field, remote in self._relations(form):
             if isinstance(field, QuerySelectField):  # the multiple select is one too
                 field.query_factory = self._options(field.name, remote, self._current_ids(row, field.name))
@@ -264,16 +284,16 @@ def endpoint_field(form, field):
         field.data = None
         return
     if not ENDPOINT_NAME.match(field.data):
-        raise ValidationError("letters, digits, '.', '_' and '-' only (it goes into dial strings)")
+        raise ValidationError(gettext("letters, digits, '.', '_' and '-' only (it goes into dial strings)"))
 
 
 def endpoint_list_field(form, field):
     for name in (n.strip() for n in (field.data or "").split(",")):
         if name and not ENDPOINT_NAME.match(name):
-            raise ValidationError(f"{name!r} is not an endpoint name")
+            raise ValidationError(gettext("%(name)s is not an endpoint name", name=repr(name)))
 
 
-TIMEOUT = [Optional(), NumberRange(min=1, max=600, message="1..600 seconds")]
+TIMEOUT = [Optional(), NumberRange(min=1, max=600, message=_l("1..600 seconds"))]
 
 
 # ---- the views ----------------------------------------------------------------------------
@@ -284,14 +304,13 @@ class EmployeeView(ScopedModelView):
     column_searchable_list = ("full_name", "login", "sip_endpoint", "mobile")
     column_filters = ("role", "on_shift", "dnd", "active", "department.name")
     # Password hashes are set with `pbx-crm user add|passwd`, never shown or edited here.
-    form_excluded_columns = ("password_hash", "created_at", "updated_at")
+    form_excluded_columns = ("password_hash", "session_nonce", "created_at", "updated_at")
     column_exclude_list = ("password_hash",)
     column_details_exclude_list = ("password_hash",)
     form_args = {"sip_endpoint": {"validators": [endpoint_field]},
                  "mobile": {"validators": [e164_field]},
                  "login": {"validators": [DataRequired(), Regexp(r"^[A-Za-z0-9_.-]{1,64}$")]},
                  "full_name": {"validators": [DataRequired()]}}
-    form_choices = {"role": [(r, r) for r in m.ROLES]}
     # A head sees the mobiles of their own department only (:func:`sees_mobile`).
     column_formatters = {"mobile": lambda view, context, e, name: e.mobile if sees_mobile(g.user, e) else "—"}
 
@@ -322,8 +341,8 @@ class DepartmentView(ScopedModelView):
     form_args = {"owner_timeout": {"validators": TIMEOUT}, "group_timeout": {"validators": TIMEOUT},
                  "head_timeout": {"validators": TIMEOUT}, "top_timeout": {"validators": TIMEOUT},
                  "fallback_ring_group": {"validators": [endpoint_list_field]}}
-    column_descriptions = {"owner_timeout": "seconds the client's own manager rings alone (empty: config default)",
-                           "fallback_ring_group": "endpoints rung when nobody is available, e.g. 101,102"}
+    column_descriptions = {"owner_timeout": _l("seconds the client's own manager rings alone (empty: config default)"),
+                           "fallback_ring_group": _l("endpoints rung when nobody is available, e.g. 101,102")}
 
 
 class TrackingNumberView(ScopedModelView):
@@ -375,8 +394,10 @@ class DuplicateWarning:
 def _inline(model, **form_args):
     """A card's own phones or e-mails, edited in the card's form: only its rows, never a
     select over the whole table (a posted id that is not the card's adds a new row)."""
-    return (model, {"form_args": form_args, "form_excluded_columns": ("phone_ext",)}
-            if "phone" in form_args else {"form_args": form_args})
+    options = {"form_args": form_args, "column_labels": labels.column_labels(model)}
+    if "phone" in form_args:
+        options["form_excluded_columns"] = ("phone_ext",)
+    return model, options
 
 
 PHONE_ARGS = {"phone": {"validators": [DataRequired(), e164_field]}}
@@ -440,7 +461,6 @@ class LeadView(DuplicateWarning, ScopedModelView):
     column_filters = ("status", "source.name", "responsible.full_name", "created_at")
     form_excluded_columns = ("name_key", "created_at", "updated_at")
     form_args = {"phone": {"validators": [e164_field]}}
-    form_choices = {"status": [(s, s) for s in m.LEAD_STATUSES]}
     phone_search = True
 
     def create_form(self, obj=None):
@@ -485,7 +505,7 @@ class DealView(ScopedModelView):
             created = entered_stage(session, model, model.stage, by=g.user,
                                     now=datetime.now(timezone.utc))
             if created:
-                flash(f"{len(created)} task(s) created by the stage's rules", "info")
+                flash(gettext("Tasks created by the stage's rules: %(n)s", n=len(created)), "info")
 
 
 class TaskView(CompanyTimeTaskForm, ScopedModelView):
@@ -500,7 +520,6 @@ class TaskView(CompanyTimeTaskForm, ScopedModelView):
     form_args = {"title": {"validators": [DataRequired()]}, "comment": {"validators": [DataRequired()]},
                  "deadline": {"validators": [DataRequired()]},
                  "responsible": {"validators": [DataRequired()]}}
-    form_choices = {"type": [(t, t) for t in m.TASK_TYPES], "status": [(s, s) for s in m.TASK_STATUSES]}
 
 
 class InquiryView(ScopedModelView):

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ADMIN = ROOT / "admin"
 PO = ADMIN / "translations" / "ru" / "LC_MESSAGES" / "messages.po"
 MO = PO.with_suffix(".mo")
-KEYWORDS = {"_": None, "gettext": None, "_l": None, "lazy_gettext": None, "ngettext": (1, 2)}
+KEYWORDS = {"_": None, "gettext": None, "_l": None, "lazy_gettext": None, "ngettext": (1, 2),
+            "_p": ((1, "c"), 2), "pgettext": ((1, "c"), 2), "lazy_pgettext": ((1, "c"), 2)}
 METHODS = [("**.py", "python"), ("templates/**.html", "jinja2")]
 
 
@@ -31,7 +32,7 @@ def extract() -> Catalog:
     catalog = Catalog(project="pbx-crm")
     for filename, lineno, message, comments, context in extract_from_dir(
             str(ADMIN), METHODS, keywords=KEYWORDS, options_map={"templates/**.html": {}}):
-        catalog.add(message, None, [(filename, lineno)])
+        catalog.add(message, None, [(filename, lineno)], context=context)
     return catalog
 
 
@@ -51,11 +52,11 @@ def compiled(catalog: Catalog) -> bytes:
 def problems() -> list[str]:
     catalog = merged()
     out = [f"no Russian for {m.id!r}" for m in catalog if m.id and not m.string]
-    want = {m.id: m.string for m in catalog if m.id}
+    want = {(m.id, m.context): m.string for m in catalog if m.id}
     have = {}
     if MO.exists():
         with open(MO, "rb") as f:
-            have = {m.id: m.string for m in read_mo(f) if m.id}
+            have = {(m.id, m.context): m.string for m in read_mo(f) if m.id}
     if have != want:
         out.append(f"{MO.relative_to(ROOT)} is stale: run scripts/translations.py")
     return out

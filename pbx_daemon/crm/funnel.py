@@ -5,7 +5,7 @@
   ``lead_id``) and its calls follow it onto the new cards.
 * A task needs a responsible, a deadline, a type (call / meeting / e-mail) and a comment
   (seed 004); :func:`new_task` refuses anything less with the reason.
-* Moving a deal to a stage creates the tasks its rules say (e.g. "Proposal sent" -> call
+* Moving a deal to a stage creates the tasks its rules say (e.g. "КП отправлено" -> call
   "confirm receipt" in 2 days, seed 004).
 * A call to a number no card has becomes a lead in one click (seed 002: the number as its
   title, the employee who clicked responsible); :func:`lead_from_call`.
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.lookups import cards_by_phone
+from pbx_daemon.crm.texts import text
 
 REMIND_BEFORE = timedelta(minutes=15)  # seed 002: a reminder 15 minutes before a planned call
 
@@ -54,9 +55,9 @@ def new_contact(session: Session, *, name: str, phone: str | None, ext: str | No
 def convert_lead(session: Session, lead: m.Lead, *, by: m.Employee, now: datetime,
                  deal_title: str | None = None) -> Converted:
     if lead.status == "converted":
-        raise FunnelError(f"lead #{lead.id} is already converted")
+        raise FunnelError(text("lead_converted", id=lead.id))
     if lead.status == "lost":
-        raise FunnelError(f"lead #{lead.id} is lost; reopen it first")
+        raise FunnelError(text("lead_lost", id=lead.id))
     responsible = lead.responsible_id or by.id
     company = None
     if lead.company_id is not None:
@@ -77,7 +78,7 @@ def convert_lead(session: Session, lead: m.Lead, *, by: m.Employee, now: datetim
                                                      m.DealStage.is_lost.is_(False))
                            .order_by(m.DealStage.position).limit(1))
     if stage is None:
-        raise FunnelError("no open deal stage is configured")
+        raise FunnelError(text("no_open_stage"))
     deal = m.Deal(title=(deal_title or lead.title)[:300], company_id=company.id if company else None,
                   contact_id=contact.id, lead_id=lead.id, stage_id=stage.id,
                   responsible_id=responsible, department_id=lead.department_id)
@@ -129,11 +130,11 @@ def lead_from_call(session: Session, call: m.Call, *, by: m.Employee) -> CallCar
     to the funnel from the cold-calling workspace, not from here."""
     number = client_number(call)
     if number is None:
-        raise FunnelError("this call has no client number")
+        raise FunnelError(text("no_client_number"))
     if call.call_list_entry_id is not None:
-        raise FunnelError("a call-list call moves to the funnel from the workspace")
+        raise FunnelError(text("call_list_call"))
     if not on_no_card(call):
-        raise FunnelError(f"call #{call.id} is on a card already")
+        raise FunnelError(text("call_on_card", id=call.id))
     matches = cards_by_phone(session, number)
     if matches:
         best = matches[0]
@@ -165,24 +166,24 @@ def new_task(session: Session, *, title: str, type: str, responsible_id, deadlin
     title = (title or "").strip()
     comment = (comment or "").strip()
     if not title:
-        problems.append("a title")
+        problems.append(text("task_field_title"))
     if type not in m.TASK_TYPES:
-        problems.append(f"a type ({' / '.join(m.TASK_TYPES)})")
+        problems.append(text("task_field_type"))
     if not comment:
-        problems.append("a comment")
+        problems.append(text("task_field_comment"))
     if not isinstance(deadline, datetime):
-        problems.append("a deadline")
+        problems.append(text("task_field_deadline"))
     responsible = session.get(m.Employee, responsible_id) if isinstance(responsible_id, int) else None
     if responsible is None or not responsible.active:
-        problems.append("a responsible (an active employee)")
+        problems.append(text("task_field_responsible"))
     if problems:
-        raise FunnelError("a task needs " + ", ".join(problems))
+        raise FunnelError(text("task_needs", fields=", ".join(problems)))
     if deadline.tzinfo is None:
-        raise FunnelError("the deadline needs a time zone")
+        raise FunnelError(text("deadline_zone"))
     deadline = deadline.astimezone(timezone.utc)  # the column stores UTC; the object holds it too
     allowed = {"company_id", "contact_id", "lead_id", "deal_id", "inquiry_id", "call_list_entry_id"}
     if set(links) - allowed:
-        raise FunnelError(f"unknown links: {', '.join(sorted(set(links) - allowed))}")
+        raise FunnelError(text("unknown_links", links=", ".join(sorted(set(links) - allowed))))
     task = m.Task(title=title[:300], type=type, responsible_id=responsible.id, deadline=deadline,
                   comment=comment, created_by_id=created_by.id if created_by else None,
                   remind_at=deadline - REMIND_BEFORE if type == "call" else None, **links)

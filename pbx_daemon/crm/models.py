@@ -78,9 +78,10 @@ INQUIRY_CLASSES = (
     ("wrong_number", "Wrong number", "Ошибка номера"),
     ("unclear", "Unclear", "Непонятно"),
 )
+# The seeded deal stages, in Russian (migration 0005 renames 0001's English ones).
 DEAL_STAGES = (
-    ("New", False, False), ("Qualification", False, False), ("Proposal sent", False, False),
-    ("Negotiation", False, False), ("Won", True, False), ("Lost", False, True),
+    ("Новая", False, False), ("Квалификация", False, False), ("КП отправлено", False, False),
+    ("Переговоры", False, False), ("Успешно закрыта", True, False), ("Проиграна", False, True),
 )
 
 

@@ -80,9 +80,9 @@ def seed(session: Session, password: str) -> dict[str, int]:
     session.add(m.Contact(full_name="Пётр Иванов", company_id=vector.id, responsible_id=people["boris"].id,
                           phones=[m.ContactPhone(phone=PETR)]))
     stages = {s.name: s for s in session.scalars(select(m.DealStage))}
-    session.add(m.Deal(title="Окна для офиса на Тверской", company_id=romashka.id, stage_id=stages["Proposal sent"].id,
+    session.add(m.Deal(title="Окна для офиса на Тверской", company_id=romashka.id, stage_id=stages["КП отправлено"].id,
                        amount=480000, responsible_id=people["anna"].id, department_id=sales.id))
-    session.add(m.DealStageTaskRule(stage_id=stages["Proposal sent"].id, type="call", title="Подтвердить получение КП",
+    session.add(m.DealStageTaskRule(stage_id=stages["КП отправлено"].id, type="call", title="Подтвердить получение КП",
                                     comment="Позвонить и убедиться, что КП получили", offset_minutes=2 * 24 * 60))
     script = m.CallScript(name="Окна: первый звонок", body={"start": "q1", "nodes": {
         "q1": {"text": "Здравствуйте! Планируете замену окон в офисе в этом году?",

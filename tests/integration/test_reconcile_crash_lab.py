@@ -98,7 +98,7 @@ def test_a_call_ringing_when_the_daemon_is_killed_is_missed_once_after_the_resta
         assert [(i.missed_count, i.id) for i in inquiries] == [(1, call.inquiry_id)]
         tasks = s.scalars(select(m.Task).where(m.Task.inquiry_id == inquiries[0].id)).all()
         assert [(t.title, t.deadline) for t in tasks] == \
-            [(f"Call back {caller}", call.started_at + timedelta(minutes=15))]
+            [(f"Перезвонить {caller}", call.started_at + timedelta(minutes=15))]
     engine.dispose()
 
 
@@ -174,9 +174,9 @@ def test_a_new_database_imports_only_the_horizon_with_no_task_overdue_on_arrival
             [(t.title, t.deadline) for t in tasks]
         recent = s.scalar(select(m.Call).where(m.Call.caller == numbers["10m"]))
         assert [(t.title, t.deadline) for t in tasks if t.inquiry_id is not None] == \
-            [(f"Call back {numbers['10m']}", recent.started_at + timedelta(minutes=15))]
+            [(f"Перезвонить {numbers['10m']}", recent.started_at + timedelta(minutes=15))]
         (summary,) = [t for t in tasks if t.inquiry_id is None]
-        assert summary.title == "Call back 1 missed call stored after their call-back deadline"
+        assert summary.title == "Перезвонить: 1 пропущенный звонок, сохранены после срока перезвона"
         assert numbers["2h"] in summary.comment and summary.responsible.login == "vera"
     engine.dispose()
 

@@ -134,7 +134,8 @@ def test_click_to_call_needs_login_and_csrf_and_passes_the_daemons_answer(app, m
     anna_id = asked[0][0]
     assert asked[0][1:] == ("8 916 123-45-67", {"kind": "company", "id": app.ids["company"]})
     r = client.post("/click-to-call", data={"number": "bad", "csrf_token": token})
-    assert r.status_code == 400 and "letters" in r.get_json()["error"]
+    assert r.status_code == 400 and "letters" in r.get_json()["detail"]
+    assert r.get_json()["error"] == "Этот номер нельзя набрать: проверьте его."
     r = client.post("/click-to-call", data={"number": "1", "card_kind": "ship", "card_id": "1",
                                              "csrf_token": token})
     assert r.status_code == 400

@@ -146,7 +146,7 @@ def test_my_tasks_puts_overdue_first(app):
 
 def test_source_quality_for_supervisors_only(app):
     assert login(app, "anna").get("/admin/source-quality/").status_code == 403
-    assert "(no source)" in login(app, "owner").get("/admin/source-quality/").get_data(as_text=True)
+    assert "(без источника)" in login(app, "owner").get("/admin/source-quality/").get_data(as_text=True)
 
 
 def test_web_form_inquiry_needs_the_token_and_lands_in_the_queue(app):

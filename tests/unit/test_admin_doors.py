@@ -461,7 +461,7 @@ def test_the_missed_call_task_comment_shows_company_time():
 
     at = datetime(2030, 3, 5, 12, 0, tzinfo=timezone.utc)
     decision = decide_missed(MissedCall("+79161112233", at, head_id=3), None, 15, tz="Europe/Moscow")
-    assert decision.task_comment == "Missed call from +79161112233 at 2030-03-05 15:00."
+    assert decision.task_comment == "Пропущенный звонок от +79161112233 в 2030-03-05 15:00."
 
 
 def test_the_import_report_csv_neutralises_what_the_file_said():

@@ -108,7 +108,7 @@ def test_sip_endpoint_with_dial_string_characters_is_refused(app):
     token = re.search(r'csrf_token" value="([^"]+)"', form).group(1)
     r = c.post("/admin/employee/new/", data={"full_name": "Evil", "login": "evil", "role": "manager",
                                              "sip_endpoint": "101&PJSIP/999", "csrf_token": token})
-    assert "goes into dial strings" in r.get_data(as_text=True)
+    assert "попадает в строку набора" in r.get_data(as_text=True)
     with app.app_context():
         db = app.extensions["sqlalchemy"]
         assert db.session.scalar(select(m.Employee).where(m.Employee.login == "evil")) is None
@@ -117,7 +117,7 @@ def test_sip_endpoint_with_dial_string_characters_is_refused(app):
 def test_moving_a_deal_in_the_form_creates_the_stages_tasks(app):
     with app.app_context():
         db = app.extensions["sqlalchemy"]
-        stage = db.session.scalar(select(m.DealStage).where(m.DealStage.name == "Proposal sent"))
+        stage = db.session.scalar(select(m.DealStage).where(m.DealStage.name == "КП отправлено"))
         first = db.session.scalar(select(m.DealStage).order_by(m.DealStage.position))
         db.session.add(m.DealStageTaskRule(stage_id=stage.id, type="call", title="Confirm receipt",
                                            comment="Did it arrive?", offset_minutes=2880))

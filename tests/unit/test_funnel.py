@@ -38,7 +38,7 @@ def test_lead_converts_into_company_contact_and_deal_keeping_links_and_calls(s):
     deal = s.get(m.Deal, result.deal_id)
     assert (deal.lead_id, deal.company_id, deal.contact_id, deal.responsible_id) == \
         (lead.id, result.company_id, result.contact_id, anna(s).id)
-    assert deal.stage.name == "New" and lead.status == "converted"
+    assert deal.stage.name == "Новая" and lead.status == "converted"
     assert s.get(m.Company, result.company_id).phones[0].phone == "+79161112233"
     assert s.get(m.Contact, result.contact_id).company_id == result.company_id
     call = s.scalar(select(m.Call).where(m.Call.linkedid == "x1"))
@@ -51,14 +51,14 @@ def test_a_task_needs_every_field(s):
     with pytest.raises(FunnelError) as e:
         new_task(s, title="", type="fax", responsible_id=None, deadline=None, comment=" ",
                  created_by=None, now=NOW)
-    assert all(w in str(e.value) for w in ("title", "type", "comment", "deadline", "responsible"))
+    assert all(w in str(e.value) for w in ("название", "тип", "комментарий", "срок", "ответственный"))
     task = new_task(s, title="Call", type="call", responsible_id=anna(s).id,
                     deadline=NOW + timedelta(hours=1), comment="confirm", created_by=anna(s), now=NOW)
     assert task.remind_at == NOW + timedelta(minutes=45)
 
 
 def test_moving_a_deal_creates_the_stages_tasks(s):
-    stage = s.scalar(select(m.DealStage).where(m.DealStage.name == "Proposal sent"))
+    stage = s.scalar(select(m.DealStage).where(m.DealStage.name == "КП отправлено"))
     s.add(m.DealStageTaskRule(stage_id=stage.id, type="call", title="Confirm receipt",
                               comment="Did the proposal arrive?", offset_minutes=2 * 24 * 60))
     first = s.scalar(select(m.DealStage).order_by(m.DealStage.position))

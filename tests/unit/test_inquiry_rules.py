@@ -61,8 +61,8 @@ def test_a_miss_on_an_inquiry_without_an_open_task_gets_its_call_back_task(call,
     assert isinstance(decision, MergeInquiry)
     assert decision.missed_count == open_inquiry.missed_count + 1
     assert decision.task == CallbackTask(task_for, AT + timedelta(minutes=15),
-                                         "Call back +79161234567",
-                                         "Missed call from +79161234567 at 2026-11-22 10:30.")
+                                         "Перезвонить +79161234567",
+                                         "Пропущенный звонок от +79161234567 в 2026-11-22 10:30.")
 
 
 NEW = "+79165550001"
@@ -323,8 +323,8 @@ def test_late_call_backs_make_one_summary_task_per_person_oldest_first():
             LateCallback(3, "+79160000001", AT, "ООО Ромашка")]
     tasks = decide_late_callbacks(late, "summary", now, 15)
     assert [(t.responsible_id, t.deadline, t.title) for t in tasks] == [
-        (3, now + timedelta(minutes=15), "Call back 2 missed calls stored after their call-back deadline"),
-        (5, now + timedelta(minutes=15), "Call back 1 missed call stored after their call-back deadline")]
+        (3, now + timedelta(minutes=15), "Перезвонить: 2 пропущенных звонка, сохранены после срока перезвона"),
+        (5, now + timedelta(minutes=15), "Перезвонить: 1 пропущенный звонок, сохранены после срока перезвона")]
     assert tasks[0].comment.splitlines()[1:] == ["2026-11-22 10:30  +79160000001  ООО Ромашка",
                                                  "2026-11-22 10:35  +79160000002"]
 
@@ -334,4 +334,4 @@ def test_late_call_backs_make_no_task_with_none_and_a_long_list_is_cut():
     assert decide_late_callbacks(late, "none", AT) == ()
     (task,) = decide_late_callbacks(late, "summary", AT)
     lines = task.comment.splitlines()[1:]
-    assert len(lines) == SUMMARY_LINES + 1 and lines[-1].startswith("... and 70 more")
+    assert len(lines) == SUMMARY_LINES + 1 and lines[-1].startswith("… и ещё 70")

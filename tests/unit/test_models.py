@@ -118,7 +118,7 @@ def test_call_linkedid_is_unique(session):
 
 
 def test_deal_probability_is_a_percentage(session):
-    stage = session.scalar(select(m.DealStage).where(m.DealStage.name == "New"))
+    stage = session.scalar(select(m.DealStage).where(m.DealStage.name == "Новая"))
     session.add(m.Deal(title="Big", stage_id=stage.id, probability=120))
     with pytest.raises(IntegrityError):
         session.flush()

@@ -166,9 +166,9 @@ def test_new_lead_from_a_call_takes_the_numbers_other_unlinked_calls_along(facto
 
 
 @pytest.mark.parametrize("fields,words", [
-    ({"direction": "internal"}, "no client number"),
-    ({"callee": None}, "no client number"),
-    ({"call_list_entry_id": 1}, "from the workspace"),
+    ({"direction": "internal"}, "нет номера клиента"),
+    ({"callee": None}, "нет номера клиента"),
+    ({"call_list_entry_id": 1}, "из рабочего места"),
 ])
 def test_new_lead_refuses_calls_without_a_client_number_and_call_list_calls(factory, fields, words):
     from pbx_daemon.crm.funnel import FunnelError, lead_from_call

@@ -102,7 +102,7 @@ def test_after_the_call_note_class_and_task(app):
                                                    "deadline": "2026-12-01T10:00", "comment": "отправить"})
     assert r.status_code == 201
     r = post(c, "/screen-pop/calls/known.1/task", {"title": "КП", "type": "fax", "deadline": "", "comment": ""})
-    assert r.status_code == 400 and "type" in r.get_json()["error"]
+    assert r.status_code == 400 and "тип" in r.get_json()["error"]
     with app.app_context():
         s = app.extensions["sqlalchemy"].session
         call = s.scalar(select(m.Call).where(m.Call.linkedid == "known.1"))

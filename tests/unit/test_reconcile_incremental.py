@@ -143,8 +143,8 @@ def test_a_new_database_imports_only_calls_within_the_horizon(sessions, cel, tmp
     # task of its own, a summary task for the head, due from now.
     at = datetime.fromtimestamp(NOW, timezone.utc)
     assert [(t.title, t.deadline, t.responsible_id) for t in tasks] == [
-        ("Call back +79160000004", at + timedelta(minutes=5), vera),
-        ("Call back 1 missed call stored after their call-back deadline",
+        ("Перезвонить +79160000004", at + timedelta(minutes=5), vera),
+        ("Перезвонить: 1 пропущенный звонок, сохранены после срока перезвона",
          at + timedelta(minutes=15), vera)]
     assert "+79160000003" in tasks[1].comment and tasks[1].inquiry_id is None
     assert all(t.deadline >= at for t in tasks)
@@ -156,7 +156,7 @@ def test_horizon_zero_imports_everything_with_one_summary_task(sessions, cel, tm
     assert count(sessions, m.Call) == count(sessions, m.Inquiry) == 4
     with sessions() as s:
         summary = s.scalar(select(m.Task).where(m.Task.inquiry_id.is_(None)))
-    assert summary.title == "Call back 3 missed calls stored after their call-back deadline"
+    assert summary.title == "Перезвонить: 3 пропущенных звонка, сохранены после срока перезвона"
     assert [line.split()[-1] for line in summary.comment.splitlines()[1:]] == \
         ["+79160000001", "+79160000002", "+79160000003"]
     assert count(sessions, m.Task) == 2
@@ -167,7 +167,7 @@ def test_stale_missed_tasks_none_leaves_only_the_inquiries(sessions, cel, tmp_pa
     reconciler(sessions, cel, tmp_path, horizon_hours=0, stale_missed_tasks="none").run(now=NOW)
     assert count(sessions, m.Inquiry) == 4
     with sessions() as s:
-        assert [t.title for t in s.scalars(select(m.Task))] == ["Call back +79160000004"]
+        assert [t.title for t in s.scalars(select(m.Task))] == ["Перезвонить +79160000004"]
 
 
 def test_the_horizon_holds_after_a_first_run_cut_short(sessions, cel, tmp_path):

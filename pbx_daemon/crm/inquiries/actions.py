@@ -27,6 +27,7 @@ from pbx_daemon.crm import models as m
 from pbx_daemon.crm.funnel import new_contact
 from pbx_daemon.crm.lookups import find_by_phone
 from pbx_daemon.crm.phones import InvalidPhoneNumber, normalize
+from pbx_daemon.crm.texts import text
 
 CLOSING = {"lead", "client", "spam", "partner", "own", "non_target", "wrong_number"}
 NO_CALLBACK = {"spam", "own", "non_target", "wrong_number"}
@@ -55,7 +56,7 @@ def _class(session: Session, code_or_id) -> m.InquiryClass:
     else:
         cls = session.scalar(select(m.InquiryClass).where(m.InquiryClass.code == code_or_id))
     if cls is None:
-        raise InquiryActionError(f"no inquiry class {str(code_or_id)[:40]!r}")
+        raise InquiryActionError(text("no_inquiry_class", code=repr(str(code_or_id)[:40])))
     return cls
 
 
@@ -74,7 +75,7 @@ def classify_inquiry(session: Session, inquiry: m.Inquiry, class_code, *, by: m.
     if subclass_id is not None:
         sub = session.get(m.InquirySubclass, subclass_id)
         if sub is None or sub.class_id != cls.id:
-            raise InquiryActionError(f"subclass {subclass_id} is not a subclass of {cls.name}")
+            raise InquiryActionError(text("not_a_subclass", subclass=subclass_id, cls=cls.name_ru or cls.name))
     inquiry.class_id = cls.id
     inquiry.subclass_id = subclass_id
     code = cls.code
@@ -83,9 +84,9 @@ def classify_inquiry(session: Session, inquiry: m.Inquiry, class_code, *, by: m.
         inquiry.responsible_id = by.id
     if code == "spam":
         if not inquiry.phone:
-            raise InquiryActionError("this inquiry has no phone number to block")
+            raise InquiryActionError(text("nothing_to_block"))
         if session.scalar(select(m.BlockedNumber).where(m.BlockedNumber.phone == inquiry.phone)) is None:
-            session.add(m.BlockedNumber(phone=inquiry.phone, reason=f"spam (inquiry #{inquiry.id})",
+            session.add(m.BlockedNumber(phone=inquiry.phone, reason=text("spam_reason", id=inquiry.id),
                                         created_by_id=by.id, created_at=now))
         result["blocked"] = inquiry.phone
     elif code == "lead":
@@ -116,7 +117,7 @@ def _lead_for(session: Session, inquiry: m.Inquiry, by: m.Employee, now: datetim
             m.Lead.phone == inquiry.phone, m.Lead.status.in_(("new", "in_progress")))
             .order_by(m.Lead.id).limit(1))
     if lead is None:
-        lead = m.Lead(title=inquiry.name or inquiry.phone or inquiry.email or f"Inquiry #{inquiry.id}",
+        lead = m.Lead(title=inquiry.name or inquiry.phone or inquiry.email or text("inquiry_title", id=inquiry.id),
                       full_name=inquiry.name, phone=inquiry.phone, phone_ext=inquiry.phone_ext,
                       email=inquiry.email, status="new", source_id=inquiry.source_id,
                       responsible_id=inquiry.responsible_id or by.id,

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Sequence
 from zoneinfo import ZoneInfo
+from pbx_daemon.crm.texts import missed_calls, text
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,7 @@ def decide_missed(call: MissedCall, open_inquiry: OpenInquiry | None,
     responsible = _first_active((call.owner_id, call.duty_id, call.head_id, call.top_id),
                                 call.inactive_ids)
     when = wall_clock(call.at, tz)
-    who = call.caller_name or call.caller or "a withheld number"
+    who = call.caller_name or call.caller or text("withheld_number")
     deadline = call.at + timedelta(minutes=deadline_minutes)
     is_late = now is not None and deadline < now
     if open_inquiry is not None:
@@ -189,8 +190,8 @@ def decide_missed(call: MissedCall, open_inquiry: OpenInquiry | None,
             if is_late:
                 late = LateCallback(callback_to, call.caller, call.at, call.caller_name)
             else:
-                task = CallbackTask(callback_to, deadline, f"Call back {call.caller}",
-                                    f"Missed call from {who} at {when}.")
+                task = CallbackTask(callback_to, deadline, text("callback_title", phone=call.caller),
+                                    text("missed_call_comment", who=who, when=when))
         return MergeInquiry(open_inquiry.id, open_inquiry.missed_count + 1, call.at, task,
                             late=late)
     has_task = bool(call.caller) and responsible is not None
@@ -199,8 +200,8 @@ def decide_missed(call: MissedCall, open_inquiry: OpenInquiry | None,
         source_id=call.source_id, tracking_number_id=call.tracking_number_id,
         name=call.caller_name, first_seen_at=call.at,
         task_deadline=deadline if has_task and not is_late else None,
-        task_title=f"Call back {call.caller or ''}".strip(),
-        task_comment=f"Missed call from {who} at {when}.",
+        task_title=text("callback_title", phone=call.caller or "").strip(),
+        task_comment=text("missed_call_comment", who=who, when=when),
         late=LateCallback(responsible, call.caller, call.at, call.caller_name)
         if has_task and is_late else None,
     )
@@ -230,14 +231,12 @@ def decide_late_callbacks(late: Sequence[LateCallback], mode: str,
         lines = [f"{wall_clock(i.at, tz)}  {i.caller}"
                  + (f"  {i.caller_name}" if i.caller_name else "") for i in items[:SUMMARY_LINES]]
         if len(items) > SUMMARY_LINES:
-            lines.append(f"... and {len(items) - SUMMARY_LINES} more (see the open inquiries)")
-        calls = "1 missed call" if len(items) == 1 else f"{len(items)} missed calls"
+            lines.append(text("late_more", count=len(items) - SUMMARY_LINES))
+        calls = missed_calls(len(items))
         tasks.append(SummaryTask(
             person, now + timedelta(minutes=deadline_minutes),
-            f"Call back {calls} stored after their call-back deadline",
-            f"{calls.capitalize()} reached the company while pbx-crm was not recording calls "
-            "and were stored later from Asterisk's CEL log, past their call-back deadline: "
-            "each has an open inquiry, none a task of its own.\n" + "\n".join(lines)))
+            text("late_title", calls=calls),
+            text("late_comment", calls=calls.capitalize()) + "\n".join(lines)))
     return tuple(tasks)
 
 
@@ -269,5 +268,5 @@ def decide_answered(call: AnsweredCall, open_inquiry: OpenInquiry | None
         phone=call.caller, responsible_id=responsible, department_id=call.department_id,
         source_id=call.source_id, tracking_number_id=call.tracking_number_id,
         name=call.caller_name, first_seen_at=call.at, task_deadline=None, task_title="",
-        task_comment=f"Answered call from a new number, {who}, at "
-                     f"{call.at.strftime('%Y-%m-%d %H:%M')}.", missed_count=0)
+        task_comment=text("answered_new_number_comment", who=who,
+                          when=call.at.strftime('%Y-%m-%d %H:%M')), missed_count=0)
