@@ -209,7 +209,15 @@ class ScopedModelView(RoleGate, ModelView):
                 yield field, relationships[field.name].mapper.class_
 
     def create_form(self, obj=None):
-        return self._scoped_form(super().create_form(obj), None)
+        form = self._scoped_form(super().create_form(obj), None)
+        # A new card's responsible is its creator unless they pick another (issue 15).
+        responsible = getattr(form, "responsible", None)
+        if request.method == "GET" and isinstance(responsible, QuerySelectField) and responsible.data is None:
+            clause = linkable(m.Employee, g.user)
+            if clause is None or self._db().scalar(select(m.Employee.id).where(
+                    m.Employee.id == g.user.id, clause)) is not None:
+                responsible.data = self._db().get(m.Employee, g.user.id)
+        return form
 
     def edit_form(self, obj=None):
         return self._scoped_form(super().edit_form(obj), obj)
@@ -251,10 +259,26 @@ class ScopedModelView(RoleGate, ModelView):
             bad = [field for field, _ in self._relations(form) if field.errors]
             if bad:
                 flash(refused_message(bad), "error")
+            elif form.errors and request.method == "POST":
+                flash(gettext("Not saved: correct the fields marked below."), "error")
+            g.form_refused = True  # the field says why: not Flask-Admin's bare "Failed to ..."
             return False
+        return self._validate_links(form)
+
+    def render(self, template, **kwargs):
+        if g.get("form_refused"):
+            from flask import session
+            from flask_admin.babel import gettext as admin_gettext
+
+            generic = {str(admin_gettext("Failed to create record.")), str(admin_gettext("Failed to update record."))}
+            session["_flashes"] = [f for f in session.get("_flashes", []) if str(f[1]) not in generic]
+        return super().render(template, **kwargs)
+
+    def _validate_links(self, form):
         bad = [field for field, remote in self._relations(form) if not self._linkable_post(field, remote, form)]
         if bad:
             flash(refused_message(bad), "error")
+            g.form_refused = True
             return False
         return True
 
