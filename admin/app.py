@@ -161,7 +161,7 @@ def create_app(config=None, clock=None) -> Flask:
 
     app.extensions["pbx_crm_config"] = config
     admin = Admin(app, name="pbx-crm", index_view=HomeView(db, url="/admin"),
-                  theme=Bootstrap4Theme(base_template="admin/pbx_base.html"))
+                  theme=Bootstrap4Theme(base_template="admin/pbx_base.html", fluid=True))
     # Flask-Admin reads the session's binding while building views: it needs an app context.
     with app.app_context():
         register_views(admin, app, db)
