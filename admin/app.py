@@ -45,11 +45,18 @@ class LoginForm(FlaskForm):
 
 
 class HomeView(RoleGate, AdminIndexView):
+    """The home page: one's own work to do (new inquiries, overdue call-backs, today's
+    planned calls), each a link to the filtered list; for a head, the department's too."""
+
     roles = frozenset(models.ROLES)
+
+    def __init__(self, db, **kwargs):
+        super().__init__(**kwargs)
+        self.db = db
 
     @expose("/")
     def index(self):
-        return self.render("admin_home.html", user=g.user)
+        return self.render("admin_home.html", user=g.user, work=crm.dashboard(self.db.session, g.user))
 
 
 def create_app(config=None, clock=None) -> Flask:
@@ -166,7 +173,8 @@ def create_app(config=None, clock=None) -> Flask:
         return redirect(url_for("login"))
 
     app.extensions["pbx_crm_config"] = config
-    admin = Admin(app, name="pbx-crm", index_view=HomeView(url="/admin"), theme=Bootstrap4Theme())
+    admin = Admin(app, name="pbx-crm", index_view=HomeView(db, url="/admin"),
+                  theme=Bootstrap4Theme(base_template="admin/pbx_base.html", fluid=True))
     # Flask-Admin reads the session's binding while building views: it needs an app context.
     with app.app_context():
         register_views(admin, app, db)
@@ -199,39 +207,43 @@ def register_views(admin: Admin, app: Flask, db) -> None:
 def _views(db) -> list:
     """The pages in menu order: Flask-Admin builds the menu in the order views are added
     (a category sits where its first page is), so this list reads as the menu does.
+    Five categories keep the navbar on one line at 1280 px for heads and admins: one's
+    own work, the clients, cold calling, reports, settings (reference data, telephony).
     Endpoints and URLs are what ``url_for`` and links use: keep them."""
     m, v = models, views
+    work, clients, cold, reports, settings = (_l("Work"), _l("Clients"), _l("Cold calling"), _l("Reports"),
+                                              _l("Settings"))
     return [
-        v.EmployeeView(m.Employee, db, name=_l("Employees"), category=_l("Telephony")),
-        v.DepartmentView(m.Department, db, name=_l("Departments"), category=_l("Telephony")),
-        v.TrackingNumberView(m.TrackingNumber, db, name=_l("Tracking numbers"), category=_l("Telephony")),
-        v.BlockedNumberView(m.BlockedNumber, db, category=_l("Telephony"), name=_l("Blocklist")),
-        v.CallView(m.Call, db, name=_l("Calls"), category=_l("Calls")),
-        v.CompanyView(m.Company, db, name=_l("Companies"), category=_l("CRM")),
-        v.ContactView(m.Contact, db, name=_l("Contacts"), category=_l("CRM")),
-        v.LeadView(m.Lead, db, name=_l("Leads"), category=_l("CRM")),
-        v.DealView(m.Deal, db, name=_l("Deals"), category=_l("CRM")),
-        v.TaskView(m.Task, db, name=_l("Tasks"), category=_l("CRM")),
-        v.ReferenceView(m.DealStage, db, name=_l("Deal stages"), category=_l("CRM")),
-        v.ReferenceView(m.DealStageTaskRule, db, category=_l("CRM"), name=_l("Stage task rules")),
-        v.InquiryView(m.Inquiry, db, name=_l("All inquiries"), category=_l("Inquiries")),
-        inquiry_classes.InquiryClassView(m.InquiryClass, db, name=_l("Inquiry classes"), category=_l("Inquiries")),
-        v.ReferenceView(m.InquirySubclass, db, name=_l("Inquiry subclasses"), category=_l("Inquiries")),
-        v.ReferenceView(m.Source, db, name=_l("Sources"), category=_l("Inquiries")),
-        crm.InquiryQueueView(db, name=_l("Queue"), category=_l("Inquiries"), endpoint="queue",
-                             url="/admin/queue"),
-        crm.SourceQualityView(db, name=_l("Source quality"), category=_l("Inquiries"),
-                              endpoint="source_quality", url="/admin/source-quality"),
-        v.CallListView(m.CallList, db, name=_l("Call lists"), category=_l("Cold calling")),
-        v.ColdCallingView(m.CallListEntry, db, name=_l("Call list entries"), category=_l("Cold calling")),
-        v.CallScriptView(m.CallScript, db, name=_l("Call scripts"), category=_l("Cold calling")),
-        v.ColdCallingView(m.KbArticle, db, name=_l("Knowledge base"), category=_l("Cold calling")),
-        workspace.WorkspaceView(db, name=_l("Workspace"), category=_l("Cold calling"),
-                                endpoint="workspace", url="/admin/workspace"),
-        import_view.ImportView(db, name=_l("Import a call list"), category=_l("Cold calling"),
-                               endpoint="import_list", url="/admin/import"),
-        crm.MyTasksView(db, name=_l("My tasks"), endpoint="my_tasks", url="/admin/my-tasks"),
-        crm.MyDealsView(db, name=_l("My deals"), endpoint="my_deals", url="/admin/my-deals"),
+        crm.InquiryQueueView(db, name=_l("Queue"), category=work, endpoint="queue", url="/admin/queue"),
+        crm.MyTasksView(db, name=_l("My tasks"), category=work, endpoint="my_tasks", url="/admin/my-tasks"),
+        crm.MyDealsView(db, name=_l("My deals"), category=work, endpoint="my_deals", url="/admin/my-deals"),
+        workspace.WorkspaceView(db, name=_l("Workspace"), category=work, endpoint="workspace",
+                                url="/admin/workspace"),
+        v.CompanyView(m.Company, db, name=_l("Companies"), category=clients),
+        v.ContactView(m.Contact, db, name=_l("Contacts"), category=clients),
+        v.LeadView(m.Lead, db, name=_l("Leads"), category=clients),
+        v.DealView(m.Deal, db, name=_l("Deals"), category=clients),
+        v.TaskView(m.Task, db, name=_l("Tasks"), category=clients),
+        v.InquiryView(m.Inquiry, db, name=_l("All inquiries"), category=clients),
+        v.CallView(m.Call, db, name=_l("Calls"), category=clients),
+        v.CallListView(m.CallList, db, name=_l("Call lists"), category=cold),
+        v.ColdCallingView(m.CallListEntry, db, name=_l("Call list entries"), category=cold),
+        v.CallScriptView(m.CallScript, db, name=_l("Call scripts"), category=cold),
+        v.ColdCallingView(m.KbArticle, db, name=_l("Knowledge base"), category=cold),
+        import_view.ImportView(db, name=_l("Import a call list"), category=cold, endpoint="import_list",
+                               url="/admin/import"),
+        analytics_view.AnalyticsView(db, name=_l("Analytics"), category=reports, endpoint="analytics",
+                                     url="/admin/analytics"),
+        crm.SourceQualityView(db, name=_l("Source quality"), category=reports, endpoint="source_quality",
+                              url="/admin/source-quality"),
+        v.EmployeeView(m.Employee, db, name=_l("Employees"), category=settings),
+        v.DepartmentView(m.Department, db, name=_l("Departments"), category=settings),
+        v.TrackingNumberView(m.TrackingNumber, db, name=_l("Tracking numbers"), category=settings),
+        v.BlockedNumberView(m.BlockedNumber, db, name=_l("Blocklist"), category=settings),
+        v.ReferenceView(m.DealStage, db, name=_l("Deal stages"), category=settings),
+        v.ReferenceView(m.DealStageTaskRule, db, name=_l("Stage task rules"), category=settings),
+        inquiry_classes.InquiryClassView(m.InquiryClass, db, name=_l("Inquiry classes"), category=settings),
+        v.ReferenceView(m.InquirySubclass, db, name=_l("Inquiry subclasses"), category=settings),
+        v.ReferenceView(m.Source, db, name=_l("Sources"), category=settings),
         crm.CardView(db, name=_l("Card"), endpoint="card", url="/admin/card"),  # hidden: reached by links
-        analytics_view.AnalyticsView(db, name=_l("Analytics"), endpoint="analytics", url="/admin/analytics"),
     ]

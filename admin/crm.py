@@ -8,20 +8,23 @@ them, and show the result. Every page is behind the login and the role scopes
 from __future__ import annotations
 
 import hmac
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from flask import abort, current_app, flash, g, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_babel import gettext as _
-from sqlalchemy import case, func, select, true
+from sqlalchemy import case, func, or_, select, true
+from sqlalchemy.orm import selectinload
 
-from admin.access import CARD_MODELS, can_see, card_calls, scope
+from admin.access import CARD_MODELS, SEE_ALL, assignable, can_see, card_calls, scope
 from admin.display import class_name, show_phone
 from admin.views import OFFICE, RoleGate
 from pbx_daemon.crm import models as m
-from pbx_daemon.crm.funnel import FunnelError, convert_lead, my_tasks
+from pbx_daemon.crm.funnel import FunnelError, convert_lead
 from pbx_daemon.crm.inquiries.actions import InquiryActionError, classify_inquiry, create_web_inquiry
 from pbx_daemon.crm.lookups import find_duplicates
+from pbx_daemon.crm.phones import InvalidPhoneNumber, normalize
+from pbx_daemon.crm.reassign import ReassignRefused, reassign
 
 
 def _now() -> datetime:
@@ -48,35 +51,138 @@ def _classes(session):
     return session.scalars(select(m.InquiryClass).order_by(m.InquiryClass.position, m.InquiryClass.id)).all()
 
 
+PAGE_SIZE = 50
+CARD_EDITORS = frozenset({"admin", "head", "manager", "operator"})  # the card views' edit_roles
+PERIODS = ("today", "week", "month")
+
+
+def _page_number() -> int:
+    raw = request.args.get("page", "1")
+    page = int(raw) if raw.isdigit() else 1
+    return min(max(page, 1), 1_000_000)
+
+
+class Pages:
+    """One page of a list: its rows, the total, and the numbers the pager shows."""
+
+    def __init__(self, session, query, count_query, page: int, size: int = PAGE_SIZE):
+        self.total = session.scalar(count_query) or 0
+        self.size = size
+        self.last = max(1, -(-self.total // size))
+        self.page = min(page, self.last)
+        self.rows = session.scalars(query.limit(size).offset((self.page - 1) * size)).all()
+        self.first_row = (self.page - 1) * size + 1 if self.total else 0
+        self.last_row = self.first_row + len(self.rows) - 1 if self.rows else 0
+
+    def numbers(self) -> list[int | None]:
+        """The page numbers to link (None: a gap), around the current one."""
+        shown = sorted({1, self.last, *range(max(1, self.page - 2), min(self.last, self.page + 2) + 1)})
+        out: list[int | None] = []
+        for n in shown:
+            if out and n - out[-1] > 1:
+                out.append(None)
+            out.append(n)
+        return out
+
+
+def _period_start(period: str, now: datetime) -> datetime | None:
+    from admin.times import company_midnight
+
+    if period == "today":
+        return company_midnight(now)
+    if period == "week":
+        return now - timedelta(days=7)
+    if period == "month":
+        return now - timedelta(days=30)
+    return None
+
+
+def _int_arg(name: str) -> int | None:
+    raw = request.args.get(name, "")
+    return int(raw) if raw.isdigit() and len(raw) < 10 else None
+
+
+def _assignable_people(session, user) -> list[m.Employee]:
+    clause = assignable(user)
+    query = select(m.Employee).order_by(m.Employee.full_name)
+    return session.scalars(query if clause is None else query.where(clause)).all()
+
+
+def reassign_error(refused: ReassignRefused) -> str:
+    if refused.reason == "not_assignable":
+        return _("You may not make this employee responsible: choose someone you may assign.")
+    return _("This record cannot be reassigned.")
+
+
 class InquiryQueueView(_Page):
-    """Seeds 000 and 003: every inquiry lands here first; one click classifies it."""
+    """Seeds 000 and 003: every inquiry lands here first; one click classifies it.
+
+    Light to click through with a thousand open inquiries: a page of 50 with the total and
+    pages, searched and filtered in SQL; the class buttons carry no form of their own (one
+    script posts the click with the page's CSRF token and updates the row, a plain form
+    is the fallback), and a head reassigns a row in the same way."""
 
     @expose("/")
     def index(self):
         status = request.args.get("status", "open")
-        query = select(m.Inquiry)
+        filters = {"status": status, "class": _int_arg("class"), "source": _int_arg("source"),
+                   "responsible": request.args.get("responsible", ""),
+                   "period": request.args.get("period", ""), "q": request.args.get("q", "").strip()[:100],
+                   "sort": request.args.get("sort", "last_seen")}
+        where = []
         if status in m.INQUIRY_STATUSES:
-            query = query.where(m.Inquiry.status == status)
+            where.append(m.Inquiry.status == status)
+        if filters["class"] is not None:
+            where.append(m.Inquiry.class_id == filters["class"])
+        if filters["source"] is not None:
+            where.append(m.Inquiry.source_id == filters["source"])
+        if filters["responsible"] == "none":
+            where.append(m.Inquiry.responsible_id.is_(None))
+        elif filters["responsible"] == "me":
+            where.append(m.Inquiry.responsible_id == g.user.id)
+        elif filters["responsible"].isdigit() and len(filters["responsible"]) < 10:
+            where.append(m.Inquiry.responsible_id == int(filters["responsible"]))
+        since = _period_start(filters["period"], _now())
+        if since is not None:
+            where.append(m.Inquiry.last_seen_at >= since)
+        if filters["q"]:
+            where.append(_inquiry_search(filters["q"]))
         clause = scope(m.Inquiry, g.user)
         if clause is not None:
-            query = query.where(clause)
-        inquiries = self.s.scalars(query.order_by(m.Inquiry.last_seen_at.desc()).limit(300)).all()
-        return self.render("inquiry_queue.html", inquiries=inquiries, classes=_classes(self.s),
-                           status=status)
+            where.append(clause)
+        order = {"last_seen": m.Inquiry.last_seen_at.desc(), "first_seen": m.Inquiry.first_seen_at.desc(),
+                 "oldest": m.Inquiry.last_seen_at.asc(), "missed": m.Inquiry.missed_count.desc()
+                 }.get(filters["sort"], m.Inquiry.last_seen_at.desc())
+        query = (select(m.Inquiry).where(*where).order_by(order, m.Inquiry.id.desc())
+                 .options(selectinload(m.Inquiry.source), selectinload(m.Inquiry.tracking_number),
+                          selectinload(m.Inquiry.inquiry_class), selectinload(m.Inquiry.responsible)))
+        pages = Pages(self.s, query, select(func.count(m.Inquiry.id)).where(*where), _page_number())
+        people = _assignable_people(self.s, g.user)
+        return self.render("inquiry_queue.html", pages=pages, inquiries=pages.rows,
+                           classes=_classes(self.s), status=status, filters=filters,
+                           sources=self.s.scalars(select(m.Source).order_by(m.Source.name)).all(),
+                           people=people, can_reassign=len(people) > 1 or g.user.role in SEE_ALL,
+                           args={k: v for k, v in request.args.items() if k != "page"})
 
-    @expose("/<int:inquiry_id>/classify", methods=("POST",))
-    def classify(self, inquiry_id: int):
+    def _inquiry(self, inquiry_id: int) -> m.Inquiry:
         inquiry = self.s.get(m.Inquiry, inquiry_id)
         if inquiry is None:
             abort(404)
         if not can_see(self.s, g.user, inquiry):
             abort(403)
+        return inquiry
+
+    @expose("/<int:inquiry_id>/classify", methods=("POST",))
+    def classify(self, inquiry_id: int):
+        inquiry = self._inquiry(inquiry_id)
         subclass = request.form.get("subclass_id", "")
         try:
             result = classify_inquiry(self.s, inquiry, request.form.get("class", ""), by=g.user,
                                       now=_now(), subclass_id=int(subclass) if subclass.isdigit() else None)
         except InquiryActionError as e:
             self.s.rollback()
+            if _wants_json():
+                return jsonify(error=str(e)), 400
             flash(str(e), "error")
             return redirect(request.referrer or url_for(".index"))
         self.s.commit()
@@ -85,10 +191,68 @@ class InquiryQueueView(_Page):
             message += "; " + _("%(phone)s is blocked", phone=show_phone(result.blocked))
         if result.lead_id:
             message += "; " + _("lead #%(lead)s", lead=result.lead_id)
+        if _wants_json():
+            return jsonify(_row(inquiry, message,
+                                lead_url=url_for("card.show", kind="lead", card_id=result.lead_id)
+                                if result.lead_id else None))
         flash(message, "success")
         if result.lead_id and request.form.get("open") == "1":
             return redirect(url_for("card.show", kind="lead", card_id=result.lead_id))
         return redirect(request.referrer or url_for(".index"))
+
+    @expose("/<int:inquiry_id>/reassign", methods=("POST",))
+    def reassign(self, inquiry_id: int):
+        inquiry = self._inquiry(inquiry_id)
+        return _reassign(self.s, "inquiry", inquiry, url_for(".index"))
+
+
+def _row(inquiry: m.Inquiry, message: str, **extra) -> dict:
+    return dict(id=inquiry.id, status=inquiry.status, class_code=inquiry.inquiry_class.code
+                if inquiry.inquiry_class else None, class_name=class_name(inquiry.inquiry_class),
+                responsible=inquiry.responsible.full_name if inquiry.responsible else "",
+                message=message, **extra)
+
+
+def _wants_json() -> bool:
+    return request.accept_mimetypes.best == "application/json" or request.is_json
+
+
+def _inquiry_search(text: str):
+    """A number in any format, a name or an e-mail."""
+    from admin.views import _region
+
+    try:
+        return m.Inquiry.phone == normalize(text, _region()).e164
+    except InvalidPhoneNumber:
+        pattern = f"%{text}%"
+        return or_(m.Inquiry.name.ilike(pattern), m.Inquiry.email.ilike(pattern),
+                   m.Inquiry.phone.like(pattern))
+
+
+def _reassign(session, kind: str, card, back: str):
+    """Reassign ``card`` to the POSTed ``to`` (:mod:`pbx_daemon.crm.reassign` decides);
+    JSON for the page's script, else a redirect with a message."""
+    raw = request.form.get("to", "")
+    new_id = int(raw) if raw.isdigit() and len(raw) < 10 else None
+    allowed = new_id is not None and session.scalar(
+        select(m.Employee.id).where(m.Employee.id == new_id, assignable(g.user))) is not None
+    try:
+        if new_id is None:
+            raise ReassignRefused("not_assignable")
+        done = reassign(session, kind, card, new_id, new_assignable=allowed)
+    except ReassignRefused as refused:
+        session.rollback()
+        if _wants_json():
+            return jsonify(error=reassign_error(refused)), 400
+        flash(reassign_error(refused), "error")
+        return redirect(request.referrer or back)
+    session.commit()
+    name = session.get(m.Employee, new_id).full_name
+    message = _("Responsible: %(name)s; tasks moved: %(n)s", name=name, n=len(done.task_ids))
+    if _wants_json():
+        return jsonify(id=card.id, responsible=name, tasks_moved=len(done.task_ids), message=message)
+    flash(message, "success")
+    return redirect(request.referrer or back)
 
 
 class SourceQualityView(_Page):
@@ -121,12 +285,48 @@ class SourceQualityView(_Page):
         return self.render("source_quality.html", rows=rows)
 
 
+TASK_WHEN = ("overdue", "today", "all")
+
+
+def task_filter(user, when: str, now: datetime, *, department: bool = False, kind: str = "") -> list:
+    """The WHERE clauses of "my tasks" (a head's ``department``: its people's): open ones,
+    ``overdue`` (deadline passed), ``today`` (due today, company time), of type ``kind``."""
+    from admin.times import company_day
+
+    where = [m.Task.status == "open"]
+    if department and user.role == "head" and user.department_id is not None:
+        where.append(m.Task.responsible_id.in_(select(m.Employee.id).where(
+            m.Employee.department_id == user.department_id)))
+    else:
+        where.append(m.Task.responsible_id == user.id)
+    if when == "overdue":
+        where.append(m.Task.deadline < now)
+    elif when == "today":
+        start, end = company_day(now)
+        where += [m.Task.deadline >= start, m.Task.deadline < end]
+    if kind in m.TASK_TYPES:
+        where.append(m.Task.type == kind)
+    return where
+
+
 class MyTasksView(_Page):
+    """Open tasks, overdue first (oldest deadline first), a page at a time with the total;
+    filtered by when (overdue, today) and type; a head may look at the department's."""
+
     roles = frozenset(m.ROLES)
 
     @expose("/")
     def index(self):
-        return self.render("my_tasks.html", tasks=my_tasks(self.s, g.user.id, _now()))
+        when = request.args.get("when", "all")
+        kind = request.args.get("type", "")
+        department = request.args.get("who") == "department" and g.user.role == "head"
+        where = task_filter(g.user, when, _now(), department=department, kind=kind)
+        query = (select(m.Task).where(*where).order_by(m.Task.deadline, m.Task.id)
+                 .options(selectinload(m.Task.responsible)))
+        pages = Pages(self.s, query, select(func.count(m.Task.id)).where(*where), _page_number())
+        return self.render("my_tasks.html", tasks=pages.rows, pages=pages, when=when, kind=kind,
+                           department=department, args={k: v for k, v in request.args.items() if k != "page"},
+                           cards=_task_cards(self.s, pages.rows))
 
     @expose("/<int:task_id>/done", methods=("POST",))
     def done(self, task_id: int):
@@ -140,15 +340,29 @@ class MyTasksView(_Page):
         return redirect(request.referrer or url_for(".index"))
 
 
+def _task_cards(session, tasks) -> dict:
+    """(kind, id) -> the card's name, for the tasks' links to their client cards."""
+    names = {}
+    for kind, model in CARD_MODELS.items():
+        ids = {getattr(t, f"{kind}_id") for t in tasks} - {None}
+        if ids:
+            for row in session.scalars(select(model).where(model.id.in_(ids))):
+                names[(kind, row.id)] = _name(kind, row) or f"#{row.id}"
+    return names
+
+
 class MyDealsView(_Page):
     @expose("/")
     def index(self):
-        deals = self.s.scalars(select(m.Deal).where(m.Deal.responsible_id == g.user.id)
-                               .order_by(m.Deal.created_at.desc())).all()
+        where = [m.Deal.responsible_id == g.user.id]
+        query = (select(m.Deal).where(*where).order_by(m.Deal.created_at.desc(), m.Deal.id.desc())
+                 .options(selectinload(m.Deal.company), selectinload(m.Deal.stage)))
+        pages = Pages(self.s, query, select(func.count(m.Deal.id)).where(*where), _page_number())
+        deals = pages.rows
         calls = dict(self.s.execute(select(m.Call.deal_id, func.count(m.Call.id))
                                     .where(m.Call.deal_id.in_([d.id for d in deals]))
                                     .group_by(m.Call.deal_id)).all()) if deals else {}
-        return self.render("my_deals.html", deals=deals, calls=calls)
+        return self.render("my_deals.html", deals=deals, calls=calls, pages=pages, args={})
 
 
 class CardView(_Page):
@@ -191,9 +405,26 @@ class CardView(_Page):
         deals = []
         if kind in ("company", "contact"):
             deals = self.s.scalars(select(m.Deal).where(getattr(m.Deal, f"{kind}_id") == card_id)).all()
+        people = _assignable_people(self.s, g.user) if g.user.role in CARD_EDITORS else []
         return self.render("card.html", kind=kind, card=card, title=_name(kind, card) or f"{kind} #{card_id}",
                            calls=calls, tasks=tasks, phones=phones, duplicates=duplicates,
-                           deals=deals, contacts=contacts, classes=_classes(self.s) if kind == "inquiry" else [])
+                           deals=deals, contacts=contacts, classes=_classes(self.s) if kind == "inquiry" else [],
+                           people=people if len(people) > 1 or card.responsible_id not in {p.id for p in people}
+                           else [])
+
+    @expose("/<kind>/<int:card_id>/reassign", methods=("POST",))
+    def reassign(self, kind: str, card_id: int):
+        """One action: the card and its open tasks (an inquiry's call-back) to another
+        employee the user may assign (:mod:`pbx_daemon.crm.reassign`)."""
+        model = CARD_MODELS.get(kind)
+        if model is None:
+            abort(404)
+        card = self.s.get(model, card_id)
+        if card is None:
+            abort(404)
+        if g.user.role not in CARD_EDITORS or not can_see(self.s, g.user, card):
+            abort(403)
+        return _reassign(self.s, kind, card, url_for(".show", kind=kind, card_id=card_id))
 
     @expose("/lead/<int:lead_id>/convert", methods=("POST",))
     def convert(self, lead_id: int):
@@ -259,3 +490,42 @@ def web_inquiry():
         return jsonify(error=str(e)), 400
     session.commit()
     return jsonify(id=inquiry.id, status=inquiry.status), 201
+
+
+def dashboard(session, user) -> dict:
+    """The home page's figures, each with the list it links to: the user's new inquiries
+    (open, in their scope: their own and the department's untaken), overdue call-backs,
+    today's planned calls; for a head, the same for the department."""
+    now = _now()
+    if user.role == "cold_operator":
+        return {}
+
+    def count(model, where):
+        return session.scalar(select(func.count(model.id)).where(*where)) or 0
+
+    work = {}
+    if user.role in OFFICE:
+        inquiries = [m.Inquiry.status == "open"]
+        clause = scope(m.Inquiry, user)
+        mine = inquiries + ([clause] if clause is not None else [])
+        work["new_inquiries"] = (count(m.Inquiry, mine), url_for("queue.index", status="open"))
+    work["overdue_callbacks"] = (count(m.Task, task_filter(user, "overdue", now, kind="call")),
+                                 url_for("my_tasks.index", when="overdue", type="call"))
+    work["today_calls"] = (count(m.Task, task_filter(user, "today", now, kind="call")),
+                           url_for("my_tasks.index", when="today", type="call"))
+    if user.role == "head" and user.department_id is not None:
+        in_department = or_(m.Inquiry.department_id == user.department_id,
+                            m.Inquiry.responsible_id.in_(select(m.Employee.id).where(
+                                m.Employee.department_id == user.department_id)))
+        work["department"] = {
+            "new_inquiries": (count(m.Inquiry, [m.Inquiry.status == "open", in_department]),
+                              url_for("queue.index", status="open")),
+            "untaken": (count(m.Inquiry, [m.Inquiry.status == "open", m.Inquiry.responsible_id.is_(None),
+                                          m.Inquiry.department_id == user.department_id]),
+                        url_for("queue.index", status="open", responsible="none")),
+            "overdue_callbacks": (count(m.Task, task_filter(user, "overdue", now, department=True, kind="call")),
+                                  url_for("my_tasks.index", when="overdue", type="call", who="department")),
+            "today_calls": (count(m.Task, task_filter(user, "today", now, department=True, kind="call")),
+                            url_for("my_tasks.index", when="today", type="call", who="department")),
+        }
+    return work

@@ -67,3 +67,17 @@ class CompanyTimeTaskForm:
         if is_created and model.created_by_id is None and g.get("user") is not None:
             model.created_by_id = g.user.id
         super()._on_model_change(form, model, is_created)
+
+
+def company_day(now: datetime) -> tuple[datetime, datetime]:
+    """The company's calendar day holding ``now``: [midnight, next midnight) as aware UTC."""
+    from datetime import timedelta
+
+    local = in_company_time(now)
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    end = (start + timedelta(days=1, hours=2)).replace(hour=0)  # a DST day is 23 or 25 hours
+    return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+
+
+def company_midnight(now: datetime) -> datetime:
+    return company_day(now)[0]

@@ -28,11 +28,12 @@ from flask_admin.contrib.sqla.fields import InlineModelFormList, QuerySelectFiel
 from flask_admin.model import typefmt
 from sqlalchemy import inspect as sa_inspect, or_, select
 from sqlalchemy.orm import object_session
+from wtforms import StringField
 from wtforms.validators import DataRequired, NumberRange, Optional, Regexp, ValidationError
 
 from admin import labels
 from admin.access import CARD_MODELS, SEE_ALL, can_see, linkable, scope, sees_mobile
-from admin.display import ENUM_COLUMNS, choices, label_of
+from admin.display import ENUM_COLUMNS, choices, show_phone
 from admin.times import CompanyTimeTaskForm, datetime_formatter
 from pbx_daemon.crm import models as m
 from pbx_daemon.telephony.names import ENDPOINT_NAME
@@ -64,6 +65,62 @@ class RoleGate:
         user = g.get("user")
         edit = self.edit_roles if self.edit_roles is not None else self.roles
         return user is not None and user.role in edit
+
+
+# ---- validators ---------------------------------------------------------------------------
+def _region() -> str:
+    from flask import current_app
+
+    return current_app.extensions["pbx_crm_config"].general.default_region
+
+
+PHONE_INPUT = 40  # "+7 (916) 999-88-77 доб. 1234" and the like, as people type them
+
+
+def phone_error() -> str:
+    return gettext("Not a phone number. Type it as people write it, e.g. 8 (916) 999-88-77 "
+                   "or +7 916 999 88 77 доб. 12.")
+
+
+def e164_field(form, field):
+    """Normalise a typed number to E.164 (its extension to ``field.ext``) or refuse it with
+    a field error the user can act on."""
+    field.ext = None
+    if not field.data:
+        return
+    if len(field.data) > PHONE_INPUT:
+        raise ValidationError(gettext("A phone number is at most %(n)s characters.", n=PHONE_INPUT))
+    try:
+        number = normalize(field.data, _region())
+    except InvalidPhoneNumber:
+        raise ValidationError(phone_error()) from None
+    field.data, field.ext = number.e164, number.ext
+
+
+class PhoneField(StringField):
+    """A phone input that takes any human format (up to :data:`PHONE_INPUT` characters,
+    not the column's 16) and stores E.164; the extension typed after "доб." goes to the
+    row's ``<name>_ext`` column when it has one. Used through ``form_overrides``, so
+    Flask-Admin adds no ``Length(max=16)`` (and no ``maxlength="16"`` on the input)."""
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        # Normalised first: the Unique check Flask-Admin adds then sees the E.164 form.
+        validators = [e164_field, *(v for v in (validators or []) if v is not e164_field)]
+        render_kw = {"maxlength": PHONE_INPUT, "inputmode": "tel", "autocomplete": "tel",
+                     "placeholder": "8 (916) 999-88-77", **(kwargs.pop("render_kw", None) or {})}
+        kwargs.pop("filters", None)  # "" -> None is done below
+        super().__init__(label, validators=validators, render_kw=render_kw,
+                         filters=[lambda v: v.strip() if isinstance(v, str) else v], **kwargs)
+
+    def populate_obj(self, obj, name):
+        setattr(obj, name, self.data or None)
+        ext = getattr(self, "ext", None)
+        if ext and hasattr(type(obj), f"{name}_ext"):  # a number typed without one keeps the row's
+            setattr(obj, f"{name}_ext", ext)
+
+
+# Every phone column a form edits: typed as people write it, stored as E.164.
+PHONE_OVERRIDES = {"phone": PhoneField, "number": PhoneField, "mobile": PhoneField}
 
 
 AJAX_PAGE = 20  # rows an ajax lookup returns at most, whatever the request asks
@@ -99,6 +156,7 @@ class ScopedModelView(RoleGate, ModelView):
     column_type_formatters_detail = {**typefmt.DETAIL_FORMATTERS, datetime: datetime_formatter}
     # Searching a phone column with "8 (916) 123-45-67" finds "+79161234567".
     phone_search = False
+    form_overrides = PHONE_OVERRIDES
 
     def __init__(self, model, session, *args, **kwargs):
         # Labels, enum words and enum selects from one table per model (admin.labels,
@@ -167,7 +225,15 @@ class ScopedModelView(RoleGate, ModelView):
                 yield field, relationships[field.name].mapper.class_
 
     def create_form(self, obj=None):
-        return self._scoped_form(super().create_form(obj), None)
+        form = self._scoped_form(super().create_form(obj), None)
+        # A new card's responsible is its creator unless they pick another (issue 15).
+        responsible = getattr(form, "responsible", None)
+        if request.method == "GET" and isinstance(responsible, QuerySelectField) and responsible.data is None:
+            clause = linkable(m.Employee, g.user)
+            if clause is None or self._db().scalar(select(m.Employee.id).where(
+                    m.Employee.id == g.user.id, clause)) is not None:
+                responsible.data = self._db().get(m.Employee, g.user.id)
+        return form
 
     def edit_form(self, obj=None):
         return self._scoped_form(super().edit_form(obj), obj)
@@ -212,10 +278,26 @@ class ScopedModelView(RoleGate, ModelView):
             bad = [field for field, _ in self._relations(form) if field.errors]
             if bad:
                 flash(refused_message(bad), "error")
+            elif form.errors and request.method == "POST":
+                flash(gettext("Not saved: correct the fields marked below."), "error")
+            g.form_refused = True  # the field says why: not Flask-Admin's bare "Failed to ..."
             return False
+        return self._validate_links(form)
+
+    def render(self, template, **kwargs):
+        if g.get("form_refused"):
+            from flask import session
+            from flask_admin.babel import gettext as admin_gettext
+
+            generic = {str(admin_gettext("Failed to create record.")), str(admin_gettext("Failed to update record."))}
+            session["_flashes"] = [f for f in session.get("_flashes", []) if str(f[1]) not in generic]
+        return super().render(template, **kwargs)
+
+    def _validate_links(self, form):
         bad = [field for field, remote in self._relations(form) if not self._linkable_post(field, remote, form)]
         if bad:
             flash(refused_message(bad), "error")
+            g.form_refused = True
             return False
         return True
 
@@ -257,26 +339,48 @@ class ScopedModelView(RoleGate, ModelView):
         return super()._apply_search(query, count_query, joins, count_joins, search)
 
 
+def card_link(kind: str, text=None, id_of=None):
+    """A list column formatter: the cell's value (or ``text(row)``) as a link to the client
+    card (:class:`admin.crm.CardView`) of ``kind``, whose id is ``id_of(row)`` (the row's
+    own by default); empty when there is none."""
+    from markupsafe import Markup, escape
+
+    def format(view, context, row, name):
+        card_id = id_of(row) if id_of else row.id
+        value = text(row) if text else getattr(row, name)
+        if value is None or value == "":
+            return ""
+        if card_id is None:
+            return escape(value)
+        return Markup(f'<a href="{url_for("card.show", kind=kind, card_id=card_id)}">{escape(value)}</a>')
+    return format
+
+
+def _row_card(row):
+    """(kind, id) of the client card a task or a call is about, the most specific first."""
+    for kind in ("contact", "company", "lead", "deal", "inquiry"):
+        card_id = getattr(row, f"{kind}_id", None)
+        if card_id is not None:
+            return kind, card_id
+    return None, None
+
+
+def row_card_link(view, context, row, name):
+    from markupsafe import Markup, escape
+
+    kind, card_id = _row_card(row)
+    value = getattr(row, name) or ""
+    if kind is None:
+        return escape(value)
+    return Markup(f'<a href="{url_for("card.show", kind=kind, card_id=card_id)}">'
+                  f'{escape(value or gettext("Client card"))}</a>')
+
+
 def refused_message(fields) -> str:
     return gettext("Not saved: %(fields)s may only name records you have access to "
                    "(responsible: yourself, or for a head someone in the department).",
                    fields=", ".join(str(f.label.text) for f in fields))
 
-
-# ---- validators ---------------------------------------------------------------------------
-def _region() -> str:
-    from flask import current_app
-
-    return current_app.extensions["pbx_crm_config"].general.default_region
-
-
-def e164_field(form, field):
-    if not field.data:
-        return
-    try:
-        field.data = normalize(field.data, _region()).e164
-    except InvalidPhoneNumber as e:
-        raise ValidationError(str(e)) from None
 
 
 def endpoint_field(form, field):
@@ -397,6 +501,7 @@ def _inline(model, **form_args):
     options = {"form_args": form_args, "column_labels": labels.column_labels(model)}
     if "phone" in form_args:
         options["form_excluded_columns"] = ("phone_ext",)
+        options["form_overrides"] = PHONE_OVERRIDES
     return model, options
 
 
@@ -432,18 +537,19 @@ class OwnPhones:
 class CompanyView(OwnPhones, DuplicateWarning, ScopedModelView):
     roles = OFFICE
     edit_roles = frozenset({"admin", "head", "manager", "operator"})
-    column_list = ("name", "tax_id", "email", "responsible", "created_at")
     column_searchable_list = ("name", "tax_id", "email", "phones.phone")
     column_filters = ("responsible.full_name", "created_at")
     form_excluded_columns = ("name_key", "created_at", "updated_at", "contacts")
     inline_models = (_inline(m.CompanyPhone, **PHONE_ARGS),)
     phone_search = True
+    column_list = ("name", "phones", "tax_id", "email", "responsible", "created_at")
+    column_formatters = {"name": card_link("company"),
+                         "phones": lambda v, c, row, n: ", ".join(show_phone(p.phone) for p in row.phones)}
 
 
 class ContactView(OwnPhones, DuplicateWarning, ScopedModelView):
     roles = OFFICE
     edit_roles = frozenset({"admin", "head", "manager", "operator"})
-    column_list = ("full_name", "company", "position", "responsible", "created_at")
     column_searchable_list = ("full_name", "position", "phones.phone", "emails.email")
     column_filters = ("company.name", "responsible.full_name", "created_at")
     form_excluded_columns = ("name_key", "created_at", "updated_at")
@@ -451,6 +557,11 @@ class ContactView(OwnPhones, DuplicateWarning, ScopedModelView):
     inline_models = (_inline(m.ContactPhone, **PHONE_ARGS),
                      _inline(m.ContactEmail, email={"validators": [DataRequired(), Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]}))
     phone_search = True
+    column_list = ("full_name", "phones", "company", "position", "responsible", "created_at")
+    column_formatters = {"full_name": card_link("contact"),
+                         "company": card_link("company", text=lambda c: c.company.name if c.company else None,
+                                              id_of=lambda c: c.company_id),
+                         "phones": lambda v, c, row, n: ", ".join(show_phone(p.phone) for p in row.phones)}
 
 
 class LeadView(DuplicateWarning, ScopedModelView):
@@ -459,16 +570,19 @@ class LeadView(DuplicateWarning, ScopedModelView):
     column_list = ("title", "full_name", "company_name", "phone", "status", "source", "responsible", "created_at")
     column_searchable_list = ("title", "full_name", "company_name", "phone", "email")
     column_filters = ("status", "source.name", "responsible.full_name", "created_at")
-    form_excluded_columns = ("name_key", "created_at", "updated_at")
+    # The extension is typed with the number ("... доб. 12"): PhoneField fills phone_ext.
+    form_excluded_columns = ("name_key", "created_at", "updated_at", "phone_ext")
     form_args = {"phone": {"validators": [e164_field]}}
     phone_search = True
+    column_formatters = {"title": card_link("lead"), "full_name": card_link("lead"),
+                         "phone": lambda v, c, row, n: show_phone(row.phone)}
 
     def create_form(self, obj=None):
         # "New number -> Create a lead" from the screen-pop page arrives with ?phone=.
         form = super().create_form(obj)
         if request.method == "GET" and request.args.get("phone") and not form.phone.data:
-            form.phone.data = request.args["phone"][:20]
-            form.title.data = form.title.data or request.args["phone"][:20]
+            form.phone.data = request.args["phone"][:PHONE_INPUT]
+            form.title.data = form.title.data or request.args["phone"][:PHONE_INPUT]
         return form
 
     def on_model_change(self, form, model, is_created):
@@ -483,6 +597,9 @@ class DealView(ScopedModelView):
     column_filters = ("stage.name", "responsible.full_name", "created_at", "amount")
     form_excluded_columns = ("created_at", "updated_at", "closed_at")
     form_ajax_refs = {**COMPANY_REF, **CONTACT_REF}
+    column_formatters = {"title": card_link("deal"),
+                         "company": card_link("company", text=lambda d: d.company.name if d.company else None,
+                                              id_of=lambda d: d.company_id)}
 
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
@@ -514,6 +631,7 @@ class TaskView(CompanyTimeTaskForm, ScopedModelView):
     column_default_sort = ("deadline", False)
     column_searchable_list = ("title", "comment")
     column_filters = ("status", "type", "responsible.full_name", "deadline")
+    column_formatters = {"title": row_card_link}
     # The deadline is typed in company time; the reminder and the creator follow from the
     # form (admin.times.CompanyTimeTaskForm).
     form_excluded_columns = ("created_at", "updated_at", "done_at", "created_by_id", "remind_at")
@@ -533,6 +651,8 @@ class InquiryView(ScopedModelView):
                       "responsible.full_name")
     form_excluded_columns = ("name_key", "created_at", "updated_at")
     phone_search = True
+    column_formatters = {"phone": card_link("inquiry", text=lambda i: show_phone(i.phone)),
+                         "name": card_link("inquiry")}
 
 
 class CallView(ScopedModelView):
@@ -547,7 +667,8 @@ class CallView(ScopedModelView):
     column_filters = ("direction", "outcome", "handled_by", "started_at", "answered_by.full_name")
     phone_search = True
     # A call to a number on no card says so, with a one-click "new lead" (issue 12).
-    column_formatters = {"callee": lambda view, context, call, name: _callee_cell(call)}
+    column_formatters = {"callee": lambda view, context, call, name: _callee_cell(call),
+                         "caller_name": row_card_link}
 
     def _editable(self):
         return False
@@ -567,6 +688,10 @@ class ReferenceView(ScopedModelView):
 
     roles = OFFICE
     edit_roles = frozenset({"admin", "head"})
+
+    def is_visible(self):
+        # In the menu for those who maintain them; the forms that use them need no menu.
+        return self._editable()
 
 
 class ColdCallingView(ScopedModelView):

@@ -9,7 +9,6 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from pbx_daemon import db
-from pbx_daemon.crm import models as m
 from pbx_daemon.lab import demo
 from tests.integration.browser import chromium, login, running_admin, screenshot
 from tests.unit.test_russian import english_words, visible_text
