@@ -125,7 +125,8 @@ class ImportView(RoleGate, BaseView):
             self.db.session.rollback()
             flash(str(e), "error")
             return redirect(url_for(".preview", token=token))
-        (self._dir() / f"{token}.report.csv").write_text(report.csv(), encoding="utf-8")
+        # newline="": the CSV's own CRLF line ends, as Excel wants them, kept as they are.
+        (self._dir() / f"{token}.report.csv").write_text(report.csv(), encoding="utf-8", newline="")
         path.unlink(missing_ok=True)
         flash(f"{list_name}: {report.summary()}", "success")
         call_list = self.db.session.get(m.CallList, report.list_id) if report.list_id else None
@@ -177,5 +178,8 @@ class ImportView(RoleGate, BaseView):
         path = self._dir() / f"{token}.report.csv"
         if not path.is_file():
             abort(404)
-        return Response("\ufeff" + path.read_text(encoding="utf-8"), mimetype="text/csv",
+        # Written by ImportReport.csv (BOM included).
+        with open(path, encoding="utf-8", newline="") as f:
+            text = f.read()
+        return Response(text, mimetype="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="import-report.csv"'})

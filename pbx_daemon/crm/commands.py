@@ -86,7 +86,7 @@ def cmd_import_list(args: argparse.Namespace, config: Config, console: Console) 
     if interactive:
         print(file=console.err)
     if args.report:
-        Path(args.report).write_text(report.csv(), encoding="utf-8")
+        Path(args.report).write_text(report.csv(), encoding="utf-8", newline="")
     verb = "would add" if args.dry_run else "added"
     print(f"{args.list}: {verb} {report.count('ok')}; {report.summary()}"
           + (f"; report in {args.report}" if args.report else ""), file=console.out)

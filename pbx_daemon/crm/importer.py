@@ -18,7 +18,6 @@ list). The checks are batched (one ``IN`` query per kind per 500 numbers), so a
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import re
@@ -31,11 +30,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from pbx_daemon.crm import models as m
-from pbx_daemon.crm.exports import safe_row
+from pbx_daemon.crm.exports import excel_csv
 from pbx_daemon.crm.import_limits import LIMITS, ImportLimits
 from pbx_daemon.crm.phones import InvalidPhoneNumber, normalize
 from pbx_daemon.crm.table_sandbox import read_table_isolated
 from pbx_daemon.crm.tables import ImportError_
+from pbx_daemon.crm.texts import plural
 
 __all__ = ["FIELDS", "ImportError_", "ImportReport", "RowResult", "check_rows", "describe_mapping",
            "guess_mapping", "import_call_list", "read_table"]
@@ -50,14 +50,15 @@ SYNONYMS = {
                      "name", "full name", "contact", "contact name", "person"),
     "email": ("email", "e-mail", "e mail", "почта", "эл почта", "электронная почта", "mail"),
 }
+# What each row came to, in the words the report shows (Russian: the sales team reads it).
 STATUSES = {
-    "ok": "added",
-    "no_phone": "no valid phone number",
-    "duplicate_in_file": "the same number is on an earlier row of this file",
-    "already_in_list": "already in this list",
-    "client": "belongs to a client",
-    "lead": "belongs to an open lead",
-    "blocklisted": "the number is blocklisted",
+    "ok": "добавлено",
+    "no_phone": "нет верного номера телефона",
+    "duplicate_in_file": "тот же номер уже есть выше в этом файле",
+    "already_in_list": "уже есть в этом списке",
+    "client": "номер клиента",
+    "lead": "номер открытого лида",
+    "blocklisted": "номер в чёрном списке",
 }
 CHUNK = 500
 
@@ -120,20 +121,19 @@ class ImportReport:
         return sum(1 for r in self.rows if r.status == status)
 
     def summary(self) -> str:
+        """``3 строки: 2 добавлено, 1 нет верного номера телефона``."""
         parts = [f"{self.count(s)} {STATUSES[s]}" for s in STATUSES if self.count(s)]
-        head = f"{len(self.rows)} rows: " + ", ".join(parts)
+        n = len(self.rows)
+        head = f"{n} {plural(n, 'строка', 'строки', 'строк')}: " + ", ".join(parts)
         if self.count("ok") == 0 and self.count("already_in_list"):
-            head += " (imported before: nothing new to add)"
+            head += " (импортировано раньше: добавить нечего)"
         return head
 
     def csv(self) -> str:
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["line", "phone", "ext", "status", "message"])
-        for r in self.rows:
-            # The phone and the message carry what the uploaded file said.
-            writer.writerow(safe_row([r.line, r.phone or "", r.ext, r.status, r.message]))
-        return out.getvalue()
+        """The per-row report for Russian Excel (BOM, ``;``; the cells that carry what the
+        uploaded file said go through the formula neutralising)."""
+        return excel_csv(["Строка", "Телефон", "Доб.", "Итог"],
+                         ([r.line, r.phone or "", r.ext, r.message] for r in self.rows))
 
 
 def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:

@@ -230,7 +230,7 @@ def test_a_call_list_import_stores_the_same_entries_on_both_backends(database_ur
     try:
         with db.make_session_factory(engine)() as s:
             report = import_call_list(s, "list.csv", data=text_file.encode("cp1251"), list_name="L")
-            assert (report.added, report.summary()) == (2, "3 rows: 2 added, 1 no valid phone number")
+            assert (report.added, report.summary()) == (2, "3 строки: 2 добавлено, 1 нет верного номера телефона")
         with db.make_session_factory(engine)() as s:
             entries = s.scalars(select(m.CallListEntry).order_by(m.CallListEntry.position)).all()
             assert [(e.company_name, e.contact_name, e.phone, e.phone_ext, e.email, e.status, e.position)

@@ -228,9 +228,11 @@ def test_import_a_cp1251_csv_from_the_admin_with_preview_and_report(app, tmp_pat
     done = c.post(f"/admin/import/run/{token}", data={"csrf_token": csrf(c, "/admin/import/"), "list": "Окна",
                                                       "map_phone": "2", "map_company_name": "0",
                                                       "map_contact_name": "1", "map_email": "3"})
-    assert "4 added" in done.get_data(as_text=True)  # this database has no client or blocklist matches
+    assert "4 добавлено" in done.get_data(as_text=True)  # this database has no client or blocklist matches
     report = c.get(f"/admin/import/report/{token}").get_data(as_text=True)
-    assert report.lstrip("\ufeff").startswith("line,phone,ext,status,message") and "blocklisted" not in report
+    # For Russian Excel: the BOM once, ";", Russian headers.
+    assert report.startswith("\ufeffСтрока;Телефон;Доб.;Итог\r\n") and report.count("\ufeff") == 1
+    assert "чёрном списке" not in report
     assert c.get("/admin/import/report/../../etc").status_code == 404
 
 

@@ -167,7 +167,7 @@ def test_import_list_dry_run_then_for_real_with_a_report(url, tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out.startswith("Окна: added 1; ") and captured.out.endswith(f"; report in {rows}\n")
     assert "overridden: {'phone': 'Телефон'}" in captured.err
-    assert rows.read_text(encoding="utf-8").splitlines()[0] == "line,phone,ext,status,message"
+    assert rows.read_text(encoding="utf-8").splitlines()[0] == "\ufeffСтрока;Телефон;Доб.;Итог"
 
 
 def test_import_list_refusals(url, tmp_path, capsys):

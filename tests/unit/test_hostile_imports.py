@@ -156,7 +156,7 @@ def test_the_admin_imports_a_normal_xlsx_after_the_hostile_ones(head):
     assert "+79161112233" in head.get(r.headers["Location"]).get_data(as_text=True)
     done = head.post(f"/admin/import/run/{token}", data={"csrf_token": csrf(head, "/admin/import/"),
                                                          "list": "Good", "map_phone": "0"})
-    assert "1 added" in done.get_data(as_text=True)
+    assert "1 добавлено" in done.get_data(as_text=True)
 
 
 def test_the_admin_refuses_a_file_over_the_size_cap(head):

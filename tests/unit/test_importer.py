@@ -48,13 +48,13 @@ def test_cp1251_csv_with_russian_headers_imports_without_manual_help(s):
         ("ООО Окна", "Иванов Иван", "+79161112233", "", "ivan@okna.ru"),
         ("ООО Двери", "Петров Пётр", "+74951234567", "12", None)]  # "доб. 12" keeps the extension
     assert "letters" in report.rows[3].message
-    assert report.csv().splitlines()[0] == "line,phone,ext,status,message"
+    assert report.csv().splitlines()[0] == "\ufeffСтрока;Телефон;Доб.;Итог"
 
 
 def test_importing_the_same_file_twice_adds_nothing_and_says_so(s):
     import_call_list(s, "list.csv", data=CSV_RU, list_name="Окна")
     again = import_call_list(s, "list.csv", data=CSV_RU, list_name="Окна")
-    assert again.added == 0 and "imported before" in again.summary()
+    assert again.added == 0 and "импортировано раньше" in again.summary()
     assert len(s.scalars(select(m.CallListEntry)).all()) == 2
 
 
