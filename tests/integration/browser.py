@@ -107,10 +107,15 @@ def login(driver, base: str, login_name: str, password: str) -> None:
 
 
 def wait(driver, predicate, timeout: float, what: str):
+    """``predicate(driver)`` once truthy, polled every 50 ms. An element that is missing or
+    went stale meanwhile (the page is loading its next state) is "not yet", not a failure."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
     try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.05).until(predicate)
+        return WebDriverWait(driver, timeout, poll_frequency=0.05,
+                             ignored_exceptions=(NoSuchElementException,
+                                                 StaleElementReferenceException)).until(predicate)
     except Exception as e:
         shot = screenshot(driver, f"failed-{int(time.time())}")
         raise AssertionError(f"timed out waiting for {what} (screenshot {shot})") from e

@@ -88,13 +88,18 @@ def test_demo_burst_lost_call_rate_is_what_the_script_implies(lab: Lab, tmp_path
         login(driver, base, "oleg", "demo-Password-1")
         driver.get(f"{base}/admin/analytics/?from={today - timedelta(days=1)}&to={today}")
         rows = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#lcr tr"), 10, "the Lost Call Rate table")
-        cells = [c.text for c in rows[-1].find_elements(By.TAG_NAME, "td")]
-        assert cells[:4] == [today.strftime("%d.%m"), "6", "2", "33.3 %"], cells
-        assert cells[5].startswith("1 (50 %)"), cells
+        days = {cells[0]: cells for cells in ([c.text for c in r.find_elements(By.TAG_NAME, "td")] for r in rows)
+                if cells}
+        cells = days[today.strftime("%d.%m")]  # today's row (the last row is the totals)
+        assert cells[:4] == [today.strftime("%d.%m"), "6", "2", "33,3 %"], cells
+        assert cells[5].startswith("1 (50,0 %)"), cells
         assert "Доля потерянных звонков" in driver.page_source  # Russian by default
         screenshot(driver, "analytics-demo-day")
         # The CSV export of the same table, through the browser's session cookie.
         csv_text = driver.execute_script(
             "return fetch(arguments[0], {credentials: 'same-origin'}).then(r => r.text())",
             f"{base}/admin/analytics/?from={today}&to={today}&export=lcr")
-        assert csv_text.splitlines()[1].startswith(f"{today},6,2,0.3333,1,0.5000"), csv_text
+        # For Russian Excel: ";", decimal comma, shares in per cent, a totals row.
+        lines = csv_text.splitlines()
+        assert lines[1] == f"{today.strftime('%d.%m.%Y')};6;2;33,33;1;50,00", csv_text
+        assert lines[2] == "Итого;6;2;33,33;1;50,00", csv_text
