@@ -121,3 +121,8 @@ def test_posts_need_csrf_and_calls_need_scope(app):
 def test_reminder_for_a_call_planned_within_15_minutes(app):
     reminders = login(app, "anna").get("/screen-pop/reminders").get_json()["reminders"]
     assert [r["title"] for r in reminders] == ["Перезвонить"] and 8 <= reminders[0]["minutes"] <= 10
+
+
+def test_the_screen_pop_page_leads_back_to_the_admin(app):
+    page = admin_login(app, "anna").get("/screen-pop").get_data(as_text=True)
+    assert re.search(r'<a href="/admin/?"[^>]*id="to-admin">← В админку</a>', page), page[:2000]
