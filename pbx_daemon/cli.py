@@ -6,7 +6,7 @@ then the environment, then ``--log-format``); each command's body lives with its
 * ``check-config``, ``init-config``, ``db``: :mod:`pbx_daemon.commands`
 * ``user``, ``import-list``, ``link-calls``: :mod:`pbx_daemon.crm.commands`
 * ``report``, ``stats``: :mod:`pbx_daemon.crm.stats.commands`
-* ``reconcile``, ``call``: :mod:`pbx_daemon.telephony.commands`
+* ``reconcile``, ``call``, ``status``: :mod:`pbx_daemon.telephony.commands`
 * ``lab``, ``demo``: :mod:`pbx_daemon.lab.commands`
 * ``daemon``, ``admin``: here, handing the configuration to :func:`pbx_daemon.service.run`
   and :func:`admin.serve.run`.
@@ -27,7 +27,7 @@ from pbx_daemon.console import Console
 from pbx_daemon.crm.commands import cmd_import_list, cmd_link_calls, cmd_user
 from pbx_daemon.crm.stats.commands import cmd_report, cmd_stats
 from pbx_daemon.lab.commands import cmd_demo, cmd_lab
-from pbx_daemon.telephony.commands import cmd_call, cmd_reconcile
+from pbx_daemon.telephony.commands import cmd_call, cmd_reconcile, cmd_status
 
 
 def _require(config: Config, components: set[str]) -> None:
@@ -113,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--card", help="the card the call is for, e.g. contact:12, deal:3")
     c.set_defaults(func=cmd_call)
 
+    c = sub.add_parser("status", help="the running daemon's figures (its /metrics), one screen for ops")
+    c.set_defaults(func=cmd_status)
+
     c = sub.add_parser("import-list", help="import a call list from CSV (any delimiter, UTF-8 or cp1251) or XLSX")
     c.add_argument("file")
     c.add_argument("--list", required=True, help="the call list's name (created when new)")
@@ -162,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_agi_server)
 
     c = sub.add_parser("admin", help="serve the admin web app")
+    c.add_argument("--log-format", choices=("text", "json"))
     c.set_defaults(func=cmd_admin)
 
     c = sub.add_parser("lab", help="the real-Asterisk lab: a PBX, a trunk and SIP phones")
@@ -206,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load(args: argparse.Namespace) -> Config:
     """Defaults, then the file (``--config`` or ``$PBX_CRM_CONFIG``), then the environment,
-    then the command line's own settings (``daemon --log-format``)."""
+    then the command line's own settings (``daemon``/``agi-server``/``admin --log-format``)."""
     overrides = {"log.format": args.log_format} if getattr(args, "log_format", None) else {}
     return load_config(args.config, os.environ, overrides)
 

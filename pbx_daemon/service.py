@@ -29,6 +29,7 @@ from pbx_daemon.telephony.ari.events import make_events_service
 from pbx_daemon.telephony.ari.rest import AriRest
 from pbx_daemon.telephony.click_to_call import prepare_click_to_call, prepare_phone_call
 from pbx_daemon.telephony.fastagi import FastAGIFactory
+from pbx_daemon.telephony.metrics import DaemonMetrics
 from pbx_daemon.telephony.outputs.call_events import CallEvents
 from pbx_daemon.telephony.outputs.screen_pop import RedisPublisher, ScreenPopNotifier
 from pbx_daemon.telephony.outputs.store import SqlCallRecorder
@@ -199,6 +200,7 @@ def make_service(config, reactor) -> MultiService:
     region = config.general.default_region
     lookup = _lookup(sessions, lookup_pool, reactor, region)
 
+    metrics = DaemonMetrics(reactor)
     ari = config.ari
     rest = AriRest(ari.url, ari.username, ari.password, reactor=reactor)
     CallbackService(stop=rest.close).setServiceParent(root)
@@ -214,7 +216,7 @@ def make_service(config, reactor) -> MultiService:
     publisher = RedisPublisher(config.redis.url, reactor)
     publisher.setName("redis")
     publisher.setServiceParent(root)
-    events = CallEvents(recorder, ScreenPopNotifier(publisher, reactor))
+    events = CallEvents(recorder, ScreenPopNotifier(publisher, reactor), metrics)
     c2c = config.click_to_call
 
     def phone_check(endpoint, dialled, now):
@@ -231,7 +233,7 @@ def make_service(config, reactor) -> MultiService:
     app = StasisApp(
         app=ari.app, rest=rest, control=AriCallControl(rest, ari.app, r.blocked_action),
         recorder=events, clock=reactor, lookup=lookup, timeouts=timeouts, deadline=deadline,
-        phone_check=phone_check,
+        phone_check=phone_check, observe_routing=metrics.routing_decided,
     )
     # Lost events and failed hang-ups are found within seconds (ghost legs, busy phones).
     sweeper = TimerService(SWEEP_INTERVAL, app.sweep_once)
@@ -246,7 +248,7 @@ def make_service(config, reactor) -> MultiService:
 
     def fastagi_route(caller_raw, dialled):
         d = plan_within(lookup, reactor, deadline, timeouts, caller_raw, dialled,
-                        app.busy_endpoints())
+                        app.busy_endpoints(), metrics.routing_decided)
         d.addCallback(lambda routed: plan_variables(routed[1]))
         return d
 
@@ -275,6 +277,8 @@ def make_service(config, reactor) -> MultiService:
         to_thread=lambda fn: deferToThreadPool(reactor, reconcile_pool, fn),
         on_start=reconcile_pool.start, on_stop=reconcile_pool.stop)
     reconciler.setName("reconcile")
+    metrics.watch(rest=rest, queue=recorder.queue, app=app, reconcile=reconciler,
+                  publisher=publisher)
     reconciler.setServiceParent(root)
     root.reconcile_once = reconciler.run_once
 
@@ -317,7 +321,7 @@ def make_service(config, reactor) -> MultiService:
         return deferToThreadPool(reactor, lookup_pool, job)
 
     api = ListeningService(reactor, config.api.listen, "the HTTP API (api.listen)",
-                           Site(ApiResource(config.api.token, app, prepare)))
+                           Site(ApiResource(config.api.token, app, prepare, metrics)))
     api.setName("api")
     api.setServiceParent(root)
 
@@ -326,6 +330,7 @@ def make_service(config, reactor) -> MultiService:
     agi.setName("fastagi")
     agi.setServiceParent(root)
     root.stasis = app
+    root.metrics = metrics
     return root
 
 

@@ -10,6 +10,12 @@ Wire protocol::
       -> 200 {"call_id", "state", "outcome"}  (in memory for 5 minutes after the end)
     GET  /v1/health
       -> 200 {"ari": "connected" | "disconnected"}
+    GET  /metrics                     Authorization: Bearer <api.token>
+      -> 200 Prometheus text format 0.0.4 (pbx_daemon.telephony.metrics)
+
+/metrics takes the same token as the rest: Prometheus sends it with
+``authorization: {credentials_file: ...}`` in its scrape config. The listener is loopback,
+but the figures (calls, who is busy) are no one else's business on a shared host.
 
 Any other path is 404, a missing or wrong token 401, a body over 16 KiB 413. The token is
 compared in constant time. The checks run in a thread (SQL), never on the reactor.
@@ -41,17 +47,19 @@ def _json(request, status: int, payload: dict) -> bytes:
 
 class ApiResource(Resource):
     """``prepare(body) -> Deferred[ClickToCallRequest]`` checks a request off the reactor;
-    ``app`` is the :class:`~pbx_daemon.telephony.stasis.StasisApp`."""
+    ``app`` is the :class:`~pbx_daemon.telephony.stasis.StasisApp`; ``metrics`` (a
+    :class:`~pbx_daemon.telephony.metrics.DaemonMetrics`) serves ``/metrics``."""
 
     isLeaf = True
 
-    def __init__(self, token: str, app, prepare: Callable[[dict], Deferred]):
+    def __init__(self, token: str, app, prepare: Callable[[dict], Deferred], metrics=None):
         super().__init__()
         if not token:
             raise ValueError("the API needs a token")
         self.token = token.encode()
         self.app = app
         self.prepare = prepare
+        self.metrics = metrics
 
     def _authorised(self, request) -> bool:
         header = request.getHeader(b"authorization") or b""
@@ -76,6 +84,12 @@ class ApiResource(Resource):
             return _json(request, 200, state)
         if path == [b"v1", b"health"] and method == b"GET":
             return _json(request, 200, {"ari": "connected" if self.app.connected else "disconnected"})
+        if path == [b"metrics"] and method == b"GET" and self.metrics is not None:
+            body = self.metrics.render()
+            request.setResponseCode(200)
+            request.setHeader(b"content-type", self.metrics.content_type.encode())
+            request.setHeader(b"cache-control", b"no-store")
+            return body
         return _json(request, 404, {"error": "no such API path"})
 
     def _click_to_call(self, request):

@@ -54,6 +54,21 @@ def _request(base_url: str, token: str, method: str, path: str, body, timeout: f
         raise ClickToCallError(503, f"the daemon's API at {base_url} is not reachable ({reason})") from None
 
 
+def fetch_metrics(base_url: str, token: str, timeout: float = 5.0) -> str:
+    """The daemon's ``GET /metrics`` (Prometheus text). Raises :class:`ClickToCallError`
+    like the other calls: 401 wrong token, 503 daemon not reachable."""
+    request = urllib.request.Request(base_url.rstrip("/") + "/metrics",
+                                     headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.read().decode("utf-8")
+    except urllib.error.HTTPError as e:
+        raise ClickToCallError(e.code, f"the daemon's API answered {e.code} {e.reason}") from None
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise ClickToCallError(503, f"the daemon's API at {base_url} is not reachable ({reason})") from None
+
+
 def wait_connected(base_url: str, token: str, timeout: float = 60.0) -> None:
     """Until the daemon's API answers and says it is connected to Asterisk."""
     import time

@@ -1,5 +1,6 @@
 """The telephony side's commands: ``reconcile`` (calls Asterisk handled while the daemon
-was down, from its CEL log) and ``call`` (click-to-call through the running daemon's API).
+was down, from its CEL log), ``call`` (click-to-call through the running daemon's API) and
+``status`` (the running daemon's metrics, one screen).
 
 Arguments, configuration and a :class:`~pbx_daemon.console.Console` in, exit code out.
 ``daemon`` itself is started by ``cli.py`` (``pbx_daemon.service.run``). The database,
@@ -79,4 +80,24 @@ def cmd_call(args: argparse.Namespace, config: Config, console: Console) -> int:
         return console.fail(f"click-to-call refused: {e.message}", 1)
     print(f"{result['call_id']}: ringing {args.employee}'s phone; then {result['number']}",
           file=console.out)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, config: Config, console: Console, fetch=None) -> int:
+    """``status``: the running daemon's ``/metrics`` summarised; ``fetch(url, token)`` is
+    :func:`~pbx_daemon.telephony.api_client.fetch_metrics` unless a test gives another."""
+    from pbx_daemon.config import api_base_url
+    from pbx_daemon.telephony import api_client
+    from pbx_daemon.telephony.status import summarise
+
+    if not config.api.token:
+        return console.fail("api.token is not set: the daemon's API needs it")
+    url = api_base_url(config)
+    try:
+        text = (fetch or api_client.fetch_metrics)(url, config.api.token)
+    except api_client.ClickToCallError as e:
+        return console.fail(f"daemon not reachable: {e.message}", 1)
+    print(f"pbx-crm daemon at {url}", file=console.out)
+    for line in summarise(text):
+        print(line, file=console.out)
     return 0

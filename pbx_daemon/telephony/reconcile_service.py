@@ -46,6 +46,8 @@ class ReconcileService(Service):
         self.stopping = threading.Event()
         self._loop: LoopingCall | None = None
         self._running: Deferred | None = None
+        self.runs = 0  # for metrics: runs that finished,
+        self.last_success: float | None = None  # and when the last one did (clock seconds)
 
     def startService(self):
         super().startService()
@@ -73,6 +75,7 @@ class ReconcileService(Service):
                                                        should_stop=self.stopping.is_set))
         self._running = d
         d.addBoth(self._finished)
+        d.addCallback(self._succeeded)
         d.addCallback(_report)
         d.addErrback(lambda f: log.failure("reconciling from CEL", f))
         return d
@@ -80,6 +83,12 @@ class ReconcileService(Service):
     def _finished(self, result):
         self._running = None
         return result
+
+    def _succeeded(self, summary: Summary) -> Summary:
+        self.runs += 1
+        if not summary.stopped:  # cut short by a stop: not up to date
+            self.last_success = self.clock.seconds()
+        return summary
 
     def stopService(self):
         super().stopService()

@@ -40,7 +40,7 @@ from pbx_daemon.telephony.calls.outbound import ClickToCallRequest
 from pbx_daemon.telephony.calls.outbound_calls import OutboundCalls
 from pbx_daemon.telephony.calls.phone_calls import PhoneCalls, PhoneCheck
 from pbx_daemon.telephony.recording_watch import RecordingWatch
-from pbx_daemon.telephony.routing.deadline import Lookup
+from pbx_daemon.telephony.routing.deadline import Lookup, Observe
 from pbx_daemon.telephony.routing.policy import StepTimeouts
 from pbx_daemon.telephony.sweep import Sweep
 from pbx_daemon.telephony.transfers import Transfers
@@ -60,11 +60,13 @@ class StasisApp:
                  outbound_control: IOutboundControl | None = None,
                  inventory: IAsteriskInventory | None = None,
                  phone_control: IPhoneControl | None = None,
-                 phone_check: PhoneCheck | None = None):
+                 phone_check: PhoneCheck | None = None,
+                 observe_routing: Observe | None = None):
         """``app`` is the Stasis application's name; ``rest`` builds the ARI adapters
         not given (click-to-call and desk-phone control, inventory). ``phone_check``
         decides a desk phone's call (off the reactor); without it every desk phone's call
-        goes back to the dialplan, which places it."""
+        goes back to the dialplan, which places it. ``observe_routing(seconds, result)``
+        hears each inbound route decision (metrics)."""
         self.app = app
         self.control = control
         self.recorder = recorder
@@ -76,7 +78,8 @@ class StasisApp:
         self.inbound = InboundCalls(control=control, recorder=recorder, clock=clock,
                                     lookup=lookup, timeouts=timeouts, deadline=deadline,
                                     busy_endpoints=self.busy_endpoints,
-                                    call_over=self._call_over)
+                                    call_over=self._call_over,
+                                    observe_routing=observe_routing)
         outbound_control = outbound_control or AriOutboundControl(rest, self.app)
         self.outbound = OutboundCalls(control=outbound_control, recorder=recorder, clock=clock,
                                       call_over=self._call_over)

@@ -22,7 +22,7 @@ from pbx_daemon.telephony import names
 from pbx_daemon.telephony.ari.messages import Channel
 from pbx_daemon.telephony.calls.inbound import InboundCall
 from pbx_daemon.telephony.calls.interfaces import CallDetails, ICallControl, ICallRecorder
-from pbx_daemon.telephony.routing.deadline import Lookup, plan_within
+from pbx_daemon.telephony.routing.deadline import Lookup, Observe, plan_within
 from pbx_daemon.telephony.routing.directory import safe_caller_name
 from pbx_daemon.telephony.routing.policy import StepTimeouts
 
@@ -37,8 +37,10 @@ class InboundCalls:
     def __init__(self, *, control: ICallControl, recorder: ICallRecorder, clock: IReactorTime,
                  lookup: Lookup, timeouts: StepTimeouts, deadline: float,
                  busy_endpoints: Callable[[], frozenset[str]],
-                 call_over: Callable[[str, bool], None]):
+                 call_over: Callable[[str, bool], None],
+                 observe_routing: Observe | None = None):
         self.control = control
+        self.observe_routing = observe_routing
         self.recorder = recorder
         self.clock = clock
         self.lookup = lookup
@@ -75,7 +77,7 @@ class InboundCalls:
                  caller=caller_raw[:40], dialled=dialled)
         self.pending.add(call_id)
         d = plan_within(self.lookup, self.clock, self.deadline, self.timeouts, caller_raw,
-                        dialled, self.busy_endpoints())
+                        dialled, self.busy_endpoints(), self.observe_routing)
 
         def routed(result):
             caller, plan = result

@@ -15,6 +15,8 @@ the recording is attached    ``recording_ready`` to whoever talked
 ==========================  =============================================================
 
 The notifier is fire and forget: Redis down costs a screen-pop, never a call or a row.
+``metrics`` (:class:`~pbx_daemon.telephony.metrics.DaemonMetrics`), when given, counts each
+call that ended by direction and outcome.
 """
 
 from __future__ import annotations
@@ -52,9 +54,10 @@ def _card(card) -> dict | None:
 
 @implementer(ICallRecorder, IOutboundRecorder, IPhoneRecorder)
 class CallEvents:
-    def __init__(self, store, notifier):
+    def __init__(self, store, notifier, metrics=None):
         self.store = store
         self.notifier = notifier
+        self.metrics = metrics
         self.calls: dict[str, _Seen] = {}
         self.details: dict[str, CallDetails] = {}  # what the lookup found, until call_started
 
@@ -62,6 +65,10 @@ class CallEvents:
         while len(self.calls) >= MAX_REMEMBERED:
             self.calls.pop(next(iter(self.calls)))
         self.calls[call_id] = seen
+
+    def _ended(self, direction: str, outcome: str | None) -> None:
+        if self.metrics is not None:
+            self.metrics.call_ended(direction, outcome)
 
     def _notify(self, what: str, *args, **kwargs) -> None:
         try:
@@ -109,6 +116,7 @@ class CallEvents:
 
     def adopted_call_ended(self, call_id, at):
         self.store.adopted_call_ended(call_id, at)
+        self._ended("adopted", "ended")
 
     def leg_answered(self, call_id, leg_id, agent_id, at):
         self.store.leg_answered(call_id, leg_id, agent_id, at)
@@ -122,6 +130,7 @@ class CallEvents:
 
     def call_ended(self, call_id, outcome, at):
         self.store.call_ended(call_id, outcome, at)
+        self._ended("inbound", outcome)
         seen = self.calls.get(call_id)
         if seen is None:
             return
@@ -160,6 +169,7 @@ class CallEvents:
 
     def outbound_ended(self, call_id, request, outcome, at):
         self.store.outbound_ended(call_id, request, outcome, at)
+        self._ended("click_to_call", outcome)
         seen = self.calls.get(call_id)
         if seen is not None and seen.talked is None:
             self.calls.pop(call_id, None)
@@ -192,6 +202,7 @@ class CallEvents:
 
     def phone_call_ended(self, call_id, request, outcome, at):
         self.store.phone_call_ended(call_id, request, outcome, at)
+        self._ended("desk_phone", outcome)
         seen = self.calls.get(call_id)
         if seen is None:
             return

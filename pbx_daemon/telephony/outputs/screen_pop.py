@@ -78,7 +78,9 @@ class RedisPublisher(Service):
         self.redis = None
         self.down_since: float | None = None
         self.next_probe = 0.0
-        self.dropped = 0
+        self.dropped = 0  # since Redis went down (the log line when it is back)
+        self.dropped_total = 0  # counters, for metrics: events dropped,
+        self.outages = 0  # and times Redis was declared down
         self.replies = 0  # every reply Redis sent, to tell "slow" from "down"
         self.late = 0
 
@@ -106,6 +108,7 @@ class RedisPublisher(Service):
         if self.down_since is not None:
             if now < self.next_probe:
                 self.dropped += 1
+                self.dropped_total += 1
                 return
             self.next_probe = now + self.probe_interval
         try:
@@ -149,10 +152,12 @@ class RedisPublisher(Service):
         if self.down_since is None:
             self.down_since = self.clock.seconds()
             self.next_probe = self.down_since + self.probe_interval
+            self.outages += 1
             log.warn("Redis at {host}:{port} is not answering ({error}); screen-pop events are "
                      "dropped until it is back, calls go on", host=self.host, port=self.port,
                      error=failure.getErrorMessage() if failure is not None else why)
         self.dropped += 1
+        self.dropped_total += 1
 
 
 class ScreenPopNotifier:
