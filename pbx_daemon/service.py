@@ -202,7 +202,8 @@ def make_service(config, reactor) -> MultiService:
 
     metrics = DaemonMetrics(reactor)
     ari = config.ari
-    rest = AriRest(ari.url, ari.username, ari.password, reactor=reactor)
+    rest = AriRest(ari.url, ari.username, ari.password, reactor=reactor,
+                   observe=metrics.ari_request_took)
     CallbackService(stop=rest.close).setServiceParent(root)
     r = config.routing
     timeouts = StepTimeouts.from_config(r)

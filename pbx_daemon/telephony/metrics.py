@@ -3,7 +3,7 @@
 Two kinds of figures:
 
 * pushed as they happen: a call ended (by direction and outcome), a route decided (seconds
-  on the reactor's clock, by result). :class:`DaemonMetrics` has one method for each;
+  on the reactor's clock, by result), an ARI request answered (seconds on the wire). :class:`DaemonMetrics` has one method for each;
 * read at scrape time from the objects that already count: the ARI client
   (:class:`~pbx_daemon.telephony.ari.rest.AriRest`), the store's write queue, the Stasis
   application's calls, the reconcile service, the Redis publisher. Nothing is copied, so
@@ -25,6 +25,8 @@ from twisted.internet.interfaces import IReactorTime
 # Routing is bounded by routing.lookup_deadline_ms (default 1500 ms); a healthy lookup
 # takes a few milliseconds.
 ROUTING_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0)
+# ARI on loopback answers in about a millisecond; a request times out after 10 s.
+ARI_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
 
 class DaemonMetrics:
@@ -44,6 +46,10 @@ class DaemonMetrics:
             "pbx_crm_routing_decision_seconds",
             "Look-up and plan of an inbound call's route (Stasis and FastAGI), by result",
             ("result",), buckets=ROUTING_BUCKETS, registry=self.registry)
+        self.ari_seconds = Histogram(
+            "pbx_crm_ari_request_seconds",
+            "Time on the wire of each ARI REST request (answer, error or timeout)",
+            buckets=ARI_BUCKETS, registry=self.registry)
         self._watched = _Watched(clock)
         self.registry.register(self._watched)
 
@@ -54,6 +60,9 @@ class DaemonMetrics:
     def routing_decided(self, seconds: float, result: str) -> None:
         """``result``: ``planned``, ``timeout`` (the deadline rang the fallback) or ``error``."""
         self.routing_seconds.labels(result).observe(max(seconds, 0.0))
+
+    def ari_request_took(self, seconds: float) -> None:
+        self.ari_seconds.observe(max(seconds, 0.0))
 
     # ---- read at scrape time -------------------------------------------------------------
     def watch(self, *, rest=None, queue=None, app=None, reconcile=None, publisher=None) -> None:

@@ -58,6 +58,11 @@ def summarise(text: str) -> list[str]:
                  f"{_n(f.total('pbx_crm_ari_failures_total'))} failed, "
                  f"{_n(f.total('pbx_crm_ari_requests_in_flight'))} in flight")
 
+    ari_count = f.total("pbx_crm_ari_request_seconds_count")
+    if ari_count:
+        mean = 1000 * f.total("pbx_crm_ari_request_seconds_sum") / ari_count
+        lines[-1] += f", mean {mean:.0f} ms"
+
     now = f.by("pbx_crm_calls_in_progress", "direction")
     lines.append("calls now   " + ", ".join(f"{_n(now.get(key))} {label}"
                                             for key, label in DIRECTIONS))

@@ -126,7 +126,8 @@ def test_ari_requests_retries_and_failures_come_from_the_rest_client(monkeypatch
 
     clock = Clock()
     metrics = DaemonMetrics(clock)
-    rest = AriRest("http://127.0.0.1:8088/", "u", "p", http=Http(), reactor=clock)
+    rest = AriRest("http://127.0.0.1:8088/", "u", "p", http=Http(), reactor=clock,
+                   observe=metrics.ari_request_took)
     metrics.watch(rest=rest)
     rest.request("DELETE", "/channels/leg-1")  # 500, then retried: 204
     clock.advance(0.1)
@@ -136,6 +137,7 @@ def test_ari_requests_retries_and_failures_come_from_the_rest_client(monkeypatch
     assert got[("pbx_crm_ari_retries_total", ())] == 1
     assert got[("pbx_crm_ari_failures_total", ())] == 0  # a 500 answer on a POST is an answer
     assert got[("pbx_crm_ari_requests_in_flight", ())] == 0
+    assert got[("pbx_crm_ari_request_seconds_count", ())] == 3
 
 
 def test_store_queue_reconcile_lag_and_screen_pop_outages(tmp_path: Path):
@@ -254,6 +256,7 @@ def test_the_daemon_wires_every_part_into_its_metrics(tmp_path: Path):
         "pbx_crm_routing_decision_seconds_count", "pbx_crm_routing_decision_seconds_bucket",
         "pbx_crm_ari_connected", "pbx_crm_ari_requests_total", "pbx_crm_ari_retries_total",
         "pbx_crm_ari_failures_total", "pbx_crm_ari_requests_in_flight",
+        "pbx_crm_ari_request_seconds_count",
         "pbx_crm_store_writes_waiting", "pbx_crm_store_retries_total",
         "pbx_crm_store_dropped_total", "pbx_crm_store_batches_total",
         "pbx_crm_reconcile_runs_total", "pbx_crm_screen_pop_redis_up",

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Any, Callable
 
 import treq
 from treq.client import HTTPClient
@@ -70,11 +70,12 @@ def backoff(attempt: int) -> float:
 
 class AriRest:
     """The REST half of ARI. ``http`` is a treq-like client (``treq.testing.StubTreq`` in
-    tests); without it a persistent-connection pool on ``reactor`` is made."""
+    tests); without it a persistent-connection pool on ``reactor`` is made.
+    ``observe(seconds)`` hears each request's time on the wire (metrics)."""
 
     def __init__(self, base_url: str, username: str, password: str, http: Any = None, *,
                  reactor=None, max_in_flight: int = MAX_IN_FLIGHT, timeout: float = TIMEOUT,
-                 retry_for: float = RETRY_FOR):
+                 retry_for: float = RETRY_FOR, observe: Callable[[float], None] | None = None):
         if reactor is None:
             from twisted.internet import reactor as default_reactor
             reactor = default_reactor
@@ -96,6 +97,7 @@ class AriRest:
         self.requests = 0  # counters, for logs and metrics: requests put on the wire,
         self.retries = 0  # of them repeats,
         self.failures = 0  # and requests that failed for good
+        self.observe = observe
 
     def request(self, method: str, path: str, params: dict[str, Any] | None = None,
                 body: Any = None, *, retry: bool | None = None) -> Deferred:
@@ -145,6 +147,7 @@ class AriRest:
             kwargs["json"] = body
         self.in_flight += 1
         self.requests += 1
+        started = self.reactor.seconds()
         try:
             d = self.http.request(method, url, **kwargs)
             d.addCallback(lambda response: treq.content(response).addCallback(
@@ -153,6 +156,8 @@ class AriRest:
             code, content = yield d
         finally:
             self.in_flight -= 1
+            if self.observe is not None:
+                self.observe(self.reactor.seconds() - started)
         if code >= 400:
             try:
                 message = json.loads(content).get("message", "")
