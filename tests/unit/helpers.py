@@ -1,4 +1,5 @@
-"""Shared by the unit tests: an in-memory database and logging in to the admin."""
+"""Shared by the unit tests: an in-memory database, an admin app with staff, and logging
+in to the admin."""
 
 from __future__ import annotations
 
@@ -30,3 +31,33 @@ def admin_login(app, who: str, password: str | None = None):
     client.post("/login", data={"login": who, "password": password or f"{who}-Password-1",
                                 "csrf_token": token})
     return client
+
+
+
+@contextlib.contextmanager
+def staffed_admin(url: str, people, env: dict | None = None):
+    """Inside the app context of a new admin app on a fresh database at ``url`` (schema,
+    reference data, the departments "Sales" and "Support", and ``people`` as (login, role,
+    department name or None), each logging in with ``<login>-Password-1``): yields (app,
+    session, departments by name, employees by login)."""
+    from werkzeug.security import generate_password_hash
+
+    from admin.app import create_app
+    from pbx_daemon.config import load_config
+
+    app = create_app(load_config(None, {"PBX_CRM_DATABASE_URL": url,
+                                        "PBX_CRM_ADMIN_SECRET_KEY": "s" * 40, **(env or {})}))
+    with app.app_context():
+        s = app.extensions["sqlalchemy"].session
+        m.Base.metadata.create_all(s.get_bind())
+        seed_reference_data(s)
+        departments = {n: m.Department(name=n) for n in ("Sales", "Support")}
+        s.add_all(departments.values())
+        s.flush()
+        staff = {login: m.Employee(full_name=login.title(), login=login, role=role,
+                                   department_id=departments[dept].id if dept else None,
+                                   password_hash=generate_password_hash(f"{login}-Password-1"))
+                 for login, role, dept in people}
+        s.add_all(staff.values())
+        s.flush()
+        yield app, s, departments, staff

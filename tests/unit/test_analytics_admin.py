@@ -9,13 +9,8 @@ import html
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from werkzeug.security import generate_password_hash
-
-from admin.app import create_app
-from pbx_daemon.config import load_config
 from pbx_daemon.crm import models as m
-from pbx_daemon.db import seed_reference_data
-from tests.unit.helpers import admin_login
+from tests.unit.helpers import admin_login, staffed_admin
 
 T = datetime(2026, 11, 20, 7, 0, tzinfo=timezone.utc)  # 10:00 in Moscow, 20.11.2026
 DAY = {"from": "2026-11-20", "to": "2026-11-20"}
@@ -26,20 +21,7 @@ PEOPLE = (("admin", "admin", None), ("ivan", "owner", None), ("vera", "head", "S
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('analytics')}/admin.sqlite3"
-    app = create_app(load_config(None, {"PBX_CRM_DATABASE_URL": url, "PBX_CRM_ADMIN_SECRET_KEY": "s" * 40}))
-    with app.app_context():
-        s = app.extensions["sqlalchemy"].session
-        m.Base.metadata.create_all(s.get_bind())
-        seed_reference_data(s)
-        departments = {n: m.Department(name=n) for n in ("Sales", "Support")}
-        s.add_all(departments.values())
-        s.flush()
-        people = {login: m.Employee(full_name=login.title(), login=login, role=role,
-                                    department_id=departments[dept].id if dept else None,
-                                    password_hash=generate_password_hash(f"{login}-Password-1"))
-                  for login, role, dept in PEOPLE}
-        s.add_all(people.values())
-        s.flush()
+    with staffed_admin(url, PEOPLE) as (app, s, departments, people):
         n = iter(range(100))
         for who, outcome, talk in (("anna", "answered", 125), ("anna", "missed", 0), ("dina", "answered", 50)):
             e = people[who]

@@ -11,14 +11,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
-from werkzeug.security import generate_password_hash
 
-from admin.app import create_app
-from pbx_daemon.config import load_config
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.cold_calling import finish_entry, list_progress, next_entry
-from pbx_daemon.db import seed_reference_data
-from tests.unit.helpers import admin_login, memory_session
+from tests.unit.helpers import admin_login, memory_session, staffed_admin
 
 SCRIPT = {"start": "q1", "nodes": {"q1": {"text": "Окна нужны?", "answers": [{"label": "Да", "next": "q2"}]},
                                    "q2": {"text": "Сколько окон?", "answers": []}}}
@@ -28,23 +24,8 @@ PEOPLE = (("admin", "admin", None), ("vera", "head", "Sales"), ("olga", "cold_op
 
 @pytest.fixture
 def app(tmp_path):
-    config = load_config(None, {"PBX_CRM_DATABASE_URL": f"sqlite:///{tmp_path}/admin.sqlite3",
-                                "PBX_CRM_ADMIN_SECRET_KEY": "s" * 40,
-                                "PBX_CRM_GENERAL_DATA_DIR": str(tmp_path)})
-    app = create_app(config)
-    with app.app_context():
-        s = app.extensions["sqlalchemy"].session
-        m.Base.metadata.create_all(s.get_bind())
-        seed_reference_data(s)
-        departments = {n: m.Department(name=n) for n in ("Sales", "Support")}
-        s.add_all(departments.values())
-        s.flush()
-        people = {login: m.Employee(full_name=login.title(), login=login, role=role,
-                                    department_id=departments[dept].id if dept else None,
-                                    password_hash=generate_password_hash(f"{login}-Password-1"))
-                  for login, role, dept in PEOPLE}
-        s.add_all(people.values())
-        s.flush()
+    with staffed_admin(f"sqlite:///{tmp_path}/admin.sqlite3", PEOPLE,
+                       {"PBX_CRM_GENERAL_DATA_DIR": str(tmp_path)}) as (app, s, _departments, people):
         call_list = m.CallList(name="Рестораны Москвы", operators=[people["olga"]], created_by_id=people["vera"].id,
                                script=m.CallScript(name="Окна", body=SCRIPT))
         s.add(call_list)
