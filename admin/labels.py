@@ -76,6 +76,7 @@ MODELS = {
         "login": _l("Login"), "password_hash": _l("Password"), "role": _l("Role"),
         "sip_endpoint": _l("SIP phone"), "extension": _l("Internal number"), "mobile": _l("Mobile"),
         "on_shift": _l("On shift"), "dnd": _l("Do not disturb"), "session_nonce": _l("Session key"),
+        "sip_md5_cred": _l("SIP password digest"), "sip_password_set_at": _l("SIP password set"),
     },
     m.Source: {},
     m.TrackingNumber: {"number": _l("Number"), "phone": _l("Number")},

@@ -408,9 +408,11 @@ class EmployeeView(ScopedModelView):
     column_searchable_list = ("full_name", "login", "sip_endpoint", "mobile")
     column_filters = ("role", "on_shift", "dnd", "active", "department.name")
     # Password hashes are set with `pbx-crm user add|passwd`, never shown or edited here.
-    form_excluded_columns = ("password_hash", "session_nonce", "created_at", "updated_at")
-    column_exclude_list = ("password_hash",)
-    column_details_exclude_list = ("password_hash",)
+    # SIP credentials are set with the "SIP password" action (shown once), never edited here.
+    form_excluded_columns = ("password_hash", "session_nonce", "created_at", "updated_at",
+                             "sip_md5_cred", "sip_password_set_at")
+    column_exclude_list = ("password_hash", "sip_md5_cred")
+    column_details_exclude_list = ("password_hash", "sip_md5_cred")
     form_args = {"sip_endpoint": {"validators": [endpoint_field]},
                  "mobile": {"validators": [e164_field]},
                  "login": {"validators": [DataRequired(), Regexp(r"^[A-Za-z0-9_.-]{1,64}$")]},

@@ -166,6 +166,41 @@ class AsteriskSection:
     # A database that has never reconciled imports only calls that ended this many hours
     # before its first start (0: the whole CEL log).
     reconcile_horizon_hours: int = 24
+    # The customer's Asterisk configuration: `pbx-crm asterisk install` puts our files
+    # here and the daemon rewrites pjsip_pbxcrm_phones.conf in it when phones change.
+    etc_dir: str = "/etc/asterisk"
+    # Where PJSIP listens when the configuration has no transport yet (install adds one).
+    sip_bind: str = "0.0.0.0:5060"
+    # The address phones register to, shown with their credentials (empty: this host's name).
+    sip_server: str = ""
+    # The dialplan's last resort, when neither the daemon nor the AGI fallback can route:
+    # these endpoints ring (comma-separated, e.g. "101,102"), this long.
+    fallback_phones: str = ""
+    fallback_timeout: int = 30
+    # At most this many process AGI fallbacks at once (about one per core).
+    agi_process_max: int = 2
+    # The process AGI fallback as Asterisk runs it (the console script in the venv).
+    agi_command: str = "/opt/pbx-crm/venv/bin/pbx-crm-agi-route"
+
+
+@dataclass(frozen=True)
+class Trunk:
+    """The provider's SIP trunk as `pbx-crm asterisk install` renders it."""
+
+    endpoint: str = "pbxcrm-trunk"   # the PJSIP endpoint name (dial strings, CEL)
+    mode: str = "ip"                 # ip: matched by source address | register: we register
+    host: str = ""                   # the provider's SIP server, host[:port]
+    match: str = ""                  # ip mode: where its calls come from (empty: host)
+    username: str = ""               # register mode: the account
+    password: str = field(default="", repr=False)
+    auth_username: str = ""          # when the provider's auth user differs from username
+    from_domain: str = ""            # the domain in From on our calls (some providers want theirs)
+    # Dialled numbers (DIDs) the trunk sends that pbx-crm answers, comma-separated E.164;
+    # empty: every number. A registration trunk often sends its username instead: it is
+    # read as the first DID.
+    dids: str = ""
+    caller_id_format: str = "e164"   # e164 (+74951234567) | national (84951234567) | digits (74951234567)
+    dial_format: str = "e164"        # how the numbers we call are sent, same choices
 
 
 @dataclass(frozen=True)
@@ -195,6 +230,7 @@ class Config:
     report: Report = Report()
     log: Log = Log()
     asterisk: AsteriskSection = AsteriskSection()
+    trunk: Trunk = Trunk()
     lab: LabSection = LabSection()
 
     def redacted(self) -> "Config":
@@ -206,13 +242,14 @@ class Config:
             admin=replace(self.admin, secret_key=_mask(self.admin.secret_key),
                           webform_token=_mask(self.admin.webform_token)),
             report=replace(self.report, smtp_password=_mask(self.report.smtp_password)),
+            trunk=replace(self.trunk, password=_mask(self.trunk.password)),
             database=replace(self.database, url=_mask_url(self.database.url)),
             redis=replace(self.redis, url=_mask_url(self.redis.url)),
         )
 
 
 SECRET_KEYS = {("ari", "password"), ("api", "token"), ("admin", "secret_key"),
-               ("admin", "webform_token"), ("report", "smtp_password")}
+               ("admin", "webform_token"), ("report", "smtp_password"), ("trunk", "password")}
 
 
 def _sections() -> dict[str, type]:
@@ -450,6 +487,7 @@ def validate(config: Config, for_: set[str] | frozenset[str] = frozenset()) -> l
         problems.append(ConfigProblem("log.level", "must be debug, info, warn, error or critical"))
     if config.recordings.format not in ("wav", "gsm", "wav49"):
         problems.append(ConfigProblem("recordings.format", "must be wav, gsm or wav49"))
+    problems.extend(_asterisk_problems(config))
 
     if "daemon" in for_:
         for p in (_secret_problem("ari.password", config.ari.password, "PBX_CRM_ARI_PASSWORD"),
@@ -477,6 +515,63 @@ def validate(config: Config, for_: set[str] | frozenset[str] = frozenset()) -> l
         if not _is_loopback_host(config.lab.trunk_ip) or config.lab.trunk_ip == "127.0.0.1":
             problems.append(ConfigProblem("lab.trunk_ip", "must be a loopback address other than 127.0.0.1"))
     return problems
+
+
+_SIP_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")
+NUMBER_FORMATS = ("e164", "national", "digits")
+
+
+def _asterisk_problems(config: Config) -> list[ConfigProblem]:
+    """[asterisk] and [trunk]: every value here ends up in an Asterisk config file or a
+    dial string, so each is held to the characters it needs."""
+    problems = []
+    a, t = config.asterisk, config.trunk
+    if not a.etc_dir.startswith("/"):
+        problems.append(ConfigProblem("asterisk.etc_dir", "must be an absolute path"))
+    if not re.fullmatch(r"[0-9.]{7,15}:[0-9]{1,5}|\[[0-9a-fA-F:]+\]:[0-9]{1,5}", a.sip_bind):
+        problems.append(ConfigProblem("asterisk.sip_bind", "must be address:port, e.g. 0.0.0.0:5060"))
+    if a.sip_server and not _HOST_PORT.match(a.sip_server):
+        problems.append(ConfigProblem("asterisk.sip_server", "must be a host name or address[:port]"))
+    bad = [p for p in split_list(a.fallback_phones) if not _SIP_NAME.match(p)]
+    if bad:
+        problems.append(ConfigProblem("asterisk.fallback_phones",
+                                      f"{bad[0][:40]!r} is not a SIP endpoint name"))
+    if not 5 <= a.fallback_timeout <= 600:
+        problems.append(ConfigProblem("asterisk.fallback_timeout", "must be 5..600 seconds"))
+    if not 0 <= a.agi_process_max <= 64:
+        problems.append(ConfigProblem("asterisk.agi_process_max", "must be 0..64"))
+    if not re.fullmatch(r"/[A-Za-z0-9_./-]+", a.agi_command):
+        problems.append(ConfigProblem("asterisk.agi_command", "must be an absolute path"))
+    if not _SIP_NAME.match(t.endpoint):
+        problems.append(ConfigProblem("trunk.endpoint", "must be 1-40 letters, digits, '_', '.' or '-'"))
+    if t.mode not in ("ip", "register"):
+        problems.append(ConfigProblem("trunk.mode", "must be ip or register"))
+    if t.host and not _HOST_PORT.match(t.host):
+        problems.append(ConfigProblem("trunk.host", "must be a host name or address[:port]"))
+    for item in split_list(t.match):
+        if not re.fullmatch(r"[0-9A-Za-z.:-]+(/[0-9]{1,3})?", item):
+            problems.append(ConfigProblem("trunk.match", f"{item[:40]!r} is not an address or network"))
+    for key in ("username", "auth_username", "from_domain"):
+        value = getattr(t, key)
+        if value and not re.fullmatch(r"[A-Za-z0-9_.@+-]{1,80}", value):
+            problems.append(ConfigProblem(f"trunk.{key}", "has characters a SIP account cannot have"))
+    if t.password and (any(c in t.password for c in ';[]\n\r$"\\') or not t.password.isprintable()):
+        problems.append(ConfigProblem("trunk.password", "must not contain ; [ ] $ \" \\ or control characters"))
+    if t.mode == "register" and t.host and not (t.username and t.password):
+        problems.append(ConfigProblem("trunk.username", "register mode needs username and password"))
+    for did in split_list(t.dids):
+        if not re.fullmatch(r"\+?[0-9]{3,20}", did):
+            problems.append(ConfigProblem("trunk.dids", f"{did[:40]!r} is not a phone number"))
+    for key in ("caller_id_format", "dial_format"):
+        if getattr(t, key) not in NUMBER_FORMATS:
+            problems.append(ConfigProblem(f"trunk.{key}", "must be e164, national or digits"))
+    return problems
+
+
+def split_list(text: str) -> list[str]:
+    """``"101, 102"`` -> ``["101", "102"]``: the comma-separated lists of the config."""
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 # ---- display ----------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from pbx_daemon.telephony.routing.deadline import plan_within
 from pbx_daemon.telephony.routing.lookup import look_up
 from pbx_daemon.telephony.routing.policy import StepTimeouts
 from pbx_daemon.telephony.stasis import StasisApp
+from pbx_daemon.telephony.trunk import TrunkDialing
 from pbx_daemon.telephony.sweep import INTERVAL as SWEEP_INTERVAL
 
 log = Logger(namespace="pbx_daemon.service")
@@ -235,6 +236,7 @@ def make_service(config, reactor) -> MultiService:
         app=ari.app, rest=rest, control=AriCallControl(rest, ari.app, r.blocked_action),
         recorder=events, clock=reactor, lookup=lookup, timeouts=timeouts, deadline=deadline,
         phone_check=phone_check, observe_routing=metrics.routing_decided,
+        trunk=TrunkDialing.from_config(config),
     )
     # Lost events and failed hang-ups are found within seconds (ghost legs, busy phones).
     sweeper = TimerService(SWEEP_INTERVAL, app.sweep_once)
@@ -273,7 +275,8 @@ def make_service(config, reactor) -> MultiService:
             store_dir=config.recordings.dir, region=region,
             callback_deadline_minutes=config.inquiries.callback_deadline_minutes,
             horizon_hours=config.asterisk.reconcile_horizon_hours,
-            stale_missed_tasks=config.inquiries.stale_missed_tasks, tz=config.general.timezone),
+            stale_missed_tasks=config.inquiries.stale_missed_tasks, tz=config.general.timezone,
+            trunk_endpoint=config.trunk.endpoint),
         interval=config.asterisk.reconcile_interval, live_call_ids=live_call_ids,
         to_thread=lambda fn: deferToThreadPool(reactor, reconcile_pool, fn),
         on_start=reconcile_pool.start, on_stop=reconcile_pool.stop)

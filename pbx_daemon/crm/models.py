@@ -181,6 +181,10 @@ class Employee(Timestamps, Base):
     # Goes into the admin's session cookie at login and is checked on every request: a new
     # value (logout, password change) ends every session the employee had.
     session_nonce: Mapped[str | None] = mapped_column(String(32), default=new_session_nonce)
+    # The phone's SIP digest credentials (pbx_daemon.telephony.phones_file): the HA1 of
+    # "<sip_endpoint>:pbx-crm:<password>", never the password. None: no registering phone.
+    sip_md5_cred: Mapped[str | None] = mapped_column(String(32))
+    sip_password_set_at: Mapped[datetime | None] = mapped_column()
 
     department: Mapped[Department | None] = relationship(back_populates="members",
                                                          foreign_keys=[department_id])

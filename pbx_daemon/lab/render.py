@@ -36,6 +36,7 @@ def render_files(s: LabSettings) -> dict[str, dict[str, str]]:
         "TRUNK_HOST": f"{s.trunk_ip}:{s.pbx_sip_port}",
         "TRUNK_MATCH": s.trunk_ip,
         "TRUNK_FROM_USER": "pbx-crm",
+        "TRUNK_ENDPOINT": s.trunk_endpoint,
         "FALLBACK_DIAL": dial_list(s.fallback_phones),
         "FALLBACK_TIMEOUT": str(s.fallback_timeout),
         "AGI_COMMAND": f"{opt_path(s.name)}/agi-route",

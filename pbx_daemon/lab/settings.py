@@ -27,6 +27,7 @@ class LabSettings:
     ari_username: str = "pbx-crm"
     ari_password: str = ""
     ari_app: str = "pbx-crm"
+    trunk_endpoint: str = "pbxcrm-trunk"
     phones: tuple[str, ...] = ("101", "102", "103", "104", "105", "106", "107", "108")
     # Rung by the dialplan when neither the daemon nor the AGI fallback can route a call.
     fallback_phones: tuple[str, ...] = ("101", "102")
@@ -66,6 +67,7 @@ class LabSettings:
             ari_username=config.ari.username,
             ari_password=config.ari.password,
             ari_app=config.ari.app,
+            trunk_endpoint=config.trunk.endpoint,
             fastagi_port=_endpoint_port(config.agi.listen, 4573),
             fastagi_standby_port=_endpoint_port(config.agi.standby_listen, 4574),
             blocked_action=config.routing.blocked_action,

@@ -38,7 +38,7 @@ def cmd_reconcile(args: argparse.Namespace, config: Config, console: Console) ->
                                 store_dir=config.recordings.dir,
                                 region=config.general.default_region, settled_before=now - 5,
                                 callback_deadline_minutes=config.inquiries.callback_deadline_minutes,
-                                tz=config.general.timezone)
+                                tz=config.general.timezone, trunk_endpoint=config.trunk.endpoint)
     else:
         engine = db.make_engine(config.database.url)
         try:
@@ -48,7 +48,8 @@ def cmd_reconcile(args: argparse.Namespace, config: Config, console: Console) ->
                 region=config.general.default_region,
                 callback_deadline_minutes=config.inquiries.callback_deadline_minutes,
                 horizon_hours=config.asterisk.reconcile_horizon_hours,
-                stale_missed_tasks=config.inquiries.stale_missed_tasks, tz=config.general.timezone)
+                stale_missed_tasks=config.inquiries.stale_missed_tasks, tz=config.general.timezone,
+                trunk_endpoint=config.trunk.endpoint)
             summary = reconciler.run(now=now)
             reconciler.reset()
         finally:

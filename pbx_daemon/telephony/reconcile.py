@@ -62,7 +62,8 @@ from pbx_daemon.telephony.cel_tail import CelTail, Position
 log = Logger(namespace="pbx_daemon.reconcile")
 
 _CHANNEL = re.compile(r"^PJSIP/(?P<endpoint>[A-Za-z0-9_.-]+)-[0-9a-f]+$")
-TRUNK_ENDPOINT = "trunk"
+# The provider trunk's PJSIP endpoint (trunk.endpoint): its channels are the caller's side.
+TRUNK_ENDPOINT = "pbxcrm-trunk"
 POSITION_KEY = "cel_reconcile_position"
 # Calls per transaction (with SQLite the write lock is held ~0.1 s, so the store's own
 # writes wait no longer than that); the stop flag is checked between batches.
@@ -218,6 +219,7 @@ class Options:
     now: datetime | None = None
     live_call_ids: frozenset[str] = frozenset()
     tz: str | None = None  # the company's time zone, for task comments
+    trunk_endpoint: str = TRUNK_ENDPOINT
 
 
 @dataclass
@@ -300,7 +302,7 @@ def _inbound(session: Session, cel: CelCall, call: m.Call | None, endpoints: dic
     # An inbound call is one the trunk channel started (its uniqueid is the linkedid);
     # a click-to-call also has a trunk channel, but the employee's phone started it.
     trunk = next((e for e in cel.events if e.get("eventtype") == "CHAN_START"
-                  and _endpoint(e) == TRUNK_ENDPOINT
+                  and _endpoint(e) == opts.trunk_endpoint
                   and e.get("uniqueid") == cel.linkedid), None)
     if trunk is None and call is None:
         return None, None
@@ -323,7 +325,7 @@ def _inbound(session: Session, cel: CelCall, call: m.Call | None, endpoints: dic
     added: dict[str, m.CallLeg] = {}
     for event in cel.events:
         endpoint = _endpoint(event)
-        if endpoint is None or endpoint == TRUNK_ENDPOINT:
+        if endpoint is None or endpoint == opts.trunk_endpoint:
             continue
         channel = event.get("uniqueid", "")
         kind = event.get("eventtype")
@@ -449,7 +451,7 @@ def reconcile(session: Session, cel_lines: Iterable[str], *, recordings_dir: str
               settled_before: float | None = None,
               live_call_ids: frozenset[str] = frozenset(), since: float | None = None,
               now: datetime | None = None, stale_missed_tasks: str = "summary",
-              tz: str | None = None) -> Summary:
+              tz: str | None = None, trunk_endpoint: str = TRUNK_ENDPOINT) -> Summary:
     """Store every complete inbound call in ``cel_lines`` that the calls table lacks, and
     every desk-phone call the dialplan placed without the daemon; complete rows in
     progress (not in ``live_call_ids``) from their CEL. One transaction.
@@ -464,7 +466,7 @@ def reconcile(session: Session, cel_lines: Iterable[str], *, recordings_dir: str
         calls.add(line)
     opts = Options(recordings_dir=recordings_dir, store_dir=store_dir, region=region,
                    callback_deadline_minutes=callback_deadline_minutes, since=since, now=now,
-                   live_call_ids=live_call_ids, tz=tz)
+                   live_call_ids=live_call_ids, tz=tz, trunk_endpoint=trunk_endpoint)
     batch = store_calls(session, calls.settled(settled_before), opts)
     if now is not None:
         apply_summary_tasks(session, decide_late_callbacks(
@@ -524,11 +526,13 @@ class Reconciler:
                  recordings_dir: str | Path, store_dir: str | Path | None = None,
                  region: str = "RU", callback_deadline_minutes: int = 15,
                  horizon_hours: int = 24, stale_missed_tasks: str = "summary",
-                 settle: float = 5.0, tz: str | None = None):
+                 settle: float = 5.0, tz: str | None = None,
+                 trunk_endpoint: str = TRUNK_ENDPOINT):
         self.sessions = sessions
         self.cel_log = Path(cel_log)
         self.opts = Options(recordings_dir=recordings_dir, store_dir=store_dir, region=region,
-                            callback_deadline_minutes=callback_deadline_minutes, tz=tz)
+                            callback_deadline_minutes=callback_deadline_minutes, tz=tz,
+                            trunk_endpoint=trunk_endpoint)
         self.horizon_hours = horizon_hours
         self.stale_missed_tasks = stale_missed_tasks
         self.settle = settle

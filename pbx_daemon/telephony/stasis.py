@@ -29,6 +29,7 @@ from twisted.logger import Logger
 
 from pbx_daemon.telephony import names
 from pbx_daemon.telephony.adoption import Adoption
+from pbx_daemon.telephony.trunk import TrunkDialing
 from pbx_daemon.telephony.ari import messages as ari
 from pbx_daemon.telephony.ari.control import AriInventory, AriOutboundControl, AriPhoneControl
 from pbx_daemon.telephony.ari.rest import AriRest
@@ -61,12 +62,13 @@ class StasisApp:
                  inventory: IAsteriskInventory | None = None,
                  phone_control: IPhoneControl | None = None,
                  phone_check: PhoneCheck | None = None,
-                 observe_routing: Observe | None = None):
+                 observe_routing: Observe | None = None,
+                 trunk: TrunkDialing = TrunkDialing()):
         """``app`` is the Stasis application's name; ``rest`` builds the ARI adapters
         not given (click-to-call and desk-phone control, inventory). ``phone_check``
         decides a desk phone's call (off the reactor); without it every desk phone's call
         goes back to the dialplan, which places it. ``observe_routing(seconds, result)``
-        hears each inbound route decision (metrics)."""
+        hears each inbound route decision (metrics); ``trunk`` is how numbers are dialled out."""
         self.app = app
         self.control = control
         self.recorder = recorder
@@ -80,13 +82,13 @@ class StasisApp:
                                     busy_endpoints=self.busy_endpoints,
                                     call_over=self._call_over,
                                     observe_routing=observe_routing)
-        outbound_control = outbound_control or AriOutboundControl(rest, self.app)
+        outbound_control = outbound_control or AriOutboundControl(rest, self.app, trunk)
         self.outbound = OutboundCalls(control=outbound_control, recorder=recorder, clock=clock,
                                       call_over=self._call_over)
         # A desk phone hears ringback while its number is checked; giving up hands the
         # call to the dialplan, which knows no blocklist: so a longer deadline than a
         # caller's lookup gets (at least 2 s).
-        self.phone = PhoneCalls(control=phone_control or AriPhoneControl(rest, self.app),
+        self.phone = PhoneCalls(control=phone_control or AriPhoneControl(rest, self.app, trunk),
                                 recorder=recorder, clock=clock, check=phone_check,
                                 deadline=max(deadline, PHONE_CHECK_DEADLINE),
                                 call_over=self._call_over)

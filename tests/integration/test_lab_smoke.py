@@ -60,7 +60,7 @@ def test_trunk_call_reaches_pbx_and_rings_a_phone_which_answers(fresh_lab: Lab):
             # hostile-caller-id tests send those.
             continue
     trunk_starts = [r for r in records if r["eventtype"] == "CHAN_START"
-                    and r["channame"].startswith("PJSIP/trunk-") and r["eventtime"] >= start]
+                    and r["channame"].startswith("PJSIP/pbxcrm-trunk-") and r["eventtime"] >= start]
     assert [r["exten"] for r in trunk_starts] == ["+74951110001"]
 
 

@@ -27,7 +27,7 @@ def inbound(linkedid: str, caller: str, t0: float, *, phones=("101",), answered_
             ) -> tuple[list[str], list[str]]:
     """(the lines written while it rings, the rest): missed (the caller gives up after
     ``ring`` s) or answered by ``answered_by`` after ``ring`` s, talking ``talk`` s."""
-    trunk = "PJSIP/trunk-0000000a"
+    trunk = "PJSIP/pbxcrm-trunk-0000000a"
     start = [
         ev("CHAN_START", t0, linkedid, trunk, linkedid, num=caller, exten=dialled,
            context="pbxcrm-from-trunk"),

@@ -21,7 +21,7 @@ def fixture(name: str):
 def test_stasis_start_of_a_caller_carries_the_channel_and_the_dialled_number():
     event = ari.parse_event(fixture("stasis_start_inbound.json"))
     assert event == ari.StasisStart(
-        ari.Channel("pbx-1796084891.0", "PJSIP/trunk-00000000", "Ring", "+79161234567",
+        ari.Channel("pbx-1796084891.0", "PJSIP/pbxcrm-trunk-00000000", "Ring", "+79161234567",
                     "Romashka", "Stasis", "pbx-crm,inbound,+74951110001"),
         ("inbound", "+74951110001"))
 

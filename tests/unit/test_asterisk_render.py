@@ -19,7 +19,7 @@ VALUES = {
     "ARI_BIND": "127.0.0.1", "ARI_PORT": "8088", "ARI_USERNAME": "pbx-crm",
     "ARI_PASSWORD": "s3cret-s3cret-s3cret", "ARI_APP": "pbx-crm", "SIP_BIND": "127.0.0.1",
     "SIP_PORT": "5060", "TRUNK_HOST": "198.51.100.7:5060", "TRUNK_MATCH": "198.51.100.7",
-    "TRUNK_FROM_USER": "pbx-crm", "FALLBACK_DIAL": "PJSIP/101&PJSIP/102", "FALLBACK_TIMEOUT": "30",
+    "TRUNK_FROM_USER": "pbx-crm", "TRUNK_ENDPOINT": "pbxcrm-trunk", "FALLBACK_DIAL": "PJSIP/101&PJSIP/102", "FALLBACK_TIMEOUT": "30",
     "FASTAGI_HOST": "127.0.0.1", "BLOCKED_ACTION": "busy", "FASTAGI_PORT": "4573", "FASTAGI_STANDBY_PORT": "4574",
     "AGI_COMMAND": "/opt/pbx-crm/bin/pbx-crm-agi-route", "AGI_PROCESS_MAX": "2", "RECORDING_DIR": "/var/spool/asterisk/recording",
 }
@@ -63,6 +63,6 @@ def test_dial_list_is_built_from_valid_endpoint_names_only():
 def test_registering_phone_gets_auth_and_no_static_contact():
     text = render_phones([Phone("201", password="Phone-Secret-1")])
     assert "auth = 201-auth" in text and "password = Phone-Secret-1" in text
-    assert "max_contacts = 1" in text and "contact =" not in text
+    assert "max_contacts = 1" in text and "\ncontact =" not in text
     with pytest.raises(RenderError):
         render_phones([Phone("20 1")])

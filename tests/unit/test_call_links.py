@@ -284,11 +284,11 @@ def _cel(linkedid, caller, at):
     def ev(kind, chan, uniqueid, t, **extra):
         return json.dumps({"eventtype": kind, "eventtime": str(at + t), "channame": chan,
                            "uniqueid": uniqueid, "linkedid": linkedid, **extra})
-    return [ev("CHAN_START", "PJSIP/trunk-00000001", linkedid, 0, num=caller, exten="+74951110001"),
+    return [ev("CHAN_START", "PJSIP/pbxcrm-trunk-00000001", linkedid, 0, num=caller, exten="+74951110001"),
             ev("CHAN_START", "PJSIP/101-00000002", "leg-1", 0.1),
             ev("ANSWER", "PJSIP/101-00000002", "leg-1", 2),
             ev("HANGUP", "PJSIP/101-00000002", "leg-1", 6, eventextra='{"hangupcause": 16}'),
-            ev("LINKEDID_END", "PJSIP/trunk-00000001", linkedid, 6)]
+            ev("LINKEDID_END", "PJSIP/pbxcrm-trunk-00000001", linkedid, 6)]
 
 
 def test_reconciliation_links_the_calls_it_stores(factory, tmp_path):

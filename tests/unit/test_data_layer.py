@@ -193,10 +193,10 @@ def test_the_cli_marks_dirty_slots_and_reads_stored_times_back_aware(engine, tmp
     # still be being written: the reader leaves it for the next run).
     cel.write_text("".join(json.dumps(e) + "\n" for e in (
         {"eventtype": "CHAN_START", "eventtime": start, "linkedid": "1700000000.1",
-         "uniqueid": "1700000000.1", "channame": "PJSIP/trunk-00000001", "num": "+79161234567",
+         "uniqueid": "1700000000.1", "channame": "PJSIP/pbxcrm-trunk-00000001", "num": "+79161234567",
          "exten": "+74950000000"},
         {"eventtype": "LINKEDID_END", "eventtime": start + 90, "linkedid": "1700000000.1",
-         "uniqueid": "1700000000.1", "channame": "PJSIP/trunk-00000001"},
+         "uniqueid": "1700000000.1", "channame": "PJSIP/pbxcrm-trunk-00000001"},
     )))
     monkeypatch.setenv("PBX_CRM_DATABASE_URL", str(engine.url))
     assert cli.main(["reconcile", "--cel-log", str(cel)]) == 0

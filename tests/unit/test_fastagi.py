@@ -8,7 +8,7 @@ from twisted.internet.testing import StringTransport
 from pbx_daemon.telephony.fastagi import FastAGIFactory
 
 ENV = (b"agi_network: yes\nagi_network_script: route\nagi_request: agi://127.0.0.1:4573/route\n"
-       b"agi_channel: PJSIP/trunk-00000001\nagi_callerid: +79161234567\n"
+       b"agi_channel: PJSIP/pbxcrm-trunk-00000001\nagi_callerid: +79161234567\n"
        b"agi_extension: s\nagi_arg_1: +74951110001\n\n")
 
 

@@ -75,7 +75,7 @@ def _cel(linkedid, start, answered=True):
     leg = f"{linkedid}9"
     events = [
         {"eventtype": "CHAN_START", "eventtime": start, "linkedid": linkedid, "uniqueid": linkedid,
-         "channame": "PJSIP/trunk-00000001", "num": NUMBER, "exten": "+74950000000"},
+         "channame": "PJSIP/pbxcrm-trunk-00000001", "num": NUMBER, "exten": "+74950000000"},
         {"eventtype": "CHAN_START", "eventtime": start + 1, "linkedid": linkedid, "uniqueid": leg,
          "channame": "PJSIP/101-00000002"},
     ]
@@ -86,7 +86,7 @@ def _cel(linkedid, start, answered=True):
         {"eventtype": "HANGUP", "eventtime": start + 60, "linkedid": linkedid, "uniqueid": leg,
          "channame": "PJSIP/101-00000002", "eventextra": json.dumps({"hangupcause": 16})},
         {"eventtype": "LINKEDID_END", "eventtime": start + 61, "linkedid": linkedid,
-         "uniqueid": linkedid, "channame": "PJSIP/trunk-00000001"},
+         "uniqueid": linkedid, "channame": "PJSIP/pbxcrm-trunk-00000001"},
     ]
     return [json.dumps(e) for e in events]
 

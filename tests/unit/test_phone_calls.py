@@ -208,11 +208,11 @@ def test_the_stasis_application_places_a_desk_phone_call_over_ari():
     assert rest.requests[0][:2] == ("POST", "/channels/1700.1/ring")
     method, path, params = rest.requests[1]
     assert (method, path) == ("POST", "/channels")
-    assert params == {"endpoint": "PJSIP/+79161234567@trunk", "app": "pbx-crm",
+    assert params == {"endpoint": "PJSIP/+79161234567@pbxcrm-trunk", "app": "pbx-crm",
                       "appArgs": "phone-peer,1700.1", "channelId": "1700.1-peer",
                       "originator": "1700.1", "timeout": 45, "callerId": "+74951110001"}
     assert "101" in app.busy_endpoints()
-    app.on_event(stasis_start("1700.1-peer", "phone-peer", "1700.1", name="PJSIP/trunk-0000002b"))
+    app.on_event(stasis_start("1700.1-peer", "phone-peer", "1700.1", name="PJSIP/pbxcrm-trunk-0000002b"))
     paths = [(m_, p) for m_, p, _ in rest.requests]
     assert paths[2:] == [("POST", "/channels/1700.1/answer"), ("POST", "/bridges"),
                          ("POST", "/bridges/br-1700.1/addChannel"),
@@ -255,7 +255,7 @@ def test_the_dialplan_fallback_gets_only_digits_and_plus():
 
 def test_a_peer_leg_nobody_knows_is_stopped():
     app, rest, clock = make_app(OUT)
-    app.on_event(stasis_start("9.9-peer", "phone-peer", "9.9", name="PJSIP/trunk-1"))
+    app.on_event(stasis_start("9.9-peer", "phone-peer", "9.9", name="PJSIP/pbxcrm-trunk-1"))
     assert rest.requests[-1][:2] == ("DELETE", "/channels/9.9-peer")
 
 

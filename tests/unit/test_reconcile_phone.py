@@ -58,7 +58,7 @@ def session():
 
 
 def test_an_outbound_desk_call_placed_by_the_dialplan_is_stored_on_the_card(session, tmp_path):
-    cel = phone_call_cel("89161234567", "PJSIP/trunk-00000002")
+    cel = phone_call_cel("89161234567", "PJSIP/pbxcrm-trunk-00000002")
     summary = reconcile(session, cel, recordings_dir=tmp_path)
     assert (summary.stored, summary.answered) == (1, 1)
     call = session.scalar(select(m.Call))
@@ -70,7 +70,7 @@ def test_an_outbound_desk_call_placed_by_the_dialplan_is_stored_on_the_card(sess
     assert call.company_id == company.id and call.department_id == anna.department_id
     assert (call.talk_seconds, call.duration_seconds) == (30, 33)
     assert [(leg.endpoint, leg.outcome) for leg in sorted(call.legs, key=lambda leg: leg.step)] == \
-        [("PJSIP/101", "answered"), ("PJSIP/trunk", "answered")]
+        [("PJSIP/101", "answered"), ("PJSIP/pbxcrm-trunk", "answered")]
     # Running it again stores nothing twice.
     assert reconcile(session, cel, recordings_dir=tmp_path).stored == 0
     assert session.scalar(select(func.count()).select_from(m.Call)) == 1
@@ -88,7 +88,7 @@ def test_an_internal_desk_call_is_stored_as_internal(session, tmp_path):
 
 @pytest.mark.parametrize("cause,outcome", [(17, "busy"), (19, "no_answer"), (16, "abandoned")])
 def test_an_unanswered_desk_call_keeps_its_outcome(session, tmp_path, cause, outcome):
-    reconcile(session, phone_call_cel("+79161234567", "PJSIP/trunk-00000002", answered=False,
+    reconcile(session, phone_call_cel("+79161234567", "PJSIP/pbxcrm-trunk-00000002", answered=False,
                                       cause=cause), recordings_dir=tmp_path)
     call = session.scalar(select(m.Call))
     assert (call.outcome, call.answered_at, call.talk_seconds) == (outcome, None, None)
@@ -98,5 +98,5 @@ def test_a_call_the_daemon_stored_is_left_alone(session, tmp_path):
     session.add(m.Call(linkedid="1700.1", direction="outbound", outcome="answered",
                        started_at=datetime.fromtimestamp(T, timezone.utc)))
     session.commit()
-    assert reconcile(session, phone_call_cel("89161234567", "PJSIP/trunk-1"),
+    assert reconcile(session, phone_call_cel("89161234567", "PJSIP/pbxcrm-trunk-1"),
                      recordings_dir=tmp_path).stored == 0

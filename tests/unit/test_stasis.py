@@ -44,7 +44,7 @@ def make_app(lookup_result=None, deferred=None, rest=None):
 
 def stasis_start(channel_id, *args, number="+79161234567"):
     return {"type": "StasisStart", "args": list(args),
-            "channel": {"id": channel_id, "name": "PJSIP/trunk-1", "caller": {"number": number}}}
+            "channel": {"id": channel_id, "name": "PJSIP/pbxcrm-trunk-1", "caller": {"number": number}}}
 
 
 def destroyed(channel_id, cause=16):

@@ -36,7 +36,7 @@ def test_click_to_call_rings_the_employee_then_dials_the_client_through_the_trun
 
     app.on_event(started(call_id, "c2c-employee", call_id))
     method, path, params = rest.requests[-1]
-    assert params["endpoint"] == "PJSIP/+79161234567@trunk"
+    assert params["endpoint"] == "PJSIP/+79161234567@pbxcrm-trunk"
     assert params["originator"] == call_id and params["callerId"] == "+74951234567"
     assert ("POST", f"/channels/{call_id}/play") in rest.paths()
 

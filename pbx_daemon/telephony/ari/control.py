@@ -34,6 +34,7 @@ from zope.interface import implementer
 from pbx_daemon.crm.phones import is_e164
 from pbx_daemon.telephony import names
 from pbx_daemon.telephony.ari.messages import bridge_from_json, channel_from_json
+from pbx_daemon.telephony.trunk import TrunkDialing
 from pbx_daemon.telephony.ari.rest import AriError, AriRest
 from pbx_daemon.telephony.asterisk_render import dial_list
 from pbx_daemon.telephony.calls.interfaces import (IAsteriskInventory, ICallControl,
@@ -182,7 +183,7 @@ class AriCallControl:
 class AriOutboundControl:
     """Click-to-call over ARI. Originations report failure through ``on_failed``."""
 
-    def __init__(self, rest: AriRest, app: str, trunk: str = "trunk"):
+    def __init__(self, rest: AriRest, app: str, trunk: TrunkDialing = TrunkDialing()):
         self.rest = rest
         self.app = app
         self.trunk = trunk
@@ -214,11 +215,11 @@ class AriOutboundControl:
             log.error("refusing to dial {number!r}: not E.164", number=number)
             self.on_failed(call_id, "client")
             return
-        params = {"endpoint": f"PJSIP/{number}@{self.trunk}", "app": self.app,
+        params = {"endpoint": self.trunk.dial_string(number), "app": self.app,
                   "appArgs": f"{names.ARG_C2C_CLIENT},{call_id}", "channelId": client_leg,
                   "originator": call_id, "timeout": timeout}
         if caller_id and is_e164(caller_id):
-            params["callerId"] = caller_id
+            params["callerId"] = self.trunk.caller_id(caller_id)
         self.rest.request("POST", "/channels", params).addErrback(
             self._originate_failed, call_id, "client")
 
@@ -246,7 +247,7 @@ class AriPhoneControl:
     ``appArgs=phone-peer,<call id>`` and ``originator`` = the phone's channel, so CEL keeps
     one linkedid. A failed origination reports through ``on_failed``."""
 
-    def __init__(self, rest: AriRest, app: str, trunk: str = "trunk"):
+    def __init__(self, rest: AriRest, app: str, trunk: TrunkDialing = TrunkDialing()):
         self.rest = rest
         self.app = app
         self.trunk = trunk
@@ -280,11 +281,11 @@ class AriPhoneControl:
             log.error("refusing to dial {number!r}: not E.164", number=number)
             self.on_failed(call_id)
             return
-        params = {"endpoint": f"PJSIP/{number}@{self.trunk}", "app": self.app,
+        params = {"endpoint": self.trunk.dial_string(number), "app": self.app,
                   "appArgs": f"{names.ARG_PHONE_PEER},{call_id}", "channelId": peer_leg,
                   "originator": call_id, "timeout": timeout}
         if caller_id and is_e164(caller_id):
-            params["callerId"] = caller_id
+            params["callerId"] = self.trunk.caller_id(caller_id)
         self._originate(call_id, params)
 
     def connect(self, call_id, peer_leg, ext):
