@@ -78,6 +78,8 @@ def create_app(config=None, clock=None) -> Flask:
         # WSGI app served any other way.
         MAX_CONTENT_LENGTH=config.admin.max_request_bytes,
     )
+    if config.admin.trusted_proxies:
+        _behind_proxies(app, config.admin.trusted_proxies)
     db = SQLAlchemy(app)
     CSRFProtect(app)
     Babel(app, locale_selector=_locale, default_locale="ru",
@@ -182,6 +184,19 @@ def create_app(config=None, clock=None) -> Flask:
 
 
 LANGUAGES = ("ru", "en")
+
+
+def _behind_proxies(app: Flask, hops: int) -> None:
+    """Believe the last ``hops`` values of X-Forwarded-For, -Proto, -Host and -Port (each
+    trusted proxy appends or sets its own): ``request.remote_addr`` is then the client's
+    address (the per-address login throttle), ``request.scheme`` https and
+    ``request.host`` the public host (``url_for(_external=True)``, the same-site checks
+    on referrers, Flask-WTF's HTTPS referrer check). Never X-Forwarded-Prefix: nginx as
+    the README sets it up passes a client's own through. Without this (the default) no
+    X-Forwarded-* header changes anything: Twisted's WSGI container gives the peer."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=0)
 
 
 def _locale():

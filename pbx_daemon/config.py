@@ -94,6 +94,9 @@ class AdminSection:
     # The largest request body, checked by Twisted before it is read (and by Flask): a
     # call-list upload (20 MiB) plus the form around it.
     max_request_bytes: int = 24 * 1024 * 1024
+    # Reverse proxies in front of the admin (nginx: 1) whose X-Forwarded-For/-Proto/-Host/
+    # -Port the admin believes; 0 believes none (a client could forge them).
+    trusted_proxies: int = 0
 
 
 @dataclass(frozen=True)
@@ -468,6 +471,8 @@ def validate(config: Config, for_: set[str] | frozenset[str] = frozenset()) -> l
         problems.append(ConfigProblem("admin.max_streams_per_user", "must be 1..100"))
     if not 1024 * 1024 <= a.max_request_bytes <= 1024 ** 3:
         problems.append(ConfigProblem("admin.max_request_bytes", "must be 1 MiB..1 GiB (in bytes)"))
+    if not 0 <= a.trusted_proxies <= 5:
+        problems.append(ConfigProblem("admin.trusted_proxies", "must be 0..5 (proxies in front of the admin)"))
     if not 0 <= config.asterisk.reconcile_horizon_hours <= 87600:
         problems.append(ConfigProblem("asterisk.reconcile_horizon_hours",
                                       "must be 0..87600 hours (0: the whole CEL log)"))
