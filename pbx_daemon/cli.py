@@ -8,6 +8,7 @@ then the environment, then ``--log-format``); each command's body lives with its
 * ``report``, ``stats``: :mod:`pbx_daemon.crm.stats.commands`
 * ``reconcile``, ``call``, ``status``: :mod:`pbx_daemon.telephony.commands`
 * ``lab``, ``demo``: :mod:`pbx_daemon.lab.commands`
+* ``asterisk install|uninstall``: :mod:`pbx_daemon.telephony.install_command`
 * ``daemon``, ``admin``: here, handing the configuration to :func:`pbx_daemon.service.run`
   and :func:`admin.serve.run`.
 
@@ -28,6 +29,7 @@ from pbx_daemon.crm.commands import cmd_import_list, cmd_link_calls, cmd_user
 from pbx_daemon.crm.stats.commands import cmd_report, cmd_stats
 from pbx_daemon.lab.commands import cmd_demo, cmd_lab
 from pbx_daemon.telephony.commands import cmd_call, cmd_reconcile, cmd_status
+from pbx_daemon.telephony import install_command
 
 
 def _require(config: Config, components: set[str]) -> None:
@@ -154,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     dsub2.add_parser("calls", help="place the demo calls through the lab (the daemon must run)") \
         .add_argument("--giveup", type=int, default=4, help="seconds a missed caller rings before giving up")
     c.set_defaults(func=cmd_demo)
+
+    install_command.add_parser(sub)
+    sub.choices["asterisk"].set_defaults(func=install_command.cmd_asterisk)
 
     c = sub.add_parser("daemon", help="run the call-routing daemon (ARI + FastAGI + HTTP API)")
     c.add_argument("--log-format", choices=("text", "json"))

@@ -574,6 +574,12 @@ def _asterisk_problems(config: Config) -> list[ConfigProblem]:
     return problems
 
 
+def endpoint_port(spec: str, default: int) -> int:
+    """The port of a Twisted endpoint string such as ``tcp:4573:interface=127.0.0.1``."""
+    match = re.match(r"^tcp6?:(?:port=)?(\d+)", spec)
+    return int(match.group(1)) if match else default
+
+
 def split_list(text: str) -> list[str]:
     """``"101, 102"`` -> ``["101", "102"]``: the comma-separated lists of the config."""
     return [part.strip() for part in text.split(",") if part.strip()]

@@ -1,8 +1,10 @@
-"""The lab's Asterisk configuration, as text: the PBX gets the project's own
-``asterisk_conf/`` and ``dialplan/`` rendered with the lab's settings (the files production
-uses) plus one lab-only file, ``templates/pbx_extensions_lab.conf`` (a native ring group DID
-to compare against); the world (trunk and phones) gets ``templates/world_*.conf``. Nothing
-is written here.
+"""The lab's Asterisk configuration, as text. The PBX is a small customer box
+(``templates/pbx_*.conf``: one transport, HTTP off, CEL off) into which pbx-crm is installed
+by the same plan ``pbx-crm asterisk install`` applies on a real box
+(:func:`~pbx_daemon.telephony.install.plan_install`), so every lab test runs the installed
+files; then one lab-only file, ``templates/pbx_extensions_lab.conf`` (a native ring group
+DID to compare against). The world (trunk and phones) gets ``templates/world_*.conf``.
+Nothing is written here.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from pbx_daemon.lab.settings import LabError, LabSettings, instance_path, opt_path
-from pbx_daemon.telephony.asterisk_render import Phone, dial_list, render_pbx_files, render_text
+from pbx_daemon.telephony.asterisk_render import Phone, dial_list, render_phones, render_text
+from pbx_daemon.telephony.install import InstallSettings, TrunkSettings, plan_install
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # Where Debian's asterisk package puts its modules (inside the root).
@@ -51,7 +54,15 @@ def render_files(s: LabSettings) -> dict[str, dict[str, str]]:
     }
     phones = [Phone(endpoint=p, contact=f"sip:{p}@127.0.0.1:{s.world_sip_port}")
               for p in s.phones]
-    pbx = render_pbx_files(pbx_values, phones)
+    base = {}
+    for path in sorted(TEMPLATES.glob("pbx_*.conf")):
+        if path.name != "pbx_extensions_lab.conf":
+            name = path.name.removeprefix("pbx_")
+            base[name] = render_text(path.read_text(), pbx_values, name=path.name)
+    plan = plan_install(base, install_settings(s), phones=render_phones(phones))
+    if plan.problems:
+        raise LabError("; ".join(plan.problems))
+    pbx = {**base, **{k: v for k, v in plan.writes.items() if v is not None}}
     pbx["extensions_lab.conf"] = render_text(
         (TEMPLATES / "pbx_extensions_lab.conf").read_text(), pbx_values,
         name="pbx_extensions_lab.conf")
@@ -73,3 +84,19 @@ def render_files(s: LabSettings) -> dict[str, dict[str, str]]:
         name = path.name.removeprefix("world_")
         world[name] = render_text(path.read_text(), world_values, name=path.name)
     return {"pbx": pbx, "world": world}
+
+
+def install_settings(s: LabSettings) -> InstallSettings:
+    """The lab PBX's install: its trunk is the world, matched by address."""
+    return InstallSettings(
+        ari_username=s.ari_username, ari_password=s.ari_password, ari_app=s.ari_app,
+        ari_bind="127.0.0.1", ari_port=s.pbx_ari_port,
+        trunk=TrunkSettings(endpoint=s.trunk_endpoint, mode="ip",
+                            host=f"{s.trunk_ip}:{s.pbx_sip_port}", match=(s.trunk_ip,),
+                            from_user="pbx-crm"),
+        fallback_phones=s.fallback_phones, fallback_timeout=s.fallback_timeout,
+        agi_command=f"{opt_path(s.name)}/agi-route", agi_process_max=s.agi_process_max,
+        fastagi_port=s.fastagi_port, fastagi_standby_port=s.fastagi_standby_port,
+        blocked_action=s.blocked_action,
+        recording_dir=f"{instance_path(s.name, 'pbx')}/spool/recording",
+    )

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from pbx_daemon.config import endpoint_port
+
 
 class LabError(Exception):
     """Something the operator must fix; ``str()`` is one line saying what."""
@@ -68,8 +70,8 @@ class LabSettings:
             ari_password=config.ari.password,
             ari_app=config.ari.app,
             trunk_endpoint=config.trunk.endpoint,
-            fastagi_port=_endpoint_port(config.agi.listen, 4573),
-            fastagi_standby_port=_endpoint_port(config.agi.standby_listen, 4574),
+            fastagi_port=endpoint_port(config.agi.listen, 4573),
+            fastagi_standby_port=endpoint_port(config.agi.standby_listen, 4574),
             blocked_action=config.routing.blocked_action,
             mirror=os.environ.get("PBX_CRM_LAB_MIRROR") or None,
         )
@@ -83,10 +85,3 @@ def instance_path(name: str, role: str) -> str:
 def opt_path(name: str) -> str:
     """Inside the root: our code, the AGI wrapper and the AGI's config, per lab."""
     return f"/opt/pbx-crm/{name}"
-
-
-def _endpoint_port(spec: str, default: int) -> int:
-    """The port of a Twisted endpoint string such as ``tcp:4573:interface=127.0.0.1``."""
-    match = re.match(r"^tcp6?:(?:port=)?(\d+)", spec)
-    return int(match.group(1)) if match else default
-

@@ -15,10 +15,9 @@ from pathlib import Path
 from pbx_daemon.telephony.names import ENDPOINT_NAME, INTERNAL_CONTEXT
 
 __all__ = ["ENDPOINT_NAME", "Phone", "RenderError", "SIP_REALM", "check_value", "dial_list",
-           "render_pbx_files", "render_phones", "render_text", "sip_md5_cred"]
+           "render_phones", "render_text", "sip_md5_cred"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-ASTERISK_CONF_DIR = PROJECT_ROOT / "asterisk_conf"
 DIALPLAN_DIR = PROJECT_ROOT / "dialplan"
 
 _PLACEHOLDER = re.compile(r"@([A-Z][A-Z0-9_]*)@")
@@ -140,13 +139,3 @@ def render_phones(phones: list[Phone], *, transport: str = "transport-udp") -> s
                 f"username = {name}\npassword = {check_value('password', phone.password)}\n"
             )
     return "".join(out)
-
-
-def render_pbx_files(values: dict[str, str], phones: list[Phone]) -> dict[str, str]:
-    """All PBX config files, by file name, ready to be written into an astetcdir."""
-    files: dict[str, str] = {}
-    for source_dir in (ASTERISK_CONF_DIR, DIALPLAN_DIR):
-        for path in sorted(source_dir.glob("*.conf")):
-            files[path.name] = render_text(path.read_text(), values, name=path.name)
-    files["pjsip_phones.conf"] = render_phones(phones)
-    return files

@@ -23,7 +23,7 @@ def test_ari_answers_with_asterisk_22(lab: Lab):
 
 def test_pbx_has_the_trunk_and_the_lab_phones(lab: Lab):
     endpoints = {e["resource"] for e in lab.ari_get("/endpoints/PJSIP")}
-    assert {"trunk", "101", "102"} <= endpoints
+    assert {"pbxcrm-trunk", "101", "102"} <= endpoints
 
 
 def test_trunk_call_reaches_pbx_and_rings_a_phone_which_answers(fresh_lab: Lab):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import hashlib
 
 import pytest
 
@@ -10,31 +10,10 @@ from pbx_daemon.telephony.asterisk_render import (
     Phone,
     RenderError,
     dial_list,
-    render_pbx_files,
     render_phones,
     render_text,
+    sip_md5_cred,
 )
-
-VALUES = {
-    "ARI_BIND": "127.0.0.1", "ARI_PORT": "8088", "ARI_USERNAME": "pbx-crm",
-    "ARI_PASSWORD": "s3cret-s3cret-s3cret", "ARI_APP": "pbx-crm", "SIP_BIND": "127.0.0.1",
-    "SIP_PORT": "5060", "TRUNK_HOST": "198.51.100.7:5060", "TRUNK_MATCH": "198.51.100.7",
-    "TRUNK_FROM_USER": "pbx-crm", "TRUNK_ENDPOINT": "pbxcrm-trunk", "FALLBACK_DIAL": "PJSIP/101&PJSIP/102", "FALLBACK_TIMEOUT": "30",
-    "FASTAGI_HOST": "127.0.0.1", "BLOCKED_ACTION": "busy", "FASTAGI_PORT": "4573", "FASTAGI_STANDBY_PORT": "4574",
-    "AGI_COMMAND": "/opt/pbx-crm/bin/pbx-crm-agi-route", "AGI_PROCESS_MAX": "2", "RECORDING_DIR": "/var/spool/asterisk/recording",
-}
-
-
-def test_every_placeholder_in_the_shipped_files_is_filled():
-    files = render_pbx_files(VALUES, [Phone("101", contact="sip:101@127.0.0.1:5070")])
-    assert {"http.conf", "ari.conf", "pjsip.conf", "extensions.conf",
-            "extensions_pbxcrm.conf", "pjsip_phones.conf"} <= set(files)
-    for name, text in files.items():
-        # "@" itself is legitimate Asterisk syntax (PJSIP/<number>@trunk); a placeholder
-        # left unfilled is not.
-        assert not re.search(r"@[A-Z0-9_]+@", text), name
-    assert "password = s3cret-s3cret-s3cret" in files["ari.conf"]
-    assert "bindaddr = 127.0.0.1" in files["http.conf"]
 
 
 def test_a_missing_value_names_the_placeholder():
@@ -66,3 +45,15 @@ def test_registering_phone_gets_auth_and_no_static_contact():
     assert "max_contacts = 1" in text and "\ncontact =" not in text
     with pytest.raises(RenderError):
         render_phones([Phone("20 1")])
+
+
+def test_a_registering_phone_authenticates_with_its_digest_only():
+    cred = sip_md5_cred("101", "Zq8-secret")
+    assert cred == hashlib.md5(b"101:pbx-crm:Zq8-secret").hexdigest()
+    text = render_phones([Phone("101", md5_cred=cred)])
+    assert f"auth_type = md5\nusername = 101\nrealm = pbx-crm\nmd5_cred = {cred}\n" in text
+    assert "Zq8-secret" not in text and "max_contacts = 1\nremove_existing = yes" in text
+    with pytest.raises(RenderError, match="MD5"):
+        render_phones([Phone("101", md5_cred="x\n[evil]")])
+    with pytest.raises(RenderError, match="credentials"):
+        render_phones([Phone("101")])  # neither a contact nor credentials: anyone could register

@@ -88,7 +88,7 @@ def test_render_needs_an_ari_password(tmp_path: Path):
                           ari_password="Lab-Password-123"))
     files = lab.render()
     assert "bind = 127.0.0.2:5060" in files["world"]["pjsip.conf"]
-    assert "contact = sip:101@127.0.0.1:5070" in files["pbx"]["pjsip_phones.conf"]
+    assert "contact = sip:101@127.0.0.1:5070" in files["pbx"]["pjsip_pbxcrm_phones.conf"]
     assert "/srv/pbx-crm-lab/unit/pbx/etc" in files["pbx"]["asterisk.conf"]
 
 
