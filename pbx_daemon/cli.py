@@ -8,6 +8,7 @@ then the environment, then ``--log-format``); each command's body lives with its
 * ``report``, ``stats``: :mod:`pbx_daemon.crm.stats.commands`
 * ``reconcile``, ``call``, ``status``: :mod:`pbx_daemon.telephony.commands`
 * ``lab``, ``demo``: :mod:`pbx_daemon.lab.commands`
+* ``backup``, ``restore``: :mod:`pbx_daemon.backup`
 * ``daemon``, ``admin``: here, handing the configuration to :func:`pbx_daemon.service.run`
   and :func:`admin.serve.run`.
 
@@ -21,6 +22,7 @@ import os
 import sys
 from typing import Sequence
 
+from pbx_daemon.backup import cmd_backup, cmd_restore
 from pbx_daemon.commands import cmd_check_config, cmd_db, cmd_init_config
 from pbx_daemon.config import Config, ConfigError, load_config, validate
 from pbx_daemon.console import Console
@@ -154,6 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
     dsub2.add_parser("calls", help="place the demo calls through the lab (the daemon must run)") \
         .add_argument("--giveup", type=int, default=4, help="seconds a missed caller rings before giving up")
     c.set_defaults(func=cmd_demo)
+
+    c = sub.add_parser("backup", help="the database and the recordings into a new directory")
+    c.add_argument("dir", help="a new or empty directory")
+    c.set_defaults(func=cmd_backup)
+
+    c = sub.add_parser("restore", help="a backup directory into the database and recordings "
+                       "(stop the daemon and the admin first)")
+    c.add_argument("dir", help="a directory written by `pbx-crm backup`")
+    c.add_argument("--force", action="store_true", help="replace a database that holds data")
+    c.set_defaults(func=cmd_restore)
 
     c = sub.add_parser("daemon", help="run the call-routing daemon (ARI + FastAGI + HTTP API)")
     c.add_argument("--log-format", choices=("text", "json"))
