@@ -129,8 +129,13 @@ def check_manifest(manifest: Any, table_names: Iterable[str]) -> list[str]:
     missing = sorted(set(table_names) - set(names))
     if missing:
         problems.append(f"the backup lacks tables: {', '.join(missing)}")
-    for entry in list(tables) + list(manifest.get("recordings") or []):
-        if not _safe_relative(entry.get("file", "")):
+    recordings = manifest.get("recordings")
+    if not isinstance(recordings, list) or not all(isinstance(r, dict) for r in recordings):
+        return ["manifest.json has no recordings list"]
+    if not all(isinstance(t.get("rows"), int) for t in tables):
+        problems.append("manifest.json lacks a table's row count")
+    for entry in tables + recordings:
+        if not isinstance(entry.get("file"), str) or not _safe_relative(entry["file"]):
             problems.append(f"manifest names an unsafe path {entry.get('file')!r}")
     return problems
 
@@ -257,10 +262,26 @@ def _prepare_target(target: Path) -> Path:
 
 def backup(engine: Engine, target: Path, *, store_dir: Path, spool_dir: Path | None,
            clock: Callable[[], float] = time.time) -> Summary:
-    """Write the database behind ``engine`` and the recordings into ``target`` (new or empty)."""
+    """Write the database behind ``engine`` and the recordings into ``target`` (new or empty).
+    On an error the ``.partial`` directory is removed; a killed backup leaves it, marked."""
     started = time.monotonic()
     target = Path(target)
     partial = _prepare_target(target)
+    try:
+        summary = _backup_into(engine, partial, store_dir=store_dir, spool_dir=spool_dir,
+                               clock=clock)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if target.exists():
+        target.rmdir()  # checked empty above
+    os.replace(partial, target)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _backup_into(engine: Engine, partial: Path, *, store_dir: Path, spool_dir: Path | None,
+                 clock: Callable[[], float]) -> Summary:
     summary = Summary()
     (partial / "tables").mkdir()
     manifest: dict[str, Any] = {
@@ -272,6 +293,9 @@ def backup(engine: Engine, target: Path, *, store_dir: Path, spool_dir: Path | N
     conn = _snapshot(engine)
     try:
         manifest["alembic_revision"] = summary.revision = _revision(conn)
+        if summary.revision is None:
+            raise BackupError("the database has no schema revision: is it pbx-crm's "
+                              "(run `pbx-crm db upgrade`)?")
         for table in _tables():
             rel = f"tables/{table.name}.jsonl.gz"
             rows = _dump_table(conn, table, partial / rel)
@@ -330,10 +354,6 @@ def backup(engine: Engine, target: Path, *, store_dir: Path, spool_dir: Path | N
     tmp.write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, partial / MANIFEST)
     (partial / PARTIAL_MARK).unlink()
-    if target.exists():
-        target.rmdir()  # checked empty above
-    os.replace(partial, target)
-    summary.seconds = time.monotonic() - started
     return summary
 
 
@@ -614,7 +634,10 @@ def cmd_backup(args: argparse.Namespace, config: Config, console: Console) -> in
     from pbx_daemon import db
 
     store, spool = _dirs(config)
-    engine = db.make_engine(config.database.url)
+    url = config.database.url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return console.fail(f"backup: there is no database at {url.removeprefix('sqlite:///')}")
+    engine = db.make_engine(url)
     try:
         summary = backup(engine, Path(args.dir), store_dir=store, spool_dir=spool)
     except BackupError as e:

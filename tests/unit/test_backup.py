@@ -345,3 +345,27 @@ def test_sqlite_to_postgresql_and_back(postgres_url, source, env, tmp_path, caps
     assert (code, err) == (0, "")
     assert snapshot(back) == snapshot(postgres_url)
     assert len(snapshot(back)["calls"]) == 6
+
+
+def test_backup_of_a_missing_or_unmigrated_database_is_refused(env, tmp_path, capsys):
+    use(env, sqlite_url(tmp_path / "nothing.sqlite3"))
+    code, _, err = run(capsys, "backup", str(tmp_path / "bk"))
+    assert code == 2 and err == f"pbx-crm: backup: there is no database at {tmp_path}/nothing.sqlite3\n"
+    create_engine(sqlite_url(tmp_path / "bare.sqlite3")).connect().exec_driver_sql(
+        "CREATE TABLE t (x)").close()
+    use(env, sqlite_url(tmp_path / "bare.sqlite3"))
+    code, _, err = run(capsys, "backup", str(tmp_path / "bk"))
+    assert code == 2 and "the database has no schema revision" in err
+    assert not (tmp_path / "bk").exists() and not (tmp_path / "bk.partial").exists()
+
+
+def test_a_database_at_another_revision_is_refused(source, env, tmp_path, capsys):
+    assert run(capsys, "backup", str(tmp_path / "bk"))[0] == 0
+    older = sqlite_url(tmp_path / "older.sqlite3")
+    db.upgrade(older, "0004")
+    use(env, older, tmp_path / "new-store")
+    code, _, err = run(capsys, "restore", str(tmp_path / "bk"))
+    assert code == 2
+    assert err == "pbx-crm: restore: the database is at schema revision 0004, the backup at " \
+                  "0005: restore into an empty database (it is migrated to 0005), then run " \
+                  "`pbx-crm db upgrade`\n"
