@@ -9,6 +9,7 @@ then the environment, then ``--log-format``); each command's body lives with its
 * ``reconcile``, ``call``, ``status``: :mod:`pbx_daemon.telephony.commands`
 * ``lab``, ``demo``: :mod:`pbx_daemon.lab.commands`
 * ``asterisk install|uninstall``: :mod:`pbx_daemon.telephony.install_command`
+* ``backup``, ``restore``: :mod:`pbx_daemon.backup`
 * ``daemon``, ``admin``: here, handing the configuration to :func:`pbx_daemon.service.run`
   and :func:`admin.serve.run`.
 
@@ -22,6 +23,7 @@ import os
 import sys
 from typing import Sequence
 
+from pbx_daemon.backup import cmd_backup, cmd_restore
 from pbx_daemon.commands import cmd_check_config, cmd_db, cmd_init_config
 from pbx_daemon.config import Config, ConfigError, load_config, validate
 from pbx_daemon.console import Console
@@ -159,6 +161,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     install_command.add_parser(sub)
     sub.choices["asterisk"].set_defaults(func=install_command.cmd_asterisk)
+
+    c = sub.add_parser("backup", help="the database and the recordings into a new directory")
+    c.add_argument("dir", help="a new or empty directory")
+    c.set_defaults(func=cmd_backup)
+
+    c = sub.add_parser("restore", help="a backup directory into the database and recordings "
+                       "(stop the daemon and the admin first)")
+    c.add_argument("dir", help="a directory written by `pbx-crm backup`")
+    c.add_argument("--force", action="store_true", help="replace a database that holds data")
+    c.set_defaults(func=cmd_restore)
 
     c = sub.add_parser("daemon", help="run the call-routing daemon (ARI + FastAGI + HTTP API)")
     c.add_argument("--log-format", choices=("text", "json"))
