@@ -68,20 +68,23 @@ def fresh_lab(lab):
 
 @contextlib.contextmanager
 def running_daemon(lab: Lab, tmp_path: Path, database_url: str, extra: str = "",
-                   app: str = "pbx-crm", after_crash: bool = False, asterisk_extra: str = ""):
+                   app: str = "pbx-crm", after_crash: bool = False, asterisk_extra: str = "",
+                   ari: tuple[int, str] | None = None):
     """`pbx-crm daemon` against the lab, as a subprocess, until the block ends.
 
     It takes recordings from the lab PBX's spool into ``tmp_path/recordings``;
     ``asterisk_extra`` adds keys to that [asterisk] section (``cel_log``: reconciliation
     is off unless a test names the lab's CEL log, which holds every test's calls).
     ``after_crash``: an earlier daemon was killed with calls still in the application,
-    which Asterisk then keeps listed: wait for our own connection instead."""
+    which Asterisk then keeps listed: wait for our own connection instead. ``ari``:
+    (port, password) of another Asterisk in the lab root than the lab PBX."""
     s = lab.s
+    ari_port, ari_password = ari or (s.pbx_ari_port, s.ari_password)
     config = tmp_path / "pbx-crm.toml"
     spool = lab.instance_dir("pbx") / "spool" / "recording"
     config.write_text(
         f'[general]\ndata_dir = "{tmp_path}"\n[database]\nurl = "{database_url}"\n'
-        f'[ari]\nurl = "http://127.0.0.1:{s.pbx_ari_port}/"\npassword = "{s.ari_password}"\n'
+        f'[ari]\nurl = "http://127.0.0.1:{ari_port}/"\npassword = "{ari_password}"\n'
         f'app = "{app}"\n[api]\ntoken = "{TEST_API_TOKEN}"\n'
         f'listen = "tcp:{TEST_API_PORT}:interface=127.0.0.1"\n'
         f'[agi]\nlisten = "{TEST_AGI_LISTEN}"\n'
