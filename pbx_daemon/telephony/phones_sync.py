@@ -7,9 +7,12 @@ write asks Asterisk over ARI to reload PJSIP's configuration::
     PUT /ari/asterisk/modules/res_pjsip.so   -> 204 reloaded
                                              -> 404 not loaded, 409 could not be reloaded
 
-A PJSIP reload re-reads ``pjsip.conf`` and the files it ``#include``s; calls in progress
-and other phones' registrations stay up. An endpoint removed from the file is gone for new
-calls; a changed ``md5_cred`` applies from the phone's next REGISTER (at most its expiry).
+A PJSIP reload re-reads ``pjsip.conf`` and the files it ``#include``s even when only an
+included file changed: on the lab's Asterisk an appended endpoint, a changed ``md5_cred``
+and a removed endpoint all showed in ``pjsip show ...`` right after the 204. A changed
+``md5_cred`` is asked for at the phone's next REGISTER (at most its expiry later); a
+second device registering replaces the first (``max_contacts = 1``, ``remove_existing``).
+An unknown module name answers 404 ("Module not found in running modules").
 
 The daemon only rewrites a file it owns: one that exists and starts with the header
 :func:`~pbx_daemon.telephony.asterisk_render.render_phones` writes. ``pbx-crm asterisk

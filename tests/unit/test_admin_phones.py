@@ -126,7 +126,7 @@ def test_the_credentials_page_has_what_a_phone_needs_in_russian(phones):
     assert cell("server") == "pbx.example.ru" and cell("port") == "5062"
     assert cell("transport") == "UDP" and cell("username") == "101" and cell("auth-user") == "101"
     assert cell("realm") == "pbx-crm" and "300" in cell("register")
-    assert "перестали работать" in page  # the previous device stops working
+    assert "перестают работать" in page  # the previous device stops working
     assert english_words(visible_text(page)) == set()
 
 

@@ -268,3 +268,21 @@ def test_the_api_says_500_when_the_sync_fails(tmp_path):
     treq = StubTreq(ApiResource(TOKEN, object(), lambda body: None, phones=sync))
     code, _, body = call(treq, "POST", "/v1/phones/sync")
     assert code == 500 and "daemon's log" in body["error"] and "locked" not in body["error"]
+
+
+def test_the_daemon_syncs_the_phones_file_in_asterisks_etc_dir(tmp_path):
+    """make_service (built, not started): the sync targets etc_dir's phones file, the API
+    serves it and /metrics counts its reloads."""
+    from twisted.internet.testing import MemoryReactorClock
+
+    from pbx_daemon.config import load_config
+    from pbx_daemon.service import make_service
+
+    cfg = load_config(None, {"PBX_CRM_API_TOKEN": TOKEN, "PBX_CRM_ARI_PASSWORD": "Ari-Password-0123",
+                             "PBX_CRM_DATABASE_URL": f"sqlite:///{tmp_path}/pbx.sqlite3",
+                             "PBX_CRM_ASTERISK_ETC_DIR": str(tmp_path / "asterisk")})
+    root = make_service(cfg, MemoryReactorClock())
+    assert root.phones.path == tmp_path / "asterisk" / PHONES_FILE
+    site = root.getServiceNamed("api").factory
+    assert site.resource.phones is root.phones
+    assert b"pbx_crm_phones_reloads_total 0.0" in root.metrics.render()
