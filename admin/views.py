@@ -17,14 +17,16 @@ A row outside the scope is not listed, not counted, and opening it is 403.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, current_app, flash, g, make_response, redirect, request, url_for
+from flask_admin import expose
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.fields import InlineModelFormList, QuerySelectField
+from flask_admin.model.template import EndpointLinkRowAction
 from flask_admin.model import typefmt
 from sqlalchemy import inspect as sa_inspect, or_, select
 from sqlalchemy.orm import object_session
@@ -34,9 +36,11 @@ from wtforms.validators import DataRequired, NumberRange, Optional, Regexp, Vali
 from admin import labels
 from admin.access import CARD_MODELS, SEE_ALL, can_see, linkable, scope, sees_mobile
 from admin.display import ENUM_COLUMNS, choices, show_phone
+from admin.phones import request_phones_sync, sip_settings
 from admin.times import CompanyTimeTaskForm, datetime_formatter
 from pbx_daemon.crm import models as m
 from pbx_daemon.telephony.names import ENDPOINT_NAME
+from pbx_daemon.telephony.phones_file import new_sip_password, set_sip_password
 from pbx_daemon.crm.phones import InvalidPhoneNumber, normalize
 
 ALL_ROLES = frozenset(m.ROLES)
@@ -417,8 +421,81 @@ class EmployeeView(ScopedModelView):
                  "mobile": {"validators": [e164_field]},
                  "login": {"validators": [DataRequired(), Regexp(r"^[A-Za-z0-9_.-]{1,64}$")]},
                  "full_name": {"validators": [DataRequired()]}}
+    column_descriptions = {"sip_endpoint": _l("the phone's SIP account, e.g. 101; changing it "
+                                              "cancels the SIP password (set a new one)")}
     # A head sees the mobiles of their own department only (:func:`sees_mobile`).
     column_formatters = {"mobile": lambda view, context, e, name: e.mobile if sees_mobile(g.user, e) else "—"}
+
+    # ---- SIP phones: the password page, and the phones file after a change ----------------
+    def get_list_row_actions(self):
+        actions = super().get_list_row_actions()
+        if g.user.role == "admin":
+            actions.append(EndpointLinkRowAction("fa fa-key", ".sip_password_view",
+                                                 title=_l("SIP password"), id_arg="employee_id"))
+        return actions
+
+    @expose("/sip-password/<int:employee_id>", methods=("GET", "POST"))
+    def sip_password_view(self, employee_id):
+        """GET: who, and a button; POST (CSRF): a new password, shown on this one page and
+        never again (only its HA1 is stored). Admins only: a head sees the employees but
+        never a phone's credentials."""
+        if g.user.role != "admin":
+            abort(403)
+        session = self._db()
+        employee = session.get(m.Employee, employee_id)
+        if employee is None:
+            abort(404)
+        if request.method == "GET" or not employee.sip_endpoint:
+            if request.method == "POST":
+                flash(gettext("Set the employee's SIP phone first."), "error")
+            return self.render("sip_password_confirm.html", employee=employee)
+        password = new_sip_password()
+        set_sip_password(employee, password, datetime.now(timezone.utc))
+        session.commit()
+        request_phones_sync()
+        response = make_response(self.render(
+            "sip_password.html", employee=employee,
+            settings=sip_settings(current_app.extensions["pbx_crm_config"],
+                                  employee.sip_endpoint, password)))
+        # Shown once: no cache, no back-button copy, no proxy keeps it.
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
+        return response
+
+    def on_model_change(self, form, model, is_created):
+        """The digest covers the endpoint's name: a renamed endpoint loses its credentials."""
+        super().on_model_change(form, model, is_created)
+        state = sa_inspect(model)
+        renamed = not is_created and state.attrs.sip_endpoint.history.has_changes()
+        if renamed and model.sip_md5_cred:
+            model.sip_md5_cred = None
+            model.sip_password_set_at = None
+        g.phones_changed = renamed or state.attrs.active.history.has_changes() or \
+            bool(is_created and model.sip_endpoint)
+
+    def after_model_change(self, form, model, is_created):
+        super().after_model_change(form, model, is_created)
+        if not g.pop("phones_changed", False):
+            return
+        if model.sip_endpoint and not model.sip_md5_cred and model.active:
+            from markupsafe import Markup, escape
+
+            link = url_for(".sip_password_view", employee_id=model.id)
+            said = gettext("The phone %(endpoint)s cannot register until it has a SIP password:",
+                           endpoint=model.sip_endpoint)
+            action = gettext("set a SIP password")
+            flash(Markup(f'{escape(said)} <a href="{link}" id="set-sip-password">{escape(action)}</a>'),
+                  "warning")
+        request_phones_sync()
+
+    def on_model_delete(self, model):
+        super().on_model_delete(model)
+        g.phones_changed = bool(model.sip_endpoint)
+
+    def after_model_delete(self, model):
+        super().after_model_delete(model)
+        if g.pop("phones_changed", False):
+            request_phones_sync()
 
     def _apply_search(self, query, count_query, joins, count_joins, search):
         # Nor can a head find who has a mobile by searching for it: outside the department

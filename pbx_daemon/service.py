@@ -11,6 +11,7 @@ fed by :mod:`pbx_daemon.telephony.stasis`), and store the call and its legs
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService, Service
@@ -33,6 +34,8 @@ from pbx_daemon.telephony.metrics import DaemonMetrics
 from pbx_daemon.telephony.outputs.call_events import CallEvents
 from pbx_daemon.telephony.outputs.screen_pop import RedisPublisher, ScreenPopNotifier
 from pbx_daemon.telephony.outputs.store import SqlCallRecorder
+from pbx_daemon.telephony.phones_file import PHONES_FILE
+from pbx_daemon.telephony.phones_sync import PhonesSync, ari_reload, database_render
 from pbx_daemon.telephony.reconcile import Reconciler
 from pbx_daemon.telephony.reconcile_service import ReconcileService
 from pbx_daemon.telephony.routing.agi_plan import plan_variables
@@ -243,8 +246,17 @@ def make_service(config, reactor) -> MultiService:
     sweeper.clock = reactor
     sweeper.setName("sweep")
     sweeper.setServiceParent(root)
+    # The phones file follows the employee records: rewritten on every ARI (re)connection
+    # (start-up included; an owed reload is paid) and when the admin asks (POST /v1/phones/sync).
+    phones = PhonesSync(database_render(sessions), Path(config.asterisk.etc_dir) / PHONES_FILE,
+                        ari_reload(rest), lambda fn: deferToThreadPool(reactor, lookup_pool, fn))
+
+    def on_ari_connect():
+        phones.sync().addErrback(lambda f: None)  # logged by PhonesSync
+        return app.on_connect()
+
     ari_events = make_events_service(reactor, ari.url, ari.username, ari.password, ari.app,
-                                     app.on_event, on_connect=app.on_connect,
+                                     app.on_event, on_connect=on_ari_connect,
                                      on_disconnect=app.on_disconnect)
     ari_events.setName("ari-events")
     ari_events.setServiceParent(root)
@@ -282,7 +294,7 @@ def make_service(config, reactor) -> MultiService:
         on_start=reconcile_pool.start, on_stop=reconcile_pool.stop)
     reconciler.setName("reconcile")
     metrics.watch(rest=rest, queue=recorder.queue, app=app, reconcile=reconciler,
-                  publisher=publisher)
+                  publisher=publisher, phones=phones)
     reconciler.setServiceParent(root)
     root.reconcile_once = reconciler.run_once
 
@@ -325,7 +337,7 @@ def make_service(config, reactor) -> MultiService:
         return deferToThreadPool(reactor, lookup_pool, job)
 
     api = ListeningService(reactor, config.api.listen, "the HTTP API (api.listen)",
-                           Site(ApiResource(config.api.token, app, prepare, metrics)))
+                           Site(ApiResource(config.api.token, app, prepare, metrics, phones)))
     api.setName("api")
     api.setServiceParent(root)
 
@@ -335,6 +347,7 @@ def make_service(config, reactor) -> MultiService:
     agi.setServiceParent(root)
     root.stasis = app
     root.metrics = metrics
+    root.phones = phones
     return root
 
 

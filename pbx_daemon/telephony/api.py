@@ -12,6 +12,10 @@ Wire protocol::
       -> 200 {"ari": "connected" | "disconnected"}
     GET  /metrics                     Authorization: Bearer <api.token>
       -> 200 Prometheus text format 0.0.4 (pbx_daemon.telephony.metrics)
+    POST /v1/phones/sync              (no body) the admin changed an employee's phone
+      -> 200 {"changed": bool, "phones": n, "installed": bool, "reloaded": bool}
+      -> 500 {"error": ...}           (rendering or writing failed; see the daemon's log)
+         (pbx_daemon.telephony.phones_sync: rewrite the phones file, reload PJSIP)
 
 /metrics takes the same token as the rest: Prometheus sends it with
 ``authorization: {credentials_file: ...}`` in its scrape config. The listener is loopback,
@@ -48,11 +52,13 @@ def _json(request, status: int, payload: dict) -> bytes:
 class ApiResource(Resource):
     """``prepare(body) -> Deferred[ClickToCallRequest]`` checks a request off the reactor;
     ``app`` is the :class:`~pbx_daemon.telephony.stasis.StasisApp`; ``metrics`` (a
-    :class:`~pbx_daemon.telephony.metrics.DaemonMetrics`) serves ``/metrics``."""
+    :class:`~pbx_daemon.telephony.metrics.DaemonMetrics`) serves ``/metrics``;
+    ``phones`` (a :class:`~pbx_daemon.telephony.phones_sync.PhonesSync`) ``/v1/phones/sync``."""
 
     isLeaf = True
 
-    def __init__(self, token: str, app, prepare: Callable[[dict], Deferred], metrics=None):
+    def __init__(self, token: str, app, prepare: Callable[[dict], Deferred], metrics=None,
+                 phones=None):
         super().__init__()
         if not token:
             raise ValueError("the API needs a token")
@@ -60,6 +66,7 @@ class ApiResource(Resource):
         self.app = app
         self.prepare = prepare
         self.metrics = metrics
+        self.phones = phones
 
     def _authorised(self, request) -> bool:
         header = request.getHeader(b"authorization") or b""
@@ -84,6 +91,11 @@ class ApiResource(Resource):
             return _json(request, 200, state)
         if path == [b"v1", b"health"] and method == b"GET":
             return _json(request, 200, {"ari": "connected" if self.app.connected else "disconnected"})
+        if path == [b"v1", b"phones", b"sync"] and self.phones is not None:
+            if method != b"POST":
+                request.setHeader(b"allow", b"POST")
+                return _json(request, 405, {"error": "use POST"})
+            return self._phones_sync(request)
         if path == [b"metrics"] and method == b"GET" and self.metrics is not None:
             body = self.metrics.render()
             request.setResponseCode(200)
@@ -91,6 +103,19 @@ class ApiResource(Resource):
             request.setHeader(b"cache-control", b"no-store")
             return body
         return _json(request, 404, {"error": "no such API path"})
+
+    def _phones_sync(self, request):
+        def respond(status, payload):
+            if not request.finished and not getattr(request, "_disconnected", False):
+                request.write(_json(request, status, payload))
+                request.finish()
+
+        d = self.phones.sync()  # failures are logged there
+        d.addCallbacks(lambda result: respond(200, result.as_json()),
+                       lambda f: respond(500, {"error": "the phones file could not be "
+                                                        "updated; see the daemon's log"}))
+        d.addErrback(lambda f: log.failure("answering an API request", f))
+        return NOT_DONE_YET
 
     def _click_to_call(self, request):
         body = request.content.read(MAX_BODY + 1)

@@ -54,6 +54,13 @@ def _request(base_url: str, token: str, method: str, path: str, body, timeout: f
         raise ClickToCallError(503, f"the daemon's API at {base_url} is not reachable ({reason})") from None
 
 
+def sync_phones(base_url: str, token: str, timeout: float = 10.0) -> dict:
+    """Ask the daemon to rewrite the phones file and reload PJSIP (after an admin changed
+    an employee's phone or SIP password). Returns ``{"changed", "phones", "installed",
+    "reloaded"}``; raises :class:`ClickToCallError` (503: the daemon is not running)."""
+    return _request(base_url, token, "POST", "/v1/phones/sync", None, timeout)
+
+
 def fetch_metrics(base_url: str, token: str, timeout: float = 5.0) -> str:
     """The daemon's ``GET /metrics`` (Prometheus text). Raises :class:`ClickToCallError`
     like the other calls: 401 wrong token, 503 daemon not reachable."""

@@ -6,7 +6,7 @@ Two kinds of figures:
   on the reactor's clock, by result), an ARI request answered (seconds on the wire). :class:`DaemonMetrics` has one method for each;
 * read at scrape time from the objects that already count: the ARI client
   (:class:`~pbx_daemon.telephony.ari.rest.AriRest`), the store's write queue, the Stasis
-  application's calls, the reconcile service, the Redis publisher. Nothing is copied, so
+  application's calls, the reconcile service, the Redis publisher, the phones file sync. Nothing is copied, so
   nothing can drift.
 
 Each :class:`DaemonMetrics` has a registry of its own (never prometheus_client's global
@@ -65,10 +65,12 @@ class DaemonMetrics:
         self.ari_seconds.observe(max(seconds, 0.0))
 
     # ---- read at scrape time -------------------------------------------------------------
-    def watch(self, *, rest=None, queue=None, app=None, reconcile=None, publisher=None) -> None:
+    def watch(self, *, rest=None, queue=None, app=None, reconcile=None, publisher=None,
+              phones=None) -> None:
         """The objects whose own counters ``/metrics`` reads (any may be left out)."""
         w = self._watched
         w.rest, w.queue, w.app, w.reconcile, w.publisher = rest, queue, app, reconcile, publisher
+        w.phones = phones
 
     def render(self) -> bytes:
         """The Prometheus text exposition format (version 0.0.4)."""
@@ -80,7 +82,7 @@ class _Watched:
 
     def __init__(self, clock: IReactorTime):
         self.clock = clock
-        self.rest = self.queue = self.app = self.reconcile = self.publisher = None
+        self.rest = self.queue = self.app = self.reconcile = self.publisher = self.phones = None
 
     def describe(self) -> Iterable[Metric]:
         return []  # unchecked: which families exist depends on what is watched
@@ -91,6 +93,7 @@ class _Watched:
         yield from self._store()
         yield from self._reconcile()
         yield from self._screen_pop()
+        yield from self._phones()
 
     def _calls(self):
         app = self.app
@@ -151,6 +154,15 @@ class _Watched:
         yield _counter("pbx_crm_screen_pop_outages", "Times Redis was declared down", pub.outages)
         yield _counter("pbx_crm_screen_pop_dropped", "Screen-pop events dropped while Redis was "
                        "down", pub.dropped_total)
+
+    def _phones(self):
+        phones = self.phones
+        if phones is None:
+            return
+        yield _counter("pbx_crm_phones_reloads", "PJSIP reloads after the phones file changed",
+                       phones.reloads)
+        yield _counter("pbx_crm_phones_reload_failures", "PJSIP reloads that failed (retried at "
+                       "the next sync)", phones.reload_failures)
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:

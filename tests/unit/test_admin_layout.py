@@ -23,12 +23,14 @@ ADMIN = Path(admin.__file__).parent
 ROOT = ADMIN.parent
 
 # The daemon as the admin may see it: the CRM domain, config, database, logging, the
-# daemon's HTTP API client (click-to-call), and the endpoint-name guard (in
-# asterisk_render today, maybe in telephony.names tomorrow).
+# daemon's HTTP API client (click-to-call, phones sync), the endpoint-name guard (in
+# asterisk_render today, maybe in telephony.names tomorrow), and a phone's credentials:
+# the digest realm and the pure password functions of the phones file (issue 16).
 ALLOWED_PACKAGES = ("pbx_daemon.crm",)
 ALLOWED_MODULES = frozenset({"pbx_daemon.config", "pbx_daemon.db", "pbx_daemon.logs",
                              "pbx_daemon.telephony.api_client", "pbx_daemon.telephony.names"})
-ALLOWED_NAMES = {"pbx_daemon.telephony.asterisk_render": frozenset({"ENDPOINT_NAME"})}
+ALLOWED_NAMES = {"pbx_daemon.telephony.asterisk_render": frozenset({"ENDPOINT_NAME", "SIP_REALM"}),
+                 "pbx_daemon.telephony.phones_file": frozenset({"new_sip_password", "set_sip_password"})}
 
 
 def _module_name(path: Path) -> str:
