@@ -22,8 +22,9 @@ their own file there, a sync does nothing and says so once.
 Syncs run one at a time. A request while one runs is answered by exactly one more run
 after it (requests arriving meanwhile share that run), so every request sees the
 database as it was after the request was made. A reload that failed (Asterisk away) is
-owed: the next sync reloads even if the file did not change. The daemon syncs on every
-ARI (re)connection, so an owed reload is paid when Asterisk is back.
+owed: the next sync reloads even if the file did not change; so is the first sync after
+the daemon starts (it may have stopped between a write and its reload). The daemon syncs
+on every ARI (re)connection, so an owed reload is paid when Asterisk is back.
 """
 
 from __future__ import annotations
@@ -85,7 +86,9 @@ class PhonesSync:
         self.path = Path(path)
         self.reload = reload
         self.to_thread = to_thread
-        self.reload_owed = False
+        # Owed from the start: a daemon stopped between a write and its reload would find
+        # the file unchanged and never reload, so the first sync of a start reloads anyway.
+        self.reload_owed = True
         self.said_not_installed = False
         self.reloads = 0  # counters, for metrics: PJSIP reloads done,
         self.reload_failures = 0  # and failed

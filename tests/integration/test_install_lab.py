@@ -9,6 +9,7 @@ and places a call out; sipp is also the provider's trunk, matched by address.
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import time
 from datetime import datetime, timezone
@@ -24,7 +25,8 @@ from pbx_daemon.lab import Lab
 from pbx_daemon.lab.stock import StockPbx
 from pbx_daemon.telephony.install import OUR_FILES
 from pbx_daemon.telephony.phones_file import new_sip_password, set_sip_password
-from tests.integration.conftest import TEST_AGI_LISTEN, TEST_AGI_STANDBY_LISTEN, running_daemon
+from tests.integration.conftest import (TEST_AGI_LISTEN, TEST_AGI_STANDBY_LISTEN, TEST_API_PORT,
+                                       TEST_API_TOKEN, running_daemon)
 
 pytestmark = pytest.mark.lab
 
@@ -109,6 +111,34 @@ def stored(url: str, **where):
         engine.dispose()
 
 
+def reset_in_admin(url: str) -> str:
+    """An admin sets Anna's SIP password on the admin's page (Flask test client against
+    the running daemon's API); returns the password the page shows once."""
+    from werkzeug.security import generate_password_hash
+
+    from admin.app import create_app
+    from pbx_daemon.config import load_config
+    from tests.unit.helpers import admin_login
+
+    engine = db.make_engine(url)
+    with db.make_session_factory(engine)() as s:
+        s.add(m.Employee(full_name="Root", login="root", role="admin",
+                         password_hash=generate_password_hash("root-Password-1")))
+        s.commit()
+        anna = s.scalar(select(m.Employee).where(m.Employee.login == "anna")).id
+    engine.dispose()
+    app = create_app(load_config(None, {
+        "PBX_CRM_DATABASE_URL": url, "PBX_CRM_ADMIN_SECRET_KEY": "s" * 40,
+        "PBX_CRM_API_TOKEN": TEST_API_TOKEN,
+        "PBX_CRM_API_LISTEN": f"tcp:{TEST_API_PORT}:interface=127.0.0.1"}))
+    client = admin_login(app, "root")
+    page_url = f"/admin/employee/sip-password/{anna}"
+    token = re.search(r'name="csrf_token" value="([^"]+)"',
+                      client.get(page_url).get_data(as_text=True)).group(1)
+    page = client.post(page_url, data={"csrf_token": token}).get_data(as_text=True)
+    return re.search(r'<code id="sip-password">([^<]+)</code>', page).group(1)
+
+
 @pytest.fixture
 def stock(lab: Lab):
     """A fresh copy of the root's stock /etc/asterisk, stopped at the end."""
@@ -173,7 +203,8 @@ def test_a_registered_phone_is_rung_answers_and_calls_out_through_the_trunk(
 
     procs: list[subprocess.Popen] = []
     try:
-        # A wrong password is refused: the PBX lists no contact for 101.
+        # A wrong password is refused: sipp got an answer to its authenticated REGISTER
+        # (exit 0) and the PBX lists no contact for 101.
         wrong = subprocess.run(sipp("-sf", str(SIPP / "phone_register.xml"), "-s", "101",
                                     "-au", "101", "-ap", password[:-1] + "x",
                                     "-i", "127.0.0.1", "-p", "15263", "-m", "1", workdir=tmp_path),
@@ -185,12 +216,14 @@ def test_a_registered_phone_is_rung_answers_and_calls_out_through_the_trunk(
         phone = subprocess.Popen(sipp("-sf", str(SIPP / "phone_register.xml"),
                                       "-oocsf", str(SIPP / "phone_answer.xml"), "-s", "101",
                                       "-au", "101", "-ap", password, "-i", "127.0.0.1",
-                                      "-p", "15262", "-m", "1", workdir=tmp_path),
+                                      "-p", "15262", "-m", "1", "-d", "120000",
+                                      workdir=tmp_path),
                                  stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         procs.append(phone)
         wait_for(lambda: "101/sip:101@127.0.0.1:15262" in contacts(stock), 10, "101 to register")
 
         with running_daemon(lab, tmp_path, url, ari=(ARI_PORT, ARI_PASSWORD),
+                            asterisk_extra=f'etc_dir = "{stock.etc}"\n',
                             extra=f'[trunk]\nhost = "{TRUNK_IP}:{TRUNK_PORT}"\n'):
             # The provider calls the DID in its national digits form; the routed call rings
             # the registered phone, which answers; the caller talks 3 s and hangs up.
@@ -221,6 +254,25 @@ def test_a_registered_phone_is_rung_answers_and_calls_out_through_the_trunk(
             direction, outcome, _, _ = wait_for(
                 lambda: stored(url, direction="outbound"), 15, "the outbound call's row")
             assert (direction, outcome) == ("outbound", "answered")
+
+            # The admin gives Anna's phone a new password: the daemon rewrites the phones
+            # file and reloads PJSIP; the next REGISTER needs the new one. No restart.
+            phone.terminate()
+            phone.wait(5)
+            new_password = reset_in_admin(url)
+            assert new_password != password
+            wait_for(lambda: new_password not in (stock.etc / "pjsip_pbxcrm_phones.conf").read_text()
+                     and hashlib.md5(f"101:pbx-crm:{new_password}".encode()).hexdigest()
+                     in (stock.etc / "pjsip_pbxcrm_phones.conf").read_text(), 10, "the phones file")
+            for secret, port in ((password, 15266), (new_password, 15267)):
+                # Exit 0: the PBX answered the authenticated REGISTER (200, or 401/403).
+                done = subprocess.run(sipp("-sf", str(SIPP / "phone_register.xml"), "-s", "101",
+                                    "-au", "101", "-ap", secret, "-i", "127.0.0.1", "-p", str(port),
+                                    "-m", "1", workdir=tmp_path),
+                                      capture_output=True, text=True, timeout=30)
+                assert done.returncode == 0, done.stdout[-2000:]
+            assert "101/sip:101@127.0.0.1:15266" not in contacts(stock)  # the old password
+            assert "101/sip:101@127.0.0.1:15267" in contacts(stock)  # the new one
     finally:
         for proc in procs:
             if proc.poll() is None:
