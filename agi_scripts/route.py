@@ -7,7 +7,7 @@ as channel variables (:mod:`pbx_daemon.telephony.routing.agi_plan`), and the dia
 past the deadline, a bug) it leaves ``PBXCRM_ROUTE`` unset and the dialplan rings the
 fallback group. It must never hang a call: a SIGALRM deadline bounds the whole lookup.
 
-Usage: pbx-crm-agi-route [DIALLED]  (config from PBX_CRM_CONFIG, as everywhere)
+Usage: pbx-crm-agi-route [DIALLED]  (config from PBX_CRM_CONFIG, else /etc/pbx-crm/agi.toml)
 """
 
 from __future__ import annotations
@@ -38,6 +38,18 @@ def within_deadline(seconds: float, fn, *args):
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
+# Asterisk runs this script as its own user, without our environment: the config it reads
+# is PBX_CRM_CONFIG when set, else this file (the database URL and [routing], readable by
+# group asterisk; the README's "Install on your Asterisk" shows it).
+AGI_CONFIG = "/etc/pbx-crm/agi.toml"
+
+
+def config_path(environ) -> str | None:
+    if environ.get("PBX_CRM_CONFIG"):
+        return environ["PBX_CRM_CONFIG"]
+    return AGI_CONFIG if os.path.exists(AGI_CONFIG) else None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # Imported after the argument check on purpose: pyst2 reads the AGI environment from
@@ -53,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         import pbx_daemon.telephony.routing.agi_plan  # noqa: F401
         import pbx_daemon.telephony.routing.lookup  # noqa: F401
 
-        config = load_config(None, os.environ)
+        config = load_config(config_path(os.environ), os.environ)
         variables = within_deadline(config.routing.lookup_deadline_ms / 1000.0, route, config,
                                     agi.env.get("agi_callerid", ""),
                                     argv[0] if argv else agi.env.get("agi_extension", ""))

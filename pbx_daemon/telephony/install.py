@@ -287,7 +287,7 @@ def plan_install(files: Mapping[str, str], s: InstallSettings, *, phones: str | 
             plan.writes[top] = hook_block(mine, created=True)
         elif not _has_hook(current, mine):
             plan.writes[top] = current + hook_block(mine)
-    if not has_transport:
+    if not has_transport and "pjsip_pbxcrm.conf" in plan.writes:
         plan.notes.append(f"no PJSIP transport found: adding {TRANSPORT} on {s.sip_bind}")
     return plan
 
