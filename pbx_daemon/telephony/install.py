@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Mapping
 
 from pbx_daemon.telephony import asterisk_conf
-from pbx_daemon.telephony.asterisk_render import (ENDPOINT_NAME, RenderError, check_value,
-                                                  dial_list, render_text)
+from pbx_daemon.telephony.asterisk_render import (ENDPOINT_NAME, PHONE_TEMPLATE, RenderError,
+                                                  check_value, dial_list, render_text)
 from pbx_daemon.telephony.names import FROM_TRUNK_CONTEXT
 from pbx_daemon.telephony.phones_file import PHONES_FILE
 
@@ -151,11 +151,14 @@ class Plan:
 
 
 # ---- the trunk -------------------------------------------------------------------------
-def render_trunk(t: TrunkSettings, *, transport_block: str = "") -> str:
-    """``pjsip_pbxcrm.conf``: our transport if needed, the trunk, and the phones file."""
+def render_trunk(t: TrunkSettings, *, transport: str, transport_block: str = "") -> str:
+    """``pjsip_pbxcrm.conf``: our transport if needed, the trunk and the phones' template
+    on ``transport``, and the phones file. An endpoint names its transport: without one
+    PJSIP looks up this host's own name (DNS) for every call's SDP."""
     for name in (t.endpoint, f"{t.endpoint}-auth", f"{t.endpoint}-reg"):
         if not ENDPOINT_NAME.match(name):
             raise RenderError(f"trunk endpoint {t.endpoint[:40]!r} is not valid")
+    transport = check_value("transport", transport)
     out = [HEADER, transport_block]
     if not t.host:
         out.append("\n; No trunk: set [trunk] host in the pbx-crm config and run install again.\n")
@@ -165,7 +168,7 @@ def render_trunk(t: TrunkSettings, *, transport_block: str = "") -> str:
         name = t.endpoint
         out.append(
             f"\n; ---- The provider's trunk ({t.mode} mode). ----\n[{name}]\ntype = endpoint\n"
-            f"context = {context}\ndisallow = all\nallow = alaw,ulaw\naors = {name}\n"
+            f"transport = {transport}\ncontext = {context}\ndisallow = all\nallow = alaw,ulaw\naors = {name}\n"
             "direct_media = no\n"
             "; The caller's number as the trunk sent it: the dialplan and the daemon\n"
             "; normalise and validate it before using it anywhere.\n"
@@ -193,7 +196,9 @@ def render_trunk(t: TrunkSettings, *, transport_block: str = "") -> str:
                 f"server_uri = sip:{host}\nclient_uri = sip:{user}@{host}\n"
                 f"contact_user = {user}\nline = yes\nendpoint = {name}\n"
                 "retry_interval = 60\nforbidden_retry_interval = 600\nexpiration = 300\n")
-    out.append(f"\n; ---- Employees' phones (rewritten by the daemon) ----\n#include {PHONES_FILE}\n")
+    out.append(f"\n; ---- Employees' phones (rewritten by the daemon), on this template ----\n"
+               f"[{PHONE_TEMPLATE}](!)\ntype = endpoint\ntransport = {transport}\n"
+               f"\n#include {PHONES_FILE}\n")
     return "".join(out)
 
 
@@ -245,8 +250,9 @@ def plan_install(files: Mapping[str, str], s: InstallSettings, *, phones: str | 
     def add(top: str, category: str) -> str:
         return "(+)" if any(c.name == category for c in trees[top]) else ""
 
-    has_transport = any(c.get("type") == "transport" and not c.is_template
-                        for c in trees["pjsip.conf"])
+    udp = [c.name for c in trees["pjsip.conf"] if c.get("type") == "transport"
+           and not c.is_template and (c.get("protocol") or "udp").lower() == "udp"]
+    has_transport = bool(udp)
     cel = [c for c in trees["cel.conf"] if c.name == "general"]
     apps = _union(_last(cel, "apps"), CEL_APPS, lower=True)
     events = _union(_last(cel, "events"), CEL_EVENTS, lower=False)
@@ -267,7 +273,8 @@ def plan_install(files: Mapping[str, str], s: InstallSettings, *, phones: str | 
     }
     ours = {
         "pjsip_pbxcrm.conf": render_trunk(
-            s.trunk, transport_block="" if has_transport else transport_block(s.sip_bind)),
+            s.trunk, transport=udp[0] if udp else TRANSPORT,
+            transport_block="" if has_transport else transport_block(s.sip_bind)),
         "extensions_pbxcrm.conf": HEADER + _template("globals_pbxcrm.conf", values)
         + render_did_context(s.trunk) + "\n" + render_text(DIALPLAN.read_text(), values,
                                                            name=DIALPLAN.name),
@@ -288,7 +295,7 @@ def plan_install(files: Mapping[str, str], s: InstallSettings, *, phones: str | 
         elif not _has_hook(current, mine):
             plan.writes[top] = current + hook_block(mine)
     if not has_transport and "pjsip_pbxcrm.conf" in plan.writes:
-        plan.notes.append(f"no PJSIP transport found: adding {TRANSPORT} on {s.sip_bind}")
+        plan.notes.append(f"no PJSIP UDP transport found: adding {TRANSPORT} on {s.sip_bind}")
     return plan
 
 
@@ -317,7 +324,8 @@ def plan_uninstall(files: Mapping[str, str]) -> Plan:
 
 def _check_conflicts(trees, s: InstallSettings, plan: Plan, theirs: Mapping[str, str]) -> None:
     pjsip = trees["pjsip.conf"]
-    taken = {s.trunk.endpoint, f"{s.trunk.endpoint}-auth", f"{s.trunk.endpoint}-reg", TRANSPORT}
+    taken = {s.trunk.endpoint, f"{s.trunk.endpoint}-auth", f"{s.trunk.endpoint}-reg", TRANSPORT,
+             PHONE_TEMPLATE}
     for c in pjsip:
         if c.name in taken and c.options != "+":
             plan.problems.append(f"{c.file}:{c.line}: PJSIP already has a section [{c.name}]; "

@@ -40,7 +40,11 @@ CLIENT = "+79161234567"
 ARI_PASSWORD = "stock-ari-" + hashlib.sha1(b"pbx-crm").hexdigest()[:16]
 
 
-def write_config(path: Path, stock: StockPbx, url: str, data_dir: Path) -> Path:
+IP_TRUNK = f'mode = "ip"\nhost = "{TRUNK_IP}:{TRUNK_PORT}"\nmatch = "{TRUNK_IP}"\n'
+
+
+def write_config(path: Path, stock: StockPbx, url: str, data_dir: Path,
+                 trunk: str = IP_TRUNK) -> Path:
     """The customer's pbx-crm.toml, as the README's install section has it."""
     path.write_text(
         f'[general]\ndata_dir = "{data_dir}"\n[database]\nurl = "{url}"\n'
@@ -49,8 +53,7 @@ def write_config(path: Path, stock: StockPbx, url: str, data_dir: Path) -> Path:
         f'[asterisk]\netc_dir = "{stock.etc}"\nsip_bind = "127.0.0.1:{SIP_PORT}"\n'
         f'recording_dir = "{stock.path_inside(stock.spool_dir / "recording")}"\n'
         f'fallback_phones = "101"\n'
-        f'[trunk]\nmode = "ip"\nhost = "{TRUNK_IP}:{TRUNK_PORT}"\nmatch = "{TRUNK_IP}"\n'
-        f'dids = "{DID}"\n')
+        f'[trunk]\n{trunk}dids = "{DID}"\n')
     return path
 
 
@@ -278,3 +281,42 @@ def test_a_registered_phone_is_rung_answers_and_calls_out_through_the_trunk(
             if proc.poll() is None:
                 proc.terminate()
                 proc.wait(5)
+
+
+def test_a_register_mode_trunk_registers_with_the_provider_and_its_line_reaches_the_did(
+        lab: Lab, tmp_path):
+    """[trunk] mode = "register": Asterisk registers with the provider (sipp as registrar
+    checks the digest) and a call the provider sends to the registered username enters
+    pbx-crm as the first DID."""
+    pbx = StockPbx(lab.root, "stock-reg")
+    pbx.prepare()
+    url = f"sqlite:///{tmp_path}/pbx.sqlite3"
+    db.upgrade(url)
+    seed(url)
+    config = write_config(tmp_path / "pbx-crm.toml", pbx, url, tmp_path, trunk=(
+        f'mode = "register"\nhost = "{TRUNK_IP}:{TRUNK_PORT}"\nusername = "sipuser42"\n'
+        'password = "prov-Secret-9"\n'))
+    registrar = subprocess.Popen(["sipp", "-sf", str(SIPP / "registrar.xml"), "-i", TRUNK_IP,
+                                  "-p", str(TRUNK_PORT), "-key", "user", "sipuser42",
+                                  "-key", "secret", "prov-Secret-9", "-nostdin"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        assert main(["--config", str(config), "asterisk", "install",
+                     "--backup-dir", str(tmp_path / "bk")]) == 0
+        pbx.start()
+        wait_for(lambda: "Registered" in pbx.rx("pjsip show registrations", check=False).stdout,
+                 15, "the trunk to register")
+        with running_daemon(lab, tmp_path, url, ari=(ARI_PORT, ARI_PASSWORD)):
+            callers = tmp_path / "callers.csv"
+            callers.write_text(f"SEQUENTIAL\n{CALLER}\n")
+            # Nobody's phone is registered: the caller hears ringing (the fallback group
+            # has no contact), gives up after 3 s, and the call is stored as missed.
+            subprocess.run(sipp("-sf", str(BENCH_SIPP / "giveup.xml"), "-s", "sipuser42",
+                                "-inf", str(callers), "-i", TRUNK_IP, "-p", "15274",
+                                "-recv_timeout", "3000", "-m", "1", workdir=tmp_path),
+                           capture_output=True, text=True, timeout=60)
+            assert wait_for(lambda: stored(url, caller=CALLER), 15, "the call's row")[3] == DID
+    finally:
+        registrar.terminate()
+        registrar.wait(5)
+        pbx.stop()
