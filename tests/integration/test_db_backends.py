@@ -8,35 +8,21 @@ when one answers on 127.0.0.1:5432); if it is set but unreachable the test fails
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, inspect, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, inspect, select
 
 from pbx_daemon import db
+from tests.postgres import throwaway_database
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.lookups import find_by_phone, find_duplicates
 
 
-def _postgres_url():
-    url = os.environ.get("PBX_CRM_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("PBX_CRM_TEST_POSTGRES_URL is not set and no PostgreSQL answered")
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    name = f"pbxcrm_test_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+_postgres_url = throwaway_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

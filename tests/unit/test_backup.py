@@ -8,14 +8,12 @@ import gzip
 import hashlib
 import json
 import os
-import secrets
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, inspect, select
 
 from pbx_daemon import db
 from pbx_daemon.backup import decoder_for, encode_value
@@ -305,49 +303,6 @@ def test_a_malformed_row_is_refused_with_one_line(source, env, tmp_path, capsys)
     use(env, sqlite_url(tmp_path / "new.sqlite3"), tmp_path / "new-store")
     code, _, err = run(capsys, "restore", str(tmp_path / "bk"))
     assert code == 2 and err.startswith("pbx-crm: restore: tables/calls.jsonl.gz: a row has 2 values")
-
-
-# ---- PostgreSQL -------------------------------------------------------------------------
-@pytest.fixture
-def postgres_url():
-    """A throwaway database on PBX_CRM_TEST_POSTGRES_URL's server, dropped afterwards."""
-    url = os.environ.get("PBX_CRM_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("PBX_CRM_TEST_POSTGRES_URL is not set")
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    name = f"pbxcrm_test_{secrets.token_hex(4)}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def test_sqlite_to_postgresql_and_back(postgres_url, source, env, tmp_path, capsys):
-    assert run(capsys, "backup", str(tmp_path / "bk"))[0] == 0
-    use(env, postgres_url, tmp_path / "pg-store")
-    code, out, err = run(capsys, "restore", str(tmp_path / "bk"))
-    assert (code, err) == (0, ""), err
-    assert snapshot(postgres_url) == snapshot(source)
-
-    # The sequences continue after the restored ids.
-    engine = db.make_engine(postgres_url)
-    with db.make_session_factory(engine)() as s:
-        s.add(m.Department(name="New"))
-        s.add(m.Call(linkedid="new.1", direction="inbound", started_at=T0))
-        s.commit()
-    engine.dispose()
-
-    assert run(capsys, "backup", str(tmp_path / "bk-pg"))[0] == 0
-    back = sqlite_url(tmp_path / "back.sqlite3")
-    use(env, back, tmp_path / "back-store")
-    code, _, err = run(capsys, "restore", str(tmp_path / "bk-pg"))
-    assert (code, err) == (0, "")
-    assert snapshot(back) == snapshot(postgres_url)
-    assert len(snapshot(back)["calls"]) == 6
 
 
 def test_backup_of_a_missing_or_unmigrated_database_is_refused(env, tmp_path, capsys):
