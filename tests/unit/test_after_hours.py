@@ -255,3 +255,31 @@ def test_a_stereo_or_44khz_wav_is_refused_with_the_format_to_use(tmp_path):
         w.writeframes(b"\0" * 400)
     with pytest.raises(GreetingError, match="8000"):
         check_greeting((tmp_path / "s.wav").read_bytes())
+
+
+# ---- the figures -------------------------------------------------------------------------
+def test_the_lost_call_rate_counts_working_hours_calls_only():
+    from pbx_daemon.crm.stats.analytics import lost_call_rate, per_department, totals
+    from pbx_daemon.crm.stats.report import build_daily, render_html, render_text
+    from tests.unit.helpers import memory_session
+
+    day = date(2024, 4, 23)
+    with memory_session() as s:
+        sales = m.Department(name="Sales")
+        s.add(sales)
+        s.flush()
+        for n, (hour, outcome) in enumerate([(12, "answered"), (13, "missed"), (22, "after_hours"),
+                                             (23, "voicemail")]):
+            at = datetime(2024, 4, 23, hour, 0, tzinfo=MSK)
+            s.add(m.Call(linkedid=f"c{n}", direction="inbound", outcome=outcome, caller=f"+7916555000{n}",
+                         started_at=at, ended_at=at + timedelta(minutes=1), department_id=sales.id))
+        s.commit()
+        (lcr,) = lost_call_rate(s, day, day, "Europe/Moscow")
+        assert (lcr.inbound, lcr.missed, lcr.rate) == (2, 1, 0.5)
+        assert (lcr.after_hours, lcr.voicemail) == (2, 1)
+        (dept,) = per_department(s, day, day, "Europe/Moscow")
+        assert (dept.calls_in, dept.missed, dept.after_hours, dept.voicemail) == (2, 1, 2, 1)
+        assert (totals([dept]).after_hours, totals([lcr]).voicemail) == (2, 1)
+        report = build_daily(s, day, "Europe/Moscow")
+        assert "AFTER HOURS: 2 calls, 1 voicemails" in render_text(report)
+        assert "After hours: 2 calls, 1 voicemails" in render_html(report)
