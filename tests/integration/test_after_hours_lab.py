@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import struct
 import time
+import urllib.error
 import wave
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -28,6 +29,7 @@ from pbx_daemon.config import load_config
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.stats.analytics import lost_call_rate
 from pbx_daemon.lab import Lab
+from pbx_daemon.telephony import names
 from pbx_daemon.telephony.routing.hours import Hours, build_calendar, next_opening, parse_ranges
 from tests.integration.conftest import running_daemon
 from tests.integration.test_routing_lab import SALES_NUMBER, seed
@@ -79,6 +81,18 @@ def _stored(url):
         return call.id, call.outcome, call.recording.path, call.inquiry_id, call.started_at
 
 
+def _linkedid(url):
+    with _session(url) as s:
+        return s.scalar(select(m.Call.linkedid).where(m.Call.caller == CALLER))
+
+
+def _playback(lab, playback_id):
+    try:
+        return lab.ari_get(f"/playbacks/{playback_id}")
+    except urllib.error.HTTPError:
+        return None
+
+
 def _rms(path: Path) -> float:
     with wave.open(str(path)) as w:
         frames = w.readframes(w.getnframes())
@@ -94,6 +108,12 @@ def test_after_hours_caller_hears_the_greeting_leaves_a_voicemail_and_becomes_on
         lab.set_phone(ext, "answer:1:5")  # would answer at once, were they rung
     start = time.time()
     lab.call(CALLER, SALES_NUMBER, ring_timeout=20, hold=HOLD)
+    # While the greeting plays, Asterisk lists its playback on the caller's channel.
+    linkedid = lab.wait_for(lambda: _linkedid(url), 10, "the call to start")
+    playback = lab.wait_for(lambda: _playback(lab, names.greeting_playback_id(linkedid)), 5,
+                            "the greeting to play")
+    assert playback["media_uri"] == "sound:vm-intro" and playback["state"] == "playing"
+    assert playback["target_uri"] == f"channel:{linkedid}"
 
     call_id, outcome, path, inquiry_id, started_at = lab.wait_for(
         lambda: _stored(url), HOLD + 20, "the after-hours call and its voicemail")
