@@ -9,7 +9,7 @@ its calendar days, and its after-hours greeting.
 
 Admins edit every department, tracking numbers and company-wide days; a head edits their
 own department only (as the blocklist: admin and head). The rules of hours are
-:mod:`pbx_daemon.telephony.routing.hours`'; greetings are checked and named by
+:mod:`pbx_daemon.crm.hours`'; greetings are checked and named by
 :mod:`pbx_daemon.crm.greetings`, never by the uploaded file's name.
 """
 
@@ -27,7 +27,7 @@ from sqlalchemy import delete, or_, select
 from admin.views import RoleGate
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.greetings import MAX_BYTES, GreetingError, greetings_dir, remove_greeting, store_greeting
-from pbx_daemon.telephony.routing.hours import format_ranges, parse_ranges, production_calendar
+from pbx_daemon.crm.hours import format_ranges, parse_ranges, production_calendar
 
 WEEKDAY_NAMES = (_l("Monday"), _l("Tuesday"), _l("Wednesday"), _l("Thursday"), _l("Friday"),
                  _l("Saturday"), _l("Sunday"))

@@ -11,7 +11,7 @@ surprises is accepted:
   0xD signature nibble.
 
 Never the uploader's file name: the file is ``dept-<id>-<random>.<wav|gsm>``, checked
-again by :data:`pbx_daemon.telephony.names.GREETING_FILE` before it reaches ARI. At most
+again by :data:`GREETING_FILE` before it reaches ARI. At most
 :data:`MAX_BYTES`. Blocking file work: the admin app's request thread.
 """
 
@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import secrets
 import wave
 from pathlib import Path
 
-from pbx_daemon.telephony.names import GREETING_FILE
-
+# An uploaded greeting as we name it under <data_dir>/greetings: "dept-3-9f2a1c0b....wav".
+# The ARI adapter checks it again before a file name reaches Asterisk.
+GREETING_FILE = re.compile(r"^dept-[0-9]{1,9}-[0-9a-f]{8,32}\.(wav|gsm)$")
 MAX_BYTES = 5 * 1024 * 1024  # ~5 minutes of 8 kHz WAV
 GSM_FRAME = 33
 

@@ -239,7 +239,7 @@ class WorkingHours(Base):
     """One weekday's opening hours of a department, or of a tracking number whose hours
     differ (they then replace the department's). A department (number) without rows has
     no schedule: always open. ``ranges`` as people write them: ``09:00-13:00, 14:00-18:00``;
-    empty: closed that weekday (pbx_daemon.telephony.routing.hours)."""
+    empty: closed that weekday (pbx_daemon.crm.hours)."""
 
     __tablename__ = "working_hours"
     id: Mapped[int] = mapped_column(primary_key=True)

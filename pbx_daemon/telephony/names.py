@@ -96,10 +96,6 @@ def greeting_playback_id(call_id: str) -> str:
     return f"greet-{safe_id(call_id)}"
 
 
-# An uploaded greeting as we name it under <data_dir>/greetings: "dept-3-9f2a1c.wav".
-GREETING_FILE = re.compile(r"^dept-[0-9]{1,9}-[0-9a-f]{8,32}\.(wav|gsm)$")
-
-
 def leg_id(call_id: str, n: int, token: str) -> str:
     """A phone leg of an inbound call: ``<safe call id>-leg<n>-<random>``."""
     return f"{safe_id(call_id)}-leg{n}-{token}"

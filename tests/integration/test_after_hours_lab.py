@@ -30,7 +30,7 @@ from pbx_daemon.crm import models as m
 from pbx_daemon.crm.stats.analytics import lost_call_rate
 from pbx_daemon.lab import Lab
 from pbx_daemon.telephony import names
-from pbx_daemon.telephony.routing.hours import Hours, build_calendar, next_opening, parse_ranges
+from pbx_daemon.crm.hours import Hours, build_calendar, next_opening, parse_ranges
 from tests.integration.conftest import running_daemon
 from tests.integration.test_routing_lab import SALES_NUMBER, seed
 from tests.unit.helpers import admin_login

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pbx_daemon.telephony.routing.hours import (
+from pbx_daemon.crm.hours import (
     Calendar,
     Hours,
     build_calendar,

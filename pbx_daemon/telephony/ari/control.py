@@ -38,6 +38,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from pbx_daemon.crm.greetings import GREETING_FILE
 from pbx_daemon.crm.phones import is_e164
 from pbx_daemon.telephony import names
 from pbx_daemon.telephony.ari.messages import bridge_from_json, channel_from_json
@@ -202,7 +203,7 @@ class AriAfterHoursControl:
     def media(self, greeting_file: str | None) -> str:
         """The greeting to play: an uploaded file by absolute path without its extension
         (we named it; checked again here), else the stock prompt."""
-        if greeting_file and self.greetings_dir and names.GREETING_FILE.match(greeting_file):
+        if greeting_file and self.greetings_dir and GREETING_FILE.match(greeting_file):
             return f"sound:{self.greetings_dir}/{greeting_file.rsplit('.', 1)[0]}"
         return STOCK_GREETING
 

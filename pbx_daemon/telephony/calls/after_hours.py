@@ -1,7 +1,7 @@
 """A call outside working hours, as a state machine: greeting, beep, voicemail, goodbye.
 
 Entered instead of :class:`~.inbound.InboundCall` when the route plan says the dialled
-number's department is closed (:mod:`pbx_daemon.telephony.routing.hours`). Nobody rings:
+number's department is closed (:mod:`pbx_daemon.crm.hours`). Nobody rings:
 
 ``new`` -> ``start()`` -> ``voicemail``: the PBX answers, plays the greeting, beeps and
 records (one request to Asterisk, which plays and records in turn) ->

@@ -18,7 +18,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pbx_daemon.crm import models as m
-from pbx_daemon.telephony.routing.hours import (WEEKDAYS, Calendar, Hours, Range, build_calendar,
+from pbx_daemon.crm.hours import (WEEKDAYS, Calendar, Hours, Range, build_calendar,
                                                 is_open, next_opening, parse_ranges)
 
 

@@ -1,8 +1,9 @@
 """Working hours: is a department open at a moment, and when does it open next (pure).
 
-Here, beside the routing policy, because routing is what asks ("ring, or the after-hours
-path?"); the CRM only receives the answer (the next opening, for the call-back task's
-deadline). No I/O and no Twisted: the AGI script may import it.
+In the CRM package, not beside the routing policy, although routing is what asks ("ring,
+or the after-hours path?", through :mod:`pbx_daemon.telephony.routing.schedule`): the
+admin edits and checks hours too (:mod:`admin.hours_view`), and the admin may import the
+domain (``pbx_daemon.crm``) but never the telephony. No I/O, no Twisted, no Flask.
 
 * A department (or a tracking number that has hours of its own, which then replace the
   department's) has **weekly hours**: for each weekday, Monday first, zero or more ranges
