@@ -28,7 +28,7 @@ from sqlalchemy import select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from admin import analytics_view, calls, crm, errors, import_view, inquiry_classes, popup, views, workspace
+from admin import analytics_view, calls, crm, errors, hours_view, import_view, inquiry_classes, popup, views, workspace
 from admin.display import card_label, class_name, label_of, show_phone
 from admin.times import company_time
 from admin.logins import LoginThrottle, PasswordCheck, WallClock, safe_next
@@ -255,6 +255,8 @@ def _views(db) -> list:
         v.DepartmentView(m.Department, db, name=_l("Departments"), category=settings),
         v.TrackingNumberView(m.TrackingNumber, db, name=_l("Tracking numbers"), category=settings),
         v.BlockedNumberView(m.BlockedNumber, db, name=_l("Blocklist"), category=settings),
+        hours_view.HoursView(db, name=_l("Working hours"), category=settings, endpoint="hours",
+                             url="/admin/hours"),
         v.ReferenceView(m.DealStage, db, name=_l("Deal stages"), category=settings),
         v.ReferenceView(m.DealStageTaskRule, db, name=_l("Stage task rules"), category=settings),
         inquiry_classes.InquiryClassView(m.InquiryClass, db, name=_l("Inquiry classes"), category=settings),

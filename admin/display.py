@@ -51,7 +51,8 @@ ENUMS: dict[str, dict[str, object]] = {
     "call_direction": {"inbound": _p("call_direction", "incoming"), "outbound": _p("call_direction", "outgoing"), "internal": _p("call_direction", "internal")},
     "call_outcome": {"answered": _p("call_outcome", "answered"), "missed": _p("call_outcome", "missed"), "busy": _p("call_outcome", "busy"),
                      "failed": _p("call_outcome", "failed"), "no_answer": _p("call_outcome", "no answer"), "blocked": _p("call_outcome", "blocked"),
-                     "abandoned": _p("call_outcome", "abandoned"), "in_progress": _p("call_outcome", "in progress")},
+                     "abandoned": _p("call_outcome", "abandoned"), "in_progress": _p("call_outcome", "in progress"),
+                     "after_hours": _p("call_outcome", "after hours"), "voicemail": _p("call_outcome", "voicemail")},
     "call_handler": {"daemon": _p("call_handler", "call routing"), "agi_fallback": _p("call_handler", "backup routing"),
                      "fallback_group": _p("call_handler", "backup ring group"), "reconciled": _p("call_handler", "restored from the PBX log")},
     "leg_outcome": {"ringing": _p("leg_outcome", "ringing"), "answered": _p("leg_outcome", "answered"), "no_answer": _p("leg_outcome", "no answer"),
@@ -60,6 +61,7 @@ ENUMS: dict[str, dict[str, object]] = {
     "entry_status": {"pending": _p("entry_status", "to call"), "in_progress": _p("entry_status", "in progress"), "done": _p("entry_status", "done")},
     "card_kind": {"company": _p("card_kind", "company"), "contact": _p("card_kind", "contact"), "lead": _p("card_kind", "lead"), "deal": _p("card_kind", "deal"),
                   "inquiry": _p("card_kind", "inquiry"), "call_list_entry": _p("card_kind", "call list entry")},
+    "calendar_day_kind": {"closed": _p("calendar_day_kind", "day off"), "working": _p("calendar_day_kind", "working day")},
     "duplicate_field": {"phone": _p("duplicate_field", "phone"), "email": _p("duplicate_field", "e-mail"), "name": _p("duplicate_field", "name")},
 }
 
@@ -74,6 +76,7 @@ ENUM_COLUMNS = {
     ("calls", "handled_by"): "call_handler",
     ("call_legs", "outcome"): "leg_outcome",
     ("call_list_entries", "status"): "entry_status",
+    ("calendar_days", "kind"): "calendar_day_kind",
 }
 
 

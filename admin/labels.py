@@ -71,6 +71,7 @@ MODELS = {
         "owner_timeout": _l("Own manager rings, s"), "group_timeout": _l("Department rings, s"),
         "head_timeout": _l("Head rings, s"), "top_timeout": _l("Top of escalation rings, s"),
         "fallback_ring_group": _l("Backup ring group"),
+        "greeting_file": _l("After-hours greeting"),
     },
     m.Employee: {
         "login": _l("Login"), "password_hash": _l("Password"), "role": _l("Role"),
@@ -81,6 +82,9 @@ MODELS = {
     m.Source: {},
     m.TrackingNumber: {"number": _l("Number"), "phone": _l("Number")},
     m.BlockedNumber: {"reason": _l("Reason"), "expires_at": _l("Blocked until")},
+    m.WorkingHours: {"weekday": _l("Weekday"), "ranges": _l("Hours"), "tracking_number": _l("Tracking number"),
+                     "tracking_number_id": _l("Tracking number")},
+    m.CalendarDay: {"day": _l("Date"), "ranges": _l("Hours"), "note": _l("Note")},
     m.Company: {"tax_id": _l("Tax ID (INN)"), "website": _l("Website"), "contacts": _l("Contacts")},
     m.CompanyPhone: {},
     m.Contact: {"position": _l("Job title")},

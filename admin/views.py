@@ -520,7 +520,8 @@ class DepartmentView(ScopedModelView):
     edit_roles = frozenset({"admin"})
     column_list = ("name", "head", "duty_employee", "parent", "owner_timeout", "group_timeout",
                    "head_timeout", "top_timeout", "fallback_ring_group")
-    form_excluded_columns = ("created_at", "updated_at", "members")
+    # The greeting is uploaded on the working-hours page (admin.hours_view), never typed.
+    form_excluded_columns = ("created_at", "updated_at", "members", "greeting_file")
     form_args = {"owner_timeout": {"validators": TIMEOUT}, "group_timeout": {"validators": TIMEOUT},
                  "head_timeout": {"validators": TIMEOUT}, "top_timeout": {"validators": TIMEOUT},
                  "fallback_ring_group": {"validators": [endpoint_list_field]}}

@@ -25,7 +25,8 @@ from twisted.web.server import Site
 from pbx_daemon.db import make_engine, make_session_factory
 from pbx_daemon.logs import start_logging
 from pbx_daemon.telephony.api import ApiResource
-from pbx_daemon.telephony.ari.control import AriCallControl
+from pbx_daemon.crm.greetings import greetings_dir
+from pbx_daemon.telephony.ari.control import AriAfterHoursControl, AriCallControl
 from pbx_daemon.telephony.ari.events import make_events_service
 from pbx_daemon.telephony.ari.rest import AriRest
 from pbx_daemon.telephony.click_to_call import prepare_click_to_call, prepare_phone_call
@@ -154,13 +155,13 @@ def _daemon_thread(*args, **kwargs) -> threading.Thread:
     return threading.Thread(*args, daemon=True, **kwargs)
 
 
-def _lookup(sessions, pool: ThreadPool, reactor, region: str):
+def _lookup(sessions, pool: ThreadPool, reactor, region: str, tz: str | None = None):
     """``lookup(caller_raw, dialled, busy, now)`` -> Deferred (caller, directory), run in
-    ``pool`` (routing.deadline bounds it)."""
+    ``pool`` (routing.deadline bounds it). ``tz``: check working hours (the daemon only)."""
     def lookup(caller_raw, dialled, busy, now):
         def job():
             with sessions() as session:
-                return look_up(session, caller_raw, dialled, now, region, busy)
+                return look_up(session, caller_raw, dialled, now, region, busy, tz=tz)
         return deferToThreadPool(reactor, pool, job)
     return lookup
 
@@ -202,7 +203,7 @@ def make_service(config, reactor) -> MultiService:
         ThreadPoolService(pool, reactor).setServiceParent(root)
 
     region = config.general.default_region
-    lookup = _lookup(sessions, lookup_pool, reactor, region)
+    lookup = _lookup(sessions, lookup_pool, reactor, region, tz=config.general.timezone)
 
     metrics = DaemonMetrics(reactor)
     ari = config.ari
@@ -240,6 +241,7 @@ def make_service(config, reactor) -> MultiService:
         recorder=events, clock=reactor, lookup=lookup, timeouts=timeouts, deadline=deadline,
         phone_check=phone_check, observe_routing=metrics.routing_decided,
         trunk=TrunkDialing.from_config(config),
+        after_hours_control=AriAfterHoursControl(rest, str(greetings_dir(config))),
     )
     # Lost events and failed hang-ups are found within seconds (ghost legs, busy phones).
     sweeper = TimerService(SWEEP_INTERVAL, app.sweep_once)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from twisted.internet.defer import succeed
 from zope.interface import implementer
 
-from pbx_daemon.telephony.calls.interfaces import (IAsteriskInventory, ICallControl,
+from pbx_daemon.telephony.calls.interfaces import (IAfterHoursControl, IAsteriskInventory,
+                                                   ICallControl,
                                                    ICallRecorder, IOutboundControl,
                                                    IOutboundRecorder, IPhoneControl,
                                                    IPhoneRecorder)
@@ -70,6 +71,21 @@ class FakeCallControl:
 
     def leg_for(self, endpoint: str) -> str:
         return [a[1] for a in self.actions if a[0] == "ring" and a[2] == endpoint][-1]
+
+
+@implementer(IAfterHoursControl)
+class FakeAfterHoursControl:
+    """Records ("greet_and_record", call_id, channel, greeting, max, silence), ("hangup", ...)."""
+
+    def __init__(self):
+        self.actions: list[tuple] = []
+
+    def greet_and_record(self, call_id, caller_channel, greeting_file, max_seconds, max_silence):
+        self.actions.append(("greet_and_record", call_id, caller_channel, greeting_file,
+                             max_seconds, max_silence))
+
+    def hangup(self, channel_id, cause):
+        self.actions.append(("hangup", channel_id, cause))
 
 
 @implementer(ICallRecorder, IOutboundRecorder, IPhoneRecorder)

@@ -57,7 +57,11 @@ INQUIRY_CHANNELS = ("call", "web_form", "email", "cold_call")
 INQUIRY_STATUSES = ("open", "in_progress", "closed")
 CALL_DIRECTIONS = ("inbound", "outbound", "internal")
 CALL_OUTCOMES = ("answered", "missed", "busy", "failed", "no_answer", "blocked", "abandoned",
-                 "in_progress")
+                 "in_progress", "after_hours", "voicemail")
+# Inbound calls outside working hours: the greeting played (after_hours), and a message was
+# left (voicemail). Out of the Lost Call Rate, in their own columns.
+AFTER_HOURS_OUTCOMES = ("after_hours", "voicemail")
+CALENDAR_DAY_KINDS = ("closed", "working")
 CALL_HANDLERS = ("daemon", "agi_fallback", "fallback_group", "reconciled")
 # call_legs.step of a phone rung, or handed the caller, by a transfer (routing steps count from 1).
 TRANSFER_STEP = -1
@@ -145,6 +149,9 @@ class Department(Timestamps, Base):
     # SIP endpoint names rung by the dialplan when the daemon and the AGI fallback are both
     # unavailable, comma-separated ("101,102"); validated before it reaches a dial string.
     fallback_ring_group: Mapped[str] = mapped_column(String(400), default="")
+    # The after-hours greeting: a file name under <data_dir>/greetings that we chose
+    # ("dept-3-<token>.wav"), never the uploader's; None: Asterisk's stock prompt.
+    greeting_file: Mapped[str | None] = mapped_column(String(80))
 
     head: Mapped["Employee | None"] = relationship(foreign_keys=[head_id], post_update=True)
     duty_employee: Mapped["Employee | None"] = relationship(foreign_keys=[duty_employee_id],
@@ -226,6 +233,50 @@ class TrackingNumber(Timestamps, Base):
 
     def __str__(self) -> str:
         return self.number
+
+
+class WorkingHours(Base):
+    """One weekday's opening hours of a department, or of a tracking number whose hours
+    differ (they then replace the department's). A department (number) without rows has
+    no schedule: always open. ``ranges`` as people write them: ``09:00-13:00, 14:00-18:00``;
+    empty: closed that weekday (pbx_daemon.crm.hours)."""
+
+    __tablename__ = "working_hours"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("departments.id", ondelete="CASCADE"), index=True)
+    tracking_number_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tracking_numbers.id", ondelete="CASCADE"), index=True)
+    weekday: Mapped[int]  # 0 Monday .. 6 Sunday
+    ranges: Mapped[str] = mapped_column(String(200), default="")
+
+    __table_args__ = (
+        CheckConstraint("weekday >= 0 AND weekday <= 6", name="weekday"),
+        CheckConstraint("(department_id IS NULL) <> (tracking_number_id IS NULL)", name="one_owner"),
+    )
+
+
+class CalendarDay(Base):
+    """A date that does not follow the weekly hours, entered by an admin: ``closed`` (a
+    company day off) or ``working`` (with ``ranges``, or the usual weekday's hours when
+    empty). ``department_id`` None: every department. Added to the Russian production
+    calendar, and wins over it."""
+
+    __tablename__ = "calendar_days"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    kind: Mapped[str] = mapped_column(String(10), default="closed")
+    department_id: Mapped[int | None] = mapped_column(
+        ForeignKey("departments.id", ondelete="CASCADE"), index=True)
+    ranges: Mapped[str] = mapped_column(String(200), default="")
+    note: Mapped[str] = mapped_column(String(200), default="")
+
+    department: Mapped[Department | None] = relationship()
+
+    __table_args__ = (CheckConstraint(_in("kind", CALENDAR_DAY_KINDS), name="kind"),)
+
+    def __str__(self) -> str:
+        return f"{self.day:%d.%m.%Y}"
 
 
 class BlockedNumber(Base):

@@ -13,6 +13,7 @@ RU = {
     "withheld_number": "скрытый номер",
     "callback_title": "Перезвонить {phone}",
     "missed_call_comment": "Пропущенный звонок от {who} в {when}.",
+    "after_hours_comment": "Звонок в нерабочее время от {who} в {when}; голосовое сообщение — в карточке обращения, если оставлено.",
     "answered_new_number_comment": "Отвеченный звонок с нового номера, {who}, в {when}.",
     "late_more": "… и ещё {count} (см. открытые обращения)",
     "late_title": "Перезвонить: {calls}, сохранены после срока перезвона",

@@ -91,6 +91,11 @@ def recording_name(call_id: str) -> str:
     return safe_id(call_id)
 
 
+def greeting_playback_id(call_id: str) -> str:
+    """The after-hours greeting's playback: ``greet-<safe call id>``."""
+    return f"greet-{safe_id(call_id)}"
+
+
 def leg_id(call_id: str, n: int, token: str) -> str:
     """A phone leg of an inbound call: ``<safe call id>-leg<n>-<random>``."""
     return f"{safe_id(call_id)}-leg{n}-{token}"

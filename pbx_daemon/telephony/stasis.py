@@ -31,10 +31,12 @@ from pbx_daemon.telephony import names
 from pbx_daemon.telephony.adoption import Adoption
 from pbx_daemon.telephony.trunk import TrunkDialing
 from pbx_daemon.telephony.ari import messages as ari
-from pbx_daemon.telephony.ari.control import AriInventory, AriOutboundControl, AriPhoneControl
+from pbx_daemon.telephony.ari.control import (AriAfterHoursControl, AriInventory,
+                                              AriOutboundControl, AriPhoneControl)
 from pbx_daemon.telephony.ari.rest import AriRest
 from pbx_daemon.telephony.calls.inbound_calls import InboundCalls
-from pbx_daemon.telephony.calls.interfaces import (IAsteriskInventory, ICallControl,
+from pbx_daemon.telephony.calls.interfaces import (IAfterHoursControl, IAsteriskInventory,
+                                                   ICallControl,
                                                    ICallRecorder, IOutboundControl,
                                                    IPhoneControl)
 from pbx_daemon.telephony.calls.outbound import ClickToCallRequest
@@ -63,7 +65,8 @@ class StasisApp:
                  phone_control: IPhoneControl | None = None,
                  phone_check: PhoneCheck | None = None,
                  observe_routing: Observe | None = None,
-                 trunk: TrunkDialing = TrunkDialing()):
+                 trunk: TrunkDialing = TrunkDialing(),
+                 after_hours_control: IAfterHoursControl | None = None):
         """``app`` is the Stasis application's name; ``rest`` builds the ARI adapters
         not given (click-to-call and desk-phone control, inventory). ``phone_check``
         decides a desk phone's call (off the reactor); without it every desk phone's call
@@ -81,7 +84,8 @@ class StasisApp:
                                     lookup=lookup, timeouts=timeouts, deadline=deadline,
                                     busy_endpoints=self.busy_endpoints,
                                     call_over=self._call_over,
-                                    observe_routing=observe_routing)
+                                    observe_routing=observe_routing,
+                                    after_hours=after_hours_control or AriAfterHoursControl(rest))
         outbound_control = outbound_control or AriOutboundControl(rest, self.app, trunk)
         self.outbound = OutboundCalls(control=outbound_control, recorder=recorder, clock=clock,
                                       call_over=self._call_over)
@@ -169,6 +173,7 @@ class StasisApp:
     def dispatch(self, event: ari.Event) -> None:
         if isinstance(event, ari.RecordingFinished):
             if event.name:
+                self.inbound.recording_finished(event.name)  # a voicemail ends its call
                 self.recording_finished(event.name)
             return
         if isinstance(event, ari.ChannelTransfer):

@@ -198,8 +198,9 @@ def test_analytics_for_supervisors_with_csv_export(app):
     r = c.get("/admin/analytics/", query_string={"from": "2026-11-01", "to": "2026-11-02", "export": "lcr"})
     assert r.mimetype == "text/csv"
     lines = r.get_data(as_text=True).lstrip("\ufeff").splitlines()
-    assert lines[0] == "День;Входящие;Пропущено;Доля потерянных звонков, %;Перезвонили;Перезвонили из пропущенных, %"
-    assert lines[1:] == ["01.11.2026;0;0;0,00;0;0,00", "02.11.2026;0;0;0,00;0;0,00", "Итого;0;0;0,00;0;0,00"]
+    assert lines[0] == ("День;Входящие;Пропущено;Доля потерянных звонков, %;Перезвонили;"
+                        "Перезвонили из пропущенных, %;В нерабочее время;Голосовые сообщения")
+    assert lines[1:] == ["01.11.2026;0;0;0,00;0;0,00;0;0", "02.11.2026;0;0;0,00;0;0,00;0;0", "Итого;0;0;0,00;0;0,00;0;0"]
     assert c.get("/admin/analytics/", query_string={"from": "bad"}).status_code == 200
 
 

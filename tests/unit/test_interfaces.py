@@ -10,15 +10,15 @@ import pytest
 from twisted.internet.defer import succeed
 from zope.interface.verify import verifyObject
 
-from pbx_daemon.telephony.ari.control import (AriCallControl, AriInventory, AriOutboundControl,
+from pbx_daemon.telephony.ari.control import (AriAfterHoursControl, AriCallControl, AriInventory, AriOutboundControl,
                                               AriPhoneControl)
-from pbx_daemon.telephony.calls.interfaces import (IAsteriskInventory, ICallControl,
+from pbx_daemon.telephony.calls.interfaces import (IAfterHoursControl, IAsteriskInventory, ICallControl,
                                                    ICallRecorder, IOutboundControl,
                                                    IOutboundRecorder, IPhoneControl,
                                                    IPhoneRecorder)
 from pbx_daemon.telephony.outputs.call_events import CallEvents
 from pbx_daemon.telephony.outputs.store import SqlCallRecorder
-from pbx_daemon.testing import (FakeCallControl, FakeInventory, FakeOutboundControl,
+from pbx_daemon.testing import (FakeAfterHoursControl, FakeCallControl, FakeInventory, FakeOutboundControl,
                                 FakePhoneControl, MemoryRecorder)
 
 REST = object()  # the adapters only keep it until a method is called
@@ -37,6 +37,8 @@ def store():
     (IPhoneControl, FakePhoneControl),
     (IAsteriskInventory, lambda: AriInventory(REST, "pbx-crm")),
     (IAsteriskInventory, FakeInventory),
+    (IAfterHoursControl, lambda: AriAfterHoursControl(REST, "/var/lib/pbx-crm/greetings")),
+    (IAfterHoursControl, FakeAfterHoursControl),
     (ICallRecorder, store),
     (IOutboundRecorder, store),
     (ICallRecorder, lambda: CallEvents(store(), notifier=None)),

@@ -69,14 +69,15 @@ def _inactive(session: Session, ids) -> frozenset[int]:
 
 def missed_call_facts(session: Session, call: m.Call, *, blocked: bool, is_staff: bool,
                       owner_id: int | None, source_id: int | None,
-                      tracking_number_id: int | None, at: datetime) -> MissedCall:
+                      tracking_number_id: int | None, at: datetime,
+                      callback_from: datetime | None = None) -> MissedCall:
     duty, head, top = _escalation(session, call.department_id)
     existing = open_inquiry_for(session, call.caller)
     return MissedCall(
         caller=call.caller, at=at, blocked=blocked, is_staff=is_staff, owner_id=owner_id,
         department_id=call.department_id, duty_id=duty, head_id=head, top_id=top,
         source_id=source_id, tracking_number_id=tracking_number_id, caller_name=call.caller_name,
-        inactive_ids=_inactive(session, (owner_id, duty, head, top,
+        callback_from=callback_from, inactive_ids=_inactive(session, (owner_id, duty, head, top,
                                          existing.responsible_id if existing else None)))
 
 
@@ -188,6 +189,7 @@ def apply_answered(session: Session, call: m.Call, at: datetime) -> None:
         task.status = "done"
         task.done_at = at
     for missed in session.scalars(select(m.Call).where(
-            m.Call.caller == phone, m.Call.outcome == "missed", m.Call.recovered_at.is_(None),
+            m.Call.caller == phone, m.Call.outcome.in_(("missed",) + m.AFTER_HOURS_OUTCOMES),
+            m.Call.recovered_at.is_(None),
             m.Call.id != call.id)):
         missed.recovered_at = at

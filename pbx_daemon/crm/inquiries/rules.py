@@ -15,6 +15,9 @@ rules, pure.
   manager who left leaves no call-back with nobody to make it.
 * Blocklisted callers and the company's own staff never create inquiries. A caller who
   withheld the number gets an inquiry (it is a lost call) but no task: nobody can call back.
+* A call outside working hours (greeting, maybe a voicemail) is a missed call too, except
+  that its call-back deadline counts from the department's next opening
+  (``MissedCall.callback_from``), not from the call: nobody is there at night.
 * A later answered call from that number closes the open call-back task ("recovered").
 * A missed call stored only after its call-back deadline had passed (reconciled from CEL
   after the daemon was down, or a first start against an old CEL log) gets its inquiry but
@@ -68,6 +71,8 @@ class MissedCall:
     tracking_number_id: int | None = None
     caller_name: str | None = None
     inactive_ids: frozenset[int] = frozenset()  # of the people above (and the inquiry's), the deactivated
+    # After hours: the next opening, from which the call-back deadline counts.
+    callback_from: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -181,7 +186,8 @@ def decide_missed(call: MissedCall, open_inquiry: OpenInquiry | None,
                                 call.inactive_ids)
     when = wall_clock(call.at, tz)
     who = call.caller_name or call.caller or text("withheld_number")
-    deadline = call.at + timedelta(minutes=deadline_minutes)
+    deadline = max(call.at, call.callback_from or call.at) + timedelta(minutes=deadline_minutes)
+    comment_key = "after_hours_comment" if call.callback_from is not None else "missed_call_comment"
     is_late = now is not None and deadline < now
     if open_inquiry is not None:
         task = late = None
@@ -191,7 +197,7 @@ def decide_missed(call: MissedCall, open_inquiry: OpenInquiry | None,
                 late = LateCallback(callback_to, call.caller, call.at, call.caller_name)
             else:
                 task = CallbackTask(callback_to, deadline, text("callback_title", phone=call.caller),
-                                    text("missed_call_comment", who=who, when=when))
+                                    text(comment_key, who=who, when=when))
         return MergeInquiry(open_inquiry.id, open_inquiry.missed_count + 1, call.at, task,
                             late=late)
     has_task = bool(call.caller) and responsible is not None
@@ -201,7 +207,7 @@ def decide_missed(call: MissedCall, open_inquiry: OpenInquiry | None,
         name=call.caller_name, first_seen_at=call.at,
         task_deadline=deadline if has_task and not is_late else None,
         task_title=text("callback_title", phone=call.caller or "").strip(),
-        task_comment=text("missed_call_comment", who=who, when=when),
+        task_comment=text(comment_key, who=who, when=when),
         late=LateCallback(responsible, call.caller, call.at, call.caller_name)
         if has_task and is_late else None,
     )

@@ -11,6 +11,9 @@ Definitions, in one place:
 * **inbound** calls: direction inbound, not from a blocklisted number (outcome
   ``blocked``), not from our own staff (a caller that is an employee's mobile), not
   classified Spam or Own (the call's inquiry class or its disposition).
+* **after hours** / **voicemails**: inbound calls outside working hours (the caller heard
+  the greeting) / those of them that left a message. Nobody could answer them: they are
+  not inbound calls of the Lost Call Rate, but columns of their own beside it.
 * **Lost Call Rate** = missed inbound / inbound, per day. **Recovered** = missed calls
   with ``recovered_at`` within N minutes of the call (a call-back the client answered, or
   the client getting through later).
@@ -62,6 +65,8 @@ class LostCallDay:
     inbound: int
     missed: int
     recovered: int  # of the missed, within the window
+    after_hours: int = 0  # outside working hours, voicemails included; not in the rate
+    voicemail: int = 0  # of those, the ones that left a message
 
     @property
     def rate(self) -> float:
@@ -74,15 +79,17 @@ class LostCallDay:
 
 def lost_call_rate(session: Session, first: date, last: date, tz: str, *,
                    recovered_within_minutes: int = 60, department_id: int | None = None) -> list[LostCallDay]:
-    missed = S.outcome == "missed"
-    query = _stats(session, first, last, tz, S.day, func.sum(S.calls), _sum_if(missed),
-                   _sum_if(and_(missed, S.recovered_minutes <= recovered_within_minutes))
-                   ).where(S.kind == "inbound", S.counted.is_(True)).group_by(S.day)
+    counted = S.counted.is_(True)
+    missed = and_(counted, S.outcome == "missed")
+    query = _stats(session, first, last, tz, S.day, _sum_if(counted), _sum_if(missed),
+                   _sum_if(and_(missed, S.recovered_minutes <= recovered_within_minutes)),
+                   _sum_if(S.outcome.in_(m.AFTER_HOURS_OUTCOMES)), _sum_if(S.outcome == "voicemail"),
+                   ).where(S.kind == "inbound").group_by(S.day)
     if department_id is not None:
         query = query.where(S.department_id == department_id)
     found = {row[0]: row[1:] for row in session.execute(query)}
     days = (first + timedelta(days=i) for i in range((last - first).days + 1))
-    return [LostCallDay(day, *(int(x) for x in found.get(day, (0, 0, 0)))) for day in days]
+    return [LostCallDay(day, *(int(x) for x in found.get(day, (0, 0, 0, 0, 0)))) for day in days]
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,8 @@ class DepartmentFigures:
     avg_seconds: float  # talk time per answered call, in or out
     deals: int  # created in the period, responsible in the department
     talked: int = 0  # answered calls, in or out
+    after_hours: int = 0  # inbound outside working hours (not in calls_in)
+    voicemail: int = 0
 
     @property
     def lost_rate(self) -> float:
@@ -170,6 +179,8 @@ def per_department(session: Session, first: date, last: date, tz: str) -> list[D
         _sum_if(S.kind == "outbound"),
         _sum_if(S.kind != "rang_missed", S.talk_seconds),
         _sum_if(talked),
+        _sum_if(and_(S.kind == "inbound", S.outcome.in_(m.AFTER_HOURS_OUTCOMES))),
+        _sum_if(and_(S.kind == "inbound", S.outcome == "voicemail")),
     ).group_by(S.department_id)).all()
     start, end = period_bounds(first, last, tz)
     deals = dict(session.execute(
@@ -179,12 +190,12 @@ def per_department(session: Session, first: date, last: date, tz: str) -> list[D
         .group_by(m.Employee.department_id)).all())
     names = dict(session.execute(select(m.Department.id, m.Department.name)).all())
     out = []
-    for dept, calls_in, answered, missed, calls_out, seconds, talked_calls in rows:
+    for dept, calls_in, answered, missed, calls_out, seconds, talked_calls, after, voicemail in rows:
         seconds, talked_calls = int(seconds), int(talked_calls)
         out.append(DepartmentFigures(
             dept, names.get(dept, "(none)"), int(calls_in), int(answered), int(missed), int(calls_out),
             round(seconds / 60, 1), round(seconds / talked_calls, 1) if talked_calls else 0.0,
-            deals.get(dept, 0), talked_calls))
+            deals.get(dept, 0), talked_calls, int(after), int(voicemail)))
     return sorted(out, key=lambda d: d.name)
 
 
@@ -289,11 +300,13 @@ def totals(rows: list):
         return None
     kind = type(rows[0])
     if kind is LostCallDay:
-        return LostCallDay(None, *(_sum(rows, f) for f in ("inbound", "missed", "recovered")))
+        return LostCallDay(None, *(_sum(rows, f) for f in (
+            "inbound", "missed", "recovered", "after_hours", "voicemail")))
     if kind is DepartmentFigures:
         return DepartmentFigures(None, "", *(_sum(rows, f) for f in (
             "calls_in", "answered", "missed", "calls_out", "minutes")),
-            _weighted(rows, "avg_seconds", "talked"), _sum(rows, "deals"), _sum(rows, "talked"))
+            _weighted(rows, "avg_seconds", "talked"), _sum(rows, "deals"), _sum(rows, "talked"),
+            _sum(rows, "after_hours"), _sum(rows, "voicemail"))
     if kind is EmployeeFigures:
         return EmployeeFigures(0, "", None, *(_sum(rows, f) for f in (
             "calls_in", "calls_out", "answered", "missed", "minutes")),

@@ -54,12 +54,15 @@ def render_text(r: DailyReport) -> str:
     lines = [f"pbx-crm: day report for {r.day:%d.%m.%Y}", "",
              f"LOST CALL RATE: {_pct(r.lost.rate)}  ({r.lost.missed} missed of {r.lost.inbound} inbound; "
              f"{r.lost.recovered} called back within {r.recovered_within_minutes} min = "
-             f"{_pct(r.lost.recovered_share)} of the missed)", ""]
+             f"{_pct(r.lost.recovered_share)} of the missed)",
+             f"AFTER HOURS: {r.lost.after_hours} calls, {r.lost.voicemail} voicemails "
+             "(not in the Lost Call Rate)", ""]
     lines.append("Departments: inbound / answered / missed / lost rate / outbound / minutes / avg s / deals "
-                 "/ deals per call")
+                 "/ deals per call / after hours / voicemails")
     for d in r.departments:
         lines.append(f"  {d.name:<24} {d.calls_in:>5} {d.answered:>5} {d.missed:>5} {_pct(d.lost_rate):>8} "
-                     f"{d.calls_out:>5} {d.minutes:>7} {d.avg_seconds:>6} {d.deals:>4} {d.deals_per_call:>5.2f}")
+                     f"{d.calls_out:>5} {d.minutes:>7} {d.avg_seconds:>6} {d.deals:>4} {d.deals_per_call:>5.2f} "
+                     f"{d.after_hours:>5} {d.voicemail:>5}")
     lines += ["", "Employees: in / out / answered / missed / minutes / avg s / deals / deals per call"]
     for e in r.employees:
         lines.append(f"  {e.name:<24} {e.calls_in:>4} {e.calls_out:>4} {e.answered:>4} {e.missed:>4} "
@@ -84,8 +87,9 @@ td,th{padding:.2em .6em;border-bottom:1px solid #ddd;text-align:right}td:first-c
 <p class="lcr" id="lcr">Lost Call Rate: {{ pct(r.lost.rate) }}</p>
 <p>{{ r.lost.missed }} missed of {{ r.lost.inbound }} inbound; {{ r.lost.recovered }} called back within
 {{ r.recovered_within_minutes }} min ({{ pct(r.lost.recovered_share) }} of the missed).</p>
-<h3>Departments</h3><table><tr><th>Department</th><th>Inbound</th><th>Answered</th><th>Missed</th><th>Lost rate</th><th>Outbound</th><th>Minutes</th><th>Avg s</th><th>Deals</th><th>Deals per call</th></tr>
-{% for d in r.departments %}<tr><td>{{ d.name }}</td><td>{{ d.calls_in }}</td><td>{{ d.answered }}</td><td>{{ d.missed }}</td><td>{{ pct(d.lost_rate) }}</td><td>{{ d.calls_out }}</td><td>{{ d.minutes }}</td><td>{{ d.avg_seconds }}</td><td>{{ d.deals }}</td><td>{{ '%.2f'|format(d.deals_per_call) }}</td></tr>{% endfor %}</table>
+<p id="after-hours">After hours: {{ r.lost.after_hours }} calls, {{ r.lost.voicemail }} voicemails (not in the Lost Call Rate).</p>
+<h3>Departments</h3><table><tr><th>Department</th><th>Inbound</th><th>Answered</th><th>Missed</th><th>Lost rate</th><th>Outbound</th><th>Minutes</th><th>Avg s</th><th>Deals</th><th>Deals per call</th><th>After hours</th><th>Voicemails</th></tr>
+{% for d in r.departments %}<tr><td>{{ d.name }}</td><td>{{ d.calls_in }}</td><td>{{ d.answered }}</td><td>{{ d.missed }}</td><td>{{ pct(d.lost_rate) }}</td><td>{{ d.calls_out }}</td><td>{{ d.minutes }}</td><td>{{ d.avg_seconds }}</td><td>{{ d.deals }}</td><td>{{ '%.2f'|format(d.deals_per_call) }}</td><td>{{ d.after_hours }}</td><td>{{ d.voicemail }}</td></tr>{% endfor %}</table>
 <h3>Employees</h3><table><tr><th>Employee</th><th>In</th><th>Out</th><th>Answered</th><th>Missed</th><th>Minutes</th><th>Avg s</th><th>Deals</th><th>Deals per call</th></tr>
 {% for e in r.employees %}<tr><td>{{ e.name }}</td><td>{{ e.calls_in }}</td><td>{{ e.calls_out }}</td><td>{{ e.answered }}</td><td>{{ e.missed }}</td><td>{{ e.minutes }}</td><td>{{ e.avg_seconds }}</td><td>{{ e.deals }}</td><td>{{ '%.2f'|format(e.deals_per_call) }}</td></tr>{% endfor %}</table>
 <h3>Inquiries per source</h3><table><tr><th>Source</th><th>Inquiries</th><th>Spam</th><th>Into the funnel</th></tr>

@@ -52,13 +52,16 @@ def local_day(at: datetime, tz: str) -> date:
 
 
 def counted_inbound():
-    """The calls the Lost Call Rate counts: inbound, finished, not from a blocklisted number
+    """The calls the Lost Call Rate counts: inbound, finished, within working hours (not
+    ``after_hours`` / ``voicemail``), not from a blocklisted number
     (outcome ``blocked``), not from our own staff (the caller is an employee's mobile), not
     classed Spam or Own (by the call's inquiry or the call's own disposition)."""
     spam_or_own = select(m.InquiryClass.id).where(m.InquiryClass.code.in_(EXCLUDED_CLASSES))
     classified_out = exists().where(m.Inquiry.id == m.Call.inquiry_id, m.Inquiry.class_id.in_(spam_or_own))
     staff = exists().where(m.Employee.mobile == m.Call.caller)
-    return and_(m.Call.direction == "inbound", m.Call.outcome.notin_(("blocked", "in_progress")),
+    # After hours (greeting, voicemail) nobody could answer: not lost, their own columns.
+    return and_(m.Call.direction == "inbound",
+                m.Call.outcome.notin_(("blocked", "in_progress") + m.AFTER_HOURS_OUTCOMES),
                 ~classified_out, ~staff,
                 or_(m.Call.disposition.is_(None), m.Call.disposition.notin_(EXCLUDED_CLASSES)))
 

@@ -19,6 +19,13 @@ Wire protocol (Asterisk 22 ARI REST), what each call becomes:
   target joins with ``POST /bridges/<id>/addChannel``, which moves a channel out of the
   bridge it is in; the waiting caller hears ``POST /bridges/<id>/play`` ``tone:ring``.
 
+* after hours: ``POST /channels/<id>/answer``, ``POST /channels/<id>/play`` (``media``
+  ``sound:<absolute path without extension>`` for an uploaded greeting, Asterisk picks the
+  file by extension; ``sound:vm-intro`` otherwise), ``POST /channels/<id>/record`` (``beep``,
+  ``terminateOn=#``, ``maxDurationSeconds``, ``maxSilenceSeconds``). A channel's ARI
+  operations run one after another on its own thread, so the recording (and its beep)
+  starts when the greeting ends; ``RecordingFinished`` says it ended.
+
 404 means the channel or bridge is already gone, common while a call unwinds: ignored.
 Any other error is logged; what it means for the call arrives later as an event.
 """
@@ -31,13 +38,15 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from pbx_daemon.crm.greetings import GREETING_FILE
 from pbx_daemon.crm.phones import is_e164
 from pbx_daemon.telephony import names
 from pbx_daemon.telephony.ari.messages import bridge_from_json, channel_from_json
 from pbx_daemon.telephony.trunk import TrunkDialing
 from pbx_daemon.telephony.ari.rest import AriError, AriRest
 from pbx_daemon.telephony.asterisk_render import dial_list
-from pbx_daemon.telephony.calls.interfaces import (IAsteriskInventory, ICallControl,
+from pbx_daemon.telephony.calls.interfaces import (IAfterHoursControl, IAsteriskInventory,
+                                                   ICallControl,
                                                    IOutboundControl, IPhoneControl)
 from pbx_daemon.telephony.routing.directory import safe_caller_name
 
@@ -177,6 +186,42 @@ class AriCallControl:
         else:
             self.rest.request("DELETE", f"/playbacks/{playback}") \
                 .addErrback(ignore_gone, f"ringback {call_id}")
+
+
+# Asterisk's stock "please leave your message after the tone..." (core sounds).
+STOCK_GREETING = "sound:vm-intro"
+
+
+@implementer(IAfterHoursControl)
+class AriAfterHoursControl:
+    """``greetings_dir``: where uploaded greetings are (``<data_dir>/greetings``)."""
+
+    def __init__(self, rest: AriRest, greetings_dir: str = ""):
+        self.rest = rest
+        self.greetings_dir = greetings_dir.rstrip("/")
+
+    def media(self, greeting_file: str | None) -> str:
+        """The greeting to play: an uploaded file by absolute path without its extension
+        (we named it; checked again here), else the stock prompt."""
+        if greeting_file and self.greetings_dir and GREETING_FILE.match(greeting_file):
+            return f"sound:{self.greetings_dir}/{greeting_file.rsplit('.', 1)[0]}"
+        return STOCK_GREETING
+
+    def greet_and_record(self, call_id, caller_channel, greeting_file, max_seconds, max_silence):
+        channel = f"/channels/{caller_channel}"
+        d = self.rest.request("POST", f"{channel}/answer")
+        d.addCallback(lambda _: self.rest.request(
+            "POST", f"{channel}/play", {"media": self.media(greeting_file),
+                                        "playbackId": names.greeting_playback_id(call_id)}))
+        d.addCallback(lambda _: self.rest.request(
+            "POST", f"{channel}/record",
+            {"name": names.recording_name(call_id), "format": "wav", "ifExists": "overwrite",
+             "beep": "true", "terminateOn": "#", "maxDurationSeconds": max_seconds,
+             "maxSilenceSeconds": max_silence}))
+        d.addErrback(ignore_gone, f"voicemail {call_id}")
+
+    def hangup(self, channel_id, cause):
+        _hangup(self.rest, channel_id, cause)
 
 
 @implementer(IOutboundControl)

@@ -20,8 +20,10 @@ from twisted.logger import Logger
 
 from pbx_daemon.telephony import names
 from pbx_daemon.telephony.ari.messages import Channel
+from pbx_daemon.telephony.calls.after_hours import AfterHoursCall
 from pbx_daemon.telephony.calls.inbound import InboundCall
-from pbx_daemon.telephony.calls.interfaces import CallDetails, ICallControl, ICallRecorder
+from pbx_daemon.telephony.calls.interfaces import (CallDetails, IAfterHoursControl, ICallControl,
+                                                   ICallRecorder)
 from pbx_daemon.telephony.routing.deadline import Lookup, Observe, plan_within
 from pbx_daemon.telephony.routing.directory import safe_caller_name
 from pbx_daemon.telephony.routing.policy import StepTimeouts
@@ -38,8 +40,10 @@ class InboundCalls:
                  lookup: Lookup, timeouts: StepTimeouts, deadline: float,
                  busy_endpoints: Callable[[], frozenset[str]],
                  call_over: Callable[[str, bool], None],
-                 observe_routing: Observe | None = None):
+                 observe_routing: Observe | None = None,
+                 after_hours: IAfterHoursControl | None = None):
         self.control = control
+        self.after_hours = after_hours  # greeting and voicemail outside working hours
         self.observe_routing = observe_routing
         self.recorder = recorder
         self.clock = clock
@@ -88,7 +92,8 @@ class InboundCalls:
                 caller.number, caller_raw, dialled, blocked=caller.blocked,
                 is_staff=caller.is_staff, owner_id=caller.owner_id, source_id=caller.source_id,
                 tracking_number_id=caller.tracking_number_id, card=caller.card,
-                caller_name=plan.caller_name))
+                caller_name=plan.caller_name,
+                callback_from=plan.after_hours.opens_at if plan.after_hours else None))
             if call_id not in self.pending:
                 at = self.clock.seconds()
                 log.info("call {call_id}: caller hung up during the lookup", call_id=call_id)
@@ -96,6 +101,12 @@ class InboundCalls:
                 self.recorder.call_ended(call_id, "missed", at)
                 return
             self.pending.discard(call_id)
+            if plan.after_hours is not None and self.after_hours is not None:
+                call = AfterHoursCall(call_id, call_id, plan, self.after_hours, self.recorder,
+                                      self.clock, names.recording_name(call_id))
+                self.calls[call_id] = call
+                call.start()
+                return
             legs = iter(range(1, 1000))
             call = InboundCall(call_id, call_id, plan, self.control, self.recorder, self.clock,
                                caller.number, lambda: self._leg_id(call_id, next(legs)))
@@ -112,6 +123,13 @@ class InboundCalls:
             self.control.to_dialplan_fallback(call_id)
 
         d.addCallbacks(routed, failed)
+
+    def recording_finished(self, name: str) -> None:
+        """Asterisk closed recording ``name``: an after-hours call's voicemail ends it."""
+        for call in list(self.calls.values()):
+            if isinstance(call, AfterHoursCall):
+                call.recording_finished(name)
+                self._maybe_forget(call)
 
     def leg_answered(self, call_id: str, leg_id: str) -> None:
         """Leg ``leg_id`` of ``call_id`` entered our application: its phone answered."""

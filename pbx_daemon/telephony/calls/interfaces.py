@@ -10,6 +10,7 @@ adapter, and what it means for the call arrives later as an event.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from zope.interface import Attribute, Interface
 
@@ -30,6 +31,8 @@ class CallDetails:
     tracking_number_id: int | None = None
     card: tuple[str, int] | None = None  # ("contact", 12): the caller's card, if known
     caller_name: str | None = None
+    # After hours: the call-back task counts its deadline from the next opening.
+    callback_from: datetime | None = None
 
 
 class ICallControl(Interface):
@@ -72,6 +75,20 @@ class ICallControl(Interface):
 
     def hold(call_id, on):
         """Ringback to the call's bridge while a transfer target rings (``on``), or stop it."""
+
+
+class IAfterHoursControl(Interface):
+    """What a call outside working hours asks of Asterisk. Every method returns at once."""
+
+    def greet_and_record(call_id, caller_channel, greeting_file, max_seconds, max_silence):
+        """Answer the caller, play the greeting (``greeting_file`` under the greetings
+        directory, None: the stock prompt), then a beep and record a voicemail named by the
+        call id, until ``#``, ``max_silence`` seconds of silence, ``max_seconds`` or the
+        caller hangs up. Asterisk runs a channel's operations in order: the recording
+        starts when the greeting ends."""
+
+    def hangup(channel_id, cause):
+        """Hang up a channel with a Q.850 cause."""
 
 
 class ICallRecorder(Interface):

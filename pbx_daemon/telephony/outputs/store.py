@@ -143,6 +143,10 @@ class WriteQueue:
         self._next()
 
 
+# A recording this short after the beep is a hang-up, not a message.
+VOICEMAIL_MIN_SECONDS = 1.0
+
+
 def _dt(at: float) -> datetime:
     return datetime.fromtimestamp(at, timezone.utc)
 
@@ -260,11 +264,13 @@ class SqlCallRecorder:
                 return  # completed from CEL meanwhile (reconciliation): its rules ran there
             call.ended_at = _dt(at)
             call.outcome = outcome if outcome in m.CALL_OUTCOMES else "failed"
-            if outcome == "missed":
+            if outcome in ("missed", "after_hours"):
+                # After hours: called back from the next opening (rules.MissedCall).
                 facts = missed_call_facts(
                     session, call, blocked=details.blocked, is_staff=details.is_staff,
                     owner_id=details.owner_id, source_id=details.source_id,
-                    tracking_number_id=details.tracking_number_id, at=call.started_at)
+                    tracking_number_id=details.tracking_number_id, at=call.started_at,
+                    callback_from=details.callback_from if outcome == "after_hours" else None)
                 apply_missed(session, call, facts, self.callback_deadline_minutes, tz=self.tz)
             call.duration_seconds = int((_dt(at) - call.started_at).total_seconds())
             if call.answered_at is not None:
@@ -429,6 +435,8 @@ class SqlCallRecorder:
                 return None
             log.info("call {call_id}: recording attached ({size} bytes)", call_id=call_id,
                      size=recording.size_bytes)
+            if call.outcome == "after_hours" and (recording.duration_seconds or 0) >= VOICEMAIL_MIN_SECONDS:
+                call.outcome = "voicemail"  # the caller left a message
             return recording.size_bytes
         return self._write("recording", call_id, write)
 

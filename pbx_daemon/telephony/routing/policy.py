@@ -8,6 +8,8 @@ Known caller with a responsible manager:
   4. each level up **added** in turn: the head of the parent department, its parent's...,
      and finally the company's escalation top, the owner (top_timeout).
 Unknown caller: straight to step 2 for the department of the dialled tracking number.
+Outside the dialled number's working hours (the lookup found them closed): no steps, the
+after-hours path (greeting, voicemail); a blocklisted caller is refused first.
 
 Employees off shift, on DND, inactive or already on a call are skipped; a step that adds
 nobody is skipped, not waited out. A blocklisted caller gets no steps at all. Each step
@@ -21,7 +23,7 @@ No I/O here: :mod:`pbx_daemon.telephony.routing.directory` fetches the snapshot 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ class Caller:
     source_id: int | None = None  # of the dialled tracking number
     tracking_number_id: int | None = None
     card: tuple[str, int] | None = None  # the matched card: ("contact", 12), for screen-pop
+    # The dialled number's department is closed now (a .schedule.AfterHours): no ringing.
+    after_hours: Any = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,8 @@ class RoutePlan:
     caller_name: str | None = None
     # Rung by the executor when every step is exhausted or nobody was available.
     fallback_endpoints: tuple[str, ...] = ()
+    # Outside working hours (a .schedule.AfterHours): greeting and voicemail, no steps.
+    after_hours: Any = None
 
     @property
     def first_endpoints(self) -> tuple[str, ...]:
@@ -123,6 +129,10 @@ def plan_route(caller: Caller, directory: Directory,
                defaults: StepTimeouts = StepTimeouts()) -> RoutePlan:
     if caller.blocked:
         return RoutePlan(steps=(), blocked=True, caller_name=caller.crm_name)
+    if caller.after_hours is not None:
+        # Closed: nobody rings; the caller hears the greeting and may leave a message.
+        return RoutePlan(steps=(), department_id=caller.after_hours.department_id,
+                         caller_name=caller.crm_name, after_hours=caller.after_hours)
 
     agents = directory.agents
     owner = agents.get(caller.owner_id) if caller.owner_id is not None else None
