@@ -185,6 +185,8 @@ class StasisApp:
             self._stasis_start(event)
         elif isinstance(event, ari.ChannelDestroyed):
             self._channel_gone(event.channel.id, event.cause)
+        elif isinstance(event, ari.ChannelDtmf):
+            self.inbound.dtmf(event.channel.id, event.digit)
         elif isinstance(event, ari.ChannelLeftBridge) and self.adoption.owns(event.channel.id):
             self.adoption.channel_gone(event.channel.id)
 

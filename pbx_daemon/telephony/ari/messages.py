@@ -8,6 +8,7 @@ Only the fields pbx-crm reads are kept. Asterisk 22's shapes (see
   ``dialplan: {context, exten, priority, app_name, app_data}``...);
 * ``StasisStart.args`` are the ``Stasis()`` / originate ``appArgs`` after the app name;
 * ``ChannelDestroyed.cause`` is the Q.850 cause (``cause_txt`` its text);
+* ``ChannelDtmfReceived.digit`` is one key ("1"), sent once the key is released;
 * ``RecordingFinished.recording.name`` is the name we gave the recording;
 * ``ChannelTransfer`` (a phone sent SIP REFER on a channel whose
   ``PJSIP_TRANSFER_HANDLING()`` is ``ari-only``) has no top-level ``channel``:
@@ -117,6 +118,14 @@ class ChannelStateChange:
 
 
 @dataclass(frozen=True)
+class ChannelDtmf:
+    """A key pressed on a channel in our application (``ChannelDtmfReceived``)."""
+
+    channel: Channel
+    digit: str = ""
+
+
+@dataclass(frozen=True)
 class RecordingFinished:
     name: str
     target_uri: str = ""  # "bridge:br-..."
@@ -149,7 +158,7 @@ class Unknown:
 
 
 Event = Union[StasisStart, StasisEnd, ChannelDestroyed, ChannelLeftBridge, ChannelStateChange,
-              RecordingFinished, ChannelTransfer, Unknown]
+              ChannelDtmf, RecordingFinished, ChannelTransfer, Unknown]
 
 
 def _id(value: Any) -> str:
@@ -196,4 +205,6 @@ def parse_event(data: Any) -> Event:
         return ChannelLeftBridge(channel, _text(_dict(data.get("bridge")).get("id")))
     if kind == "ChannelStateChange":
         return ChannelStateChange(channel)
+    if kind == "ChannelDtmfReceived":
+        return ChannelDtmf(channel, _text(data.get("digit")))
     return Unknown(kind, channel)

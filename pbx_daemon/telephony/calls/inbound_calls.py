@@ -122,6 +122,13 @@ class InboundCalls:
         call.leg_answered(leg_id)
         self._maybe_forget(call)
 
+    def dtmf(self, channel_id: str, digit: str) -> None:
+        """A key pressed on a leg (a mobile confirming with 1)."""
+        call = self.calls.get(self.leg_calls.get(channel_id, ""))
+        if call is not None:
+            call.leg_dtmf(channel_id, digit)
+            self._maybe_forget(call)
+
     def channel_gone(self, channel_id: str, cause: int | None) -> None:
         """A caller or a leg hung up (ChannelDestroyed, or StasisEnd)."""
         if channel_id in self.pending:

@@ -9,6 +9,10 @@ Known caller with a responsible manager:
      and finally the company's escalation top, the owner (top_timeout).
 Unknown caller: straight to step 2 for the department of the dialled tracking number.
 
+An employee with follow-me on (``mobile``) also has their mobile rung in every step
+they ring in, ``mobile_delay`` seconds after their first step starts (the executor asks
+them to press 1 before the call counts as answered).
+
 Employees off shift, on DND, inactive or already on a call are skipped; a step that adds
 nobody is skipped, not waited out. A blocklisted caller gets no steps at all. Each step
 lists every endpoint that rings during it: the executor adds and removes legs by
@@ -20,7 +24,7 @@ No I/O here: :mod:`pbx_daemon.telephony.routing.directory` fetches the snapshot 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 
@@ -54,6 +58,8 @@ class Agent:
     dnd: bool = False
     active: bool = True
     busy: bool = False  # already on a call
+    mobile: str | None = None  # E.164, set only when follow-me is on
+    mobile_delay: int = 5  # seconds after their desk phone starts ringing
 
     @property
     def available(self) -> bool:
@@ -70,6 +76,7 @@ class DepartmentInfo:
     parent_id: int | None = None
     timeouts: StepTimeouts = UNSET
     fallback_endpoints: tuple[str, ...] = ()
+    hold_seconds: int = 0  # everyone busy: the caller may wait this long (0: off)
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,8 @@ class RingStep:
     timeout: int
     endpoints: tuple[str, ...]
     agent_ids: tuple[int, ...]
+    # Follow-me mobiles ringing in this step: (agent id, E.164 number, delay seconds).
+    mobiles: tuple[tuple[int, str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,10 @@ class RoutePlan:
     caller_name: str | None = None
     # Rung by the executor when every step is exhausted or nobody was available.
     fallback_endpoints: tuple[str, ...] = ()
+    # No steps because every phone of the department is busy, and it holds callers: the
+    # caller may wait ``hold_seconds`` for one of ``hold_endpoints`` to free up.
+    hold_seconds: int = 0
+    hold_endpoints: tuple[str, ...] = ()
 
     @property
     def first_endpoints(self) -> tuple[str, ...]:
@@ -141,7 +154,9 @@ def plan_route(caller: Caller, directory: Directory,
             return
         ringing.extend(fresh)
         steps.append(RingStep(label, timeout, tuple(a.endpoint for a in ringing),
-                              tuple(a.id for a in ringing)))
+                              tuple(a.id for a in ringing),
+                              tuple((a.id, a.mobile, a.mobile_delay) for a in ringing
+                                    if a.mobile)))
 
     if owner is not None:
         add_step("owner", timeouts.owner, [owner])
@@ -161,12 +176,26 @@ def plan_route(caller: Caller, directory: Directory,
     if directory.escalation_top_id in agents:
         add_step("top", timeouts.top, [agents[directory.escalation_top_id]])
 
+    hold: tuple[str, ...] = ()
+    if not steps and dept is not None and dept.hold_seconds > 0:
+        hold = _busy_endpoints(dept, agents)
     return RoutePlan(
         steps=tuple(steps),
         department_id=dept.id if dept else None,
         caller_name=caller.crm_name,
         fallback_endpoints=dept.fallback_endpoints if dept else (),
+        hold_seconds=dept.hold_seconds if hold else 0,
+        hold_endpoints=hold,
     )
+
+
+def _busy_endpoints(dept: DepartmentInfo, agents: Mapping[int, Agent]) -> tuple[str, ...]:
+    """The department's phones (members and head) that would ring but for being on a call.
+    Empty when nobody is there at all (off shift, DND): then holding is pointless."""
+    ids = list(dept.member_ids) + ([dept.head_id] if dept.head_id is not None else [])
+    return tuple(dict.fromkeys(
+        agents[i].endpoint for i in ids
+        if i in agents and agents[i].busy and replace(agents[i], busy=False).available))
 
 
 def _merge(specific: StepTimeouts, defaults: StepTimeouts) -> StepTimeouts:
