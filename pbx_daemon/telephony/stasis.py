@@ -222,6 +222,8 @@ class StasisApp:
     def _call_over(self, call_id: str, answered: bool) -> None:
         if answered:
             self.recordings.expect(names.recording_name(call_id))
+        # Its phone is free again: the longest-waiting caller of its department rings it.
+        self.inbound.offer_free_phones()
 
     def _adopted_call_over(self, call_id: str) -> None:
         # Connected when adopted: answered, and its recording closes with the bridge.

@@ -153,7 +153,8 @@ def test_mobiles(what, caller, changes, expected):
     assert mobiles(plan_route(caller, directory(**changes), DEFAULTS)) == expected
 
 
-HOLD_DEPTS = {**DEPTS, 2: DepartmentInfo(2, "Support", (4, 5), head_id=5, hold_seconds=60)}
+HOLD_DEPTS = {**DEPTS, 2: DepartmentInfo(2, "Support", (4, 5), head_id=5, hold_seconds=60,
+                                          timeouts=StepTimeouts(0, 5, 0, 0))}
 HOLD_CASES = [
     ("Support holds, both phones busy: the caller may wait for 201 or 203",
      {"a4": {"busy": True}, "a5": {"busy": True}}, HOLD_DEPTS, (60, ("201", "203"))),
@@ -177,4 +178,7 @@ def test_hold_only_when_everyone_is_busy(what, changes, depts, expected):
         agents[a.id] = Agent(**{**a.__dict__, **fields})
     d = Directory(agents=agents, departments=depts, escalation_top_id=9, default_department_id=1)
     plan = plan_route(Caller(None, department_id=2), d, DEFAULTS)
-    assert (plan.hold_seconds, plan.hold_endpoints) == expected
+    hold = plan.hold_step.endpoints if plan.hold_step else ()
+    assert (plan.hold_seconds, hold) == expected
+    if plan.hold_step:
+        assert plan.hold_step.label == "hold" and plan.hold_step.timeout == 5  # Support's own

@@ -27,10 +27,18 @@ their owner's first step began, as legs labelled with the number. A mobile that 
 is not yet an answer (its voicemail would be): it hears "press 1" and only a DTMF ``1``
 within ``CONFIRM_SECONDS`` makes it the answering leg; otherwise that leg is hung up, the
 step goes on, and that mobile is not rung again for this call.
+
+Hold: a plan with no steps but a ``hold_step`` (every phone busy) puts the call in
+``waiting``: the caller is answered and hears music and their position
+(:class:`~.inbound_calls.InboundCalls` keeps the line), for at most ``hold_seconds``. The
+first of the hold step's phones that frees up rings alone (:meth:`take`) -> ``ringing``;
+the music goes on until it answers. The wait running out, or that phone not answering,
+makes a missed call.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -39,7 +47,7 @@ from twisted.logger import Logger
 from pbx_daemon.crm.models import TRANSFER_STEP
 from pbx_daemon.telephony.calls import causes
 from pbx_daemon.telephony.calls.interfaces import ICallControl, ICallRecorder
-from pbx_daemon.telephony.routing.policy import RoutePlan
+from pbx_daemon.telephony.routing.policy import RingStep, RoutePlan
 
 log = Logger(namespace="pbx_daemon.inbound")
 
@@ -75,6 +83,7 @@ class InboundCall:
         self.mobile_timers: dict[str, IDelayedCall] = {}  # number -> its delayed ring
         self.confirming: dict[str, IDelayedCall] = {}  # answered mobile leg -> its deadline
         self.mobiles_tried: set[str] = set()
+        self.held = False  # waited in line: the caller is answered and hears music
 
     # ---- inputs ------------------------------------------------------------------------
     def start(self) -> None:
@@ -89,11 +98,42 @@ class InboundCall:
         for step in self.plan.steps:
             self.agent_by_endpoint.update(zip(step.endpoints, step.agent_ids))
             self.agent_by_endpoint.update((number, agent) for agent, number, _ in step.mobiles)
+        if not self.plan.steps and self.plan.hold_step and self.plan.hold_seconds > 0:
+            log.info("call {call_id}: every phone busy; the caller waits up to {seconds} s",
+                     call_id=self.call_id, seconds=self.plan.hold_seconds)
+            self.state = "waiting"
+            self.held = True
+            self.timer = self.clock.callLater(self.plan.hold_seconds, self._wait_ended)
+            return
         if not self.plan.steps:
             self._give_up("nobody available")
             return
         self.state = "ringing"
         self._enter_step(0)
+
+    def take(self, endpoint: str) -> None:
+        """A phone of the hold step freed up and this caller is first: ring it alone."""
+        if self.state != "waiting" or self.plan.hold_step is None:
+            return
+        self._cancel_timer()
+        hold = self.plan.hold_step
+        agent = dict(zip(hold.endpoints, hold.agent_ids)).get(endpoint)
+        self.agent_by_endpoint[endpoint] = agent
+        self.plan = replace(self.plan, steps=(
+            RingStep("hold", hold.timeout, (endpoint,), (agent,) if agent else ()),))
+        log.info("call {call_id}: {endpoint} is free; ringing it for the waiting caller",
+                 call_id=self.call_id, endpoint=endpoint)
+        self.state = "ringing"
+        self._enter_step(0)
+
+    def _wait_ended(self) -> None:
+        self.timer = None
+        if self.state != "waiting":
+            return
+        log.info("call {call_id}: nobody freed up in time; missed", call_id=self.call_id)
+        self.state = "ended"
+        self.control.hangup(self.caller_channel, causes.NO_ANSWER)
+        self.recorder.call_ended(self.call_id, "missed", self.clock.seconds())
 
     def leg_answered(self, leg_id: str) -> None:
         if self.state == "transferring" and leg_id in self.legs:
@@ -135,6 +175,8 @@ class InboundCall:
         agent_id = self.agent_by_endpoint.get(endpoint)
         log.info("call {call_id} answered at {endpoint}", call_id=self.call_id, endpoint=endpoint)
         self.recorder.call_answered(self.call_id, leg_id, agent_id, now)
+        if self.held:
+            self.control.stop_waiting(self.caller_channel)
         self.control.connect(self.call_id, self.caller_channel, leg_id)
 
     def leg_ended(self, leg_id: str, cause: int | None) -> None:
@@ -160,7 +202,12 @@ class InboundCall:
 
     def caller_hung_up(self) -> None:
         now = self.clock.seconds()
-        if self.state == "ringing":
+        if self.state == "waiting":
+            self.state = "ended"
+            self._cancel_timer()
+            log.info("call {call_id}: caller hung up while waiting", call_id=self.call_id)
+            self.recorder.call_ended(self.call_id, "missed", now)
+        elif self.state == "ringing":
             self.state = "ended"
             self._cancel_timer()
             self._cancel_mobile_timers()

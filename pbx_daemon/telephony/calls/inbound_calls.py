@@ -22,6 +22,7 @@ from pbx_daemon.telephony import names
 from pbx_daemon.telephony.ari.messages import Channel
 from pbx_daemon.telephony.calls.inbound import InboundCall
 from pbx_daemon.telephony.calls.interfaces import CallDetails, ICallControl, ICallRecorder
+from pbx_daemon.telephony.calls.line import Waiter, assign, position
 from pbx_daemon.telephony.routing.deadline import Lookup, Observe, plan_within
 from pbx_daemon.telephony.routing.directory import safe_caller_name
 from pbx_daemon.telephony.routing.policy import StepTimeouts
@@ -51,6 +52,7 @@ class InboundCalls:
         self.calls: dict[str, InboundCall] = {}  # by call id (the trunk channel id)
         self.leg_calls: dict[str, str] = {}  # leg channel id -> call id
         self.pending: set[str] = set()  # calls being looked up
+        self.line: list[str] = []  # waiting calls (every phone busy), first come first
 
     def answered_endpoints(self) -> set[str]:
         return {c.answered_endpoint for c in self.calls.values()
@@ -101,6 +103,8 @@ class InboundCalls:
                                caller.number, lambda: self._leg_id(call_id, next(legs)))
             self.calls[call_id] = call
             call.start()
+            if call.state == "waiting":
+                self._join_line(call)
             self._maybe_forget(call)
 
         def failed(failure):
@@ -165,9 +169,34 @@ class InboundCalls:
         self.leg_calls[new_leg] = call_id  # its hang-up now ends this call
         return True
 
+    # ---- the line of waiting callers (see :mod:`.line`) ---------------------------------
+    def offer_free_phones(self) -> None:
+        """A call ended somewhere: phones may have freed up for the waiting callers."""
+        self.line = [c for c in self.line
+                     if c in self.calls and self.calls[c].state == "waiting"]
+        if not self.line:
+            return
+        for call_id, endpoint in assign(self._waiters(), self.busy_endpoints()):
+            self.calls[call_id].take(endpoint)
+        self.line = [c for c in self.line if self.calls[c].state == "waiting"]
+
+    def _join_line(self, call: InboundCall) -> None:
+        self.line.append(call.call_id)
+        place = position(self._waiters(), call.call_id) or 1
+        log.info("call {call_id} waits in line at {position}", call_id=call.call_id,
+                 position=place)
+        self.control.wait_in_line(call.call_id, call.caller_channel, place)
+        self.offer_free_phones()  # a phone may have freed up during the lookup
+
+    def _waiters(self) -> list[Waiter]:
+        return [Waiter(c, self.calls[c].plan.department_id, self.calls[c].plan.hold_step.endpoints)
+                for c in self.line if self.calls[c].plan.hold_step is not None]
+
     # ---- internals ---------------------------------------------------------------------
     def _maybe_forget(self, call: InboundCall) -> None:
         if call.state == "ended" and call.call_id in self.calls:
+            if call.call_id in self.line:
+                self.line.remove(call.call_id)
             del self.calls[call.call_id]
             self.call_over(call.call_id, call.answered_leg is not None)
             for leg, owner in list(self.leg_calls.items()):

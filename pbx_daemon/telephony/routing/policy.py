@@ -13,6 +13,11 @@ An employee with follow-me on (``mobile``) also has their mobile rung in every s
 they ring in, ``mobile_delay`` seconds after their first step starts (the executor asks
 them to press 1 before the call counts as answered).
 
+When no step is left because every one of the department's people is on a call (not
+when nobody is there at all) and the department holds callers (``hold_seconds``), the
+plan carries a ``hold_step``: the caller waits, and the first of its phones that frees up
+rings (:mod:`pbx_daemon.telephony.calls.line`).
+
 Employees off shift, on DND, inactive or already on a call are skipped; a step that adds
 nobody is skipped, not waited out. A blocklisted caller gets no steps at all. Each step
 lists every endpoint that rings during it: the executor adds and removes legs by
@@ -123,9 +128,10 @@ class RoutePlan:
     # Rung by the executor when every step is exhausted or nobody was available.
     fallback_endpoints: tuple[str, ...] = ()
     # No steps because every phone of the department is busy, and it holds callers: the
-    # caller may wait ``hold_seconds`` for one of ``hold_endpoints`` to free up.
+    # caller may wait ``hold_seconds`` for one of ``hold_step``'s phones to free up, which
+    # then rings alone for ``hold_step.timeout``.
     hold_seconds: int = 0
-    hold_endpoints: tuple[str, ...] = ()
+    hold_step: RingStep | None = None
 
     @property
     def first_endpoints(self) -> tuple[str, ...]:
@@ -176,26 +182,28 @@ def plan_route(caller: Caller, directory: Directory,
     if directory.escalation_top_id in agents:
         add_step("top", timeouts.top, [agents[directory.escalation_top_id]])
 
-    hold: tuple[str, ...] = ()
+    hold = None
     if not steps and dept is not None and dept.hold_seconds > 0:
-        hold = _busy_endpoints(dept, agents)
+        busy = _busy_agents(dept, agents)
+        if busy:
+            hold = RingStep("hold", timeouts.group, tuple(a.endpoint for a in busy),
+                            tuple(a.id for a in busy))
     return RoutePlan(
         steps=tuple(steps),
         department_id=dept.id if dept else None,
         caller_name=caller.crm_name,
         fallback_endpoints=dept.fallback_endpoints if dept else (),
         hold_seconds=dept.hold_seconds if hold else 0,
-        hold_endpoints=hold,
+        hold_step=hold,
     )
 
 
-def _busy_endpoints(dept: DepartmentInfo, agents: Mapping[int, Agent]) -> tuple[str, ...]:
-    """The department's phones (members and head) that would ring but for being on a call.
+def _busy_agents(dept: DepartmentInfo, agents: Mapping[int, Agent]) -> list[Agent]:
+    """The department's people (members and head) who would ring but for being on a call.
     Empty when nobody is there at all (off shift, DND): then holding is pointless."""
-    ids = list(dept.member_ids) + ([dept.head_id] if dept.head_id is not None else [])
-    return tuple(dict.fromkeys(
-        agents[i].endpoint for i in ids
-        if i in agents and agents[i].busy and replace(agents[i], busy=False).available))
+    ids = dict.fromkeys(list(dept.member_ids) + [dept.head_id])
+    return [agents[i] for i in ids
+            if i in agents and agents[i].busy and replace(agents[i], busy=False).available]
 
 
 def _merge(specific: StepTimeouts, defaults: StepTimeouts) -> StepTimeouts:
