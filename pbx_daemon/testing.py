@@ -36,6 +36,9 @@ class FakeCallControl:
     def wait_in_line(self, call_id, caller_channel, position):
         self.actions.append(("wait_in_line", caller_channel, position))
 
+    def music_on_hold(self, caller_channel):
+        self.actions.append(("music_on_hold", caller_channel))
+
     def stop_waiting(self, caller_channel):
         self.actions.append(("stop_waiting", caller_channel))
 

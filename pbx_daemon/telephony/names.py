@@ -138,9 +138,12 @@ def confirm_prompt_id(leg_id: str) -> str:
     return f"confirm-{safe_id(leg_id)}"
 
 
-def hold_music_id(call_id: str) -> str:
+POSITION_PREFIX = "position-"
+
+
+def position_playback_id(call_id: str) -> str:
     """The playback id of a waiting caller's position announcement."""
-    return f"position-{safe_id(call_id)}"
+    return f"{POSITION_PREFIX}{safe_id(call_id)}"
 
 
 def ringback_id(call_id: str) -> str:

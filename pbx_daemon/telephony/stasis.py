@@ -174,6 +174,10 @@ class StasisApp:
         if isinstance(event, ari.ChannelTransfer):
             self.transfers.requested(event)
             return
+        if isinstance(event, ari.PlaybackFinished):
+            if event.id.startswith(names.POSITION_PREFIX) and event.channel_id:
+                self.inbound.announced(event.channel_id)
+            return
         if isinstance(event, ari.StasisEnd):
             # A caller that hangs up while bridged leaves the application (StasisEnd) and
             # is destroyed in the dialplan afterwards: Asterisk 22 sends us no

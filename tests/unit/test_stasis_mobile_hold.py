@@ -39,6 +39,12 @@ def dtmf(channel_id, digit):
             "channel": {"id": channel_id}}
 
 
+def playback_finished(playback_id, channel_id):
+    return {"type": "PlaybackFinished", "playback": {
+        "id": playback_id, "target_uri": f"channel:{channel_id}", "state": "done",
+        "media_uri": "sound:queue-youarenext"}}
+
+
 def originated(rest):
     return [p for m, path, p in rest.requests if (m, path) == ("POST", "/channels")]
 
@@ -78,6 +84,9 @@ def test_a_busy_department_holds_callers_in_order_and_the_freed_phone_takes_the_
 
     app.on_event(stasis_start("c2", "inbound", "+74951110001", number="+79160000002"))
     app.on_event(stasis_start("c3", "inbound", "+74951110001", number="+79160000003"))
+    assert ("POST", "/channels/c2/answer") in rest.paths()
+    assert ("POST", "/channels/c2/moh") not in rest.paths(), "a playback would stop the music"
+    app.on_event(playback_finished("position-c2", "c2"))
     assert ("POST", "/channels/c2/moh") in rest.paths()
     plays = {path: p["media"] for m, path, p in rest.requests if path.endswith("/play")}
     assert plays["/channels/c2/play"] == "sound:queue-youarenext"
@@ -91,6 +100,9 @@ def test_a_busy_department_holds_callers_in_order_and_the_freed_phone_takes_the_
     assert app.inbound.line == ["c3"]
     app.on_event(stasis_start(ring["channelId"], "leg", "c2"))
     assert ("DELETE", "/channels/c2/moh") in rest.paths()
+    moh = rest.paths().count(("POST", "/channels/c2/moh"))
+    app.on_event(playback_finished("position-c2", "c2"))  # late: no music over the talk
+    assert rest.paths().count(("POST", "/channels/c2/moh")) == moh
     assert ("POST", "/bridges/br-c2/record") in rest.paths()
 
     clock.advance(30)  # c3 waited 40 s: missed

@@ -14,10 +14,12 @@ Wire protocol (Asterisk 22 ARI REST), what each call becomes:
 * ring a mobile (follow-me): ``POST /channels`` to the trunk's dial string with
   ``appArgs=leg,<call id>,mobile``; once answered it hears ``POST /channels/<leg>/play``
   ``sound:vm-press,digits:1`` ("press 1") and its ``ChannelDtmfReceived`` events decide;
-* a caller waiting in line: ``POST /channels/<id>/answer``, ``POST /channels/<id>/moh``,
-  and the position as ``POST /channels/<id>/play`` of ``sound:queue-youarenext`` or
-  ``sound:queue-thereare,number:<n>,sound:queue-callswaiting``: a playback on a channel
-  with music on hold plays over it (the music resumes after); ``DELETE .../moh`` stops it;
+* a caller waiting in line: ``POST /channels/<id>/answer``, the position as
+  ``POST /channels/<id>/play`` of ``sound:queue-youarenext`` or
+  ``sound:queue-thereare,number:<n>,sound:queue-callswaiting`` (playback id
+  ``position-<call id>``), and once its ``PlaybackFinished`` arrives
+  ``POST /channels/<id>/moh``: a playback started on a channel stops its music on hold for
+  good, so the music comes after the announcement; ``DELETE .../moh`` stops it;
 * stop / hang up: ``DELETE /channels/<id>`` with ``reason`` (a name) or ``reason_code``
   (Q.850);
 * transfers: phone legs are originated with ``PJSIP_TRANSFER_HANDLING()=ari-only`` in the
@@ -162,11 +164,14 @@ class AriCallControl:
         else:
             media = f"sound:queue-thereare,number:{position - 1},sound:queue-callswaiting"
         d = self.rest.request("POST", f"/channels/{caller_channel}/answer")
-        d.addCallback(lambda _: self.rest.request("POST", f"/channels/{caller_channel}/moh"))
         d.addCallback(lambda _: self.rest.request(
             "POST", f"/channels/{caller_channel}/play",
-            {"media": media, "playbackId": names.hold_music_id(call_id)}))
+            {"media": media, "playbackId": names.position_playback_id(call_id)}))
         d.addErrback(ignore_gone, f"wait in line {call_id}")
+
+    def music_on_hold(self, caller_channel):
+        self.rest.request("POST", f"/channels/{caller_channel}/moh") \
+            .addErrback(ignore_gone, f"hold music {caller_channel}")
 
     def stop_waiting(self, caller_channel):
         self.rest.request("DELETE", f"/channels/{caller_channel}/moh") \

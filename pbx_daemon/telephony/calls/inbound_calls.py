@@ -180,6 +180,12 @@ class InboundCalls:
             self.calls[call_id].take(endpoint)
         self.line = [c for c in self.line if self.calls[c].state == "waiting"]
 
+    def announced(self, channel_id: str) -> None:
+        """The position announcement to a waiting caller ended: music until a phone answers."""
+        call = self.calls.get(channel_id)
+        if call is not None and call.held and call.state in ("waiting", "ringing"):
+            self.control.music_on_hold(call.caller_channel)
+
     def _join_line(self, call: InboundCall) -> None:
         self.line.append(call.call_id)
         place = position(self._waiters(), call.call_id) or 1

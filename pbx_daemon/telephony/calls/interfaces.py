@@ -46,11 +46,14 @@ class ICallControl(Interface):
         """Play "press 1" to the answered mobile leg (``on``), or stop the prompt."""
 
     def wait_in_line(call_id, caller_channel, position):
-        """Answer the waiting caller (once), play music on hold and announce their
-        ``position`` in the line (1: next)."""
+        """Answer the waiting caller and announce their ``position`` in the line (1: next);
+        the announcement's end comes back as an event (then :meth:`music_on_hold`)."""
+
+    def music_on_hold(caller_channel):
+        """Play music on hold to the waiting caller."""
 
     def stop_waiting(caller_channel):
-        """Stop the waiting caller's music on hold (they ring again, or leave)."""
+        """Stop the waiting caller's music on hold (they are being connected)."""
 
     def stop(leg_id, reason="normal"):
         """Stop a ringing (or connected) leg. ``answered_elsewhere`` tells the phone
