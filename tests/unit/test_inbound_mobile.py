@@ -106,3 +106,14 @@ def test_the_mobile_hanging_up_during_the_prompt_leaves_no_timer(world):
     call.leg_ended("leg-2", 16)
     assert call.state == "ringing"
     assert [d for d in clock.getDelayedCalls()] and len(clock.getDelayedCalls()) == 1  # step
+
+
+def test_an_employee_calling_from_their_mobile_does_not_ring_it():
+    clock, control, recorder = Clock(), FakeCallControl(), MemoryRecorder()
+    call = InboundCall("call-1", "caller-chan", PLAN, control, recorder, clock, "+79160000001",
+                       lambda: "leg-1")
+    call.start()
+    clock.advance(5)
+    assert control.ringing_endpoints() == {"101"}
+    call.caller_hung_up()
+    assert not clock.getDelayedCalls()

@@ -341,7 +341,8 @@ class InboundCall:
             self.control.ring(self.call_id, leg_id, endpoint, self.plan.caller_name or "",
                               self.caller_number)
         for _, number, delay in step.mobiles:
-            if number in ringing or number in self.mobile_timers or number in self.mobiles_tried:
+            if number in ringing or number in self.mobile_timers or number in self.mobiles_tried \
+                    or number == self.caller_number:  # the employee calling from it
                 continue
             if delay > 0:
                 self.mobile_timers[number] = self.clock.callLater(delay, self._ring_mobile, number)
