@@ -53,7 +53,7 @@ def test_cli_db_upgrade_builds_the_schema_and_it_works(database_url, tmp_path: P
     proc = subprocess.run([sys.executable, "-m", "pbx_daemon.cli", "db", "upgrade"],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "revision 0005" in proc.stdout
+    assert "revision 0009" in proc.stdout
     assert db.current_revision(database_url) == "0009"
 
     engine = db.make_engine(database_url)
