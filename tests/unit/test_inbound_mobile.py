@@ -117,3 +117,38 @@ def test_an_employee_calling_from_their_mobile_does_not_ring_it():
     assert control.ringing_endpoints() == {"101"}
     call.caller_hung_up()
     assert not clock.getDelayedCalls()
+
+
+LAST = RoutePlan(steps=(RingStep("owner", 10, ("101",), (1,), (MOBILE,)),))
+
+
+def last_step_world():
+    clock, control, recorder = Clock(), FakeCallControl(), MemoryRecorder()
+    counter = itertools.count(1)
+    call = InboundCall("call-1", "caller-chan", LAST, control, recorder, clock, "+79161234567",
+                       lambda: f"leg-{next(counter)}")
+    call.start()
+    clock.advance(5)
+    clock.advance(3)
+    call.leg_answered("leg-2")  # the mobile answers 2 s before the last step ends
+    clock.advance(2)
+    return call, clock, control, recorder
+
+
+def test_the_last_step_ending_waits_for_a_mobile_being_asked():
+    call, clock, control, recorder = last_step_world()
+    assert control.ringing_endpoints() == {"+79160000001"}, "the desk phone stops"
+    assert call.state == "ringing"
+    clock.advance(1)
+    call.leg_dtmf("leg-2", "1")
+    assert control.actions[-1] == ("connect", "caller-chan", "leg-2")
+    assert recorder.of("answered") == [("answered", 1, 11)]
+    assert not clock.getDelayedCalls()
+
+
+def test_the_last_step_ended_and_no_1_is_a_missed_call():
+    call, clock, control, recorder = last_step_world()
+    clock.advance(CONFIRM_SECONDS - 2)
+    assert recorder.of("ended") == [("ended", "missed", 8 + CONFIRM_SECONDS)]
+    assert control.actions[-1] == ("hangup", "caller-chan", 19)
+    assert not clock.getDelayedCalls()

@@ -395,6 +395,14 @@ class InboundCall:
         self._cancel_timer()
         if self.step + 1 < len(self.plan.steps):
             self._enter_step(self.step + 1)
+        elif self.confirming:
+            # A mobile is being asked for 1 right now: the last step ends for the others,
+            # the call with that answer (or its deadline).
+            now = self.clock.seconds()
+            self._cancel_mobile_timers()
+            for leg in list(self.legs):
+                if leg not in self.confirming:
+                    self._stop_leg(leg, "no_answer", now)
         else:
             self._give_up("every step rang out")
 
