@@ -77,6 +77,17 @@ def _wait_call(lab, url, caller, timeout=40):
                         f"the call from {caller} to be stored")
 
 
+def _pbx_log(lab):
+    return lab.log_dir("pbx") / "messages.log"
+
+
+def _pbx_log_since(lab, offset):
+    """What the lab PBX logged (verbose: the files it played) after ``offset`` bytes."""
+    with open(_pbx_log(lab), "rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")
+
+
 def _rings(lab, caller, since):
     """The phones rung for ``caller``, and the mobile (the lab trunk's From user is fixed,
     so the world does not see the caller's number there)."""
@@ -89,6 +100,7 @@ def test_the_owners_mobile_rings_through_the_trunk_and_1_takes_the_call(daemon):
     lab.reset_behaviour()
     lab.set_client(MOBILE, "press1:1")
     caller = "+79031110001"
+    log_from = _pbx_log(lab).stat().st_size
     start = time.time()
     lab.call(caller, SALES_NUMBER, ring_timeout=30, hold=3)
     outcome, answered_by, legs = _wait_call(lab, url, caller)
@@ -98,6 +110,8 @@ def test_the_owners_mobile_rings_through_the_trunk_and_1_takes_the_call(daemon):
     assert rings["101"].answered_at is None and rings["101"].hangup_cause == 26
     assert outcome == "answered" and answered_by == "anna"
     assert legs == [("PJSIP/101", 1, "cancelled"), (f"PJSIP/{MOBILE}@trunk", 1, "answered")]
+    said = _pbx_log_since(lab, log_from)
+    assert "Playing 'vm-press.gsm'" in said and "Playing 'digits/1.gsm'" in said  # "press 1"
 
 
 def test_a_mobile_that_answers_without_1_is_dropped_and_the_call_goes_on(daemon):
@@ -126,6 +140,7 @@ def test_everyone_busy_the_caller_holds_and_gets_the_phone_that_frees(daemon):
     lab.reset_behaviour()
     lab.set_phone("105", "answer:1:8")  # Dina takes the first call and talks ~8 s
     first, second = "+79032220001", "+79032220002"
+    log_from = _pbx_log(lab).stat().st_size
     start = time.time()
     lab.call(first, SUPPORT_NUMBER, ring_timeout=20, hold=30)
     lab.wait_for(lambda: [r for r in lab.rings(start) if r.caller_num == first and r.answered_at],
@@ -146,6 +161,10 @@ def test_everyone_busy_the_caller_holds_and_gets_the_phone_that_frees(daemon):
     assert ring.rang_at - answered[0].time > 4
     assert outcome == "answered" and answered_by == "dina"
     assert legs == [("PJSIP/105", 1, "answered")]
+    # The PBX's own log: the announcement played to the waiting caller, then the music.
+    said = _pbx_log_since(lab, log_from)
+    announced = said.find("Playing 'queue-youarenext.gsm'")
+    assert announced >= 0 and said.find("Started music on hold, class 'default'") > announced
     lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
     assert any("waits in line" in (x.get("log_format") or "") and x.get("position") == 1
                for x in lines)
