@@ -419,10 +419,13 @@ class EmployeeView(ScopedModelView):
     column_details_exclude_list = ("password_hash", "sip_md5_cred")
     form_args = {"sip_endpoint": {"validators": [endpoint_field]},
                  "mobile": {"validators": [e164_field]},
+                 "mobile_delay": {"validators": [Optional(), NumberRange(0, 120, message=_l("0..120 seconds"))]},
                  "login": {"validators": [DataRequired(), Regexp(r"^[A-Za-z0-9_.-]{1,64}$")]},
                  "full_name": {"validators": [DataRequired()]}}
     column_descriptions = {"sip_endpoint": _l("the phone's SIP account, e.g. 101; changing it "
-                                              "cancels the SIP password (set a new one)")}
+                                              "cancels the SIP password (set a new one)"),
+                           "mobile_follow": _l("the mobile rings in the employee's own steps; "
+                                               "they press 1 to take the call")}
     # A head sees the mobiles of their own department only (:func:`sees_mobile`).
     column_formatters = {"mobile": lambda view, context, e, name: e.mobile if sees_mobile(g.user, e) else "—"}
 
@@ -524,8 +527,11 @@ class DepartmentView(ScopedModelView):
     form_excluded_columns = ("created_at", "updated_at", "members", "greeting_file")
     form_args = {"owner_timeout": {"validators": TIMEOUT}, "group_timeout": {"validators": TIMEOUT},
                  "head_timeout": {"validators": TIMEOUT}, "top_timeout": {"validators": TIMEOUT},
-                 "fallback_ring_group": {"validators": [endpoint_list_field]}}
+                 "fallback_ring_group": {"validators": [endpoint_list_field]},
+                 "hold_seconds": {"validators": [Optional(), NumberRange(0, 600, message=_l("0..600 seconds"))]}}
     column_descriptions = {"owner_timeout": _l("seconds the client's own manager rings alone (empty: config default)"),
+                           "hold_seconds": _l("every phone busy: the caller waits with music this long "
+                                              "for the first one to free up (0: off)"),
                            "fallback_ring_group": _l("endpoints rung when nobody is available, e.g. 101,102")}
 
 

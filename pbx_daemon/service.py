@@ -236,11 +236,12 @@ def make_service(config, reactor) -> MultiService:
                     ring_timeout=c2c.client_timeout)
         return deferToThreadPool(reactor, lookup_pool, job)
 
+    trunk = TrunkDialing.from_config(config)
     app = StasisApp(
-        app=ari.app, rest=rest, control=AriCallControl(rest, ari.app, r.blocked_action),
+        app=ari.app, rest=rest, control=AriCallControl(rest, ari.app, r.blocked_action, trunk),
         recorder=events, clock=reactor, lookup=lookup, timeouts=timeouts, deadline=deadline,
         phone_check=phone_check, observe_routing=metrics.routing_decided,
-        trunk=TrunkDialing.from_config(config),
+        trunk=trunk,
         after_hours_control=AriAfterHoursControl(rest, str(greetings_dir(config))),
     )
     # Lost events and failed hang-ups are found within seconds (ghost legs, busy phones).

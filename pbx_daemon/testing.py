@@ -28,6 +28,21 @@ class FakeCallControl:
     def ring(self, call_id, leg_id, endpoint, caller_name, caller_number):
         self.actions.append(("ring", leg_id, endpoint, caller_name, caller_number))
 
+    def ring_mobile(self, call_id, leg_id, number, caller_number):
+        self.actions.append(("ring", leg_id, number, "mobile", caller_number))
+
+    def confirm(self, leg_id, on):
+        self.actions.append(("confirm", leg_id, on))
+
+    def wait_in_line(self, call_id, caller_channel, position):
+        self.actions.append(("wait_in_line", caller_channel, position))
+
+    def music_on_hold(self, caller_channel):
+        self.actions.append(("music_on_hold", caller_channel))
+
+    def stop_waiting(self, caller_channel):
+        self.actions.append(("stop_waiting", caller_channel))
+
     def stop(self, leg_id, reason="normal"):
         self.actions.append(("stop", leg_id))
         self.stop_reasons[leg_id] = reason

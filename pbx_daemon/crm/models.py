@@ -35,6 +35,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -152,6 +153,8 @@ class Department(Timestamps, Base):
     # The after-hours greeting: a file name under <data_dir>/greetings that we chose
     # ("dept-3-<token>.wav"), never the uploader's; None: Asterisk's stock prompt.
     greeting_file: Mapped[str | None] = mapped_column(String(80))
+    # Every phone busy: the caller waits this many seconds for one to free up (0: off).
+    hold_seconds: Mapped[int] = mapped_column(default=0, server_default="0")
 
     head: Mapped["Employee | None"] = relationship(foreign_keys=[head_id], post_update=True)
     duty_employee: Mapped["Employee | None"] = relationship(foreign_keys=[duty_employee_id],
@@ -184,6 +187,9 @@ class Employee(Timestamps, Base):
         ForeignKey("departments.id", ondelete="SET NULL"), index=True)
     on_shift: Mapped[bool] = mapped_column(Boolean, default=True)
     dnd: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Follow-me: the mobile rings too, mobile_delay seconds into the employee's steps.
+    mobile_follow: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    mobile_delay: Mapped[int] = mapped_column(default=5, server_default="5")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Goes into the admin's session cookie at login and is checked on every request: a new
     # value (logout, password change) ends every session the employee had.

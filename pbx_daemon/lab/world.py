@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pbx_daemon.lab.settings import LabError
 
-_MODE = re.compile(r"^(ring|reject|busy|answer(:[0-9]{1,4}(:[0-9]{1,4})?)?"
+_MODE = re.compile(r"^(ring|reject|busy|answer(:[0-9]{1,4}(:[0-9]{1,4})?)?|press1:[0-9]{1,4}"
                    r"|(blind|attended):[0-9]{1,4}:[0-9]{1,4}:[0-9]{1,6})$")
 
 
@@ -70,9 +70,11 @@ class PhoneMode:
 
     ``blind`` / ``attended`` (phones only): answer after ``after`` s, talk ``hold`` s, then
     transfer the caller to extension ``target`` with SIP REFER: blind, or attended after a
-    consultation call to ``target`` (REFER with ``Replaces`` naming that call's dialog)."""
+    consultation call to ``target`` (REFER with ``Replaces`` naming that call's dialog).
+    ``press1``: answer after ``after`` s, then send DTMF 1 (a mobile taking a follow-me
+    call) and stay on the line."""
 
-    action: str  # ring | reject | busy | answer | blind | attended
+    action: str  # ring | reject | busy | answer | press1 | blind | attended
     after: int = 0
     hold: int | None = None
     target: str | None = None
@@ -80,6 +82,8 @@ class PhoneMode:
     def encode(self) -> str:
         if self.action in ("blind", "attended"):
             return f"{self.action}:{self.after}:{self.hold or 0}:{self.target}"
+        if self.action == "press1":
+            return f"press1:{self.after}"
         if self.action != "answer":
             return self.action
         return f"answer:{self.after}" + (f":{self.hold}" if self.hold is not None else "")
@@ -87,11 +91,13 @@ class PhoneMode:
     @classmethod
     def parse(cls, text: str) -> "PhoneMode":
         if not _MODE.match(text):
-            raise LabError(f"phone mode {text!r}: use ring, reject, busy, answer[:SECS[:HOLD]] "
+            raise LabError(f"phone mode {text!r}: use ring, reject, busy, answer[:SECS[:HOLD]], press1:SECS "
                            "or blind|attended:SECS:HOLD:EXT")
         parts = text.split(":")
         if parts[0] in ("blind", "attended"):
             return cls(parts[0], int(parts[1]), int(parts[2]), parts[3])
+        if parts[0] == "press1":
+            return cls("press1", int(parts[1]))
         if parts[0] != "answer":
             return cls(parts[0])
         after = int(parts[1]) if len(parts) > 1 else 0

@@ -43,6 +43,7 @@ def var_step_timeout(n: int) -> str:
 # ---- Stasis application arguments (the first of ``appArgs``) ---------------------------------
 ARG_INBOUND = "inbound"  # Stasis(<app>,inbound,<dialled>) from the dialplan: a caller
 ARG_LEG = "leg"  # leg,<call id>: a phone we rang for an inbound call
+ARG_MOBILE = "mobile"  # leg,<call id>,mobile: an employee's mobile, through the trunk
 ARG_C2C_EMPLOYEE = "c2c-employee"  # c2c-employee,<call id>: the employee's phone
 ARG_C2C_CLIENT = "c2c-client"  # c2c-client,<call id>: the client, through the trunk
 ARG_PHONE = "phone"  # Stasis(<app>,phone,<dialled>) from the dialplan: a desk phone dials
@@ -135,6 +136,19 @@ def is_peer_leg(channel_id: str) -> bool:
 def transfer_ringback_id(call_id: str) -> str:
     """The ringback playback in an inbound call's bridge while a transfer target rings."""
     return f"{safe_id(call_id)}-xfer"
+
+
+def confirm_prompt_id(leg_id: str) -> str:
+    """The playback id of the "press 1" prompt on a mobile leg."""
+    return f"confirm-{safe_id(leg_id)}"
+
+
+POSITION_PREFIX = "position-"
+
+
+def position_playback_id(call_id: str) -> str:
+    """The playback id of a waiting caller's position announcement."""
+    return f"{POSITION_PREFIX}{safe_id(call_id)}"
 
 
 def ringback_id(call_id: str) -> str:

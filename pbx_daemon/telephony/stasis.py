@@ -179,6 +179,10 @@ class StasisApp:
         if isinstance(event, ari.ChannelTransfer):
             self.transfers.requested(event)
             return
+        if isinstance(event, ari.PlaybackFinished):
+            if event.id.startswith(names.POSITION_PREFIX) and event.channel_id:
+                self.inbound.announced(event.channel_id)
+            return
         if isinstance(event, ari.StasisEnd):
             # A caller that hangs up while bridged leaves the application (StasisEnd) and
             # is destroyed in the dialplan afterwards: Asterisk 22 sends us no
@@ -190,6 +194,8 @@ class StasisApp:
             self._stasis_start(event)
         elif isinstance(event, ari.ChannelDestroyed):
             self._channel_gone(event.channel.id, event.cause)
+        elif isinstance(event, ari.ChannelDtmf):
+            self.inbound.dtmf(event.channel.id, event.digit)
         elif isinstance(event, ari.ChannelLeftBridge) and self.adoption.owns(event.channel.id):
             self.adoption.channel_gone(event.channel.id)
 
@@ -225,6 +231,8 @@ class StasisApp:
     def _call_over(self, call_id: str, answered: bool) -> None:
         if answered:
             self.recordings.expect(names.recording_name(call_id))
+        # Its phone is free again: the longest-waiting caller of its department rings it.
+        self.inbound.offer_free_phones()
 
     def _adopted_call_over(self, call_id: str) -> None:
         # Connected when adopted: answered, and its recording closes with the bridge.

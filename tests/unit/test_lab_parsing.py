@@ -20,6 +20,7 @@ from pbx_daemon.lab.lab import LabSettings, debian_mirror
     ("answer:3:10", PhoneMode("answer", 3, 10)),
     ("blind:1:3:102", PhoneMode("blind", 1, 3, "102")),
     ("attended:2:5:103", PhoneMode("attended", 2, 5, "103")),
+    ("press1:2", PhoneMode("press1", 2)),
 ])
 def test_phone_modes_round_trip(text, mode):
     assert PhoneMode.parse(text) == mode
@@ -27,7 +28,8 @@ def test_phone_modes_round_trip(text, mode):
 
 
 @pytest.mark.parametrize("bad", ["", "answer:x", "answer:1:2:3", "ring;x", "pickup", "answer:-1",
-                                 "blind:1:3", "blind:1:3:10x", "attended:1:3:102,Hangup"])
+                                 "blind:1:3", "blind:1:3:10x", "attended:1:3:102,Hangup",
+                                 "press1", "press1:1:2"])
 def test_bad_phone_modes_are_refused(bad):
     with pytest.raises(LabError):
         PhoneMode.parse(bad)

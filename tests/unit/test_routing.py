@@ -124,3 +124,61 @@ def test_step_timeouts_come_from_the_config_routing_section():
     routing = load_config(None, {}).routing
     assert StepTimeouts.from_config(routing) == StepTimeouts(
         routing.owner_timeout, routing.group_timeout, routing.head_timeout, routing.top_timeout)
+
+
+def mobiles(plan):
+    return [(s.label, s.mobiles) for s in plan.steps]
+
+
+MOBILE_CASES = [
+    ("Anna follows to her mobile: it rings in her step and every later one",
+     Caller("+79161234567", owner_id=1), {"a1": {"mobile": "+79160000001", "mobile_delay": 5}},
+     [("owner", ((1, "+79160000001", 5),)), ("group", ((1, "+79160000001", 5),)),
+      ("head", ((1, "+79160000001", 5),)), ("escalation", ((1, "+79160000001", 5),)),
+      ("top", ((1, "+79160000001", 5),))]),
+    ("Boris follows: his mobile joins with him in the group step, not in Anna's own",
+     Caller("+79161234567", owner_id=1), {"a2": {"mobile": "+79160000002", "mobile_delay": 0}},
+     [("owner", ()), ("group", ((2, "+79160000002", 0),)), ("head", ((2, "+79160000002", 0),)),
+      ("escalation", ((2, "+79160000002", 0),)), ("top", ((2, "+79160000002", 0),))]),
+    ("Anna on DND: neither her phone nor her mobile rings",
+     Caller("+79161234567", owner_id=1),
+     {"a1": {"mobile": "+79160000001", "dnd": True}},
+     [("group", ()), ("head", ()), ("escalation", ()), ("top", ())]),
+]
+
+
+@pytest.mark.parametrize("what,caller,changes,expected", MOBILE_CASES,
+                         ids=[c[0] for c in MOBILE_CASES])
+def test_mobiles(what, caller, changes, expected):
+    assert mobiles(plan_route(caller, directory(**changes), DEFAULTS)) == expected
+
+
+HOLD_DEPTS = {**DEPTS, 2: DepartmentInfo(2, "Support", (4, 5), head_id=5, hold_seconds=60,
+                                          timeouts=StepTimeouts(0, 5, 0, 0))}
+HOLD_CASES = [
+    ("Support holds, both phones busy: the caller may wait for 201 or 203",
+     {"a4": {"busy": True}, "a5": {"busy": True}}, HOLD_DEPTS, (60, ("201", "203"))),
+    ("one busy, one on DND: wait for the busy one only",
+     {"a4": {"busy": True}, "a5": {"dnd": True}}, HOLD_DEPTS, (60, ("201",))),
+    ("nobody there (off shift / DND): no hold, nothing would free up",
+     {"a4": {"on_shift": False}, "a5": {"dnd": True}}, HOLD_DEPTS, (0, ())),
+    ("someone free: the call rings, no hold",
+     {"a4": {"busy": True}}, HOLD_DEPTS, (0, ())),
+    ("Support does not hold (0): everyone busy is missed as before",
+     {"a4": {"busy": True}, "a5": {"busy": True}}, DEPTS, (0, ())),
+]
+
+
+@pytest.mark.parametrize("what,changes,depts,expected", HOLD_CASES, ids=[c[0] for c in HOLD_CASES])
+def test_hold_only_when_everyone_is_busy(what, changes, depts, expected):
+    agents = dict(AGENTS)
+    agents[9] = Agent(9, "Oleg", "900", None, busy=True)
+    for key, fields in changes.items():
+        a = agents[int(key[1:])]
+        agents[a.id] = Agent(**{**a.__dict__, **fields})
+    d = Directory(agents=agents, departments=depts, escalation_top_id=9, default_department_id=1)
+    plan = plan_route(Caller(None, department_id=2), d, DEFAULTS)
+    hold = plan.hold_step.endpoints if plan.hold_step else ()
+    assert (plan.hold_seconds, hold) == expected
+    if plan.hold_step:
+        assert plan.hold_step.label == "hold" and plan.hold_step.timeout == 5  # Support's own

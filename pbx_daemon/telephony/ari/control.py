@@ -11,6 +11,15 @@ Wire protocol (Asterisk 22 ARI REST), what each call becomes:
   the bridge is destroyed (``DELETE /bridges/<id>``);
 * hand a caller back to the dialplan: ``POST /channels/<id>/continue`` (context, ``s``, 1),
   with ``POST /channels/<id>/variable`` first when the dialplan needs a value;
+* ring a mobile (follow-me): ``POST /channels`` to the trunk's dial string with
+  ``appArgs=leg,<call id>,mobile``; once answered it hears ``POST /channels/<leg>/play``
+  ``sound:vm-press,digits:1`` ("press 1") and its ``ChannelDtmfReceived`` events decide;
+* a caller waiting in line: ``POST /channels/<id>/answer``, the position as
+  ``POST /channels/<id>/play`` of ``sound:queue-youarenext`` or
+  ``sound:queue-thereare,number:<n>,sound:queue-callswaiting`` (playback id
+  ``position-<call id>``), and once its ``PlaybackFinished`` arrives
+  ``POST /channels/<id>/moh``: a playback started on a channel stops its music on hold for
+  good, so the music comes after the announcement; ``DELETE .../moh`` stops it;
 * stop / hang up: ``DELETE /channels/<id>`` with ``reason`` (a name) or ``reason_code``
   (Q.850);
 * transfers: phone legs are originated with ``PJSIP_TRANSFER_HANDLING()=ari-only`` in the
@@ -106,10 +115,12 @@ def _hangup(rest: AriRest, channel_id: str, cause: int) -> None:
 
 @implementer(ICallControl)
 class AriCallControl:
-    def __init__(self, rest: AriRest, app: str, blocked_action: str = "busy"):
+    def __init__(self, rest: AriRest, app: str, blocked_action: str = "busy",
+                 trunk: TrunkDialing = TrunkDialing()):
         self.rest = rest
         self.app = app
         self.blocked_action = blocked_action
+        self.trunk = trunk
 
     def refuse(self, caller_channel):
         if self.blocked_action == "message":
@@ -133,6 +144,47 @@ class AriCallControl:
         # A REFER from this phone comes to us (ChannelTransfer), not to Asterisk's core.
         self.rest.request("POST", "/channels", params, body={"variables": TRANSFER_TO_ARI}) \
             .addErrback(ignore_gone, f"ring {leg_id}")
+
+    def ring_mobile(self, call_id, leg_id, number, caller_number):
+        if not is_e164(number):
+            log.error("refusing to dial mobile {number!r}: not E.164", number=number)
+            return
+        params = {"endpoint": self.trunk.dial_string(number), "app": self.app,
+                  "appArgs": f"{names.ARG_LEG},{call_id},{names.ARG_MOBILE}",
+                  "channelId": leg_id, "originator": call_id, "timeout": 600}
+        if caller_number and is_e164(caller_number):
+            params["callerId"] = self.trunk.caller_id(caller_number)
+        self.rest.request("POST", "/channels", params) \
+            .addErrback(ignore_gone, f"ring mobile {leg_id}")
+
+    def confirm(self, leg_id, on):
+        playback = names.confirm_prompt_id(leg_id)
+        if on:
+            self.rest.request("POST", f"/channels/{leg_id}/play",
+                              {"media": "sound:vm-press,digits:1", "playbackId": playback}) \
+                .addErrback(ignore_gone, f"confirm prompt {leg_id}")
+        else:
+            self.rest.request("DELETE", f"/playbacks/{playback}") \
+                .addErrback(lambda _f: None)  # the prompt may have ended already
+
+    def wait_in_line(self, call_id, caller_channel, position):
+        if position == 1:
+            media = "sound:queue-youarenext"
+        else:
+            media = f"sound:queue-thereare,number:{position - 1},sound:queue-callswaiting"
+        d = self.rest.request("POST", f"/channels/{caller_channel}/answer")
+        d.addCallback(lambda _: self.rest.request(
+            "POST", f"/channels/{caller_channel}/play",
+            {"media": media, "playbackId": names.position_playback_id(call_id)}))
+        d.addErrback(ignore_gone, f"wait in line {call_id}")
+
+    def music_on_hold(self, caller_channel):
+        self.rest.request("POST", f"/channels/{caller_channel}/moh") \
+            .addErrback(ignore_gone, f"hold music {caller_channel}")
+
+    def stop_waiting(self, caller_channel):
+        self.rest.request("DELETE", f"/channels/{caller_channel}/moh") \
+            .addErrback(ignore_gone, f"stop hold {caller_channel}")
 
     def stop(self, leg_id, reason="normal"):
         self.rest.request("DELETE", f"/channels/{leg_id}", {"reason": reason}) \

@@ -8,6 +8,9 @@ Only the fields pbx-crm reads are kept. Asterisk 22's shapes (see
   ``dialplan: {context, exten, priority, app_name, app_data}``...);
 * ``StasisStart.args`` are the ``Stasis()`` / originate ``appArgs`` after the app name;
 * ``ChannelDestroyed.cause`` is the Q.850 cause (``cause_txt`` its text);
+* ``ChannelDtmfReceived.digit`` is one key ("1"), sent once the key is released;
+* ``PlaybackFinished.playback``: ``id`` (the ``playbackId`` we gave), ``target_uri``
+  (``channel:<id>``), ``state`` (``done`` / ``failed``...);
 * ``RecordingFinished.recording.name`` is the name we gave the recording;
 * ``ChannelTransfer`` (a phone sent SIP REFER on a channel whose
   ``PJSIP_TRANSFER_HANDLING()`` is ``ari-only``) has no top-level ``channel``:
@@ -117,6 +120,25 @@ class ChannelStateChange:
 
 
 @dataclass(frozen=True)
+class ChannelDtmf:
+    """A key pressed on a channel in our application (``ChannelDtmfReceived``)."""
+
+    channel: Channel
+    digit: str = ""
+
+
+@dataclass(frozen=True)
+class PlaybackFinished:
+    id: str
+    target_uri: str = ""  # "channel:<id>"
+
+    @property
+    def channel_id(self) -> str:
+        return self.target_uri.removeprefix("channel:") \
+            if self.target_uri.startswith("channel:") else ""
+
+
+@dataclass(frozen=True)
 class RecordingFinished:
     name: str
     target_uri: str = ""  # "bridge:br-..."
@@ -149,7 +171,7 @@ class Unknown:
 
 
 Event = Union[StasisStart, StasisEnd, ChannelDestroyed, ChannelLeftBridge, ChannelStateChange,
-              RecordingFinished, ChannelTransfer, Unknown]
+              ChannelDtmf, PlaybackFinished, RecordingFinished, ChannelTransfer, Unknown]
 
 
 def _id(value: Any) -> str:
@@ -180,6 +202,9 @@ def parse_event(data: Any) -> Event:
         return RecordingFinished(_text(recording.get("name")), _text(recording.get("target_uri")))
     if kind == "ChannelTransfer":
         return _transfer(data)
+    if kind == "PlaybackFinished":
+        playback = _dict(data.get("playback"))
+        return PlaybackFinished(_text(playback.get("id")), _text(playback.get("target_uri")))
     if channel is None:
         return Unknown(kind)
     if kind == "StasisStart":
@@ -196,4 +221,6 @@ def parse_event(data: Any) -> Event:
         return ChannelLeftBridge(channel, _text(_dict(data.get("bridge")).get("id")))
     if kind == "ChannelStateChange":
         return ChannelStateChange(channel)
+    if kind == "ChannelDtmfReceived":
+        return ChannelDtmf(channel, _text(data.get("digit")))
     return Unknown(kind, channel)

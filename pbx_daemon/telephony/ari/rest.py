@@ -13,7 +13,7 @@ connection per request (treq's default) runs into it and requests fail. So:
 * every request has a timeout (``timeout`` seconds, queueing not included);
 * commands that are safe to repeat (GET; DELETE: hang up a leg, destroy a bridge, stop a
   playback; the POSTs in ``_SAFE_POSTS``: answer, continue, set a variable, ring, report a
-  transfer's progress, add to a bridge, whose repetition changes nothing) are retried with
+  transfer's progress, add to a bridge, start music on hold, whose repetition changes nothing) are retried with
   exponential backoff after a connection failure, a timeout or a 5xx, for up to
   ``retry_for`` seconds. A 4xx is an answer, never retried (404: already gone). An
   originate, a new bridge, a recording or DTMF is never repeated: a late second one
@@ -45,7 +45,7 @@ TIMEOUT = 10.0  # seconds on the wire
 RETRY_FOR = 60.0  # seconds of retrying a command that is safe to repeat
 _IDEMPOTENT = ("GET", "DELETE")
 _SAFE_POSTS = ("/answer", "/continue", "/variable", "/ring", "/transfer_progress",
-               "/addChannel")
+               "/addChannel", "/moh")
 # What a request that never got an answer fails with: try again (when safe to repeat).
 _TRANSIENT = (error.ConnectError, error.ConnectionLost, error.TimeoutError, defer.TimeoutError,
               defer.CancelledError, ResponseNeverReceived, ResponseFailed, RequestNotSent,

@@ -24,6 +24,7 @@ from pbx_daemon.telephony.calls.after_hours import AfterHoursCall
 from pbx_daemon.telephony.calls.inbound import InboundCall
 from pbx_daemon.telephony.calls.interfaces import (CallDetails, IAfterHoursControl, ICallControl,
                                                    ICallRecorder)
+from pbx_daemon.telephony.calls.line import Waiter, assign, position
 from pbx_daemon.telephony.routing.deadline import Lookup, Observe, plan_within
 from pbx_daemon.telephony.routing.directory import safe_caller_name
 from pbx_daemon.telephony.routing.policy import StepTimeouts
@@ -55,6 +56,7 @@ class InboundCalls:
         self.calls: dict[str, InboundCall] = {}  # by call id (the trunk channel id)
         self.leg_calls: dict[str, str] = {}  # leg channel id -> call id
         self.pending: set[str] = set()  # calls being looked up
+        self.line: list[str] = []  # waiting calls (every phone busy), first come first
 
     def answered_endpoints(self) -> set[str]:
         return {c.answered_endpoint for c in self.calls.values()
@@ -112,6 +114,8 @@ class InboundCalls:
                                caller.number, lambda: self._leg_id(call_id, next(legs)))
             self.calls[call_id] = call
             call.start()
+            if call.state == "waiting":
+                self._join_line(call)
             self._maybe_forget(call)
 
         def failed(failure):
@@ -139,6 +143,13 @@ class InboundCalls:
             return
         call.leg_answered(leg_id)
         self._maybe_forget(call)
+
+    def dtmf(self, channel_id: str, digit: str) -> None:
+        """A key pressed on a leg (a mobile confirming with 1)."""
+        call = self.calls.get(self.leg_calls.get(channel_id, ""))
+        if call is not None:
+            call.leg_dtmf(channel_id, digit)
+            self._maybe_forget(call)
 
     def channel_gone(self, channel_id: str, cause: int | None) -> None:
         """A caller or a leg hung up (ChannelDestroyed, or StasisEnd)."""
@@ -176,9 +187,40 @@ class InboundCalls:
         self.leg_calls[new_leg] = call_id  # its hang-up now ends this call
         return True
 
+    # ---- the line of waiting callers (see :mod:`.line`) ---------------------------------
+    def offer_free_phones(self) -> None:
+        """A call ended somewhere: phones may have freed up for the waiting callers."""
+        self.line = [c for c in self.line
+                     if c in self.calls and self.calls[c].state == "waiting"]
+        if not self.line:
+            return
+        for call_id, endpoint in assign(self._waiters(), self.busy_endpoints()):
+            self.calls[call_id].take(endpoint)
+        self.line = [c for c in self.line if self.calls[c].state == "waiting"]
+
+    def announced(self, channel_id: str) -> None:
+        """The position announcement to a waiting caller ended: music until a phone answers."""
+        call = self.calls.get(channel_id)
+        if call is not None and call.held and call.state in ("waiting", "ringing"):
+            self.control.music_on_hold(call.caller_channel)
+
+    def _join_line(self, call: InboundCall) -> None:
+        self.line.append(call.call_id)
+        place = position(self._waiters(), call.call_id) or 1
+        log.info("call {call_id} waits in line at {position}", call_id=call.call_id,
+                 position=place)
+        self.control.wait_in_line(call.call_id, call.caller_channel, place)
+        self.offer_free_phones()  # a phone may have freed up during the lookup
+
+    def _waiters(self) -> list[Waiter]:
+        return [Waiter(c, self.calls[c].plan.department_id, self.calls[c].plan.hold_step.endpoints)
+                for c in self.line if self.calls[c].plan.hold_step is not None]
+
     # ---- internals ---------------------------------------------------------------------
     def _maybe_forget(self, call: InboundCall) -> None:
         if call.state == "ended" and call.call_id in self.calls:
+            if call.call_id in self.line:
+                self.line.remove(call.call_id)
             del self.calls[call.call_id]
             self.call_over(call.call_id, call.answered_leg is not None)
             for leg, owner in list(self.leg_calls.items()):

@@ -41,6 +41,23 @@ class ICallControl(Interface):
     def ring(call_id, leg_id, endpoint, caller_name, caller_number):
         """Originate ``leg_id`` to ``endpoint`` showing the caller's name and number."""
 
+    def ring_mobile(call_id, leg_id, number, caller_number):
+        """Originate ``leg_id`` to the mobile ``number`` (E.164) through the trunk,
+        presenting the caller's number; it enters our application when answered."""
+
+    def confirm(leg_id, on):
+        """Play "press 1" to the answered mobile leg (``on``), or stop the prompt."""
+
+    def wait_in_line(call_id, caller_channel, position):
+        """Answer the waiting caller and announce their ``position`` in the line (1: next);
+        the announcement's end comes back as an event (then :meth:`music_on_hold`)."""
+
+    def music_on_hold(caller_channel):
+        """Play music on hold to the waiting caller."""
+
+    def stop_waiting(caller_channel):
+        """Stop the waiting caller's music on hold (they are being connected)."""
+
     def stop(leg_id, reason="normal"):
         """Stop a ringing (or connected) leg. ``answered_elsewhere`` tells the phone
         (SIP Reason: cause 26) so it does not show a missed call."""

@@ -215,7 +215,9 @@ class SqlCallRecorder:
             call_pk = session.scalar(select(m.Call.id).where(m.Call.linkedid == call_id))
             if call_pk is None:
                 return
-            session.add(m.CallLeg(call_id=call_pk, employee_id=agent_id, endpoint=f"PJSIP/{endpoint}",
+            # A follow-me mobile (an E.164 number) went out through the trunk.
+            label = f"PJSIP/{endpoint}@trunk" if endpoint.startswith("+") else f"PJSIP/{endpoint}"
+            session.add(m.CallLeg(call_id=call_pk, employee_id=agent_id, endpoint=label,
                                   step=step, channel_id=leg_id, ringing_at=_dt(at)))
         self._write("leg", call_id, write)
 

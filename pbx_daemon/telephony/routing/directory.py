@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from pbx_daemon.crm import models as m
 from pbx_daemon.telephony.names import ENDPOINT_NAME
 from pbx_daemon.crm.lookups import cards_by_phone
-from pbx_daemon.crm.phones import normalize_caller_id
+from pbx_daemon.crm.phones import is_e164, normalize_caller_id
 from pbx_daemon.telephony.routing.policy import Agent, Caller, DepartmentInfo, Directory, StepTimeouts
 
 MAX_NAME = 40
@@ -40,7 +40,10 @@ def load_directory(session: Session, busy_endpoints: frozenset[str] = frozenset(
         endpoint = valid_endpoint(e.sip_endpoint)
         agents[e.id] = Agent(id=e.id, name=e.full_name, endpoint=endpoint,
                              department_id=e.department_id, on_shift=e.on_shift, dnd=e.dnd,
-                             active=e.active, busy=endpoint in busy_endpoints)
+                             active=e.active, busy=endpoint in busy_endpoints,
+                             mobile=e.mobile if e.mobile_follow and e.mobile
+                             and is_e164(e.mobile) else None,
+                             mobile_delay=max(0, e.mobile_delay or 0))
     members: dict[int, list[int]] = {}
     for agent in agents.values():
         if agent.department_id is not None:
@@ -53,6 +56,7 @@ def load_directory(session: Session, busy_endpoints: frozenset[str] = frozenset(
             timeouts=StepTimeouts(d.owner_timeout or 0, d.group_timeout or 0,
                                   d.head_timeout or 0, d.top_timeout or 0),
             fallback_endpoints=endpoints_from_list(d.fallback_ring_group),
+            hold_seconds=max(0, d.hold_seconds or 0),
         )
     top = session.get(m.Setting, m.SETTING_ESCALATION_TOP)
     default = session.get(m.Setting, "default_department_id")

@@ -11,6 +11,15 @@ Unknown caller: straight to step 2 for the department of the dialled tracking nu
 Outside the dialled number's working hours (the lookup found them closed): no steps, the
 after-hours path (greeting, voicemail); a blocklisted caller is refused first.
 
+An employee with follow-me on (``mobile``) also has their mobile rung in every step
+they ring in, ``mobile_delay`` seconds after their first step starts (the executor asks
+them to press 1 before the call counts as answered).
+
+When no step is left because every one of the department's people is on a call (not
+when nobody is there at all) and the department holds callers (``hold_seconds``), the
+plan carries a ``hold_step``: the caller waits, and the first of its phones that frees up
+rings (:mod:`pbx_daemon.telephony.calls.line`).
+
 Employees off shift, on DND, inactive or already on a call are skipped; a step that adds
 nobody is skipped, not waited out. A blocklisted caller gets no steps at all. Each step
 lists every endpoint that rings during it: the executor adds and removes legs by
@@ -22,7 +31,7 @@ No I/O here: :mod:`pbx_daemon.telephony.routing.directory` fetches the snapshot 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 
@@ -56,6 +65,8 @@ class Agent:
     dnd: bool = False
     active: bool = True
     busy: bool = False  # already on a call
+    mobile: str | None = None  # E.164, set only when follow-me is on
+    mobile_delay: int = 5  # seconds after their desk phone starts ringing
 
     @property
     def available(self) -> bool:
@@ -72,6 +83,7 @@ class DepartmentInfo:
     parent_id: int | None = None
     timeouts: StepTimeouts = UNSET
     fallback_endpoints: tuple[str, ...] = ()
+    hold_seconds: int = 0  # everyone busy: the caller may wait this long (0: off)
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,8 @@ class RingStep:
     timeout: int
     endpoints: tuple[str, ...]
     agent_ids: tuple[int, ...]
+    # Follow-me mobiles ringing in this step: (agent id, E.164 number, delay seconds).
+    mobiles: tuple[tuple[int, str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,6 +133,11 @@ class RoutePlan:
     fallback_endpoints: tuple[str, ...] = ()
     # Outside working hours (a .schedule.AfterHours): greeting and voicemail, no steps.
     after_hours: Any = None
+    # No steps because every phone of the department is busy, and it holds callers: the
+    # caller may wait ``hold_seconds`` for one of ``hold_step``'s phones to free up, which
+    # then rings alone for ``hold_step.timeout``.
+    hold_seconds: int = 0
+    hold_step: RingStep | None = None
 
     @property
     def first_endpoints(self) -> tuple[str, ...]:
@@ -151,7 +170,9 @@ def plan_route(caller: Caller, directory: Directory,
             return
         ringing.extend(fresh)
         steps.append(RingStep(label, timeout, tuple(a.endpoint for a in ringing),
-                              tuple(a.id for a in ringing)))
+                              tuple(a.id for a in ringing),
+                              tuple((a.id, a.mobile, a.mobile_delay) for a in ringing
+                                    if a.mobile)))
 
     if owner is not None:
         add_step("owner", timeouts.owner, [owner])
@@ -171,12 +192,28 @@ def plan_route(caller: Caller, directory: Directory,
     if directory.escalation_top_id in agents:
         add_step("top", timeouts.top, [agents[directory.escalation_top_id]])
 
+    hold = None
+    if not steps and dept is not None and dept.hold_seconds > 0:
+        busy = _busy_agents(dept, agents)
+        if busy:
+            hold = RingStep("hold", timeouts.group, tuple(a.endpoint for a in busy),
+                            tuple(a.id for a in busy))
     return RoutePlan(
         steps=tuple(steps),
         department_id=dept.id if dept else None,
         caller_name=caller.crm_name,
         fallback_endpoints=dept.fallback_endpoints if dept else (),
+        hold_seconds=dept.hold_seconds if hold else 0,
+        hold_step=hold,
     )
+
+
+def _busy_agents(dept: DepartmentInfo, agents: Mapping[int, Agent]) -> list[Agent]:
+    """The department's people (members and head) who would ring but for being on a call.
+    Empty when nobody is there at all (off shift, DND): then holding is pointless."""
+    ids = dict.fromkeys(list(dept.member_ids) + [dept.head_id])
+    return [agents[i] for i in ids
+            if i in agents and agents[i].busy and replace(agents[i], busy=False).available]
 
 
 def _merge(specific: StepTimeouts, defaults: StepTimeouts) -> StepTimeouts:
