@@ -60,6 +60,8 @@ ENUMS: dict[str, dict[str, object]] = {
     "entry_status": {"pending": _p("entry_status", "to call"), "in_progress": _p("entry_status", "in progress"), "done": _p("entry_status", "done")},
     "card_kind": {"company": _p("card_kind", "company"), "contact": _p("card_kind", "contact"), "lead": _p("card_kind", "lead"), "deal": _p("card_kind", "deal"),
                   "inquiry": _p("card_kind", "inquiry"), "call_list_entry": _p("card_kind", "call list entry")},
+    "absence_kind": {"vacation": _p("absence_kind", "vacation"), "sick": _p("absence_kind", "sick leave"),
+                     "other": _p("absence_kind", "other absence")},
     "duplicate_field": {"phone": _p("duplicate_field", "phone"), "email": _p("duplicate_field", "e-mail"), "name": _p("duplicate_field", "name")},
 }
 
@@ -74,6 +76,7 @@ ENUM_COLUMNS = {
     ("calls", "handled_by"): "call_handler",
     ("call_legs", "outcome"): "leg_outcome",
     ("call_list_entries", "status"): "entry_status",
+    ("employee_absences", "kind"): "absence_kind",
 }
 
 

@@ -154,13 +154,13 @@ def _daemon_thread(*args, **kwargs) -> threading.Thread:
     return threading.Thread(*args, daemon=True, **kwargs)
 
 
-def _lookup(sessions, pool: ThreadPool, reactor, region: str):
+def _lookup(sessions, pool: ThreadPool, reactor, region: str, tz: str = "UTC"):
     """``lookup(caller_raw, dialled, busy, now)`` -> Deferred (caller, directory), run in
     ``pool`` (routing.deadline bounds it)."""
     def lookup(caller_raw, dialled, busy, now):
         def job():
             with sessions() as session:
-                return look_up(session, caller_raw, dialled, now, region, busy)
+                return look_up(session, caller_raw, dialled, now, region, busy, tz)
         return deferToThreadPool(reactor, pool, job)
     return lookup
 
@@ -175,7 +175,8 @@ def make_standby_agi_service(config, reactor) -> MultiService:
     sessions = make_session_factory(make_engine(config.database.url))
     pool = ThreadPool(minthreads=1, maxthreads=8, name="lookup")
     ThreadPoolService(pool, reactor).setServiceParent(root)
-    lookup = _lookup(sessions, pool, reactor, config.general.default_region)
+    lookup = _lookup(sessions, pool, reactor, config.general.default_region,
+                     config.general.timezone)
     r = config.routing
     timeouts, deadline = StepTimeouts.from_config(r), r.lookup_deadline_ms / 1000.0
 
@@ -202,7 +203,7 @@ def make_service(config, reactor) -> MultiService:
         ThreadPoolService(pool, reactor).setServiceParent(root)
 
     region = config.general.default_region
-    lookup = _lookup(sessions, lookup_pool, reactor, region)
+    lookup = _lookup(sessions, lookup_pool, reactor, region, config.general.timezone)
 
     metrics = DaemonMetrics(reactor)
     ari = config.ari

@@ -7,7 +7,8 @@ validated here (endpoint names) or is E.164 (numbers).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -16,6 +17,7 @@ from pbx_daemon.crm import models as m
 from pbx_daemon.telephony.names import ENDPOINT_NAME
 from pbx_daemon.crm.lookups import cards_by_phone
 from pbx_daemon.crm.phones import normalize_caller_id
+from pbx_daemon.telephony.routing.duty import Absence, Shift, on_duty
 from pbx_daemon.telephony.routing.policy import Agent, Caller, DepartmentInfo, Directory, StepTimeouts
 
 MAX_NAME = 40
@@ -34,13 +36,34 @@ def endpoints_from_list(text: str | None) -> tuple[str, ...]:
     return tuple(n for n in names if valid_endpoint(n))
 
 
-def load_directory(session: Session, busy_endpoints: frozenset[str] = frozenset()) -> Directory:
+def duty_by_employee(session: Session, at: datetime) -> dict[int, bool]:
+    """Who is on duty at ``at`` (aware, in company time): schedule, absences and "off now"
+    (:func:`~pbx_daemon.telephony.routing.duty.on_duty`); three queries for everyone."""
+    shifts: dict[int, list[Shift]] = {}
+    for s in session.scalars(select(m.EmployeeShift)):
+        shifts.setdefault(s.employee_id, []).append(Shift(s.weekday, s.starts, s.ends))
+    absences: dict[int, list[Absence]] = {}
+    today = at.date()
+    for a in session.scalars(select(m.EmployeeAbsence).where(
+            m.EmployeeAbsence.first_day <= today, m.EmployeeAbsence.last_day >= today)):
+        absences.setdefault(a.employee_id, []).append(Absence(a.first_day, a.last_day, a.kind))
+    return {e_id: on_duty(shifts.get(e_id, ()), absences.get(e_id, ()), off_until, at)
+            for e_id, off_until in session.execute(select(m.Employee.id, m.Employee.off_until))}
+
+
+def load_directory(session: Session, busy_endpoints: frozenset[str] = frozenset(),
+                   now: datetime | None = None, tz: str = "UTC") -> Directory:
+    """``busy_endpoints``: phones routing must skip (on a call, or not reachable);
+    ``now``: when the call arrives (who is on duty), read from the clock by the caller;
+    ``tz``: ``general.timezone``, the schedules' time."""
+    at = (now or datetime.now(timezone.utc)).astimezone(ZoneInfo(tz))
+    duty = duty_by_employee(session, at)
     agents = {}
     for e in session.scalars(select(m.Employee)):
         endpoint = valid_endpoint(e.sip_endpoint)
         agents[e.id] = Agent(id=e.id, name=e.full_name, endpoint=endpoint,
-                             department_id=e.department_id, on_shift=e.on_shift, dnd=e.dnd,
-                             active=e.active, busy=endpoint in busy_endpoints)
+                             department_id=e.department_id, on_shift=duty.get(e.id, True),
+                             dnd=e.dnd, active=e.active, busy=endpoint in busy_endpoints)
     members: dict[int, list[int]] = {}
     for agent in agents.values():
         if agent.department_id is not None:

@@ -16,8 +16,10 @@ from pbx_daemon.telephony.routing.policy import Caller, Directory
 
 
 def look_up(session: Session, caller_raw: str | None, dialled: str | None, now: datetime,
-            region: str, busy: frozenset[str] = frozenset()) -> tuple[Caller, Directory]:
-    """The caller as the CRM knows them, and the company's directory with ``busy``
-    endpoints (on a call right now) marked so routing skips them."""
+            region: str, busy: frozenset[str] = frozenset(),
+            tz: str = "UTC") -> tuple[Caller, Directory]:
+    """The caller as the CRM knows them, and the company's directory at ``now`` (who is on
+    duty, by their schedules in ``tz``) with ``busy`` endpoints (on a call right now, or
+    not reachable) marked so routing skips them."""
     return (lookup_caller(session, caller_raw, dialled, now, region),
-            load_directory(session, busy))
+            load_directory(session, busy, now, tz))
