@@ -41,6 +41,8 @@ from pbx_daemon.telephony.reconcile_service import ReconcileService
 from pbx_daemon.telephony.routing.agi_plan import plan_variables
 from pbx_daemon.telephony.routing.deadline import plan_within
 from pbx_daemon.telephony.routing.lookup import look_up
+from pbx_daemon.telephony.feature_codes import sql_set_dnd
+from pbx_daemon.telephony.presence import ari_presence
 from pbx_daemon.telephony.routing.policy import StepTimeouts
 from pbx_daemon.telephony.stasis import StasisApp
 from pbx_daemon.telephony.trunk import TrunkDialing
@@ -236,11 +238,19 @@ def make_service(config, reactor) -> MultiService:
                     ring_timeout=c2c.client_timeout)
         return deferToThreadPool(reactor, lookup_pool, job)
 
+    def set_dnd(endpoint, on):
+        """*78 / *79 from a desk phone (on the store thread: a write)."""
+        def job():
+            with sessions() as session:
+                return sql_set_dnd(session, endpoint, on)
+        return deferToThreadPool(reactor, store_pool, job)
+
     app = StasisApp(
         app=ari.app, rest=rest, control=AriCallControl(rest, ari.app, r.blocked_action),
         recorder=events, clock=reactor, lookup=lookup, timeouts=timeouts, deadline=deadline,
         phone_check=phone_check, observe_routing=metrics.routing_decided,
         trunk=TrunkDialing.from_config(config),
+        list_endpoints=ari_presence(rest, ari.app), set_dnd=set_dnd,
     )
     # Lost events and failed hang-ups are found within seconds (ghost legs, busy phones).
     sweeper = TimerService(SWEEP_INTERVAL, app.sweep_once)
@@ -264,7 +274,7 @@ def make_service(config, reactor) -> MultiService:
 
     def fastagi_route(caller_raw, dialled):
         d = plan_within(lookup, reactor, deadline, timeouts, caller_raw, dialled,
-                        app.busy_endpoints(), metrics.routing_decided)
+                        app.routing_skips(), metrics.routing_decided)
         d.addCallback(lambda routed: plan_variables(routed[1]))
         return d
 
