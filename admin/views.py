@@ -408,13 +408,14 @@ TIMEOUT = [Optional(), NumberRange(min=1, max=600, message=_l("1..600 seconds"))
 class EmployeeView(ScopedModelView):
     roles = SUPERVISORS
     edit_roles = frozenset({"admin"})
-    column_list = ("full_name", "login", "role", "sip_endpoint", "department", "on_shift", "dnd", "active")
+    column_list = ("full_name", "login", "role", "sip_endpoint", "department", "off_until", "dnd", "active")
     column_searchable_list = ("full_name", "login", "sip_endpoint", "mobile")
-    column_filters = ("role", "on_shift", "dnd", "active", "department.name")
+    column_filters = ("role", "dnd", "active", "department.name")
     # Password hashes are set with `pbx-crm user add|passwd`, never shown or edited here.
     # SIP credentials are set with the "SIP password" action (shown once), never edited here.
+    # Schedules and absences have their own pages (admin.schedules), which heads edit too.
     form_excluded_columns = ("password_hash", "session_nonce", "created_at", "updated_at",
-                             "sip_md5_cred", "sip_password_set_at")
+                             "sip_md5_cred", "sip_password_set_at", "shifts", "absences")
     column_exclude_list = ("password_hash", "sip_md5_cred")
     column_details_exclude_list = ("password_hash", "sip_md5_cred")
     form_args = {"sip_endpoint": {"validators": [endpoint_field]},
@@ -422,7 +423,9 @@ class EmployeeView(ScopedModelView):
                  "login": {"validators": [DataRequired(), Regexp(r"^[A-Za-z0-9_.-]{1,64}$")]},
                  "full_name": {"validators": [DataRequired()]}}
     column_descriptions = {"sip_endpoint": _l("the phone's SIP account, e.g. 101; changing it "
-                                              "cancels the SIP password (set a new one)")}
+                                              "cancels the SIP password (set a new one)"),
+                           "off_until": _l("calls skip the employee until then, whatever the "
+                                           "schedule; empty or past: by the schedule")}
     # A head sees the mobiles of their own department only (:func:`sees_mobile`).
     column_formatters = {"mobile": lambda view, context, e, name: e.mobile if sees_mobile(g.user, e) else "—"}
 

@@ -178,7 +178,7 @@ class Employee(Timestamps, Base):
     department_id: Mapped[int | None] = mapped_column(
         ForeignKey("departments.id", ondelete="SET NULL"), index=True)
     # "Off now": routing skips the employee until then, whatever their schedule says
-    # (pbx_daemon.telephony.routing.duty); a past value means nothing.
+    # (pbx_daemon.crm.duty); a past value means nothing.
     off_until: Mapped[datetime | None] = mapped_column()
     dnd: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pbx_daemon.telephony.routing.duty import Absence, Shift, off_now_until, on_duty
+from pbx_daemon.crm.duty import Absence, Shift, off_now_until, on_duty
 
 MSK = ZoneInfo("Europe/Moscow")
 # Tuesday 1 December 2026, company time.

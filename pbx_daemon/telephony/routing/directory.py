@@ -17,7 +17,7 @@ from pbx_daemon.crm import models as m
 from pbx_daemon.telephony.names import ENDPOINT_NAME
 from pbx_daemon.crm.lookups import cards_by_phone
 from pbx_daemon.crm.phones import normalize_caller_id
-from pbx_daemon.telephony.routing.duty import Absence, Shift, on_duty
+from pbx_daemon.crm.duty_sql import duty_by_employee
 from pbx_daemon.telephony.routing.policy import Agent, Caller, DepartmentInfo, Directory, StepTimeouts
 
 MAX_NAME = 40
@@ -34,21 +34,6 @@ def endpoints_from_list(text: str | None) -> tuple[str, ...]:
     """``"101, 102,bad name"`` -> ``("101", "102")``: only valid endpoint names survive."""
     names = [n.strip() for n in (text or "").split(",")]
     return tuple(n for n in names if valid_endpoint(n))
-
-
-def duty_by_employee(session: Session, at: datetime) -> dict[int, bool]:
-    """Who is on duty at ``at`` (aware, in company time): schedule, absences and "off now"
-    (:func:`~pbx_daemon.telephony.routing.duty.on_duty`); three queries for everyone."""
-    shifts: dict[int, list[Shift]] = {}
-    for s in session.scalars(select(m.EmployeeShift)):
-        shifts.setdefault(s.employee_id, []).append(Shift(s.weekday, s.starts, s.ends))
-    absences: dict[int, list[Absence]] = {}
-    today = at.date()
-    for a in session.scalars(select(m.EmployeeAbsence).where(
-            m.EmployeeAbsence.first_day <= today, m.EmployeeAbsence.last_day >= today)):
-        absences.setdefault(a.employee_id, []).append(Absence(a.first_day, a.last_day, a.kind))
-    return {e_id: on_duty(shifts.get(e_id, ()), absences.get(e_id, ()), off_until, at)
-            for e_id, off_until in session.execute(select(m.Employee.id, m.Employee.off_until))}
 
 
 def load_directory(session: Session, busy_endpoints: frozenset[str] = frozenset(),

@@ -9,7 +9,7 @@ Known caller with a responsible manager:
      and finally the company's escalation top, the owner (top_timeout).
 Unknown caller: straight to step 2 for the department of the dialled tracking number.
 
-Employees off duty (schedule, absence, "off now": :mod:`.duty`), on DND, inactive,
+Employees off duty (schedule, absence, "off now": :mod:`pbx_daemon.crm.duty`), on DND, inactive,
 already on a call or whose phone is not reachable are skipped; a step that adds
 nobody is skipped, not waited out. A blocklisted caller gets no steps at all. Each step
 lists every endpoint that rings during it: the executor adds and removes legs by
@@ -51,7 +51,7 @@ class Agent:
     name: str
     endpoint: str | None  # validated PJSIP endpoint name, None when they have no phone
     department_id: int | None = None
-    on_shift: bool = True  # on duty now (:func:`.duty.on_duty`)
+    on_shift: bool = True  # on duty now (:func:`pbx_daemon.crm.duty.on_duty`)
     dnd: bool = False
     active: bool = True
     busy: bool = False  # already on a call, or the phone is not reachable

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Sequence
 
-ABSENCE_KINDS = ("vacation", "sick", "other")
 
 
 @dataclass(frozen=True)
