@@ -413,9 +413,11 @@ class EmployeeView(ScopedModelView):
     column_filters = ("role", "dnd", "active", "department.name")
     # Password hashes are set with `pbx-crm user add|passwd`, never shown or edited here.
     # SIP credentials are set with the "SIP password" action (shown once), never edited here.
-    # Schedules and absences have their own pages (admin.schedules), which heads edit too.
+    # Schedules and absences have their own pages (admin.schedules), which heads edit too;
+    # "off now" is set on the duty page (in company time, from buttons).
     form_excluded_columns = ("password_hash", "session_nonce", "created_at", "updated_at",
-                             "sip_md5_cred", "sip_password_set_at", "shifts", "absences")
+                             "sip_md5_cred", "sip_password_set_at", "shifts", "absences",
+                             "off_until")
     column_exclude_list = ("password_hash", "sip_md5_cred")
     column_details_exclude_list = ("password_hash", "sip_md5_cred")
     form_args = {"sip_endpoint": {"validators": [endpoint_field]},
@@ -423,9 +425,7 @@ class EmployeeView(ScopedModelView):
                  "login": {"validators": [DataRequired(), Regexp(r"^[A-Za-z0-9_.-]{1,64}$")]},
                  "full_name": {"validators": [DataRequired()]}}
     column_descriptions = {"sip_endpoint": _l("the phone's SIP account, e.g. 101; changing it "
-                                              "cancels the SIP password (set a new one)"),
-                           "off_until": _l("calls skip the employee until then, whatever the "
-                                           "schedule; empty or past: by the schedule")}
+                                              "cancels the SIP password (set a new one)")}
     # A head sees the mobiles of their own department only (:func:`sees_mobile`).
     column_formatters = {"mobile": lambda view, context, e, name: e.mobile if sees_mobile(g.user, e) else "—"}
 
