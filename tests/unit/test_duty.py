@@ -99,3 +99,42 @@ def test_directory_reads_schedules_absences_and_off_now_by_the_clock(tmp_path):
                                                     "resting": True}
         # 19:00 Moscow: the office shift is over.
         assert duty(now + timedelta(hours=9))["office"] is False
+
+
+def test_the_process_agi_fallback_skips_an_employee_off_now(tmp_path):
+    """agi_scripts/route.py gets the daemon's answer: Anna off now, her client's call
+    starts with the group, without her."""
+    import importlib.util
+    from pathlib import Path
+
+    from pbx_daemon import db
+    from pbx_daemon.config import load_config
+    from pbx_daemon.crm import models as m
+
+    url = f"sqlite:///{tmp_path}/agi.sqlite3"
+    db.upgrade(url)
+    with db.make_session_factory(db.make_engine(url))() as s:
+        sales = m.Department(name="Sales")
+        s.add(sales)
+        s.flush()
+        anna = m.Employee(full_name="Anna", login="anna", sip_endpoint="101", department_id=sales.id)
+        s.add_all([anna, m.Employee(full_name="Boris", login="boris", sip_endpoint="102",
+                                    department_id=sales.id)])
+        s.flush()
+        s.add(m.Company(name="Client", responsible_id=anna.id,
+                        phones=[m.CompanyPhone(phone="+79161234567")]))
+        s.commit()
+        config = load_config(None, {"PBX_CRM_DATABASE_URL": url,
+                                    "PBX_CRM_GENERAL_TIMEZONE": "Europe/Moscow"})
+        path = Path(__file__).resolve().parents[2] / "agi_scripts" / "route.py"
+        spec = importlib.util.spec_from_file_location("agi_route", path)
+        route = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(route)
+
+        def first_step():
+            return dict(route.route(config, "+79161234567", "+74951110001"))["PBXCRM_DIAL_1"]
+
+        assert first_step() == "PJSIP/101"
+        anna.off_until = datetime.now(timezone.utc) + timedelta(hours=1)
+        s.commit()
+        assert first_step() == "PJSIP/102"
