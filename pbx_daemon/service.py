@@ -250,7 +250,8 @@ def make_service(config, reactor) -> MultiService:
         recorder=events, clock=reactor, lookup=lookup, timeouts=timeouts, deadline=deadline,
         phone_check=phone_check, observe_routing=metrics.routing_decided,
         trunk=TrunkDialing.from_config(config),
-        list_endpoints=ari_presence(rest, ari.app), set_dnd=set_dnd,
+        list_endpoints=ari_presence(rest, ari.app, frozenset({config.trunk.endpoint})),
+        set_dnd=set_dnd,
     )
     # Lost events and failed hang-ups are found within seconds (ghost legs, busy phones).
     sweeper = TimerService(SWEEP_INTERVAL, app.sweep_once)
@@ -263,7 +264,9 @@ def make_service(config, reactor) -> MultiService:
                         ari_reload(rest), lambda fn: deferToThreadPool(reactor, lookup_pool, fn))
 
     def on_ari_connect():
-        phones.sync().addErrback(lambda f: None)  # logged by PhonesSync
+        # Presence again once the phones file is reloaded: new phones get subscribed.
+        phones.sync().addCallback(lambda _: app.refresh_presence()) \
+            .addErrback(lambda f: None)  # logged by PhonesSync
         return app.on_connect()
 
     ari_events = make_events_service(reactor, ari.url, ari.username, ari.password, ari.app,

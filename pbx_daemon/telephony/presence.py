@@ -8,9 +8,11 @@ dead; ``online`` when a contact is reachable or its status is not known (a stati
 without qualify, as in the lab); ``unknown`` before Asterisk decided. ``channel_ids`` are
 the channels of the endpoint now: every call the phone is on, ringing or talking, the ones
 this daemon placed and the ones the dialplan did (an internal call). After
-``POST /applications/<app>/subscription?eventSource=endpoint:PJSIP`` Asterisk sends
-``EndpointStateChange`` with the same ``endpoint`` object whenever its snapshot changes
-(state, or a channel added or gone).
+``POST /applications/<app>/subscription?eventSource=endpoint:PJSIP/101,endpoint:PJSIP/102``
+Asterisk sends ``EndpointStateChange`` with the same ``endpoint`` object whenever its
+snapshot changes (state, or a channel added or gone). The phones are subscribed one by one
+(not ``endpoint:PJSIP``): the trunk's snapshot changes with every caller. A phone added
+later is subscribed on the next refresh (each ARI connection, each phones sync).
 
 :class:`Presence` keeps the snapshot (replaced on every ARI connection, updated by
 events); :func:`unavailable` decides. Routing skips what it returns, without a delay:
@@ -94,12 +96,23 @@ class Presence:
         return unavailable(self.endpoints, own_ringing_legs)
 
 
-def ari_presence(rest, app: str):
+def ari_presence(rest, app: str, skip: frozenset[str] = frozenset()):
     """``list_endpoints()`` -> Deferred[list of ARI endpoints], over
-    :class:`~pbx_daemon.telephony.ari.rest.AriRest`: subscribes ``app`` to every PJSIP
-    endpoint's events first, then lists them, so no change falls between the two."""
+    :class:`~pbx_daemon.telephony.ari.rest.AriRest`: lists the PJSIP endpoints, subscribes
+    ``app`` to each one's events except ``skip`` (the trunk: its snapshot lists every
+    caller's channel and changes with each), then lists them again, so no change falls
+    between the first listing and the subscription."""
     def list_endpoints():
-        d = rest.request("POST", f"/applications/{app}/subscription", {"eventSource": EVENT_SOURCE})
+        def subscribe(listed):
+            names = sorted({p.name for p in map(EndpointPresence.from_ari, listed or [])
+                            if p is not None and p.name not in skip})
+            if not names:
+                return None
+            return rest.request("POST", f"/applications/{app}/subscription",
+                                {"eventSource": ",".join(f"{EVENT_SOURCE}/{n}" for n in names)})
+
+        d = rest.request("GET", f"/endpoints/{TECH}")
+        d.addCallback(subscribe)
         d.addCallback(lambda _: rest.request("GET", f"/endpoints/{TECH}"))
         return d
     return list_endpoints

@@ -131,8 +131,13 @@ class StasisApp:
 
     def routing_skips(self) -> frozenset[str]:
         """Endpoints inbound routing does not ring: busy ones, and those presence says are
-        unreachable or on a call we did not place (our own ringing legs do not count)."""
-        ringing = {leg for call in self.inbound.calls.values() for leg in call.legs}
+        unreachable or on a call we did not place. A phone leg we originated for a caller
+        is no call of the phone's until answered (one we just stopped may linger in
+        Asterisk a moment): only answered ones, ours or adopted, make a phone busy."""
+        talking = {c.answered_leg for c in self.inbound.calls.values() if c.answered_leg} \
+            | set(self.adoption.adopted)
+        ringing = {ch for p in self.presence.endpoints.values() for ch in p.channel_ids
+                   if names.is_phone_leg(ch) and ch not in talking}
         return self.busy_endpoints() | self.presence.unavailable(ringing)
 
     def click_to_call(self, request: ClickToCallRequest) -> str:

@@ -62,15 +62,6 @@ def test_snapshot_is_replaced_on_connect_updated_by_events_and_cleared_on_discon
     assert p.unavailable() == frozenset()
 
 
-def test_ari_presence_subscribes_before_listing():
-    rest = FakeRest()
-    ari_presence(rest, "pbx-crm")()
-    assert rest.requests == [
-        ("POST", "/applications/pbx-crm/subscription", {"eventSource": "endpoint:PJSIP"}),
-        ("GET", "/endpoints/PJSIP", {})]
-
-
-# ---- in the Stasis application --------------------------------------------------------------
 class ListingRest(FakeRest):
     def __init__(self, listed):
         super().__init__()
@@ -81,6 +72,17 @@ class ListingRest(FakeRest):
         return succeed(self.listed if path == "/endpoints/PJSIP" else None)
 
 
+def test_ari_presence_subscribes_each_phone_but_the_trunk_then_lists_again():
+    rest = ListingRest([endpoint("pbxcrm-trunk"), endpoint("102"), endpoint("101")])
+    ari_presence(rest, "pbx-crm", frozenset({"pbxcrm-trunk"}))()
+    assert rest.requests == [
+        ("GET", "/endpoints/PJSIP", {}),
+        ("POST", "/applications/pbx-crm/subscription",
+         {"eventSource": "endpoint:PJSIP/101,endpoint:PJSIP/102"}),
+        ("GET", "/endpoints/PJSIP", {})]
+
+
+# ---- in the Stasis application --------------------------------------------------------------
 def presence_app(listed):
     rest = ListingRest(listed)
     seen = []
@@ -92,7 +94,7 @@ def presence_app(listed):
         return succeed((Caller("+79161234567", department_id=1), DIRECTORY))
 
     app.inbound.lookup = lookup
-    app.list_endpoints = ari_presence(rest, "pbx-crm")
+    app.list_endpoints = ari_presence(rest, "pbx-crm", frozenset({"pbxcrm-trunk"}))
     return app, rest, seen
 
 
@@ -115,6 +117,23 @@ def test_our_own_ringing_leg_does_not_make_a_phone_busy_for_the_next_caller():
     legs = [p["channelId"] for m, path, p in rest.requests if path == "/channels" and m == "POST"]
     assert len(legs) == 2  # 101 and 102 ring for c1
     app.on_event({"type": "EndpointStateChange", "endpoint": endpoint("101", channels=[legs[0]])})
+    app.on_event(stasis_start("c2", "inbound", "+74951110001"))
+    assert seen[-1] == frozenset()
+    # c1 is answered at 101: now 101 is busy (the daemon's own bookkeeping says so too).
+    app.on_event(stasis_start(legs[0], "leg", "c1"))
+    app.on_event(stasis_start("c3", "inbound", "+74951110001"))
+    assert seen[-1] == {"101"}
+
+
+def test_a_stopped_leg_lingering_in_asterisk_is_not_a_call():
+    """Caller c1 gave up; its legs were stopped but Asterisk still lists one on 102 for a
+    moment: the next caller rings 102 anyway."""
+    app, rest, seen = presence_app([endpoint("101"), endpoint("102")])
+    app.on_connect()
+    app.on_event(stasis_start("c1", "inbound", "+74951110001"))
+    legs = [p["channelId"] for m, path, p in rest.requests if path == "/channels" and m == "POST"]
+    app.on_event({"type": "StasisEnd", "channel": {"id": "c1"}})
+    app.on_event({"type": "EndpointStateChange", "endpoint": endpoint("102", channels=[legs[1]])})
     app.on_event(stasis_start("c2", "inbound", "+74951110001"))
     assert seen[-1] == frozenset()
 
