@@ -42,7 +42,7 @@ from pbx_daemon.telephony.routing.agi_plan import plan_variables
 from pbx_daemon.telephony.routing.deadline import plan_within
 from pbx_daemon.telephony.routing.lookup import look_up
 from pbx_daemon.telephony.feature_codes import sql_set_dnd
-from pbx_daemon.telephony.presence import ari_presence
+from pbx_daemon.telephony.presence import POLL_INTERVAL as PRESENCE_POLL, ari_presence
 from pbx_daemon.telephony.routing.policy import StepTimeouts
 from pbx_daemon.telephony.stasis import StasisApp
 from pbx_daemon.telephony.trunk import TrunkDialing
@@ -250,8 +250,7 @@ def make_service(config, reactor) -> MultiService:
         recorder=events, clock=reactor, lookup=lookup, timeouts=timeouts, deadline=deadline,
         phone_check=phone_check, observe_routing=metrics.routing_decided,
         trunk=TrunkDialing.from_config(config),
-        list_endpoints=ari_presence(rest, ari.app, frozenset({config.trunk.endpoint})),
-        set_dnd=set_dnd,
+        list_endpoints=ari_presence(rest), set_dnd=set_dnd,
     )
     # Lost events and failed hang-ups are found within seconds (ghost legs, busy phones).
     sweeper = TimerService(SWEEP_INTERVAL, app.sweep_once)
@@ -263,10 +262,14 @@ def make_service(config, reactor) -> MultiService:
     phones = PhonesSync(database_render(sessions), Path(config.asterisk.etc_dir) / PHONES_FILE,
                         ari_reload(rest), lambda fn: deferToThreadPool(reactor, lookup_pool, fn))
 
+    # Which phones are registered and which are on a call (pbx_daemon.telephony.presence).
+    presence = TimerService(PRESENCE_POLL, app.refresh_presence)
+    presence.clock = reactor
+    presence.setName("presence")
+    presence.setServiceParent(root)
+
     def on_ari_connect():
-        # Presence again once the phones file is reloaded: new phones get subscribed.
-        phones.sync().addCallback(lambda _: app.refresh_presence()) \
-            .addErrback(lambda f: None)  # logged by PhonesSync
+        phones.sync().addErrback(lambda f: None)  # logged by PhonesSync
         return app.on_connect()
 
     ari_events = make_events_service(reactor, ari.url, ari.username, ari.password, ari.app,

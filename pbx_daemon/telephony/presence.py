@@ -7,15 +7,17 @@ phone nobody registered (or whose registration expired), or a contact that quali
 dead; ``online`` when a contact is reachable or its status is not known (a static contact
 without qualify, as in the lab); ``unknown`` before Asterisk decided. ``channel_ids`` are
 the channels of the endpoint now: every call the phone is on, ringing or talking, the ones
-this daemon placed and the ones the dialplan did (an internal call). After
-``POST /applications/<app>/subscription?eventSource=endpoint:PJSIP/101,endpoint:PJSIP/102``
-Asterisk sends ``EndpointStateChange`` with the same ``endpoint`` object whenever its
-snapshot changes (state, or a channel added or gone). The phones are subscribed one by one
-(not ``endpoint:PJSIP``): the trunk's snapshot changes with every caller. A phone added
-later is subscribed on the next refresh (each ARI connection, each phones sync).
+this daemon placed and the ones the dialplan did (an internal call).
 
-:class:`Presence` keeps the snapshot (replaced on every ARI connection, updated by
-events); :func:`unavailable` decides. Routing skips what it returns, without a delay:
+Polled, not subscribed to: ``POST /applications/<app>/subscription?eventSource=endpoint:...``
+forwards every event of every channel on those endpoints as well (each leg's state,
+variables, dial progress), and under a burst of 100 callers the lab PBX stopped answering
+ARI. One ``GET /endpoints/PJSIP`` a second (``POLL_INTERVAL``) is a few hundred bytes per
+phone; a call placed less than a second before routing is not seen yet (it is rung, as
+before). ``EndpointStateChange`` events, when they come, update the snapshot too.
+
+:class:`Presence` keeps the snapshot (replaced on every listing: each ARI connection
+and every ``POLL_INTERVAL``); :func:`unavailable` decides. Routing skips what it returns, without a delay:
 a phone that cannot be reached is never rung and waited out.
 """
 
@@ -29,7 +31,7 @@ from twisted.logger import Logger
 log = Logger(namespace="pbx_daemon.presence")
 
 TECH = "PJSIP"
-EVENT_SOURCE = f"endpoint:{TECH}"
+POLL_INTERVAL = 1.0  # seconds between two listings
 
 
 @dataclass(frozen=True)
@@ -71,12 +73,18 @@ class Presence:
         self.endpoints: dict[str, EndpointPresence] = {}
 
     def replace(self, listed: Any) -> None:
-        """The answer of ``GET /endpoints/PJSIP`` (a fresh ARI connection)."""
+        """The answer of ``GET /endpoints/PJSIP``."""
         found = (EndpointPresence.from_ari(e) for e in (listed if isinstance(listed, list) else []))
+        before = self._offline()
         self.endpoints = {p.name: p for p in found if p is not None}
-        offline = sorted(n for n, p in self.endpoints.items() if p.state == "offline")
-        log.info("presence: {count} phones, offline: {offline}", count=len(self.endpoints),
-                 offline=",".join(offline) or "none")
+        offline = self._offline()
+        if offline != before:  # said once, not every second
+            log.info("presence: {count} phones, offline: {offline}", count=len(self.endpoints),
+                     offline=",".join(offline) or "none")
+
+    def _offline(self) -> list[str] | None:
+        return sorted(n for n, p in self.endpoints.items() if p.state == "offline") \
+            if self.endpoints else None
 
     def update(self, endpoint: Any) -> None:
         """The ``endpoint`` of an ``EndpointStateChange`` event."""
@@ -96,23 +104,7 @@ class Presence:
         return unavailable(self.endpoints, own_ringing_legs)
 
 
-def ari_presence(rest, app: str, skip: frozenset[str] = frozenset()):
+def ari_presence(rest):
     """``list_endpoints()`` -> Deferred[list of ARI endpoints], over
-    :class:`~pbx_daemon.telephony.ari.rest.AriRest`: lists the PJSIP endpoints, subscribes
-    ``app`` to each one's events except ``skip`` (the trunk: its snapshot lists every
-    caller's channel and changes with each), then lists them again, so no change falls
-    between the first listing and the subscription."""
-    def list_endpoints():
-        def subscribe(listed):
-            names = sorted({p.name for p in map(EndpointPresence.from_ari, listed or [])
-                            if p is not None and p.name not in skip})
-            if not names:
-                return None
-            return rest.request("POST", f"/applications/{app}/subscription",
-                                {"eventSource": ",".join(f"{EVENT_SOURCE}/{n}" for n in names)})
-
-        d = rest.request("GET", f"/endpoints/{TECH}")
-        d.addCallback(subscribe)
-        d.addCallback(lambda _: rest.request("GET", f"/endpoints/{TECH}"))
-        return d
-    return list_endpoints
+    :class:`~pbx_daemon.telephony.ari.rest.AriRest`: one ``GET /endpoints/PJSIP``."""
+    return lambda: rest.request("GET", f"/endpoints/{TECH}")

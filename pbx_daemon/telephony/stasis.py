@@ -19,8 +19,8 @@ How the calls look in Asterisk:
   name. -> :class:`~.recording_watch.RecordingWatch`
 * the answering phone of an inbound call sends SIP REFER: ``ChannelTransfer``.
   -> :class:`~.transfers.Transfers`
-* a phone registers, becomes unreachable, or a channel comes or goes on it:
-  ``EndpointStateChange``. -> :class:`~.presence.Presence`
+* the phones' registrations and calls: listed every second (and ``EndpointStateChange``
+  if it comes). -> :class:`~.presence.Presence`
 * a desk phone dials a feature code (*78 DND on, *79 off): ``Stasis(pbx-crm,dnd,on|off)``.
   -> ``set_dnd``
 """
@@ -171,7 +171,9 @@ class StasisApp:
         self.presence.clear()
 
     def refresh_presence(self) -> Deferred | None:
-        if self.list_endpoints is None:
+        """One listing of the phones' presence (on connect, then on a timer), while
+        connected."""
+        if self.list_endpoints is None or not self.connected:
             return None
         d = self.list_endpoints()
         d.addCallback(self.presence.replace)

@@ -174,7 +174,7 @@ def test_a_phone_on_an_internal_call_is_skipped(routed):
     lab.wait_for(lambda: len(lab.ari_get("/endpoints/PJSIP/101")["channel_ids"]) == 1
                  and len(lab.ari_get("/endpoints/PJSIP/103")["channel_ids"]) == 1, 10,
                  "101 and 103 to be on their calls")
-    time.sleep(0.5)  # the EndpointStateChange events reach the daemon
+    time.sleep(1.5)  # the daemon lists the phones every second
     lab.set_phone("104", "answer:1:1")
     caller = "+79031239002"
     start = time.time()

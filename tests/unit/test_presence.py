@@ -72,14 +72,22 @@ class ListingRest(FakeRest):
         return succeed(self.listed if path == "/endpoints/PJSIP" else None)
 
 
-def test_ari_presence_subscribes_each_phone_but_the_trunk_then_lists_again():
-    rest = ListingRest([endpoint("pbxcrm-trunk"), endpoint("102"), endpoint("101")])
-    ari_presence(rest, "pbx-crm", frozenset({"pbxcrm-trunk"}))()
-    assert rest.requests == [
-        ("GET", "/endpoints/PJSIP", {}),
-        ("POST", "/applications/pbx-crm/subscription",
-         {"eventSource": "endpoint:PJSIP/101,endpoint:PJSIP/102"}),
-        ("GET", "/endpoints/PJSIP", {})]
+def test_ari_presence_lists_the_pjsip_endpoints():
+    rest = ListingRest([endpoint("102")])
+    ari_presence(rest)().addCallback(lambda listed: rest.requests.append(("got", listed, {})))
+    assert rest.requests == [("GET", "/endpoints/PJSIP", {}), ("got", [endpoint("102")], {})]
+
+
+def test_each_listing_replaces_the_snapshot_and_nothing_is_listed_while_disconnected():
+    app, rest, seen = presence_app([endpoint("101", "offline")])
+    assert app.refresh_presence() is None and rest.requests == []
+    app.on_connect()
+    assert app.presence.unavailable() == {"101"}
+    rest.listed = [endpoint("101")]  # it registered
+    app.refresh_presence()
+    assert app.presence.unavailable() == frozenset()
+    app.on_disconnect()
+    assert app.presence.endpoints == {} and app.refresh_presence() is None
 
 
 # ---- in the Stasis application --------------------------------------------------------------
@@ -94,7 +102,7 @@ def presence_app(listed):
         return succeed((Caller("+79161234567", department_id=1), DIRECTORY))
 
     app.inbound.lookup = lookup
-    app.list_endpoints = ari_presence(rest, "pbx-crm", frozenset({"pbxcrm-trunk"}))
+    app.list_endpoints = ari_presence(rest)
     return app, rest, seen
 
 
