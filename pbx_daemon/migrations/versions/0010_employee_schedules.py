@@ -5,8 +5,8 @@ expires) instead of employees.on_shift.
 An employee who was off shift is "off" for one more day from the upgrade, then back by
 the clock; nobody has shifts yet, so everyone else stays available as before.
 
-Revision ID: 0008
-Revises: 0006
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-01 11:30:00
 """
 from datetime import datetime, timedelta, timezone
@@ -15,8 +15,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0008'
-down_revision = '0006'
+revision = '0010'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
