@@ -94,6 +94,11 @@ def scope(model, user):
         return or_(*clauses)
     if model in (m.CallLeg, m.Recording):
         return model.call_id.in_(select(m.Call.id).where(scope(m.Call, user)))
+    if model in (m.EmployeeShift, m.EmployeeAbsence):
+        # Schedules: a head's department (and their own), everyone else their own.
+        if user.role == "head" and user.department_id is not None:
+            return or_(model.employee_id.in_(_department_members(user)), model.employee_id == user.id)
+        return model.employee_id == user.id
     if model is m.CallList:
         if user.role in ("head",):
             return None

@@ -28,7 +28,7 @@ from sqlalchemy import select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from admin import analytics_view, calls, crm, errors, hours_view, import_view, inquiry_classes, popup, views, workspace
+from admin import analytics_view, calls, crm, errors, hours_view, import_view, inquiry_classes, popup, schedules, views, workspace
 from admin.display import card_label, class_name, label_of, show_phone
 from admin.times import company_time
 from admin.logins import LoginThrottle, PasswordCheck, WallClock, safe_next
@@ -234,6 +234,7 @@ def _views(db) -> list:
         crm.MyDealsView(db, name=_l("My deals"), category=work, endpoint="my_deals", url="/admin/my-deals"),
         workspace.WorkspaceView(db, name=_l("Workspace"), category=work, endpoint="workspace",
                                 url="/admin/workspace"),
+        schedules.DutyView(db, name=_l("Who is on duty"), category=work, endpoint="duty", url="/admin/duty"),
         v.CompanyView(m.Company, db, name=_l("Companies"), category=clients),
         v.ContactView(m.Contact, db, name=_l("Contacts"), category=clients),
         v.LeadView(m.Lead, db, name=_l("Leads"), category=clients),
@@ -252,6 +253,10 @@ def _views(db) -> list:
         crm.SourceQualityView(db, name=_l("Source quality"), category=reports, endpoint="source_quality",
                               url="/admin/source-quality"),
         v.EmployeeView(m.Employee, db, name=_l("Employees"), category=settings),
+        schedules.ShiftView(m.EmployeeShift, db, name=_l("Work schedules"), category=settings,
+                            endpoint="shifts"),
+        schedules.AbsenceView(m.EmployeeAbsence, db, name=_l("Absences"), category=settings,
+                              endpoint="absences"),
         v.DepartmentView(m.Department, db, name=_l("Departments"), category=settings),
         v.TrackingNumberView(m.TrackingNumber, db, name=_l("Tracking numbers"), category=settings),
         v.BlockedNumberView(m.BlockedNumber, db, name=_l("Blocklist"), category=settings),

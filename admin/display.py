@@ -62,6 +62,8 @@ ENUMS: dict[str, dict[str, object]] = {
     "card_kind": {"company": _p("card_kind", "company"), "contact": _p("card_kind", "contact"), "lead": _p("card_kind", "lead"), "deal": _p("card_kind", "deal"),
                   "inquiry": _p("card_kind", "inquiry"), "call_list_entry": _p("card_kind", "call list entry")},
     "calendar_day_kind": {"closed": _p("calendar_day_kind", "day off"), "working": _p("calendar_day_kind", "working day")},
+    "absence_kind": {"vacation": _p("absence_kind", "vacation"), "sick": _p("absence_kind", "sick leave"),
+                     "other": _p("absence_kind", "other absence")},
     "duplicate_field": {"phone": _p("duplicate_field", "phone"), "email": _p("duplicate_field", "e-mail"), "name": _p("duplicate_field", "name")},
 }
 
@@ -77,6 +79,7 @@ ENUM_COLUMNS = {
     ("call_legs", "outcome"): "leg_outcome",
     ("call_list_entries", "status"): "entry_status",
     ("calendar_days", "kind"): "calendar_day_kind",
+    ("employee_absences", "kind"): "absence_kind",
 }
 
 

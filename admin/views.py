@@ -408,13 +408,16 @@ TIMEOUT = [Optional(), NumberRange(min=1, max=600, message=_l("1..600 seconds"))
 class EmployeeView(ScopedModelView):
     roles = SUPERVISORS
     edit_roles = frozenset({"admin"})
-    column_list = ("full_name", "login", "role", "sip_endpoint", "department", "on_shift", "dnd", "active")
+    column_list = ("full_name", "login", "role", "sip_endpoint", "department", "off_until", "dnd", "active")
     column_searchable_list = ("full_name", "login", "sip_endpoint", "mobile")
-    column_filters = ("role", "on_shift", "dnd", "active", "department.name")
+    column_filters = ("role", "dnd", "active", "department.name")
     # Password hashes are set with `pbx-crm user add|passwd`, never shown or edited here.
     # SIP credentials are set with the "SIP password" action (shown once), never edited here.
+    # Schedules and absences have their own pages (admin.schedules), which heads edit too;
+    # "off now" is set on the duty page (in company time, from buttons).
     form_excluded_columns = ("password_hash", "session_nonce", "created_at", "updated_at",
-                             "sip_md5_cred", "sip_password_set_at")
+                             "sip_md5_cred", "sip_password_set_at", "shifts", "absences",
+                             "off_until")
     column_exclude_list = ("password_hash", "sip_md5_cred")
     column_details_exclude_list = ("password_hash", "sip_md5_cred")
     form_args = {"sip_endpoint": {"validators": [endpoint_field]},

@@ -92,7 +92,8 @@ def route(config, caller_raw: str, dialled: str) -> list[tuple[str, str]]:
         with make_session_factory(engine)() as session:
             now = datetime.now(timezone.utc)
             caller, directory = look_up(session, caller_raw, dialled, now,
-                                        config.general.default_region)
+                                        config.general.default_region,
+                                        tz=config.general.timezone)
     finally:
         engine.dispose()
     return plan_variables(plan_route(caller, directory, StepTimeouts.from_config(config.routing)))

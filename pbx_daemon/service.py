@@ -42,6 +42,8 @@ from pbx_daemon.telephony.reconcile_service import ReconcileService
 from pbx_daemon.telephony.routing.agi_plan import plan_variables
 from pbx_daemon.telephony.routing.deadline import plan_within
 from pbx_daemon.telephony.routing.lookup import look_up
+from pbx_daemon.telephony.feature_codes import sql_set_dnd
+from pbx_daemon.telephony.presence import POLL_INTERVAL as PRESENCE_POLL, ari_presence
 from pbx_daemon.telephony.routing.policy import StepTimeouts
 from pbx_daemon.telephony.stasis import StasisApp
 from pbx_daemon.telephony.trunk import TrunkDialing
@@ -155,13 +157,13 @@ def _daemon_thread(*args, **kwargs) -> threading.Thread:
     return threading.Thread(*args, daemon=True, **kwargs)
 
 
-def _lookup(sessions, pool: ThreadPool, reactor, region: str, tz: str | None = None):
+def _lookup(sessions, pool: ThreadPool, reactor, region: str, tz: str = "UTC"):
     """``lookup(caller_raw, dialled, busy, now)`` -> Deferred (caller, directory), run in
     ``pool`` (routing.deadline bounds it). ``tz``: check working hours (the daemon only)."""
     def lookup(caller_raw, dialled, busy, now):
         def job():
             with sessions() as session:
-                return look_up(session, caller_raw, dialled, now, region, busy, tz=tz)
+                return look_up(session, caller_raw, dialled, now, region, busy, tz, hours=True)
         return deferToThreadPool(reactor, pool, job)
     return lookup
 
@@ -176,7 +178,8 @@ def make_standby_agi_service(config, reactor) -> MultiService:
     sessions = make_session_factory(make_engine(config.database.url))
     pool = ThreadPool(minthreads=1, maxthreads=8, name="lookup")
     ThreadPoolService(pool, reactor).setServiceParent(root)
-    lookup = _lookup(sessions, pool, reactor, config.general.default_region)
+    lookup = _lookup(sessions, pool, reactor, config.general.default_region,
+                     config.general.timezone)
     r = config.routing
     timeouts, deadline = StepTimeouts.from_config(r), r.lookup_deadline_ms / 1000.0
 
@@ -203,7 +206,7 @@ def make_service(config, reactor) -> MultiService:
         ThreadPoolService(pool, reactor).setServiceParent(root)
 
     region = config.general.default_region
-    lookup = _lookup(sessions, lookup_pool, reactor, region, tz=config.general.timezone)
+    lookup = _lookup(sessions, lookup_pool, reactor, region, config.general.timezone)
 
     metrics = DaemonMetrics(reactor)
     ari = config.ari
@@ -237,12 +240,20 @@ def make_service(config, reactor) -> MultiService:
         return deferToThreadPool(reactor, lookup_pool, job)
 
     trunk = TrunkDialing.from_config(config)
+    def set_dnd(endpoint, on):
+        """*78 / *79 from a desk phone (on the store thread: a write)."""
+        def job():
+            with sessions() as session:
+                return sql_set_dnd(session, endpoint, on)
+        return deferToThreadPool(reactor, store_pool, job)
+
     app = StasisApp(
         app=ari.app, rest=rest, control=AriCallControl(rest, ari.app, r.blocked_action, trunk),
         recorder=events, clock=reactor, lookup=lookup, timeouts=timeouts, deadline=deadline,
         phone_check=phone_check, observe_routing=metrics.routing_decided,
         trunk=trunk,
         after_hours_control=AriAfterHoursControl(rest, str(greetings_dir(config))),
+        list_endpoints=ari_presence(rest), set_dnd=set_dnd,
     )
     # Lost events and failed hang-ups are found within seconds (ghost legs, busy phones).
     sweeper = TimerService(SWEEP_INTERVAL, app.sweep_once)
@@ -253,6 +264,12 @@ def make_service(config, reactor) -> MultiService:
     # (start-up included; an owed reload is paid) and when the admin asks (POST /v1/phones/sync).
     phones = PhonesSync(database_render(sessions), Path(config.asterisk.etc_dir) / PHONES_FILE,
                         ari_reload(rest), lambda fn: deferToThreadPool(reactor, lookup_pool, fn))
+
+    # Which phones are registered and which are on a call (pbx_daemon.telephony.presence).
+    presence = TimerService(PRESENCE_POLL, app.refresh_presence)
+    presence.clock = reactor
+    presence.setName("presence")
+    presence.setServiceParent(root)
 
     def on_ari_connect():
         phones.sync().addErrback(lambda f: None)  # logged by PhonesSync
@@ -266,7 +283,7 @@ def make_service(config, reactor) -> MultiService:
 
     def fastagi_route(caller_raw, dialled):
         d = plan_within(lookup, reactor, deadline, timeouts, caller_raw, dialled,
-                        app.busy_endpoints(), metrics.routing_decided)
+                        app.routing_skips(), metrics.routing_decided)
         d.addCallback(lambda routed: plan_variables(routed[1]))
         return d
 

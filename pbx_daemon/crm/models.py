@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -28,11 +28,13 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     Numeric,
     String,
     Table,
     Text,
+    Time,
     UniqueConstraint,
     event,
     false,
@@ -185,7 +187,9 @@ class Employee(Timestamps, Base):
     mobile: Mapped[str | None] = mapped_column(String(16), index=True)
     department_id: Mapped[int | None] = mapped_column(
         ForeignKey("departments.id", ondelete="SET NULL"), index=True)
-    on_shift: Mapped[bool] = mapped_column(Boolean, default=True)
+    # "Off now": routing skips the employee until then, whatever their schedule says
+    # (pbx_daemon.crm.duty); a past value means nothing.
+    off_until: Mapped[datetime | None] = mapped_column()
     dnd: Mapped[bool] = mapped_column(Boolean, default=False)
     # Follow-me: the mobile rings too, mobile_delay seconds into the employee's steps.
     mobile_follow: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
@@ -201,6 +205,10 @@ class Employee(Timestamps, Base):
 
     department: Mapped[Department | None] = relationship(back_populates="members",
                                                          foreign_keys=[department_id])
+    shifts: Mapped[list[EmployeeShift]] = relationship(
+        back_populates="employee", cascade="all, delete-orphan", passive_deletes=True)
+    absences: Mapped[list[EmployeeAbsence]] = relationship(
+        back_populates="employee", cascade="all, delete-orphan", passive_deletes=True)
 
     __table_args__ = (
         CheckConstraint(_in("role", ROLES), name="role"),
@@ -209,6 +217,50 @@ class Employee(Timestamps, Base):
 
     def __str__(self) -> str:
         return self.full_name
+
+
+WEEKDAYS = ("0", "1", "2", "3", "4", "5", "6")  # Monday .. Sunday
+ABSENCE_KINDS = ("vacation", "sick", "other")
+
+
+class EmployeeShift(Base):
+    """One weekly shift: on ``weekday`` from ``starts`` to ``ends`` in company time
+    (``ends`` at or before ``starts``: past midnight). An employee with none is always on."""
+
+    __tablename__ = "employee_shifts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    employee_id: Mapped[int] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), index=True)
+    weekday: Mapped[int] = mapped_column(Integer)
+    starts: Mapped[time] = mapped_column(Time)
+    ends: Mapped[time] = mapped_column(Time)
+
+    employee: Mapped[Employee] = relationship(back_populates="shifts")
+
+    __table_args__ = (CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday"),)
+
+    def __str__(self) -> str:
+        return f"{self.weekday} {self.starts:%H:%M}-{self.ends:%H:%M}"
+
+
+class EmployeeAbsence(Base):
+    """A vacation, sick leave or other absence: off from ``first_day`` to ``last_day``
+    (both included, company dates), whatever the schedule says."""
+
+    __tablename__ = "employee_absences"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    employee_id: Mapped[int] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20), default="vacation")
+    first_day: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(String(200))
+
+    employee: Mapped[Employee] = relationship(back_populates="absences")
+
+    __table_args__ = (CheckConstraint(_in("kind", ABSENCE_KINDS), name="kind"),
+                      CheckConstraint("last_day >= first_day", name="days_in_order"))
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.first_day}..{self.last_day}"
 
 
 class Source(Base):

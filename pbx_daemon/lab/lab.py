@@ -35,6 +35,8 @@ __all__ = ["Lab", "LabError", "LabEvent", "LabSettings", "PhoneMode", "Ring", "d
 ROLES = ("pbx", "world")
 _NUMBER = re.compile(r"^\+?[0-9]{1,20}$")
 _PHONE_EXT = re.compile(r"^[0-9]{1,6}$")
+# What a desk phone may dial besides a number: a feature code (*78 do not disturb).
+_FEATURE_CODE = re.compile(r"^\*[0-9]{2}$")
 
 
 class Lab:
@@ -393,8 +395,9 @@ class Lab:
         return tag
 
     def phone_dial(self, ext: str, number: str, *, hold: int = 5, ring_timeout: int = 60) -> str:
-        """Lab phone ``ext`` dials ``number`` (a PBX extension or an outside number, as a
-        person would key it: spaces, dashes and brackets are dropped). The phone gives up
+        """Lab phone ``ext`` dials ``number`` (a PBX extension, an outside number as a
+        person would key it: spaces, dashes and brackets are dropped, or a feature code
+        such as ``*78``). The phone gives up
         after ``ring_timeout`` seconds unanswered and, once answered, stays ``hold`` seconds
         on the line sending a tone. Returns a tag identifying the call file.
 
@@ -404,8 +407,9 @@ class Lab:
         if not _PHONE_EXT.match(ext):
             raise LabError(f"lab phone {ext!r}: an extension of up to 6 digits")
         keyed = "".join(c for c in number if c not in " -()")
-        if not _NUMBER.match(keyed):
-            raise LabError(f"dialled number {number!r}: digits with an optional leading +")
+        if not (_NUMBER.match(keyed) or _FEATURE_CODE.match(keyed)):
+            raise LabError(f"dialled number {number!r}: digits with an optional leading +, "
+                           "or a feature code (*78)")
         if not (1 <= ring_timeout <= 3600 and 0 <= hold <= 3600):
             raise LabError("ring_timeout must be 1..3600 s and hold 0..3600 s")
         tag = f"labdial-{ext}-{int(time.time() * 1000)}-{secrets.token_hex(3)}"

@@ -9,6 +9,7 @@ Nothing is written here.
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from pbx_daemon.lab.settings import LabError, LabSettings, instance_path, opt_path
@@ -54,6 +55,8 @@ def render_files(s: LabSettings) -> dict[str, dict[str, str]]:
     }
     phones = [Phone(endpoint=p, contact=f"sip:{p}@127.0.0.1:{s.world_sip_port}")
               for p in s.phones]
+    # No contact until a REGISTER that never comes (the password is thrown away).
+    phones += [Phone(endpoint=p, password=secrets.token_hex(12)) for p in s.unregistered_phones]
     base = {}
     for path in sorted(TEMPLATES.glob("pbx_*.conf")):
         if path.name != "pbx_extensions_lab.conf":

@@ -31,6 +31,8 @@ class LabSettings:
     ari_app: str = "pbx-crm"
     trunk_endpoint: str = "pbxcrm-trunk"
     phones: tuple[str, ...] = ("101", "102", "103", "104", "105", "106", "107", "108")
+    # Registering phones nobody registers: ARI reports them offline (presence tests).
+    unregistered_phones: tuple[str, ...] = ("109",)
     # Rung by the dialplan when neither the daemon nor the AGI fallback can route a call.
     fallback_phones: tuple[str, ...] = ("101", "102")
     fallback_timeout: int = 30

@@ -48,6 +48,8 @@ ARG_C2C_EMPLOYEE = "c2c-employee"  # c2c-employee,<call id>: the employee's phon
 ARG_C2C_CLIENT = "c2c-client"  # c2c-client,<call id>: the client, through the trunk
 ARG_PHONE = "phone"  # Stasis(<app>,phone,<dialled>) from the dialplan: a desk phone dials
 ARG_PHONE_PEER = "phone-peer"  # phone-peer,<call id>: who the desk phone called
+ARG_DND = "dnd"  # Stasis(<app>,dnd,on|off,<endpoint>): a desk phone dialled *78 / *79
+FEATURE_DONE_CONTEXT = "pbxcrm-feature-done"  # where a feature code's channel continues
 
 # ---- CEL user events the dialplan writes ---------------------------------------------------
 # A desk phone's call the dialplan placed itself (no daemon); extra = the dialled target.

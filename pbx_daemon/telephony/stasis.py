@@ -19,9 +19,15 @@ How the calls look in Asterisk:
   name. -> :class:`~.recording_watch.RecordingWatch`
 * the answering phone of an inbound call sends SIP REFER: ``ChannelTransfer``.
   -> :class:`~.transfers.Transfers`
+* the phones' registrations and calls: listed every second (and ``EndpointStateChange``
+  if it comes). -> :class:`~.presence.Presence`
+* a desk phone dials a feature code (*78 DND on, *79 off): ``Stasis(pbx-crm,dnd,on|off)``.
+  -> ``set_dnd``
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
@@ -42,6 +48,8 @@ from pbx_daemon.telephony.calls.interfaces import (IAfterHoursControl, IAsterisk
 from pbx_daemon.telephony.calls.outbound import ClickToCallRequest
 from pbx_daemon.telephony.calls.outbound_calls import OutboundCalls
 from pbx_daemon.telephony.calls.phone_calls import PhoneCalls, PhoneCheck
+from pbx_daemon.telephony.feature_codes import toggle_dnd
+from pbx_daemon.telephony.presence import Presence
 from pbx_daemon.telephony.recording_watch import RecordingWatch
 from pbx_daemon.telephony.routing.deadline import Lookup, Observe
 from pbx_daemon.telephony.routing.policy import StepTimeouts
@@ -66,23 +74,31 @@ class StasisApp:
                  phone_check: PhoneCheck | None = None,
                  observe_routing: Observe | None = None,
                  trunk: TrunkDialing = TrunkDialing(),
-                 after_hours_control: IAfterHoursControl | None = None):
+                 after_hours_control: IAfterHoursControl | None = None,
+                 list_endpoints: Callable[[], Deferred] | None = None,
+                 set_dnd: Callable[[str, bool], Deferred] | None = None):
         """``app`` is the Stasis application's name; ``rest`` builds the ARI adapters
         not given (click-to-call and desk-phone control, inventory). ``phone_check``
         decides a desk phone's call (off the reactor); without it every desk phone's call
         goes back to the dialplan, which places it. ``observe_routing(seconds, result)``
-        hears each inbound route decision (metrics); ``trunk`` is how numbers are dialled out."""
+        hears each inbound route decision (metrics); ``trunk`` is how numbers are dialled out.
+        ``list_endpoints()`` (:func:`~.presence.ari_presence`) refreshes the phones'
+        presence on each connection; ``set_dnd(endpoint, on)`` stores a phone's *78/*79."""
         self.app = app
+        self.rest = rest
         self.control = control
         self.recorder = recorder
         self.clock = clock
         self.connected = False
+        self.presence = Presence()
+        self.list_endpoints = list_endpoints
+        self.set_dnd = set_dnd
         inventory = inventory or AriInventory(rest, self.app)
         self.recordings = RecordingWatch(clock, inventory.recording_live,
                                          recorder.recording_finished)
         self.inbound = InboundCalls(control=control, recorder=recorder, clock=clock,
                                     lookup=lookup, timeouts=timeouts, deadline=deadline,
-                                    busy_endpoints=self.busy_endpoints,
+                                    busy_endpoints=self.routing_skips,
                                     call_over=self._call_over,
                                     observe_routing=observe_routing,
                                     after_hours=after_hours_control or AriAfterHoursControl(rest))
@@ -117,6 +133,17 @@ class StasisApp:
         return frozenset(self.inbound.answered_endpoints() | self.outbound.busy_endpoints()
                          | self.phone.busy_endpoints())
 
+    def routing_skips(self) -> frozenset[str]:
+        """Endpoints inbound routing does not ring: busy ones, and those presence says are
+        unreachable or on a call we did not place. A phone leg we originated for a caller
+        is no call of the phone's until answered (one we just stopped may linger in
+        Asterisk a moment): only answered ones, ours or adopted, make a phone busy."""
+        talking = {c.answered_leg for c in self.inbound.calls.values() if c.answered_leg} \
+            | set(self.adoption.adopted)
+        ringing = {ch for p in self.presence.endpoints.values() for ch in p.channel_ids
+                   if names.is_phone_leg(ch) and ch not in talking}
+        return self.busy_endpoints() | self.presence.unavailable(ringing)
+
     def click_to_call(self, request: ClickToCallRequest) -> str:
         """Start a validated click-to-call; returns its call id (see OutboundCalls.place)."""
         return self.outbound.place(request, connected=self.connected, busy=self.busy_endpoints())
@@ -140,10 +167,23 @@ class StasisApp:
     # ---- the ARI connection ----------------------------------------------------------------
     def on_connect(self) -> Deferred:
         self.connected = True
+        self.refresh_presence()
         return self.adopt()
 
     def on_disconnect(self) -> None:
         self.connected = False
+        self.presence.clear()
+
+    def refresh_presence(self) -> Deferred | None:
+        """One listing of the phones' presence (on connect, then on a timer), while
+        connected."""
+        if self.list_endpoints is None or not self.connected:
+            return None
+        d = self.list_endpoints()
+        d.addCallback(self.presence.replace)
+        d.addErrback(lambda f: log.failure("listing the phones' presence (every phone is "
+                                           "rung meanwhile)", f))
+        return d
 
     def adopt(self) -> Deferred:
         """Take over what an earlier daemon (or this one, before a reconnect) left in
@@ -165,6 +205,9 @@ class StasisApp:
     # ---- events --------------------------------------------------------------------------
     def on_event(self, event: dict) -> None:
         """One ARI event, as decoded JSON."""
+        if event.get("type") == "EndpointStateChange":
+            self.presence.update(event.get("endpoint"))
+            return
         channel_id = (event.get("channel") or {}).get("id")
         log.debug("ARI {type} {channel_id} {args}", type=event.get("type"),
                   channel_id=channel_id, args=event.get("args") or event.get("cause") or "")
@@ -209,6 +252,8 @@ class StasisApp:
             self.phone.start(channel, args[1] if len(args) > 1 else None)
         elif args[:1] == (names.ARG_INBOUND,):
             self.inbound.start(channel, args[1] if len(args) > 1 else None)
+        elif args[:1] == (names.ARG_DND,):
+            self._dnd(channel, args)
         elif args[:1] in ((names.ARG_C2C_EMPLOYEE,), (names.ARG_C2C_CLIENT,),
                           (names.ARG_PHONE_PEER,)):
             # A click-to-call or desk-phone leg this daemon does not know (placed before a
@@ -226,6 +271,18 @@ class StasisApp:
             self.adoption.channel_gone(channel_id)
         else:
             self.inbound.channel_gone(channel_id, cause)
+
+    def _dnd(self, channel: ari.Channel, args: tuple[str, ...]) -> None:
+        """A desk phone dialled *78 (on) / *79 (off): see :mod:`.feature_codes`."""
+        def continue_to(channel_id: str, extension: str) -> None:
+            self.rest.request("POST", f"/channels/{channel_id}/continue",
+                              {"context": names.FEATURE_DONE_CONTEXT, "extension": extension,
+                               "priority": 1}) \
+                .addErrback(lambda f: log.failure("confirming DND on {channel_id}", f,
+                                                  channel_id=channel_id))
+
+        toggle_dnd(self.set_dnd, continue_to, channel, args[2] if len(args) > 2 else None,
+                   args[1:2] == ("on",))
 
     # ---- between the owners ------------------------------------------------------------
     def _call_over(self, call_id: str, answered: bool) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -202,7 +202,9 @@ def test_unknown_caller_to_supports_number_rings_support_first(routed):
     assert answered_by == "dina"
 
 
-@pytest.mark.parametrize("state", [{"dnd": True}, {"on_shift": False}])
+@pytest.mark.parametrize("state", [{"dnd": True},
+                                   {"off_until": datetime(2100, 1, 1, tzinfo=timezone.utc)}],
+                         ids=["dnd", "off now"])
 def test_owner_on_dnd_or_off_shift_is_skipped(routed, state):
     lab, url, _log = routed
     lab.wait_idle()
@@ -218,7 +220,7 @@ def test_owner_on_dnd_or_off_shift_is_skipped(routed, state):
         rings = _rings(lab, caller, start)
         assert [r.target for r in rings] == ["102"]
     finally:
-        _set_employee(url, "anna", dnd=False, on_shift=True)
+        _set_employee(url, "anna", dnd=False, off_until=None)
 
 
 def test_owner_already_on_a_call_is_skipped(routed):

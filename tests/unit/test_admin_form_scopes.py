@@ -191,6 +191,8 @@ BASE = {
                 "first_seen_at": "2026-11-23 10:00:00", "last_seen_at": "2026-11-23 10:00:00"},
     m.CallList: {"name": "Form list"},
     m.Department: {"name": "Form department"},
+    m.EmployeeShift: {"weekday": "0", "starts": "09:00", "ends": "18:00"},
+    m.EmployeeAbsence: {"kind": "sick", "first_day": "2026-12-01", "last_day": "2026-12-02"},
 }
 
 
@@ -206,6 +208,8 @@ def _base(app, login, view) -> dict:
         data["stage"] = str(session(app).scalar(select(m.DealStage.id).limit(1)))
     if "responsible" in relations(view):
         data["responsible"] = str(app.people[login])
+    if "employee" in relations(view):  # a schedule row: one's own
+        data["employee"] = str(app.people[login])
     return data
 
 

@@ -168,7 +168,7 @@ def edit(client, e: m.Employee, **changes):
             "role": e.role, "department": str(e.department_id or "__None"),
             "sip_endpoint": e.sip_endpoint or "", "extension": e.extension or "",
             "mobile": e.mobile or ""}
-    data.update({k: "y" for k in ("active", "on_shift", "dnd") if getattr(e, k)})
+    data.update({k: "y" for k in ("active", "dnd") if getattr(e, k)})
     for key, value in changes.items():
         if value is False:
             data.pop(key, None)

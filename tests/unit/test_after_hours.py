@@ -144,7 +144,7 @@ def _sales(s):
 def test_the_lookup_knows_the_dialled_departments_hours(factory, what, at, closed_until):
     with factory() as s:
         _hours(s, department_id=_sales(s))
-        caller, _ = look_up(s, NUMBER, SALES_NUMBER, at.astimezone(timezone.utc), "RU", tz="Europe/Moscow")
+        caller, _ = look_up(s, NUMBER, SALES_NUMBER, at.astimezone(timezone.utc), "RU", tz="Europe/Moscow", hours=True)
     if closed_until is None:
         assert caller.after_hours is None
     else:
@@ -155,7 +155,7 @@ def test_the_lookup_knows_the_dialled_departments_hours(factory, what, at, close
 def test_no_hours_means_always_open_and_the_agi_path_never_checks(factory):
     night = datetime(2024, 4, 23, 22, 0, tzinfo=MSK)
     with factory() as s:
-        assert look_up(s, NUMBER, SALES_NUMBER, night, "RU", tz="Europe/Moscow")[0].after_hours is None
+        assert look_up(s, NUMBER, SALES_NUMBER, night, "RU", tz="Europe/Moscow", hours=True)[0].after_hours is None
         _hours(s, department_id=_sales(s))
         assert look_up(s, NUMBER, SALES_NUMBER, night, "RU")[0].after_hours is None  # no tz: AGI
 
@@ -166,7 +166,7 @@ def test_a_tracking_numbers_hours_replace_the_departments(factory):
         _hours(s, department_id=_sales(s))
         number = s.scalar(select(m.TrackingNumber.id))
         _hours(s, "00:00-24:00", range(7), tracking_number_id=number)
-        assert look_up(s, NUMBER, SALES_NUMBER, night, "RU", tz="Europe/Moscow")[0].after_hours is None
+        assert look_up(s, NUMBER, SALES_NUMBER, night, "RU", tz="Europe/Moscow", hours=True)[0].after_hours is None
 
 
 def test_an_admins_closed_day_closes_and_a_working_day_opens(factory):
@@ -177,8 +177,8 @@ def test_an_admins_closed_day_closes_and_a_working_day_opens(factory):
         s.commit()
         tuesday = datetime(2024, 4, 23, 12, 0, tzinfo=MSK)
         may_day = datetime(2024, 5, 1, 12, 0, tzinfo=MSK)
-        assert look_up(s, NUMBER, SALES_NUMBER, tuesday, "RU", tz="Europe/Moscow")[0].after_hours is not None
-        assert look_up(s, NUMBER, SALES_NUMBER, may_day, "RU", tz="Europe/Moscow")[0].after_hours is None
+        assert look_up(s, NUMBER, SALES_NUMBER, tuesday, "RU", tz="Europe/Moscow", hours=True)[0].after_hours is not None
+        assert look_up(s, NUMBER, SALES_NUMBER, may_day, "RU", tz="Europe/Moscow", hours=True)[0].after_hours is None
 
 
 def test_a_blocked_caller_is_refused_after_hours_too(factory):
@@ -187,7 +187,7 @@ def test_a_blocked_caller_is_refused_after_hours_too(factory):
         s.add(m.BlockedNumber(phone=NUMBER))
         s.commit()
         caller, _ = look_up(s, NUMBER, SALES_NUMBER, datetime(2024, 4, 23, 22, 0, tzinfo=MSK), "RU",
-                            tz="Europe/Moscow")
+                            tz="Europe/Moscow", hours=True)
     assert caller.blocked and caller.after_hours is None
 
 

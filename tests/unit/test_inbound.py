@@ -142,3 +142,29 @@ def test_nobody_available_hands_the_call_to_the_fallback_group():
                        control, recorder, clock, None, lambda: "leg")
     call.start()
     assert control.actions == [("fallback", "chan", ("101", "102"))]
+
+
+def test_every_phone_failing_at_once_goes_to_the_fallback_not_a_480(world):
+    """Unreachable is not a ring: legs that all fail at once (unreachable 20, busy 17)
+    through every step hand the caller to the fallback group within the same second."""
+    call, clock, control, recorder = world
+    call.start()
+    for _ in range(4):
+        for leg in [a[1] for a in control.actions if a[0] == "ring"]:
+            call.leg_ended(leg, 20 if leg != "leg-2" else 17)
+    assert control.actions[-1] == ("fallback", "caller-chan", ("101", "102"))
+    assert recorder.of("ended") == [("ended", "fallback", 0)]
+    assert not any(a[0] == "hangup" for a in control.actions)
+    assert not clock.getDelayedCalls()
+
+
+def test_a_phone_that_rang_and_rejected_still_makes_the_call_missed(world):
+    call, clock, control, recorder = world
+    call.start()
+    clock.advance(2)
+    call.leg_ended("leg-1", 21)  # rejected: a person saw it
+    for _ in range(3):
+        for leg in [a[1] for a in control.actions if a[0] == "ring"]:
+            call.leg_ended(leg, 20)
+    assert control.actions[-1] == ("hangup", "caller-chan", 19)
+    assert recorder.of("ended") == [("ended", "missed", 2)]

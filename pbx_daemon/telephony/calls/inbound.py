@@ -84,6 +84,9 @@ class InboundCall:
         self.confirming: dict[str, IDelayedCall] = {}  # answered mobile leg -> its deadline
         self.mobiles_tried: set[str] = set()
         self.held = False  # waited in line: the caller is answered and hears music
+        # Did a phone really ring (a step waited out, or a leg rejected / not answered)?
+        # Legs that only fail (unreachable, busy) are not a ring: see _give_up.
+        self.rang = False
 
     # ---- inputs ------------------------------------------------------------------------
     def start(self) -> None:
@@ -192,8 +195,9 @@ class InboundCall:
             return
         del self.legs[leg_id]
         self._cancel_confirm(leg_id)
-        self.recorder.leg_ended(self.call_id, leg_id,
-                                LEG_OUTCOME_BY_CAUSE.get(cause or 0, "failed"), now)
+        outcome = LEG_OUTCOME_BY_CAUSE.get(cause or 0, "failed")
+        self.rang = self.rang or outcome in ("rejected", "no_answer")
+        self.recorder.leg_ended(self.call_id, leg_id, outcome, now)
         if self.state == "ringing" and not self.legs and not self.mobile_timers:
             # Everyone of this step rejected or was busy: do not wait the step out.
             self._next_step()
@@ -389,6 +393,7 @@ class InboundCall:
     def _step_timed_out(self, index: int) -> None:
         self.timer = None
         if self.state == "ringing" and self.step == index:
+            self.rang = True
             self._next_step()
 
     def _next_step(self) -> None:
@@ -412,9 +417,11 @@ class InboundCall:
         for leg in list(self.legs):
             self._stop_leg(leg, "no_answer", now)
         self.state = "ended"
-        if not self.plan.steps:
-            # Nobody we know of can take it (or the directory is empty): the fallback
-            # group rings: the department's, else the dialplan's own (empty endpoints).
+        if not self.plan.steps or not self.rang:
+            # Nobody we know of can take it (or the directory is empty), or every phone
+            # we tried failed at once (unreachable, busy): not a ring the caller should
+            # count as missed. The fallback group rings: the department's, else the
+            # dialplan's own (empty endpoints).
             log.info("call {call_id}: {why}; ringing the fallback group", call_id=self.call_id, why=why)
             self.control.fallback(self.caller_channel, self.plan.fallback_endpoints)
             self.recorder.call_ended(self.call_id, "fallback", now)

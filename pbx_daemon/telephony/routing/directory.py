@@ -7,7 +7,8 @@ validated here (endpoint names) or is E.164 (numbers).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -16,6 +17,7 @@ from pbx_daemon.crm import models as m
 from pbx_daemon.telephony.names import ENDPOINT_NAME
 from pbx_daemon.crm.lookups import cards_by_phone
 from pbx_daemon.crm.phones import is_e164, normalize_caller_id
+from pbx_daemon.crm.duty_sql import duty_by_employee
 from pbx_daemon.telephony.routing.policy import Agent, Caller, DepartmentInfo, Directory, StepTimeouts
 
 MAX_NAME = 40
@@ -34,13 +36,19 @@ def endpoints_from_list(text: str | None) -> tuple[str, ...]:
     return tuple(n for n in names if valid_endpoint(n))
 
 
-def load_directory(session: Session, busy_endpoints: frozenset[str] = frozenset()) -> Directory:
+def load_directory(session: Session, busy_endpoints: frozenset[str] = frozenset(),
+                   now: datetime | None = None, tz: str = "UTC") -> Directory:
+    """``busy_endpoints``: phones routing must skip (on a call, or not reachable);
+    ``now``: when the call arrives (who is on duty), read from the clock by the caller;
+    ``tz``: ``general.timezone``, the schedules' time."""
+    at = (now or datetime.now(timezone.utc)).astimezone(ZoneInfo(tz))
+    duty = duty_by_employee(session, at)
     agents = {}
     for e in session.scalars(select(m.Employee)):
         endpoint = valid_endpoint(e.sip_endpoint)
         agents[e.id] = Agent(id=e.id, name=e.full_name, endpoint=endpoint,
-                             department_id=e.department_id, on_shift=e.on_shift, dnd=e.dnd,
-                             active=e.active, busy=endpoint in busy_endpoints,
+                             department_id=e.department_id, on_shift=duty.get(e.id, True),
+                             dnd=e.dnd, active=e.active, busy=endpoint in busy_endpoints,
                              mobile=e.mobile if e.mobile_follow and e.mobile
                              and is_e164(e.mobile) else None,
                              mobile_delay=max(0, e.mobile_delay or 0))

@@ -20,18 +20,19 @@ from pbx_daemon.telephony.routing.schedule import after_hours
 
 def look_up(session: Session, caller_raw: str | None, dialled: str | None, now: datetime,
             region: str, busy: frozenset[str] = frozenset(),
-            tz: str | None = None) -> tuple[Caller, Directory]:
-    """The caller as the CRM knows them, and the company's directory with ``busy``
-    endpoints (on a call right now) marked so routing skips them.
+            tz: str = "UTC", *, hours: bool = False) -> tuple[Caller, Directory]:
+    """The caller as the CRM knows them, and the company's directory at ``now`` (who is on
+    duty, by their schedules in ``tz``) with ``busy`` endpoints (on a call right now, or
+    not reachable) marked so routing skips them.
 
-    With ``tz`` (the company's zone: the daemon) the dialled number's working hours are
-    checked too, and a closed department's caller carries :class:`~.schedule.AfterHours`.
-    Without it (the AGI fallback paths, when the daemon is down) hours are not checked:
-    the call rings the plan's phones and the fallback group as it always did, since
-    nobody could record a voicemail there."""
+    With ``hours`` (the daemon) the dialled number's working hours are checked too, and a
+    closed department's caller carries :class:`~.schedule.AfterHours`. Without it (the
+    process AGI fallback, when the daemon is down) hours are not checked: the call rings
+    the plan's phones and the fallback group as it always did, since nobody could record
+    a voicemail there."""
     caller = lookup_caller(session, caller_raw, dialled, now, region)
-    if tz is not None and not caller.blocked:
+    if hours and not caller.blocked:
         closed = after_hours(session, caller.tracking_number_id, caller.department_id, now, tz)
         if closed is not None:
             caller = replace(caller, after_hours=closed)
-    return caller, load_directory(session, busy)
+    return caller, load_directory(session, busy, now, tz)

@@ -20,7 +20,8 @@ when nobody is there at all) and the department holds callers (``hold_seconds``)
 plan carries a ``hold_step``: the caller waits, and the first of its phones that frees up
 rings (:mod:`pbx_daemon.telephony.calls.line`).
 
-Employees off shift, on DND, inactive or already on a call are skipped; a step that adds
+Employees off duty (schedule, absence, "off now": :mod:`pbx_daemon.crm.duty`), on DND, inactive,
+already on a call or whose phone is not reachable are skipped; a step that adds
 nobody is skipped, not waited out. A blocklisted caller gets no steps at all. Each step
 lists every endpoint that rings during it: the executor adds and removes legs by
 comparing consecutive steps.
@@ -61,10 +62,10 @@ class Agent:
     name: str
     endpoint: str | None  # validated PJSIP endpoint name, None when they have no phone
     department_id: int | None = None
-    on_shift: bool = True
+    on_shift: bool = True  # on duty now (:func:`pbx_daemon.crm.duty.on_duty`)
     dnd: bool = False
     active: bool = True
-    busy: bool = False  # already on a call
+    busy: bool = False  # already on a call, or the phone is not reachable
     mobile: str | None = None  # E.164, set only when follow-me is on
     mobile_delay: int = 5  # seconds after their desk phone starts ringing
 
