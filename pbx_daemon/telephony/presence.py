@@ -23,7 +23,8 @@ a phone that cannot be reached is never rung and waited out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
 from twisted.logger import Logger
@@ -32,6 +33,9 @@ log = Logger(namespace="pbx_daemon.presence")
 
 TECH = "PJSIP"
 POLL_INTERVAL = 1.0  # seconds between two listings
+# Channels we saw end, kept to strike them from a listing that was asked for before they
+# ended and answered after (a phone would look busy for up to a poll after its call).
+GONE_REMEMBERED = 512
 
 
 @dataclass(frozen=True)
@@ -71,12 +75,25 @@ class Presence:
 
     def __init__(self) -> None:
         self.endpoints: dict[str, EndpointPresence] = {}
+        self._gone: deque[str] = deque(maxlen=GONE_REMEMBERED)
+
+    def channel_gone(self, channel_id: str) -> None:
+        """A channel of our application ended: its phone is free now, not a poll later
+        (a client's second call right after the first must ring their manager again)."""
+        self._gone.append(channel_id)
+        for name, p in self.endpoints.items():
+            if channel_id in p.channel_ids:
+                self.endpoints[name] = replace(p, channel_ids=p.channel_ids - {channel_id})
+
+    def _strike_gone(self, p: EndpointPresence) -> EndpointPresence:
+        gone = p.channel_ids & set(self._gone)
+        return replace(p, channel_ids=p.channel_ids - gone) if gone else p
 
     def replace(self, listed: Any) -> None:
         """The answer of ``GET /endpoints/PJSIP``."""
         found = (EndpointPresence.from_ari(e) for e in (listed if isinstance(listed, list) else []))
         before = self._offline()
-        self.endpoints = {p.name: p for p in found if p is not None}
+        self.endpoints = {p.name: self._strike_gone(p) for p in found if p is not None}
         offline = self._offline()
         if offline != before:  # said once, not every second
             log.info("presence: {count} phones, offline: {offline}", count=len(self.endpoints),
@@ -92,7 +109,7 @@ class Presence:
         if p is None:
             return
         before = self.endpoints.get(p.name)
-        self.endpoints[p.name] = p
+        self.endpoints[p.name] = p = self._strike_gone(p)
         if before is None or before.state != p.state:
             log.info("presence: {endpoint} is {state}", endpoint=p.name, state=p.state)
 

@@ -236,6 +236,7 @@ class StasisApp:
         if isinstance(event, ari.StasisStart):
             self._stasis_start(event)
         elif isinstance(event, ari.ChannelDestroyed):
+            self.presence.channel_gone(event.channel.id)
             self._channel_gone(event.channel.id, event.cause)
         elif isinstance(event, ari.ChannelDtmf):
             self.inbound.dtmf(event.channel.id, event.digit)

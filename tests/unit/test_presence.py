@@ -203,3 +203,18 @@ def test_sql_set_dnd_sets_the_active_employee_of_the_phone(tmp_path):
         assert sql_set_dnd(s, "102", True) is False
         assert sql_set_dnd(s, "999", True) is False
         assert [e.dnd for e in s.query(m.Employee).order_by(m.Employee.id)] == [True, False]
+
+
+def test_a_channel_that_ended_frees_its_phone_at_once_and_a_late_listing_does_not_bring_it_back():
+    from pbx_daemon.telephony.presence import Presence
+
+    presence = Presence()
+    listing = [{"technology": "PJSIP", "resource": "101", "state": "online", "channel_ids": ["c1"]}]
+    presence.replace(listing)
+    assert presence.unavailable() == {"101"}
+    presence.channel_gone("c1")
+    assert presence.unavailable() == frozenset()
+    presence.replace(listing)  # asked for before c1 ended, answered after
+    assert presence.unavailable() == frozenset()
+    presence.replace([{**listing[0], "channel_ids": ["c2"]}])  # a new call
+    assert presence.unavailable() == {"101"}
