@@ -101,5 +101,5 @@ def test_demo_burst_lost_call_rate_is_what_the_script_implies(lab: Lab, tmp_path
             f"{base}/admin/analytics/?from={today}&to={today}&export=lcr")
         # For Russian Excel: ";", decimal comma, shares in per cent, a totals row.
         lines = csv_text.splitlines()
-        assert lines[1] == f"{today.strftime('%d.%m.%Y')};6;2;33,33;1;50,00", csv_text
-        assert lines[2] == "Итого;6;2;33,33;1;50,00", csv_text
+        assert lines[1] == f"{today.strftime('%d.%m.%Y')};6;2;33,33;1;50,00;0;0", csv_text
+        assert lines[2] == "Итого;6;2;33,33;1;50,00;0;0", csv_text
