@@ -252,6 +252,8 @@ def _views(db) -> list:
                                      url="/admin/analytics"),
         crm.SourceQualityView(db, name=_l("Source quality"), category=reports, endpoint="source_quality",
                               url="/admin/source-quality"),
+        v.ReportSendView(m.ReportSend, db, name=_l("Sent reports"), category=reports,
+                         endpoint="report_sends"),
         v.EmployeeView(m.Employee, db, name=_l("Employees"), category=settings),
         schedules.ShiftView(m.EmployeeShift, db, name=_l("Work schedules"), category=settings,
                             endpoint="shifts"),

@@ -61,6 +61,8 @@ ENUMS: dict[str, dict[str, object]] = {
     "entry_status": {"pending": _p("entry_status", "to call"), "in_progress": _p("entry_status", "in progress"), "done": _p("entry_status", "done")},
     "card_kind": {"company": _p("card_kind", "company"), "contact": _p("card_kind", "contact"), "lead": _p("card_kind", "lead"), "deal": _p("card_kind", "deal"),
                   "inquiry": _p("card_kind", "inquiry"), "call_list_entry": _p("card_kind", "call list entry")},
+    "report_send_status": {"sending": _p("report_send_status", "sending"), "sent": _p("report_send_status", "sent"),
+                           "failed": _p("report_send_status", "failed")},
     "calendar_day_kind": {"closed": _p("calendar_day_kind", "day off"), "working": _p("calendar_day_kind", "working day")},
     "absence_kind": {"vacation": _p("absence_kind", "vacation"), "sick": _p("absence_kind", "sick leave"),
                      "other": _p("absence_kind", "other absence")},
@@ -78,6 +80,7 @@ ENUM_COLUMNS = {
     ("calls", "handled_by"): "call_handler",
     ("call_legs", "outcome"): "leg_outcome",
     ("call_list_entries", "status"): "entry_status",
+    ("report_sends", "status"): "report_send_status",
     ("calendar_days", "kind"): "calendar_day_kind",
     ("employee_absences", "kind"): "absence_kind",
 }

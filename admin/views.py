@@ -763,6 +763,22 @@ class CallView(ScopedModelView):
         return False
 
 
+class ReportSendView(ScopedModelView):
+    """The daily reports the daemon e-mailed by itself (report.send_at): what, to whom,
+    when, and why not when it failed. The owner's and the admin's, read-only."""
+
+    roles = SEE_ALL
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_view_details = False
+    column_list = ("day", "status", "recipients", "attempts", "sent_at", "error")
+    column_default_sort = ("day", True)
+
+    def _editable(self):
+        return False
+
+
 def _callee_cell(call):
     from flask import render_template
     from markupsafe import Markup, escape

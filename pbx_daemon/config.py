@@ -150,6 +150,8 @@ class Report:
     smtp_password: str = field(default="", repr=False)
     mail_from: str = ""
     mail_to: str = ""  # comma-separated
+    # The daemon e-mails yesterday's report at this company time ("09:00"); empty: never.
+    send_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -484,6 +486,11 @@ def validate(config: Config, for_: set[str] | frozenset[str] = frozenset()) -> l
         problems.append(ConfigProblem("report.recovered_within_minutes", "must be 1..10080"))
     if not 0 <= config.report.stats_refresh_interval <= 86400:
         problems.append(ConfigProblem("report.stats_refresh_interval", "must be 0..86400 seconds"))
+    if config.report.send_at and not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", config.report.send_at):
+        problems.append(ConfigProblem("report.send_at", "must be HH:MM (company time), e.g. 09:00"))
+    elif config.report.send_at and not (config.report.smtp_host and config.report.mail_from
+                                        and config.report.mail_to):
+        problems.append(ConfigProblem("report.send_at", "needs report.smtp_host, mail_from and mail_to"))
     if not 1 <= config.report.smtp_port <= 65535:
         problems.append(ConfigProblem("report.smtp_port", "must be a TCP port"))
     if config.log.format not in ("text", "json"):

@@ -47,6 +47,7 @@ from pbx_daemon.telephony.presence import POLL_INTERVAL as PRESENCE_POLL, ari_pr
 from pbx_daemon.telephony.routing.policy import StepTimeouts
 from pbx_daemon.telephony.stasis import StasisApp
 from pbx_daemon.telephony.trunk import TrunkDialing
+from pbx_daemon.crm.stats.report_send import parse_send_at
 from pbx_daemon.telephony.sweep import INTERVAL as SWEEP_INTERVAL
 
 log = Logger(namespace="pbx_daemon.service")
@@ -155,6 +156,28 @@ class ThreadPoolService(Service):
 
 def _daemon_thread(*args, **kwargs) -> threading.Thread:
     return threading.Thread(*args, daemon=True, **kwargs)
+
+
+# How often the daemon checks whether the daily report is due (report.send_at).
+REPORT_CHECK_INTERVAL = 30
+
+
+def _report_sender(config, sessions, reactor, send_at):
+    """The daily report by e-mail at ``send_at``, once a day (crm.stats.report_send)."""
+    from pbx_daemon.crm.stats.report import build_daily, send_mail
+    from pbx_daemon.crm.stats.report_send import ReportSender
+
+    r = config.report
+    recipients = [x.strip() for x in r.mail_to.split(",") if x.strip()]
+
+    def send(session, day):
+        report = build_daily(session, day, config.general.timezone, r.recovered_within_minutes)
+        send_mail(report, host=r.smtp_host, port=r.smtp_port, starttls=r.smtp_starttls,
+                  user=r.smtp_user, password=r.smtp_password, sender=r.mail_from,
+                  recipients=recipients)
+
+    return ReportSender(sessions, tz=config.general.timezone, send_at=send_at,
+                        recipients=r.mail_to, send=send, clock=reactor.seconds)
 
 
 def _lookup(sessions, pool: ThreadPool, reactor, region: str, tz: str = "UTC"):
@@ -339,6 +362,22 @@ def make_service(config, reactor) -> MultiService:
         stats.setName("stats")
         stats.setServiceParent(root)
     root.refresh_stats = refresh_stats
+
+    send_at = parse_send_at(config.report.send_at)
+    if send_at is not None:
+        report_sender = _report_sender(config, sessions, reactor, send_at)
+
+        def send_report():
+            d = deferToThreadPool(reactor, store_pool, report_sender.tick)
+            d.addCallback(lambda day: day and log.info(
+                "daily report for {day} sent to {to}", day=str(day), to=config.report.mail_to))
+            d.addErrback(lambda f: log.failure("sending the daily report", f))
+            return d
+
+        reports = TimerService(REPORT_CHECK_INTERVAL, send_report)
+        reports.clock = reactor
+        reports.setName("daily-report")
+        reports.setServiceParent(root)
 
     def prepare(body):
         from datetime import datetime, timezone

@@ -888,3 +888,21 @@ for _attr in (Company.email, ContactEmail.email, Lead.email, Inquiry.email, Empl
     event.listen(_attr, "set", _lower_email, retval=True)
 for _attr in (Company.name, Contact.full_name, Lead.full_name, Inquiry.name):
     event.listen(_attr, "set", _name_key_from("name_key"), retval=True)
+
+
+class ReportSend(Base):
+    """The daily report the daemon sent by itself (``report.send_at``): one row per day,
+    claimed before the e-mail leaves, so a restart the same day does not send it again.
+    The owner reads them in the admin (Analytics -> Sent reports)."""
+
+    __tablename__ = "report_sends"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date, unique=True)  # the company day the report covers
+    status: Mapped[str] = mapped_column(String(10))  # sending | sent | failed
+    recipients: Mapped[str] = mapped_column(String(500))
+    attempts: Mapped[int] = mapped_column(default=0)
+    claimed_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(String(300))
+
+    __table_args__ = (CheckConstraint(_in("status", ("sending", "sent", "failed")), name="status"),)
