@@ -111,3 +111,16 @@ def running_daemon(lab: Lab, tmp_path: Path, database_url: str, extra: str = "",
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(10)
+
+
+@contextlib.contextmanager
+def seeded_daemon(lab: Lab, tmp: Path, seed):
+    """A fresh SQLite database in ``tmp``, migrated and filled by ``seed(url)``, and the
+    daemon on it: yields (lab, url, the daemon's log) for a module of routing tests."""
+    from pbx_daemon import db
+
+    url = f"sqlite:///{tmp}/pbx.sqlite3"
+    db.upgrade(url)
+    seed(url)
+    with running_daemon(lab, tmp, url):
+        yield lab, url, tmp / "daemon.log"

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from pbx_daemon import db
 from pbx_daemon.crm import models as m
 from pbx_daemon.lab import Lab
-from tests.integration.conftest import running_daemon
+from tests.integration.conftest import seeded_daemon
 
 pytestmark = pytest.mark.lab
 
@@ -73,12 +73,8 @@ def seed(url: str) -> None:
 
 @pytest.fixture(scope="module")
 def routed(lab: Lab, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("routing")
-    url = f"sqlite:///{tmp}/pbx.sqlite3"
-    db.upgrade(url)
-    seed(url)
-    with running_daemon(lab, tmp, url) as _daemon:
-        yield lab, url, tmp / "daemon.log"
+    with seeded_daemon(lab, tmp_path_factory.mktemp("routing"), seed) as routed:
+        yield routed
 
 
 def _session(url):
