@@ -223,11 +223,11 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _card(session: Session, kind: str, card_id: int, may_see: Callable[[Any], bool]) -> Card | None:
+def _card(session: Session, kind: str, card_id: int, may_see: Callable[[Any], bool], lock: bool) -> Card | None:
     model = CARDS.get(kind)
     if model is None:
         return Card(kind, card_id, visible=False)  # refused as not mergeable
-    row = session.get(model, card_id, with_for_update=True)
+    row = session.get(model, card_id, with_for_update=True if lock else None)
     if row is None:
         return None
     fields = tuple((c.key, _jsonable(getattr(row, c.key))) for c in model.__table__.columns)
@@ -245,17 +245,23 @@ def _card(session: Session, kind: str, card_id: int, may_see: Callable[[Any], bo
 
 
 def merge_facts(session: Session, kept_kind: str, kept_id: int, merged_kind: str, merged_id: int, *,
-                role: str, may_see: Callable[[Any], bool]) -> MergeFacts:
-    """Both cards (locked for the transaction on PostgreSQL) and the rows naming the merged
-    one. ``may_see(row)``: may the user see this card (the admin passes ``can_see``)."""
-    kept = _card(session, kept_kind, kept_id, may_see)
-    merged = _card(session, merged_kind, merged_id, may_see)
-    references = []
-    for table_name, column in REPOINTED.get(merged_kind, ()):
+                role: str, may_see: Callable[[Any], bool], lock: bool = True) -> MergeFacts:
+    """Both cards (``lock``: locked for the transaction on PostgreSQL) and the rows naming
+    the merged one. ``may_see(row)``: may the user see this card (the admin passes
+    ``can_see``)."""
+    kept = _card(session, kept_kind, kept_id, may_see, lock)
+    merged = _card(session, merged_kind, merged_id, may_see, lock)
+    return MergeFacts(kept, merged, role, references(session, merged_kind, merged_id))
+
+
+def references(session: Session, kind: str, card_id: int) -> tuple[tuple[str, str, int], ...]:
+    """(table, column, rows) naming the card: what would move if it were merged away."""
+    out = []
+    for table_name, column in REPOINTED.get(kind, ()):
         col = m.Base.metadata.tables[table_name].c[column]
-        references.append((table_name, column, session.scalar(
-            select(func.count()).select_from(col.table).where(col == merged_id)) or 0))
-    return MergeFacts(kept, merged, role, tuple(references))
+        out.append((table_name, column, session.scalar(
+            select(func.count()).select_from(col.table).where(col == card_id)) or 0))
+    return tuple(out)
 
 
 def apply_merge(session: Session, plan: MergePlan, facts: MergeFacts, *, by_id: int | None,
