@@ -511,7 +511,7 @@ class CardView(_Page):
 MOVED_LABELS = {
     "calls": _l("calls"), "tasks": _l("tasks"), "deals": _l("deals"), "inquiries": _l("inquiries"),
     "contacts": _l("contacts"), "leads": _l("leads"), "call_list_entries": _l("call list entries"),
-    "phones": _l("phones"), "phones_dropped": _l("duplicate phones dropped"), "emails": _l("e-mails"),
+    "phones": _l("phones"), "phones_dropped": _l("duplicate phones dropped"), "emails": _l("e-mail addresses"),
     "emails_dropped": _l("duplicate e-mails dropped"),
 }
 
