@@ -48,7 +48,7 @@ RU = {
     "merge_field_full_name": "ФИО",
     "merge_field_title": "название",
     "merge_field_tax_id": "ИНН",
-    "merge_field_email": "e-mail",
+    "merge_field_email": "эл. почта",
     "merge_field_website": "сайт",
     "merge_field_position": "должность",
     "merge_field_company_name": "компания",

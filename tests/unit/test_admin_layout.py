@@ -203,6 +203,7 @@ ROUTES = {
     ("/admin/card/<kind>/<int:card_id>", "card.show", ("GET",)),
     ("/admin/card/lead/<int:lead_id>/convert", "card.convert", ("POST",)),
     ("/admin/card/<kind>/<int:card_id>/reassign", "card.reassign", ("POST",)),
+    ("/admin/card/<kind>/<int:card_id>/merge", "card.merge", ("GET", "POST")),
     ("/admin/import/", "import_list.index", ("GET", "POST")),
     ("/admin/import/lists/<int:list_id>/staff", "import_list.staff", ("POST",)),
     ("/admin/import/preview/<token>", "import_list.preview", ("GET",)),
