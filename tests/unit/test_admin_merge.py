@@ -177,3 +177,18 @@ def test_a_card_with_itself_is_refused_with_a_message(app):
     page = client.get(f"/admin/card/contact/{ids['kept']}/merge?other={ids['kept']}").get_data(as_text=True)
     assert 'id="merge-error"' in page and "саму с собой" in page
     assert 'id="merge-form"' not in page
+
+
+def test_the_duplicate_warning_after_creating_a_contact_offers_the_merge(app):
+    ids = app.ids
+    client = admin_login(app, "anna")
+    page = client.get("/admin/contact/new/").get_data(as_text=True)
+    r = client.post("/admin/contact/new/", data={
+        "full_name": "Пётр Петров (новый)", "phones-0-phone": "+74951112233", "phones-0-kind": "mobile",
+        "csrf_token": re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)})
+    assert r.status_code == 302
+    with app.app_context():
+        new_id = app.extensions["sqlalchemy"].session.scalar(
+            select(m.Contact.id).where(m.Contact.full_name == "Пётр Петров (новый)"))
+    listed = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert f'class="merge-link" href="/admin/card/contact/{new_id}/merge?other={ids["twin"]}"' in listed
