@@ -254,6 +254,7 @@ def _views(db) -> list:
                               url="/admin/source-quality"),
         v.ReportSendView(m.ReportSend, db, name=_l("Sent reports"), category=reports,
                          endpoint="report_sends"),
+        v.AuditLogView(m.AuditLog, db, name=_l("Audit log"), category=reports, endpoint="audit_log"),
         v.EmployeeView(m.Employee, db, name=_l("Employees"), category=settings),
         schedules.ShiftView(m.EmployeeShift, db, name=_l("Work schedules"), category=settings,
                             endpoint="shifts"),

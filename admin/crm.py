@@ -13,9 +13,11 @@ from datetime import datetime, timedelta, timezone
 from flask import abort, current_app, flash, g, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, or_, select, true
 from sqlalchemy.orm import selectinload
 
+from admin import labels
 from admin.access import CARD_MODELS, SEE_ALL, assignable, can_see, card_calls, scope
 from admin.display import class_name, show_phone
 from admin.views import OFFICE, RoleGate
@@ -23,6 +25,7 @@ from pbx_daemon.crm import models as m
 from pbx_daemon.crm.funnel import FunnelError, convert_lead
 from pbx_daemon.crm.inquiries.actions import InquiryActionError, classify_inquiry, create_web_inquiry
 from pbx_daemon.crm.lookups import find_duplicates
+from pbx_daemon.crm import merge as merging
 from pbx_daemon.crm.phones import InvalidPhoneNumber, normalize
 from pbx_daemon.crm.reassign import ReassignRefused, reassign
 
@@ -408,6 +411,7 @@ class CardView(_Page):
         people = _assignable_people(self.s, g.user) if g.user.role in CARD_EDITORS else []
         return self.render("card.html", kind=kind, card=card, title=_name(kind, card) or f"{kind} #{card_id}",
                            calls=calls, tasks=tasks, phones=phones, duplicates=duplicates,
+                           can_merge=kind in merging.CARDS and g.user.role in merging.MERGERS,
                            deals=deals, contacts=contacts, classes=_classes(self.s) if kind == "inquiry" else [],
                            people=people if len(people) > 1 or card.responsible_id not in {p.id for p in people}
                            else [])
@@ -426,6 +430,64 @@ class CardView(_Page):
             abort(403)
         return _reassign(self.s, kind, card, url_for(".show", kind=kind, card_id=card_id))
 
+    @expose("/<kind>/<int:card_id>/merge", methods=("GET", "POST"))
+    def merge(self, kind: str, card_id: int):
+        """Merge two duplicates (:mod:`pbx_daemon.crm.merge`): GET shows both cards side by
+        side, which one is kept (``keep``, the user may switch) and what moves; POST merges
+        and opens the kept card. ``other``: the second card's number."""
+        model = merging.CARDS.get(kind)
+        if model is None:
+            abort(404)
+        if g.user.role not in merging.MERGERS:
+            abort(403)
+        values = request.form if request.method == "POST" else request.args
+        raw = values.get("other", "").strip().lstrip("#№ ")
+        other_id = int(raw) if raw.isdigit() and len(raw) < 10 else None
+        if other_id is None:
+            flash(_("Give the number of the card to merge with."), "error")
+            return redirect(url_for(".show", kind=kind, card_id=card_id))
+        cards = {i: self.s.get(model, i) for i in (card_id, other_id)}
+        if None in cards.values():
+            abort(404)
+        if not all(can_see(self.s, g.user, c) for c in cards.values()):
+            abort(403)
+        keep = _int_arg("keep") if request.method == "GET" else (
+            int(values["keep"]) if values.get("keep", "").isdigit() and len(values["keep"]) < 10 else None)
+        keep = keep if keep in cards else card_id
+        gone = other_id if keep == card_id else card_id
+        may_see = lambda row: can_see(self.s, g.user, row)  # noqa: E731
+        if request.method == "POST":
+            try:
+                plan = merging.merge_cards(self.s, kind, keep, gone, by=g.user, may_see=may_see, now=_now())
+            except merging.MergeRefused as refused:
+                self.s.rollback()
+                if refused.reason == "not_allowed":
+                    abort(403)
+                flash(merge_error(refused), "error")
+                return redirect(url_for(".show", kind=kind, card_id=card_id))
+            self.s.commit()
+            counts = plan.counts()
+            flash(_("Card #%(gone)s merged into this one: %(moved)s", gone=gone,
+                    moved=", ".join(f"{MOVED_LABELS[k]}: {n}" for k, n in counts.items()
+                                    if n and k in MOVED_LABELS) or _("nothing else moved")), "success")
+            return redirect(url_for(".show", kind=kind, card_id=keep))
+        plan = error = None
+        try:
+            plan = merging.decide_merge(merging.merge_facts(self.s, kind, keep, kind, gone, role=g.user.role,
+                                                            may_see=may_see, lock=False))
+        except merging.MergeRefused as refused:
+            if refused.reason == "not_allowed":
+                abort(403)
+            error = merge_error(refused)
+        sides = [dict(card=self.s.get(model, i), keep=i == keep, title=_name(kind, self.s.get(model, i)),
+                      attached={t: n for t, _c, n in merging.references(self.s, kind, i)})
+                 for i in (card_id, other_id)]
+        column_labels = labels.column_labels(model)
+        return self.render("merge.html", kind=kind, card_id=card_id, other_id=other_id, keep=keep, gone=gone,
+                           sides=sides, plan=plan, error=error, moved_labels=MOVED_LABELS,
+                           fill=[(column_labels.get(n, n), _fill_value(n, v)) for n, v in plan.fill]
+                           if plan else [])
+
     @expose("/lead/<int:lead_id>/convert", methods=("POST",))
     def convert(self, lead_id: int):
         lead = self.s.get(m.Lead, lead_id)
@@ -443,6 +505,40 @@ class CardView(_Page):
         self.s.commit()
         flash(_("Lead #%(lead)s converted: deal #%(deal)s", lead=lead_id, deal=result.deal_id), "success")
         return redirect(url_for(".show", kind="deal", card_id=result.deal_id))
+
+
+# What a merge moves, as the confirmation page and the message name it.
+MOVED_LABELS = {
+    "calls": _l("calls"), "tasks": _l("tasks"), "deals": _l("deals"), "inquiries": _l("inquiries"),
+    "contacts": _l("contacts"), "leads": _l("leads"), "call_list_entries": _l("call list entries"),
+    "phones": _l("phones"), "phones_dropped": _l("duplicate phones dropped"), "emails": _l("e-mail addresses"),
+    "emails_dropped": _l("duplicate e-mails dropped"),
+}
+
+
+def merge_error(refused: merging.MergeRefused) -> str:
+    return {
+        "same_card": _("A card cannot be merged with itself."),
+        "different_kinds": _("Only two cards of the same kind can be merged."),
+        "not_mergeable": _("Only companies, contacts and leads can be merged."),
+        "not_found": _("The card no longer exists."),
+        "different_companies": _("These cards belong to different companies: link them to the same "
+                                 "company first."),
+    }.get(refused.reason, _("You may not merge these cards."))
+
+
+def _fill_value(name: str, value):
+    """A filled field as the page shows it: an employee's or a company's name, not its id."""
+    refs = {"responsible_id": (m.Employee, "full_name"), "company_id": (m.Company, "name"),
+            "department_id": (m.Department, "name"), "source_id": (m.Source, "name"),
+            "contact_id": (m.Contact, "full_name")}
+    if name in refs and value is not None:
+        model, attr = refs[name]
+        row = current_app.extensions["sqlalchemy"].session.get(model, value)
+        return getattr(row, attr) if row is not None else f"#{value}"
+    if name == "phone":
+        return show_phone(value)
+    return value
 
 
 def _phones(kind, card) -> list[str]:

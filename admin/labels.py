@@ -89,6 +89,8 @@ MODELS = {
     m.Source: {},
     m.TrackingNumber: {"number": _l("Number"), "phone": _l("Number")},
     m.BlockedNumber: {"reason": _l("Reason"), "expires_at": _l("Blocked until")},
+    m.AuditLog: {"at": _l("When"), "action": _l("Action"), "object_kind": _l("Card kind"),
+                 "kept_id": _l("Kept card"), "merged_id": _l("Merged card"), "details": _l("Details")},
     m.ReportSend: {"day": _l("Report for"), "status": _l("Status"), "recipients": _l("Sent to"),
                    "attempts": _l("Attempts"), "claimed_at": _l("Started"), "sent_at": _l("Sent at"),
                    "error": _l("Error")},

@@ -35,7 +35,7 @@ from wtforms.validators import DataRequired, NumberRange, Optional, Regexp, Vali
 
 from admin import labels
 from admin.access import CARD_MODELS, SEE_ALL, can_see, linkable, scope, sees_mobile
-from admin.display import ENUM_COLUMNS, choices, show_phone
+from admin.display import ENUM_COLUMNS, choices, label_of, show_phone
 from admin.phones import request_phones_sync, sip_settings
 from admin.times import CompanyTimeTaskForm, datetime_formatter
 from pbx_daemon.crm import models as m
@@ -578,9 +578,19 @@ class DuplicateWarning:
         found = [d for d in find_duplicates(object_session(model), phone=phone, email=email, name=name)
                  if not (d.kind == kind and d.id == model.id)]
         if found:
+            from pbx_daemon.crm.merge import CARDS, MERGERS
+
+            mergeable = kind in CARDS and g.user.role in MERGERS
+
+            def merge_link(d):  # next to a duplicate of the same kind: merge it into this card
+                if not (mergeable and d.kind == kind):
+                    return ""
+                href = url_for("card.merge", kind=kind, card_id=model.id, other=d.id)
+                return f' <a class="merge-link" href="{href}">{escape(gettext("Merge…"))}</a>'
+
             links = ", ".join(
                 f'<a href="{url_for("card.show", kind=d.kind, card_id=d.id)}">{escape(d.kind)} '
-                f'«{escape(d.name)}»</a> ({escape(d.field)})' for d in found[:10])
+                f'«{escape(d.name)}»</a> ({escape(d.field)}){merge_link(d)}' for d in found[:10])
             flash(Markup(f"{escape(gettext('Possible duplicates:'))} {links}"), "warning")
 
 
@@ -777,6 +787,49 @@ class ReportSendView(ScopedModelView):
 
     def _editable(self):
         return False
+
+
+class AuditLogView(ScopedModelView):
+    """Who merged which cards, when, and what moved (the merged card's fields are in the
+    details). The owner's and the admin's, read-only."""
+
+    roles = SEE_ALL
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_view_details = True
+    column_list = ("at", "employee", "action", "object_kind", "kept_id", "merged_id", "details")
+    column_details_list = column_list
+    column_default_sort = ("at", True)
+    column_filters = ("action", "object_kind")
+    column_formatters = {
+        "action": lambda v, c, row, n: {"merge": gettext("merge")}.get(row.action, row.action),
+        "object_kind": lambda v, c, row, n: label_of("card_kind", row.object_kind),
+        "kept_id": lambda v, c, row, n: _audit_card(row, row.kept_id),
+        "details": lambda v, c, row, n: _audit_details(row.details),
+    }
+
+    def _editable(self):
+        return False
+
+
+def _audit_card(row, card_id):
+    """The kept card's link while it exists (the merged one is gone: its number only)."""
+    from markupsafe import Markup, escape
+
+    if card_id is None or row.object_kind not in ("company", "contact", "lead"):
+        return card_id
+    return Markup(f'<a href="{url_for("card.show", kind=row.object_kind, card_id=card_id)}">'
+                  f'{escape(card_id)}</a>')
+
+
+def _audit_details(details):
+    import json
+
+    from markupsafe import Markup, escape
+
+    text = json.dumps(details or {}, ensure_ascii=False, indent=1, sort_keys=True)
+    return Markup(f'<pre class="mb-0" style="max-height:12em;overflow:auto">{escape(text)}</pre>')
 
 
 def _callee_cell(call):

@@ -906,3 +906,21 @@ class ReportSend(Base):
     error: Mapped[str | None] = mapped_column(String(300))
 
     __table_args__ = (CheckConstraint(_in("status", ("sending", "sent", "failed")), name="status"),)
+
+
+class AuditLog(Base):
+    """Who did what to which card, for the changes that cannot be undone by editing (a merge
+    deletes a card): the merged card's fields are kept in ``details`` so nothing is lost.
+    Admins and owners read it in the admin (Reports -> Audit log)."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    employee_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(30))  # merge
+    object_kind: Mapped[str] = mapped_column(String(20))  # company | contact | lead
+    kept_id: Mapped[int | None]
+    merged_id: Mapped[int | None]
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    employee: Mapped[Employee | None] = relationship()

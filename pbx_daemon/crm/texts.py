@@ -42,6 +42,18 @@ RU = {
     "task_field_responsible": "ответственный",
     "task_field_deadline": "срок",
     "task_field_comment": "комментарий",
+    # merging duplicates (pbx_daemon.crm.merge): what the kept card's notes keep of the other
+    "merged_from": "Из объединённой карточки № {id}:",
+    "merge_field_name": "название",
+    "merge_field_full_name": "ФИО",
+    "merge_field_title": "название",
+    "merge_field_tax_id": "ИНН",
+    "merge_field_email": "эл. почта",
+    "merge_field_website": "сайт",
+    "merge_field_position": "должность",
+    "merge_field_company_name": "компания",
+    "merge_field_phone": "телефон",
+    "merge_field_notes": "заметки",
 }
 
 
