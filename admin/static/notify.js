@@ -170,6 +170,7 @@
 
   function listen() {
     var es = new EventSource(cfg.streamUrl);
+    es.onopen = function () { api.listening = true; };
     es.onmessage = function (m) { try { onEvent(JSON.parse(m.data)); } catch (e) {} };
     es.onerror = function () {
       // Refused (401: logged out; 429: enough pages open): try again in a minute.
@@ -189,7 +190,8 @@
     }
   }
 
-  window.pbxNotify = {poll: poll};  // for the browser test: check now, not at the next tick
+  // For the browser test: check now (not at the next tick); is this tab's stream open.
+  var api = window.pbxNotify = {poll: poll, listening: false};
   offer();
   stream();
   poll();
