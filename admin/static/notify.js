@@ -68,7 +68,7 @@
       el = document.createElement('div');
       el.id = 'pbx-notify-messages';
       el.setAttribute('role', 'status');
-      el.style.cssText = 'position:fixed;top:.5rem;right:.5rem;z-index:1080;max-width:24rem';
+      el.style.cssText = 'position:fixed;top:4.5rem;right:.5rem;z-index:1080;max-width:24rem';  // below the navbar
       document.body.appendChild(el);
     }
     return el;

@@ -161,3 +161,19 @@ def test_a_ringing_call_pops_a_notification_with_the_card(tmp_path, database):
         driver.execute_script("window.__shown[0].n.onclick()")  # the click opens the card
         wait(driver, lambda d: "/admin/card/" in d.current_url, 5, "the card to open")
         assert "ООО Ромашка" in driver.page_source
+
+
+def test_permission_is_offered_once_and_not_now_is_remembered(tmp_path, database):
+    url, _ = database
+    with admin_in_process(url, Clock(T0 - 16 * MIN)) as base, chromium() as driver:
+        login(driver, base, "anna", "anna-Password-1")
+        driver.get(f"{base}/admin/task/")
+        wait(driver, lambda d: d.execute_script("return !!window.pbxNotify"), 10, "notify.js")
+        assert driver.execute_script("return Notification.permission") == "default"
+        offer = wait(driver, lambda d: d.find_element("id", "pbx-notify-offer"), 5, "the offer")
+        assert "Включить уведомления" in offer.text
+        screenshot(driver, "notify-offer")
+        driver.find_element("id", "pbx-notify-later").click()
+        driver.get(f"{base}/admin/")  # another page, another load: never asked again
+        wait(driver, lambda d: d.execute_script("return !!window.pbxNotify"), 10, "notify.js")
+        assert driver.execute_script("return document.getElementById('pbx-notify-offer')") is None
