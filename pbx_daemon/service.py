@@ -403,6 +403,12 @@ def make_service(config, reactor) -> MultiService:
 
         def told(escalations):
             for e in escalations:  # on the reactor: the publisher's thread
+                log.info("task {task_id} overdue {minutes} min: escalated to employee {head_id}{mail}",
+                         task_id=e.task_id, minutes=e.overdue_minutes, head_id=e.head_id,
+                         mail=" (e-mailed)" if e.emailed else "")
+                if e.mail_error:
+                    log.warn("escalation e-mail about task {task_id} to {to} failed: {error}",
+                             task_id=e.task_id, to=e.head_email, error=e.mail_error)
                 metrics.task_escalated()
                 notifier.escalated(e.task_id, e.head_id, title=e.title, responsible=e.responsible,
                                    phone=e.phone, overdue_minutes=e.overdue_minutes)

@@ -13,7 +13,7 @@ thread). An e-mail that fails is logged, not retried: the in-page notification s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from typing import Callable
@@ -21,11 +21,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, aliased
-from twisted.logger import Logger
 
 from pbx_daemon.crm import models as m
 
-log = Logger(namespace="pbx_daemon.crm.escalation")
 CHECK_INTERVAL = 60  # seconds between the daemon's looks at overdue tasks
 
 
@@ -73,6 +71,8 @@ class Escalation:
     phone: str | None
     deadline: datetime
     overdue_minutes: int
+    emailed: bool = False
+    mail_error: str | None = None  # the e-mail failed (the daemon logs it; not retried)
 
 
 def overdue_candidates(session: Session, now: datetime, after_minutes: int, limit: int = 200):
@@ -111,7 +111,8 @@ class Escalator:
         self.mail_from = mail_from
 
     def tick(self) -> list[Escalation]:
-        """Escalate what is due; the escalations made (already committed)."""
+        """Escalate what is due; the escalations made (already committed), each saying
+        whether its e-mail went out."""
         if self.after_minutes <= 0:
             return []
         now = datetime.fromtimestamp(self.clock(), timezone.utc)
@@ -134,15 +135,13 @@ class Escalator:
                     deadline=task.deadline,
                     overdue_minutes=int((now - task.deadline).total_seconds() // 60)))
             session.commit()  # written down before anyone is told
-        for e in made:
-            log.info("task {task_id} overdue {minutes} min: escalated to employee {head_id}",
-                     task_id=e.task_id, minutes=e.overdue_minutes, head_id=e.head_id)
+        for i, e in enumerate(made):
             if self.send_email is not None and e.head_email:
                 try:
                     self.send_email(self.message(e))
-                except Exception as error:  # noqa: BLE001 - the notification stands; logged
-                    log.warn("e-mail about task {task_id} to {to} failed: {error}",
-                             task_id=e.task_id, to=e.head_email, error=f"{type(error).__name__}: {error}")
+                    made[i] = replace(e, emailed=True)
+                except Exception as error:  # noqa: BLE001 - the notification stands; the daemon logs it
+                    made[i] = replace(e, mail_error=f"{type(error).__name__}: {error}"[:300])
         return made
 
     def message(self, e: Escalation) -> EmailMessage:
