@@ -87,11 +87,9 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def sessions(tmp_path):
-    engine = create_engine(f"sqlite:///{tmp_path}/e.sqlite3")
-    m.Base.metadata.create_all(engine)
-    factory = sessionmaker(engine, expire_on_commit=False)
+def seed_escalation(factory) -> None:
+    """Sales (head Olga with an e-mail, manager Anna), the inquiry rules' call-back task
+    for Anna (made by nobody, due T0) and a call task Anna made herself."""
     with factory() as s:
         sales = m.Department(name="Sales")
         s.add(sales)
@@ -106,12 +104,19 @@ def sessions(tmp_path):
                             department_id=sales.id, first_seen_at=T0, last_seen_at=T0)
         s.add(inquiry)
         s.flush()
-        # The inquiry rules' call-back task (made by nobody), and a manager's own call task.
         s.add_all([m.Task(title="Перезвонить: 1 пропущенный звонок", type="call", responsible_id=anna.id,
                           deadline=T0, remind_at=T0, comment="+79030000001", inquiry_id=inquiry.id),
                    m.Task(title="Своя задача", type="call", responsible_id=anna.id, deadline=T0,
                           comment="сама", inquiry_id=inquiry.id, created_by_id=anna.id)])
         s.commit()
+
+
+@pytest.fixture
+def sessions(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path}/e.sqlite3")
+    m.Base.metadata.create_all(engine)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    seed_escalation(factory)
     yield factory
     engine.dispose()
 
