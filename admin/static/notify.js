@@ -179,15 +179,14 @@
   }
 
   function stream() {
-    if (navigator.locks && navigator.locks.request) {
-      // One tab listens; when it closes, another takes over.
-      navigator.locks.request('pbx-notify-stream', function () {
-        listen();
-        return new Promise(function () {});  // held for the page's life
-      });
-    } else {
+    // One tab listens; when it closes, another takes over. No Web Locks (a plain-HTTP page,
+    // which gets no notifications either): no stream, so admin tabs never use up the
+    // employee's streams (admin.max_streams_per_user) that /screen-pop needs.
+    if (!navigator.locks || !navigator.locks.request) return;
+    navigator.locks.request('pbx-notify-stream', function () {
       listen();
-    }
+      return new Promise(function () {});  // held for the page's life
+    });
   }
 
   // For the browser test: check now (not at the next tick); is this tab's stream open.

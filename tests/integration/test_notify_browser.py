@@ -3,9 +3,11 @@ Chromium with the notification permission granted (CDP) and ``window.Notificatio
 wrapped to record what was shown (issue 18):
 
 * a planned call's reminder appears at its time minus 15 minutes on the admin's clock (a
-  test clock, advanced, not slept), not a minute before, and once (not again on reload);
-* a ringing call published to Redis pops a notification with the caller's card, and a
-  click opens the card."""
+  test clock, advanced, not slept), not a second before, and once (not in a second tab,
+  not again on reload);
+* a ringing call published to Redis pops one notification (one tab of the browser listens)
+  with the caller's card, and a click opens the card;
+* the permission is offered once; "Not now" is remembered."""
 
 from __future__ import annotations
 
@@ -97,6 +99,15 @@ def allow_and_record(driver, base: str) -> None:
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD})
 
 
+def open_tab(driver, url: str) -> str:
+    """A second tab of the same browser on ``url`` (recording its notifications too)."""
+    driver.switch_to.new_window("tab")
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD})
+    driver.get(url)
+    wait(driver, lambda d: d.execute_script("return !!window.pbxNotify"), 10, "notify.js in the new tab")
+    return driver.current_window_handle
+
+
 def poll_now(driver) -> list[dict]:
     """Ask /notifications/due now (as the page does every 30 s); what was shown by then."""
     driver.execute_async_script("var done = arguments[arguments.length - 1]; "
@@ -118,9 +129,15 @@ def test_reminder_pops_at_planned_time_minus_15_minutes_on_the_admins_clock(tmp_
         assert poll_now(driver) == [], "16 minutes before the call: nothing yet"
         clock.now = (T0 - 15 * MIN - timedelta(seconds=1)).timestamp()
         assert poll_now(driver) == [], "one second early: nothing yet"
+        first_tab = driver.current_window_handle
+        second_tab = open_tab(driver, f"{base}/admin/")  # another admin page open meanwhile
+        driver.switch_to.window(first_tab)
         clock.now = (T0 - 15 * MIN).timestamp()
         shown = poll_now(driver)
         assert len(shown) == 1, shown
+        driver.switch_to.window(second_tab)
+        assert poll_now(driver) == [], "the other tab does not show it again"
+        driver.switch_to.window(first_tab)
         assert "12:00" in shown[0]["title"]  # the call's time, company time (Moscow)
         assert "Позвонить в Ромашку" in shown[0]["body"] and shown[0]["tag"].startswith("pbx-reminder-")
         wait(driver, lambda d: "Позвонить в Ромашку" in d.find_element("id", "pbx-notify-messages").text,
@@ -144,6 +161,12 @@ def test_a_ringing_call_pops_a_notification_with_the_card(tmp_path, database):
         driver.get(f"{base}/admin/task/")
         wait(driver, lambda d: d.execute_script("return window.pbxNotify && window.pbxNotify.listening"), 10,
              "the page to listen to the screen-pop stream")
+        listening_tab = driver.current_window_handle
+        other_tab = open_tab(driver, f"{base}/admin/")
+        time.sleep(1)
+        assert not driver.execute_script("return window.pbxNotify.listening"), \
+            "one tab of the browser listens, not each"
+        driver.switch_to.window(listening_tab)
         r = redis.Redis.from_url(REDIS)
         r.publish(f"pbxcrm:screenpop:{anna_id}", json.dumps(
             {"event": "ringing", "call_id": "n1", "at": time.time(), "employee_id": anna_id,
@@ -158,6 +181,9 @@ def test_a_ringing_call_pops_a_notification_with_the_card(tmp_path, database):
              "direction": "inbound", "phone": "+74951111111", "name": "Чужой", "card": None}))
         time.sleep(0.5)
         assert len(driver.execute_script(SHOWN)) == 1
+        driver.switch_to.window(other_tab)
+        assert driver.execute_script(SHOWN) == []
+        driver.switch_to.window(listening_tab)
         driver.execute_script("window.__shown[0].n.onclick()")  # the click opens the card
         wait(driver, lambda d: "/admin/card/" in d.current_url, 5, "the card to open")
         assert "ООО Ромашка" in driver.page_source
