@@ -25,6 +25,9 @@ from sqlalchemy.orm import Session, aliased
 from pbx_daemon.crm import models as m
 
 CHECK_INTERVAL = 60  # seconds between the daemon's looks at overdue tasks
+# Tasks overdue longer than this are left alone: switching escalation on (or a daemon back
+# after a day away) does not send the head a pile of old call-backs at once.
+HORIZON = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -45,13 +48,14 @@ def escalation_due(task: OverdueTask, now: datetime, after_minutes: int) -> int 
     * ``after_minutes`` 0: escalation is off;
     * only an open task, ``after_minutes`` or more past its deadline;
     * once: a task escalated before never is again;
+    * not a task overdue by more than ``HORIZON`` (a day): old ones are not sent in a pile;
     * to the head of its department; none (no department, no head, the head deactivated):
       nothing, and it is looked at again later (a head appointed meanwhile gets it);
     * never to the responsible themselves: a head who has the task already knows.
     """
     if after_minutes <= 0 or task.status != "open" or task.escalated_at is not None:
         return None
-    if now < task.deadline + timedelta(minutes=after_minutes):
+    if now < task.deadline + timedelta(minutes=after_minutes) or now > task.deadline + HORIZON:
         return None
     if task.head_id is None or task.head_id == task.responsible_id:
         return None
@@ -78,7 +82,8 @@ class Escalation:
 def overdue_candidates(session: Session, now: datetime, after_minutes: int, limit: int = 200):
     """(task, inquiry, head) rows of open call-back tasks made by the missed-call rules
     (a call task of an inquiry, made by nobody: the daemon) past ``after_minutes`` and
-    not escalated. The department: the inquiry's, else the responsible's."""
+    not escalated, within ``HORIZON``, that have a head (active, not the responsible) to go to.
+    The department: the inquiry's, else the responsible's."""
     responsible = aliased(m.Employee)
     head = aliased(m.Employee)
     department_id = func.coalesce(m.Inquiry.department_id, responsible.department_id)
@@ -86,11 +91,12 @@ def overdue_candidates(session: Session, now: datetime, after_minutes: int, limi
         select(m.Task, m.Inquiry, head)
         .join(m.Inquiry, m.Inquiry.id == m.Task.inquiry_id)
         .join(responsible, responsible.id == m.Task.responsible_id)
-        .outerjoin(m.Department, m.Department.id == department_id)
-        .outerjoin(head, (head.id == m.Department.head_id) & head.active.is_(True))
+        .join(m.Department, m.Department.id == department_id)
+        .join(head, (head.id == m.Department.head_id) & head.active.is_(True))
         .where(m.Task.status == "open", m.Task.type == "call", m.Task.created_by_id.is_(None),
-               m.Task.escalated_at.is_(None),
-               m.Task.deadline <= now - timedelta(minutes=after_minutes))
+               m.Task.escalated_at.is_(None), head.id != m.Task.responsible_id,
+               m.Task.deadline <= now - timedelta(minutes=after_minutes),
+               m.Task.deadline >= now - HORIZON)
         .order_by(m.Task.deadline).limit(limit)).all()
     return rows
 
@@ -120,7 +126,7 @@ class Escalator:
         with self.sessions() as session:
             for task, inquiry, head in overdue_candidates(session, now, self.after_minutes):
                 facts = OverdueTask(task.id, task.status, task.deadline, task.escalated_at,
-                                    task.responsible_id, head.id if head is not None else None)
+                                    task.responsible_id, head.id)
                 to = escalation_due(facts, now, self.after_minutes)
                 if to is None:
                     continue

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import sessionmaker
 
 from pbx_daemon.crm import models as m
-from pbx_daemon.crm.escalation import Escalator, OverdueTask, escalation_due
+from pbx_daemon.crm.escalation import HORIZON, Escalator, OverdueTask, escalation_due
 from pbx_daemon.crm.reminders import STALE_AFTER, PlannedCall, due_reminders
 from pbx_daemon.telephony.outputs.screen_pop import MemoryPublisher, ScreenPopNotifier
 from tests.unit.helpers import admin_login, staffed_admin
@@ -63,7 +63,8 @@ def overdue(**kw) -> OverdueTask:
 ESCALATION_CASES = [
     ("not overdue yet (29 of 30 minutes)", overdue(), T0 + 29 * MIN, 30, None),
     ("overdue by the configured minutes: the head", overdue(), T0 + 30 * MIN, 30, 3),
-    ("long overdue, never escalated: the head", overdue(), T0 + 600 * MIN, 30, 3),
+    ("hours overdue, never escalated: the head", overdue(), T0 + 600 * MIN, 30, 3),
+    ("overdue over a day (escalation just switched on): left alone", overdue(), T0 + HORIZON + MIN, 30, None),
     ("already escalated: never again", overdue(escalated_at=T0 + 30 * MIN), T0 + 90 * MIN, 30, None),
     ("done task: nothing", overdue(status="done"), T0 + 60 * MIN, 30, None),
     ("cancelled task: nothing", overdue(status="cancelled"), T0 + 60 * MIN, 30, None),
@@ -166,6 +167,22 @@ def test_a_done_task_or_a_headless_department_does_not_escalate(sessions):
         s.scalar(select(m.Department)).head_id = s.scalar(select(m.Employee.id).where(m.Employee.login == "olga"))
         for t in s.scalars(select(m.Task)):
             t.status = "done"
+        s.commit()
+    assert escalator(sessions, clock, mails).tick() == [] and mails == []
+
+
+def test_a_deactivated_head_or_a_head_who_is_responsible_gets_nothing(sessions):
+    clock, mails = Clock(T0 + 60 * MIN), []
+    with sessions() as s:
+        olga = s.scalar(select(m.Employee).where(m.Employee.login == "olga"))
+        olga.active = False
+        s.commit()
+    assert escalator(sessions, clock, mails).tick() == []
+    with sessions() as s:
+        olga = s.scalar(select(m.Employee).where(m.Employee.login == "olga"))
+        olga.active = True
+        for t in s.scalars(select(m.Task)):
+            t.responsible_id = olga.id
         s.commit()
     assert escalator(sessions, clock, mails).tick() == [] and mails == []
 
