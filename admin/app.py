@@ -28,7 +28,8 @@ from sqlalchemy import select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from admin import analytics_view, calls, crm, errors, hours_view, import_view, inquiry_classes, popup, schedules, views, workspace
+from admin import analytics_view, calls, crm, errors, hours_view, import_view, inquiry_classes, notify, popup, schedules, \
+    views, workspace
 from admin.display import card_label, class_name, label_of, show_phone
 from admin.times import company_time
 from admin.logins import LoginThrottle, PasswordCheck, WallClock, safe_next
@@ -61,7 +62,8 @@ class HomeView(RoleGate, AdminIndexView):
 
 def create_app(config=None, clock=None) -> Flask:
     """Build the admin for ``config`` (a :class:`pbx_daemon.config.Config`); ``clock``
-    (``seconds()``: the reactor, a test's ``Clock``) times the login throttle."""
+    (``seconds()``: the reactor, a test's ``Clock``) times the login throttle and says
+    which reminders are due (:mod:`admin.notify`)."""
     if config is None:
         from pbx_daemon.config import load_config
 
@@ -122,6 +124,7 @@ def create_app(config=None, clock=None) -> Flask:
         return redirect(url_for("admin.index"))
 
     clock = clock if clock is not None else WallClock()
+    app.extensions["pbx_crm_clock"] = clock
     names = LoginThrottle(clock, max_failures=config.admin.login_max_failures,
                           lockout_seconds=config.admin.login_lockout_seconds)
     addresses = LoginThrottle(clock, max_failures=config.admin.login_max_failures_per_address,
@@ -217,6 +220,7 @@ def register_views(admin: Admin, app: Flask, db) -> None:
                      methods=["POST"])
     app.register_blueprint(calls.bp)  # recordings, click-to-call
     app.register_blueprint(popup.bp)  # the screen-pop page and its JSON
+    app.register_blueprint(notify.bp)  # browser notifications' reminders (static/notify.js)
 
 
 def _views(db) -> list:

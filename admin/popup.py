@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from admin.access import CARD_MODELS, can_see, can_see_card, scope
 from admin.display import class_name, label_of
+from admin.notify import admin_now
 from admin.times import in_company_time, typed_time
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.funnel import REMIND_BEFORE, FunnelError, new_task
@@ -110,7 +111,7 @@ def _in_my_lists(session, phone: str) -> bool:
 @bp.route("/screen-pop/reminders")
 def reminders():
     _login_or_401()
-    now = datetime.now(timezone.utc)
+    now = admin_now()  # the admin's clock, as /notifications/due
     tasks = _session().scalars(select(m.Task).where(
         m.Task.responsible_id == g.user.id, m.Task.status == "open", m.Task.type == "call",
         m.Task.deadline <= now + REMIND_BEFORE).order_by(m.Task.deadline).limit(20)).all()

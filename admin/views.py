@@ -733,7 +733,7 @@ class TaskView(CompanyTimeTaskForm, ScopedModelView):
     column_formatters = {"title": row_card_link}
     # The deadline is typed in company time; the reminder and the creator follow from the
     # form (admin.times.CompanyTimeTaskForm).
-    form_excluded_columns = ("created_at", "updated_at", "done_at", "created_by_id", "remind_at")
+    form_excluded_columns = ("created_at", "updated_at", "done_at", "created_by_id", "remind_at", "escalated_at")
     form_args = {"title": {"validators": [DataRequired()]}, "comment": {"validators": [DataRequired()]},
                  "deadline": {"validators": [DataRequired()]},
                  "responsible": {"validators": [DataRequired()]}}

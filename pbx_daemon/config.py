@@ -127,6 +127,9 @@ class Inquiries:
     # that gets them when their source has no tracking number with a department.
     web_form_source: str = "web"
     web_form_department: str = ""
+    # A missed-call task still open this many minutes after its deadline goes to the head of
+    # its department (a notification, and an e-mail when report.smtp_host is set), once; 0: never.
+    escalate_after_minutes: int = 30
 
 
 @dataclass(frozen=True)
@@ -456,6 +459,8 @@ def validate(config: Config, for_: set[str] | frozenset[str] = frozenset()) -> l
         problems.append(ConfigProblem("routing.blocked_action", "must be busy or message"))
     if not 1 <= config.inquiries.callback_deadline_minutes <= 10080:
         problems.append(ConfigProblem("inquiries.callback_deadline_minutes", "must be 1..10080"))
+    if not 0 <= config.inquiries.escalate_after_minutes <= 10080:
+        problems.append(ConfigProblem("inquiries.escalate_after_minutes", "must be 0..10080 (0: off)"))
     if config.inquiries.stale_missed_tasks not in ("summary", "none"):
         problems.append(ConfigProblem("inquiries.stale_missed_tasks", "must be summary or none"))
     if not 1 <= len(config.inquiries.web_form_source.strip()) <= 120:

@@ -49,6 +49,7 @@ from pbx_daemon.telephony.stasis import StasisApp
 from pbx_daemon.telephony.trunk import TrunkDialing
 from pbx_daemon.crm.stats.report_send import parse_send_at
 from pbx_daemon.telephony.sweep import INTERVAL as SWEEP_INTERVAL
+from pbx_daemon.crm.escalation import CHECK_INTERVAL as ESCALATION_INTERVAL
 
 log = Logger(namespace="pbx_daemon.service")
 
@@ -180,6 +181,23 @@ def _report_sender(config, sessions, reactor, send_at):
                         recipients=r.mail_to, send=send, clock=reactor.seconds)
 
 
+def _escalator(config, sessions, reactor):
+    """Overdue missed-call tasks to the department's head (crm.escalation); by e-mail
+    too when ``report.smtp_host`` and ``mail_from`` are set."""
+    from pbx_daemon.crm.escalation import Escalator
+    from pbx_daemon.crm.stats.report import smtp_send
+
+    r = config.report
+    send_email = None
+    if r.smtp_host and r.mail_from:
+        def send_email(message):
+            smtp_send(message, host=r.smtp_host, port=r.smtp_port, starttls=r.smtp_starttls,
+                      user=r.smtp_user, password=r.smtp_password)
+
+    return Escalator(sessions, after_minutes=config.inquiries.escalate_after_minutes, clock=reactor.seconds,
+                     tz=config.general.timezone, send_email=send_email, mail_from=r.mail_from)
+
+
 def _lookup(sessions, pool: ThreadPool, reactor, region: str, tz: str = "UTC"):
     """``lookup(caller_raw, dialled, busy, now)`` -> Deferred (caller, directory), run in
     ``pool`` (routing.deadline bounds it). ``tz``: check working hours (the daemon only)."""
@@ -248,7 +266,8 @@ def make_service(config, reactor) -> MultiService:
     publisher = RedisPublisher(config.redis.url, reactor)
     publisher.setName("redis")
     publisher.setServiceParent(root)
-    events = CallEvents(recorder, ScreenPopNotifier(publisher, reactor), metrics)
+    notifier = ScreenPopNotifier(publisher, reactor)
+    events = CallEvents(recorder, notifier, metrics)
     c2c = config.click_to_call
 
     def phone_check(endpoint, dialled, now):
@@ -378,6 +397,33 @@ def make_service(config, reactor) -> MultiService:
         reports.clock = reactor
         reports.setName("daily-report")
         reports.setServiceParent(root)
+
+    if config.inquiries.escalate_after_minutes > 0:
+        escalator = _escalator(config, sessions, reactor)
+
+        def told(escalations):
+            for e in escalations:  # on the reactor: the publisher's thread
+                log.info("task {task_id} overdue {minutes} min: escalated to employee {head_id}{mail}",
+                         task_id=e.task_id, minutes=e.overdue_minutes, head_id=e.head_id,
+                         mail=" (e-mailed)" if e.emailed else "")
+                if e.mail_error:
+                    log.warn("escalation e-mail about task {task_id} to {to} failed: {error}",
+                             task_id=e.task_id, to=e.head_email, error=e.mail_error)
+                metrics.task_escalated()
+                notifier.escalated(e.task_id, e.head_id, title=e.title, responsible=e.responsible,
+                                   phone=e.phone, overdue_minutes=e.overdue_minutes)
+
+        def escalate():
+            d = deferToThreadPool(reactor, store_pool, escalator.tick)
+            d.addCallback(told)
+            d.addErrback(lambda f: log.failure("escalating overdue missed-call tasks", f))
+            return d
+
+        escalations = TimerService(ESCALATION_INTERVAL, escalate)
+        escalations.clock = reactor
+        escalations.setName("escalation")
+        escalations.setServiceParent(root)
+        root.escalate = escalate
 
     def prepare(body):
         from datetime import datetime, timezone

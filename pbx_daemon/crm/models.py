@@ -708,6 +708,9 @@ class Task(Timestamps, Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
     done_at: Mapped[datetime | None]
     remind_at: Mapped[datetime | None]
+    # A missed-call task overdue by inquiries.escalate_after_minutes went to the department's
+    # head then (pbx_daemon.crm.escalation); set once, before the head is told.
+    escalated_at: Mapped[datetime | None]
     company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="SET NULL"))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))

@@ -50,12 +50,18 @@ class DaemonMetrics:
             "pbx_crm_ari_request_seconds",
             "Time on the wire of each ARI REST request (answer, error or timeout)",
             buckets=ARI_BUCKETS, registry=self.registry)
+        self.tasks_escalated = Counter(
+            "pbx_crm_tasks_escalated", "Overdue missed-call tasks escalated to a department head",
+            registry=self.registry)
         self._watched = _Watched(clock)
         self.registry.register(self._watched)
 
     # ---- pushed ------------------------------------------------------------------------
     def call_ended(self, direction: str, outcome: str | None) -> None:
         self.calls_ended.labels(direction, outcome or "unknown").inc()
+
+    def task_escalated(self) -> None:
+        self.tasks_escalated.inc()
 
     def routing_decided(self, seconds: float, result: str) -> None:
         """``result``: ``planned``, ``timeout`` (the deadline rang the fallback) or ``error``."""

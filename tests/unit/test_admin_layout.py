@@ -233,6 +233,7 @@ ROUTES = {
     ("/screen-pop", "popup.page", ("GET",)),
     ("/screen-pop/card", "popup.card", ("GET",)),
     ("/screen-pop/reminders", "popup.reminders", ("GET",)),
+    ("/notifications/due", "notify.due", ("GET",)),
     ("/screen-pop/calls/<call_id>", "popup.call_info", ("GET",)),
     ("/screen-pop/calls/<call_id>/note", "popup.note", ("POST",)),
     ("/screen-pop/calls/<call_id>/classify", "popup.classify", ("POST",)),

@@ -112,6 +112,14 @@ def send_mail(report: DailyReport, *, host: str, port: int, starttls: bool, user
     message["To"] = ", ".join(recipients)
     message.set_content(render_text(report))
     message.add_alternative(render_html(report), subtype="html")
+    smtp_send(message, host=host, port=port, starttls=starttls, user=user, password=password,
+              timeout=timeout)
+
+
+def smtp_send(message: EmailMessage, *, host: str, port: int, starttls: bool, user: str, password: str,
+              timeout: float = 30.0) -> None:
+    """Send ``message`` through the company's SMTP server (the ``report.smtp_*`` settings):
+    the daily report and the escalation e-mails (:mod:`pbx_daemon.crm.escalation`)."""
     with smtplib.SMTP(host, port, timeout=timeout) as smtp:
         if starttls:
             smtp.starttls(context=ssl.create_default_context())

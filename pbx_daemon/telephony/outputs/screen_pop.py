@@ -13,6 +13,9 @@ Wire protocol (Redis PUBLISH, one JSON object a message)::
      "employee_ids": [7, 8]}
     {"event": "missed",   ..., "employee_ids": [7, 8], "phone": ..., "name": ...}
     {"event": "recording_ready", ..., "employee_ids": [7]}
+    {"event": "escalation", "task_id": 12, "at": ..., "employee_id": 3 (the head),
+     "title": ..., "responsible": "Анна Смирнова", "phone": "+7...", "overdue_minutes": 31}
+                                     (employee channel only: not a call event)
 
 Names and numbers are data, never markup: the page inserts them as text.
 
@@ -192,3 +195,10 @@ class ScreenPopNotifier:
 
     def recording_ready(self, call_id, employee_ids):
         self._send(employee_ids, "recording_ready", call_id, employee_ids=list(employee_ids))
+
+    def escalated(self, task_id, head_id, *, title, responsible, phone, overdue_minutes):
+        """A missed-call task went up to the head (:mod:`pbx_daemon.crm.escalation`)."""
+        message = json.dumps({"event": "escalation", "task_id": task_id, "at": self.clock.seconds(),
+                              "employee_id": head_id, "title": title, "responsible": responsible,
+                              "phone": phone, "overdue_minutes": overdue_minutes}, ensure_ascii=False)
+        self.publisher.publish(CHANNEL_EMPLOYEE.format(head_id), message)
