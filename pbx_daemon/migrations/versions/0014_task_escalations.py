@@ -2,14 +2,14 @@
 head (inquiries.escalate_after_minutes), written before the head is told, so it happens once.
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 Create Date: 2026-12-01 14:05:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0014'
-down_revision = '0011'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
