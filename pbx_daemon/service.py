@@ -180,6 +180,20 @@ def _report_sender(config, sessions, reactor, send_at):
                         recipients=r.mail_to, send=send, clock=reactor.seconds)
 
 
+def _webhook_sender(config, sessions, reactor, pool):
+    """The webhooks' events POSTed to their URLs (crm.webhooks), its SQL on ``pool``."""
+    from datetime import timedelta
+
+    from pbx_daemon.crm.webhooks.sender import WebhookSender, treq_post
+    from pbx_daemon.crm.webhooks.store import WebhookStore
+
+    w = config.webhooks
+    store = WebhookStore(sessions, config.admin.public_url, max_interval=w.retry_max_interval,
+                         give_up=timedelta(hours=w.give_up_hours))
+    return WebhookSender(store, lambda fn: deferToThreadPool(reactor, pool, fn),
+                         treq_post(reactor, w.timeout), reactor, interval=w.poll_interval)
+
+
 def _lookup(sessions, pool: ThreadPool, reactor, region: str, tz: str = "UTC"):
     """``lookup(caller_raw, dialled, busy, now)`` -> Deferred (caller, directory), run in
     ``pool`` (routing.deadline bounds it). ``tz``: check working hours (the daemon only)."""
@@ -378,6 +392,10 @@ def make_service(config, reactor) -> MultiService:
         reports.clock = reactor
         reports.setName("daily-report")
         reports.setServiceParent(root)
+
+    root.webhooks = _webhook_sender(config, sessions, reactor, lookup_pool)
+    root.webhooks.setName("webhooks")
+    root.webhooks.setServiceParent(root)
 
     def prepare(body):
         from datetime import datetime, timezone
