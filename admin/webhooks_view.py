@@ -39,10 +39,20 @@ class KindsField(SelectMultipleField):
             raise ValidationError(gettext("Unknown event kinds: %(kinds)s", kinds=", ".join(sorted(bad))))
 
 
+# url_problem's words, for the form.
+URL_PROBLEMS = {
+    "not a valid URL": _l("not a valid URL"),
+    "only http:// and https:// URLs": _l("only http:// and https:// URLs"),
+    "the URL has no host": _l("the URL has no host"),
+    "no user name or password in the URL": _l("no user name or password in the URL"),
+}
+
+
 def _url(form, field):
     problem = url_problem(field.data or "")
     if problem is not None:
-        raise ValidationError(gettext("Not a webhook URL: %(problem)s", problem=problem))
+        raise ValidationError(gettext("Not a webhook URL: %(problem)s",
+                                      problem=URL_PROBLEMS.get(problem, problem)))
 
 
 def _button(endpoint: str, label: str, css: str, **values) -> Markup:
