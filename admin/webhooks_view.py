@@ -1,7 +1,7 @@
 """Webhooks in the admin (admins only): the URLs and their event kinds (the secret made
 here, shown to admins on the webhook's page), "Send test event" (a ``ping`` for that
 webhook alone), and the deliveries log with "Retry now" for a failed one. The daemon
-sends (pbx_daemon.crm.webhooks.sender)."""
+sends (pbx_daemon.telephony.outputs.webhooks)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_babel import gettext, lazy_gettext as _l
 from markupsafe import Markup, escape
-from sqlalchemy.orm import object_session
 from wtforms import SelectMultipleField
 from wtforms.validators import DataRequired, Length, ValidationError
 

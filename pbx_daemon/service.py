@@ -184,7 +184,7 @@ def _webhook_sender(config, sessions, reactor, pool):
     """The webhooks' events POSTed to their URLs (crm.webhooks), its SQL on ``pool``."""
     from datetime import timedelta
 
-    from pbx_daemon.crm.webhooks.sender import WebhookSender, treq_post
+    from pbx_daemon.telephony.outputs.webhooks import WebhookSender, treq_post
     from pbx_daemon.crm.webhooks.store import WebhookStore
 
     w = config.webhooks

@@ -8,7 +8,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.task import Clock
@@ -18,7 +18,7 @@ from pbx_daemon.crm.inquiries.actions import create_web_inquiry
 from pbx_daemon.crm.webhooks import emit
 from pbx_daemon.crm.webhooks.delivery import (Attempted, Outcome, Pending, after_attempt, due,
                                               retry_delay, sign, url_problem)
-from pbx_daemon.crm.webhooks.sender import WebhookSender
+from pbx_daemon.telephony.outputs.webhooks import WebhookSender
 from pbx_daemon.crm.webhooks.store import WebhookStore, fan_out, retry_now
 from pbx_daemon.db import make_engine, make_session_factory, seed_reference_data
 from pbx_daemon.telephony.calls.interfaces import CallDetails

@@ -6,7 +6,7 @@
   wherever a task is created or done (``task.*``).
 * :mod:`.delivery` decides (pure) what to send next and when to retry;
   :mod:`.store` fans events out to the matching webhooks and records attempts (SQL);
-  :mod:`.sender` is the daemon's service that POSTs them (Twisted, treq).
+  :mod:`pbx_daemon.telephony.outputs.webhooks` is the daemon's service that POSTs them (Twisted, treq).
 """
 
 from __future__ import annotations
