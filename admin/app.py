@@ -29,7 +29,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from admin import analytics_view, calls, crm, errors, hours_view, import_view, inquiry_classes, notify, popup, schedules, \
-    views, workspace
+    views, webhooks_view, workspace
 from admin.display import card_label, class_name, label_of, show_phone
 from admin.times import company_time
 from admin.logins import LoginThrottle, PasswordCheck, WallClock, safe_next
@@ -274,5 +274,9 @@ def _views(db) -> list:
         inquiry_classes.InquiryClassView(m.InquiryClass, db, name=_l("Inquiry classes"), category=settings),
         v.ReferenceView(m.InquirySubclass, db, name=_l("Inquiry subclasses"), category=settings),
         v.ReferenceView(m.Source, db, name=_l("Sources"), category=settings),
+        webhooks_view.WebhookView(m.Webhook, db, name=_l("Webhooks"), category=settings,
+                                  endpoint="webhooks"),
+        webhooks_view.WebhookDeliveryView(m.WebhookDelivery, db, name=_l("Webhook deliveries"),
+                                          category=settings, endpoint="webhook_deliveries"),
         crm.CardView(db, name=_l("Card"), endpoint="card", url="/admin/card"),  # hidden: reached by links
     ]

@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 
 from admin import labels
 from admin.access import CARD_MODELS, SEE_ALL, assignable, can_see, card_calls, scope
+from pbx_daemon.crm.webhooks import emit_task
 from admin.display import class_name, show_phone
 from admin.views import OFFICE, RoleGate
 from pbx_daemon.crm import models as m
@@ -338,7 +339,9 @@ class MyTasksView(_Page):
             abort(404)
         if task.responsible_id != g.user.id and not can_see(self.s, g.user, task):
             abort(403)
-        task.status, task.done_at = "done", _now()
+        if task.status != "done":
+            task.status, task.done_at = "done", _now()
+            emit_task(self.s, "task.done", task)
         self.s.commit()
         return redirect(request.referrer or url_for(".index"))
 

@@ -63,6 +63,8 @@ ENUMS: dict[str, dict[str, object]] = {
                   "inquiry": _p("card_kind", "inquiry"), "call_list_entry": _p("card_kind", "call list entry")},
     "report_send_status": {"sending": _p("report_send_status", "sending"), "sent": _p("report_send_status", "sent"),
                            "failed": _p("report_send_status", "failed")},
+    "delivery_status": {"pending": _p("delivery_status", "pending"), "delivered": _p("delivery_status", "delivered"),
+                        "failed": _p("delivery_status", "failed")},
     "calendar_day_kind": {"closed": _p("calendar_day_kind", "day off"), "working": _p("calendar_day_kind", "working day")},
     "absence_kind": {"vacation": _p("absence_kind", "vacation"), "sick": _p("absence_kind", "sick leave"),
                      "other": _p("absence_kind", "other absence")},
@@ -81,6 +83,7 @@ ENUM_COLUMNS = {
     ("call_legs", "outcome"): "leg_outcome",
     ("call_list_entries", "status"): "entry_status",
     ("report_sends", "status"): "report_send_status",
+    ("webhook_deliveries", "status"): "delivery_status",
     ("calendar_days", "kind"): "calendar_day_kind",
     ("employee_absences", "kind"): "absence_kind",
 }

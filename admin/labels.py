@@ -143,6 +143,16 @@ MODELS = {
         "answers": _l("Script answers"), "assigned_operator_id": _l("Operator"),
     },
     m.KbArticle: {"body": _l("Text"), "tags": _l("Tags")},
+    m.Webhook: {"url": _l("URL"), "secret": _l("Secret"), "events": _l("Events"),
+                "created_at": _l("Created")},
+    m.WebhookEvent: {"kind": _l("Event"), "payload": _l("Data"), "webhook": _l("Webhook"),
+                     "webhook_id": _l("Webhook"), "fanned_out": _l("Fanned out"),
+                     "created_at": _l("Created")},
+    m.WebhookDelivery: {
+        "webhook": _l("Webhook"), "webhook_id": _l("Webhook"), "event": _l("Event"),
+        "event_id": _l("Event id"), "attempts": _l("Attempts"), "next_attempt_at": _l("Next attempt"),
+        "last_status_code": _l("Last code"), "last_error": _l("Last error"),
+        "delivered_at": _l("Delivered"), "created_at": _l("Created")},
 }
 
 # Tables no page shows: the settings and the analytics rollup.

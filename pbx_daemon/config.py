@@ -158,6 +158,17 @@ class Report:
 
 
 @dataclass(frozen=True)
+class Webhooks:
+    # The daemon POSTs the webhook events (pbx_daemon.crm.webhooks); the URLs are set in the
+    # admin. Seconds between looks at the queue; a delivery's retries wait 5 s, 30 s, 2 min,
+    # 10 min, then at most retry_max_interval; given up after give_up_hours.
+    poll_interval: int = 2
+    timeout: int = 10
+    retry_max_interval: int = 3600
+    give_up_hours: int = 24
+
+
+@dataclass(frozen=True)
 class Log:
     format: str = "text"
     level: str = "info"
@@ -236,6 +247,7 @@ class Config:
     inquiries: Inquiries = Inquiries()
     click_to_call: ClickToCall = ClickToCall()
     report: Report = Report()
+    webhooks: Webhooks = Webhooks()
     log: Log = Log()
     asterisk: AsteriskSection = AsteriskSection()
     trunk: Trunk = Trunk()
@@ -491,6 +503,14 @@ def validate(config: Config, for_: set[str] | frozenset[str] = frozenset()) -> l
         problems.append(ConfigProblem("report.recovered_within_minutes", "must be 1..10080"))
     if not 0 <= config.report.stats_refresh_interval <= 86400:
         problems.append(ConfigProblem("report.stats_refresh_interval", "must be 0..86400 seconds"))
+    if not 1 <= config.webhooks.poll_interval <= 3600:
+        problems.append(ConfigProblem("webhooks.poll_interval", "must be 1..3600 seconds"))
+    if not 1 <= config.webhooks.timeout <= 120:
+        problems.append(ConfigProblem("webhooks.timeout", "must be 1..120 seconds"))
+    if not 1 <= config.webhooks.retry_max_interval <= 86400:
+        problems.append(ConfigProblem("webhooks.retry_max_interval", "must be 1..86400 seconds"))
+    if not 1 <= config.webhooks.give_up_hours <= 720:
+        problems.append(ConfigProblem("webhooks.give_up_hours", "must be 1..720 hours"))
     if config.report.send_at and not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", config.report.send_at):
         problems.append(ConfigProblem("report.send_at", "must be HH:MM (company time), e.g. 09:00"))
     elif config.report.send_at and not (config.report.smtp_host and config.report.mail_from

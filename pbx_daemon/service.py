@@ -198,6 +198,20 @@ def _escalator(config, sessions, reactor):
                      tz=config.general.timezone, send_email=send_email, mail_from=r.mail_from)
 
 
+def _webhook_sender(config, sessions, reactor, pool):
+    """The webhooks' events POSTed to their URLs (crm.webhooks), its SQL on ``pool``."""
+    from datetime import timedelta
+
+    from pbx_daemon.telephony.outputs.webhooks import WebhookSender, treq_post
+    from pbx_daemon.crm.webhooks.store import WebhookStore
+
+    w = config.webhooks
+    store = WebhookStore(sessions, config.admin.public_url, max_interval=w.retry_max_interval,
+                         give_up=timedelta(hours=w.give_up_hours))
+    return WebhookSender(store, lambda fn: deferToThreadPool(reactor, pool, fn),
+                         treq_post(reactor, w.timeout), reactor, interval=w.poll_interval)
+
+
 def _lookup(sessions, pool: ThreadPool, reactor, region: str, tz: str = "UTC"):
     """``lookup(caller_raw, dialled, busy, now)`` -> Deferred (caller, directory), run in
     ``pool`` (routing.deadline bounds it). ``tz``: check working hours (the daemon only)."""
@@ -424,6 +438,10 @@ def make_service(config, reactor) -> MultiService:
         escalations.setName("escalation")
         escalations.setServiceParent(root)
         root.escalate = escalate
+
+    root.webhooks = _webhook_sender(config, sessions, reactor, lookup_pool)
+    root.webhooks.setName("webhooks")
+    root.webhooks.setServiceParent(root)
 
     def prepare(body):
         from datetime import datetime, timezone

@@ -166,7 +166,9 @@ MENU = [
                   ("Stage task rules", "dealstagetaskrule", "/admin/dealstagetaskrule/"),
                   ("Inquiry classes", "inquiryclass", "/admin/inquiryclass/"),
                   ("Inquiry subclasses", "inquirysubclass", "/admin/inquirysubclass/"),
-                  ("Sources", "source", "/admin/source/")]),
+                  ("Sources", "source", "/admin/source/"),
+                  ("Webhooks", "webhooks", "/admin/webhooks/"),
+                  ("Webhook deliveries", "webhook_deliveries", "/admin/webhook_deliveries/")]),
     ("Card", "card", "/admin/card/"),  # registered, hidden from the menu (is_visible)
 ]
 

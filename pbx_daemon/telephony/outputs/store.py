@@ -25,6 +25,7 @@ from pbx_daemon.crm import models as m
 from pbx_daemon.crm.call_links import link_call
 from pbx_daemon.crm.inquiries.apply import apply_answered, apply_missed, missed_call_facts
 from pbx_daemon.crm.recordings import RecordingNameError, attach_recording
+from pbx_daemon.crm.webhooks import emit_call
 from pbx_daemon.telephony import names
 from pbx_daemon.telephony.calls.interfaces import (CallDetails, ICallRecorder, IOutboundRecorder,
                                                    IPhoneRecorder)
@@ -208,6 +209,7 @@ class SqlCallRecorder:
                 outcome="blocked" if plan.blocked else "in_progress")
             link_call(session, call)  # on its card from the first ring
             session.add(call)
+            emit_call(session, "call.started", call)
         self._write("call", call_id, write)
 
     def leg_ringing(self, call_id, leg_id, endpoint, agent_id, step, at):
@@ -240,6 +242,7 @@ class SqlCallRecorder:
             if leg is not None:
                 leg.answered_at = _dt(at)
                 leg.outcome = "answered"
+            emit_call(session, "call.answered", call)
             apply_answered(session, call, _dt(at))
         self._write("answer", call_id, write)
 
@@ -277,6 +280,7 @@ class SqlCallRecorder:
             call.duration_seconds = int((_dt(at) - call.started_at).total_seconds())
             if call.answered_at is not None:
                 call.talk_seconds = int((_dt(at) - call.answered_at).total_seconds())
+            emit_call(session, "call.ended", call)
         self._write("call end", call_id, write)
 
     def adopted_call_ended(self, call_id, at):
@@ -285,6 +289,7 @@ class SqlCallRecorder:
             if call is None or call.ended_at is not None:
                 return
             _close(call, "answered", _dt(at), lambda leg: "cancelled")
+            emit_call(session, "call.ended", call)
         self._write("adopted call end", call_id, write)
 
     # ---- click-to-call -----------------------------------------------------------------
@@ -307,6 +312,7 @@ class SqlCallRecorder:
                                    channel_id=call_id, ringing_at=_dt(at))]
             link_call(session, call)  # the request's card kept; its open deal if it named none
             session.add(call)
+            emit_call(session, "call.started", call)
         self._write("click-to-call", call_id, write)
 
     def employee_answered(self, call_id, request, at):
@@ -333,6 +339,7 @@ class SqlCallRecorder:
                 m.CallLeg.channel_id == names.client_leg_id(call_id)))
             if leg is not None:
                 leg.answered_at, leg.outcome = _dt(at), "answered"
+            emit_call(session, "call.answered", call)
             if request.call_list_entry_id is None:  # cold calls stay out of the inquiries
                 apply_answered(session, call, _dt(at))
         self._write("click-to-call client answer", call_id, write)
@@ -345,6 +352,7 @@ class SqlCallRecorder:
             # The employee's own leg that still rings was never answered: no_answer.
             _close(call, outcome, _dt(at), lambda leg: _LEG_OUTCOME.get(outcome, "cancelled")
                    if names.is_client_leg(leg.channel_id) else "no_answer")
+            emit_call(session, "call.ended", call)
         self._write("click-to-call end", call_id, write)
 
     # ---- desk-phone calls --------------------------------------------------------------
@@ -388,6 +396,7 @@ class SqlCallRecorder:
                                    channel_id=call_id, ringing_at=started, answered_at=started,
                                    outcome="answered"), peer]
             session.add(call)
+            emit_call(session, "call.started", call)
         self._write("phone call", call_id, write)
 
     def phone_call_answered(self, call_id, request, at):
@@ -404,6 +413,7 @@ class SqlCallRecorder:
                 m.CallLeg.channel_id == names.peer_leg_id(call_id)))
             if leg is not None:
                 leg.answered_at, leg.outcome = _dt(at), "answered"
+            emit_call(session, "call.answered", call)
             if request.kind == "outbound" and request.call_list_entry_id is None:
                 # A client's call-back answered: its task done, its missed calls recovered.
                 apply_answered(session, call, _dt(at))
@@ -415,6 +425,7 @@ class SqlCallRecorder:
             if call is None:
                 return
             _close(call, outcome, _dt(at), lambda leg: _LEG_OUTCOME.get(outcome, "cancelled"))
+            emit_call(session, "call.ended", call)
         self._write("phone call end", call_id, write)
 
     # ---- recordings --------------------------------------------------------------------
@@ -439,6 +450,8 @@ class SqlCallRecorder:
                      size=recording.size_bytes)
             if call.outcome == "after_hours" and (recording.duration_seconds or 0) >= VOICEMAIL_MIN_SECONDS:
                 call.outcome = "voicemail"  # the caller left a message
+            # Asterisk closes the file after the hang-up: call.ended went without it.
+            emit_call(session, "call.recording_ready", call)
             return recording.size_bytes
         return self._write("recording", call_id, write)
 
