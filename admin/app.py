@@ -28,7 +28,7 @@ from sqlalchemy import select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from admin import analytics_view, calls, crm, errors, hours_view, import_view, inquiry_classes, popup, schedules, views, workspace
+from admin import analytics_view, api_tokens, calls, crm, errors, hours_view, import_view, inquiry_classes, popup, schedules, views, workspace
 from admin.rest_api import http as rest_http
 from admin.display import card_label, class_name, label_of, show_phone
 from admin.times import company_time
@@ -280,5 +280,7 @@ def _views(db) -> list:
         inquiry_classes.InquiryClassView(m.InquiryClass, db, name=_l("Inquiry classes"), category=settings),
         v.ReferenceView(m.InquirySubclass, db, name=_l("Inquiry subclasses"), category=settings),
         v.ReferenceView(m.Source, db, name=_l("Sources"), category=settings),
+        api_tokens.ApiTokenView(db, name=_l("API tokens"), category=settings, endpoint="api_tokens",
+                                url="/admin/api-tokens"),
         crm.CardView(db, name=_l("Card"), endpoint="card", url="/admin/card"),  # hidden: reached by links
     ]

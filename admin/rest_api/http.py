@@ -19,6 +19,7 @@ its scopes: the API is for the company's own systems, and only admins make token
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 from datetime import datetime, timezone
 
@@ -116,20 +117,22 @@ def _authorize(scope: str):
     return None
 
 
-def _guarded(scope: str, view):
-    """``view`` behind the token check for ``scope``, with BadParameter as a 400."""
-    def wrapper(**kwargs):
-        if (refused := _authorize(scope)) is not None:
-            return refused
-        try:
-            response = view(**kwargs)
-        except BadParameter as e:
-            return error(400, "bad_parameter", e.message, parameter=e.parameter)
-        if response.mimetype == "application/json":
-            response.headers["Cache-Control"] = "no-store"
-        return response
-    wrapper.__name__ = view.__name__
-    return wrapper
+def needs(scope: str):
+    """The view behind the token check for ``scope``, with BadParameter as a 400."""
+    def wrap(view):
+        @functools.wraps(view)
+        def guarded(**kwargs):
+            if (refused := _authorize(scope)) is not None:
+                return refused
+            try:
+                response = view(**kwargs)
+            except BadParameter as e:
+                return error(400, "bad_parameter", e.message, parameter=e.parameter)
+            if response.mimetype == "application/json":
+                response.headers["Cache-Control"] = "no-store"
+            return response
+        return guarded
+    return wrap
 
 
 def _args() -> dict[str, list[str]]:
@@ -248,6 +251,8 @@ def _page(model, at_column, q: query.ListQuery, conditions, to_json):
     return jsonify(items=to_json(rows), next_cursor=next_cursor, limit=q.limit)
 
 
+@bp.get("/calls")
+@needs("calls")
 def list_calls():
     general = current_app.extensions["pbx_crm_config"].general
     q = query.parse_list(_args(), query.call_filters(general.default_region, general.default_area_code))
@@ -263,6 +268,8 @@ def list_calls():
     return _page(m.Call, m.Call.started_at, q, where, _calls_json)
 
 
+@bp.get("/inquiries")
+@needs("inquiries")
 def list_inquiries():
     codes = {c.code: c.id for c in _session().scalars(select(m.InquiryClass))}
     q = query.parse_list(_args(), query.inquiry_filters(codes))
@@ -274,6 +281,8 @@ def list_inquiries():
     return _page(m.Inquiry, m.Inquiry.created_at, q, where, _inquiries_json)
 
 
+@bp.get("/recordings")
+@needs("recordings")
 def list_recordings():
     q = query.parse_list(_args(), query.recording_filters())
     where = [m.Recording.call_id == q.filters["call_id"]] if "call_id" in q.filters else []
@@ -293,21 +302,29 @@ def _not_found(what: str):
     return error(404, "not_found", f"no {what} with this id")
 
 
+@bp.get("/calls/<int:call_id>")
+@needs("calls")
 def get_call(call_id: int):
     call = _one(m.Call, call_id)
     return jsonify(_calls_json([call])[0]) if call is not None else _not_found("call")
 
 
+@bp.get("/inquiries/<int:inquiry_id>")
+@needs("inquiries")
 def get_inquiry(inquiry_id: int):
     inquiry = _one(m.Inquiry, inquiry_id)
     return jsonify(_inquiries_json([inquiry])[0]) if inquiry is not None else _not_found("inquiry")
 
 
+@bp.get("/recordings/<int:recording_id>")
+@needs("recordings")
 def get_recording(recording_id: int):
     recording = _one(m.Recording, recording_id)
     return jsonify(_recordings_json([recording])[0]) if recording is not None else _not_found("recording")
 
 
+@bp.get("/recordings/<int:recording_id>/audio")
+@needs("recordings")
 def get_recording_audio(recording_id: int):
     """The file, streamed from the recordings store; a row whose path would leave the
     store, or whose file is gone, is a 404."""
@@ -329,17 +346,8 @@ def get_recording_audio(recording_id: int):
     return response
 
 
+@bp.get("/openapi.json")
 def openapi():
     codes = _session().scalars(select(m.InquiryClass.code)).all()
     return jsonify(openapi_document(codes))
 
-
-ROUTES = (
-    ("/calls", None, list_calls), ("/calls/<int:call_id>", "calls", get_call),
-    ("/inquiries", None, list_inquiries), ("/inquiries/<int:inquiry_id>", "inquiries", get_inquiry),
-    ("/recordings", None, list_recordings), ("/recordings/<int:recording_id>", "recordings", get_recording),
-    ("/recordings/<int:recording_id>/audio", "recordings", get_recording_audio),
-)
-for _rule, _scope, _view in ROUTES:
-    bp.add_url_rule(_rule, _view.__name__, _guarded(_scope or _rule.strip("/"), _view), methods=["GET"])
-bp.add_url_rule("/openapi.json", "openapi", openapi, methods=["GET"])
