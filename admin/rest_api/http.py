@@ -63,7 +63,7 @@ def error(status: int, code: str, message: str, parameter: str | None = None, he
 def http_error(e: HTTPException):
     """Routing and framework errors under /api/v1 as API errors, not admin pages."""
     code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
-            413: "too_large"}.get(e.code or 500, "error")
+            413: "too_large", 416: "range_not_satisfiable"}.get(e.code or 500, "error")
     headers = {"Allow": ", ".join(e.valid_methods)} if getattr(e, "valid_methods", None) else None
     if e.code == 405 and headers is None:
         headers = {"Allow": "GET, HEAD, OPTIONS"}

@@ -163,6 +163,7 @@ def openapi_document(class_codes: Sequence[str] = ()) -> dict:
     audio = _one("A recording's audio file (Range requests work)", "recordings", "recording_id", None,
                  "get_recording_audio")
     audio["get"]["responses"]["206"] = {"description": "part of the file (a Range request)"}
+    audio["get"]["responses"]["416"] = _error("The Range is outside the file.")
     return {
         "openapi": "3.1.0",
         "info": {"title": "pbx-crm REST API", "version": "1.0.0",

@@ -206,6 +206,8 @@ def test_audio_is_streamed_with_its_type_and_ranges(api):
     assert "no-store" in r.headers["Cache-Control"]
     part = api.get(f"/api/v1/recordings/{good}/audio", headers={"Range": "bytes=0-3"})
     assert part.status_code == 206 and part.data == b"RIFF"
+    outside = api.get(f"/api/v1/recordings/{good}/audio", headers={"Range": "bytes=999999-"})
+    assert outside.status_code == 416 and outside.json["error"] == "range_not_satisfiable"
     assert api.get(f"/api/v1/recordings/{mp3}/audio").mimetype == "audio/mpeg"
 
 
