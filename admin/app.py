@@ -28,8 +28,9 @@ from sqlalchemy import select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from admin import analytics_view, calls, crm, errors, hours_view, import_view, inquiry_classes, notify, popup, schedules, \
-    views, webhooks_view, workspace
+from admin import analytics_view, api_tokens, calls, crm, errors, hours_view, import_view, inquiry_classes, notify, \
+    popup, schedules, views, webhooks_view, workspace
+from admin.rest_api import http as rest_http
 from admin.display import card_label, class_name, label_of, show_phone
 from admin.times import company_time
 from admin.logins import LoginThrottle, PasswordCheck, WallClock, safe_next
@@ -115,8 +116,8 @@ def create_app(config=None, clock=None) -> Flask:
         # For <html lang="...">: the page's language, never empty.
         return {"page_lang": str(get_locale() or "ru")}
 
-    app.register_error_handler(HTTPException, errors.handle_http_error)
-    app.register_error_handler(Exception, errors.handle_unexpected)
+    app.register_error_handler(HTTPException, _api_or(rest_http.http_error, errors.handle_http_error))
+    app.register_error_handler(Exception, _api_or(rest_http.unexpected_error, errors.handle_unexpected))
     app.register_error_handler(CSRFError, lambda e: errors.handle_csrf_error(e, load_user))
 
     @app.route("/")
@@ -124,7 +125,7 @@ def create_app(config=None, clock=None) -> Flask:
         return redirect(url_for("admin.index"))
 
     clock = clock if clock is not None else WallClock()
-    app.extensions["pbx_crm_clock"] = clock
+    app.extensions["pbx_crm_clock"] = clock  # reminders' 'now', the REST API's last_used_at
     names = LoginThrottle(clock, max_failures=config.admin.login_max_failures,
                           lockout_seconds=config.admin.login_lockout_seconds)
     addresses = LoginThrottle(clock, max_failures=config.admin.login_max_failures_per_address,
@@ -202,6 +203,13 @@ def _behind_proxies(app: Flask, hops: int) -> None:
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=0)
 
 
+def _api_or(api_handler, page_handler):
+    """Errors under /api/v1 in the REST API's JSON, the others as the admin's pages."""
+    def handle(e):
+        return api_handler(e) if rest_http.owns(request.path) else page_handler(e)
+    return handle
+
+
 def _locale():
     """The language picked on the page, else the browser's, else Russian (what the
     seeds' users speak)."""
@@ -221,6 +229,8 @@ def register_views(admin: Admin, app: Flask, db) -> None:
     app.register_blueprint(calls.bp)  # recordings, click-to-call
     app.register_blueprint(popup.bp)  # the screen-pop page and its JSON
     app.register_blueprint(notify.bp)  # browser notifications' reminders (static/notify.js)
+    # The REST API for integrations: Bearer tokens only, never the admin's session or CSRF.
+    app.register_blueprint(app.extensions["csrf"].exempt(rest_http.bp))
 
 
 def _views(db) -> list:
@@ -278,5 +288,7 @@ def _views(db) -> list:
                                   endpoint="webhooks"),
         webhooks_view.WebhookDeliveryView(m.WebhookDelivery, db, name=_l("Webhook deliveries"),
                                           category=settings, endpoint="webhook_deliveries"),
+        api_tokens.ApiTokenView(db, name=_l("API tokens"), category=settings, endpoint="api_tokens",
+                                url="/admin/api-tokens"),
         crm.CardView(db, name=_l("Card"), endpoint="card", url="/admin/card"),  # hidden: reached by links
     ]

@@ -993,3 +993,33 @@ class WebhookDelivery(Base):
         UniqueConstraint("webhook_id", "event_id"),
         Index("ix_webhook_deliveries_webhook_status", "webhook_id", "status", "event_id"),
     )
+
+
+API_SCOPES = ("calls", "inquiries", "recordings")
+
+
+class ApiToken(Base):
+    """A token of the read-only REST API (``/api/v1``), one per integration (amoCRM, 1C,
+    BI...). Only the SHA-256 of the token is kept; the token itself is shown once, when an
+    admin creates it. ``prefix`` (its first 8 characters) names it in the admin and finds
+    the row; ``scopes`` is a comma-separated subset of :data:`API_SCOPES`."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(8), index=True)
+    scopes: Mapped[str] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
+    last_used_at: Mapped[datetime | None]
+
+    created_by: Mapped[Employee | None] = relationship()
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(s for s in self.scopes.split(",") if s)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -89,8 +89,9 @@ def test_login_never_redirects_off_site(app):
 
 def test_every_url_in_the_app_needs_a_login(app):
     """Walk the URL map: without a session every page redirects to the login page or is
-    refused; only the login page, static files and the token-guarded API answer."""
-    public = {"/login", "/api/inquiries"}
+    refused; only the login page, static files, the token-guarded API and the REST API's
+    OpenAPI document answer (the REST API itself: 401 without a token)."""
+    public = {"/login", "/api/inquiries", "/api/v1/openapi.json"}
     client = app.test_client()
     checked = 0
     for rule in app.url_map.iter_rules():

@@ -168,7 +168,8 @@ MENU = [
                   ("Inquiry subclasses", "inquirysubclass", "/admin/inquirysubclass/"),
                   ("Sources", "source", "/admin/source/"),
                   ("Webhooks", "webhooks", "/admin/webhooks/"),
-                  ("Webhook deliveries", "webhook_deliveries", "/admin/webhook_deliveries/")]),
+                  ("Webhook deliveries", "webhook_deliveries", "/admin/webhook_deliveries/"),
+                  ("API tokens", "api_tokens", "/admin/api-tokens/")]),
     ("Card", "card", "/admin/card/"),  # registered, hidden from the menu (is_visible)
 ]
 
@@ -228,6 +229,17 @@ ROUTES = {
     ("/admin/workspace/kb", "workspace.kb", ("GET",)),
     ("/admin/workspace/next", "workspace.take_next", ("POST",)),
     ("/api/inquiries", "web_inquiry", ("POST",)),
+    ("/admin/api-tokens/", "api_tokens.index", ("GET",)),
+    ("/admin/api-tokens/create", "api_tokens.create", ("POST",)),
+    ("/admin/api-tokens/<int:token_id>/revoke", "api_tokens.revoke", ("POST",)),
+    ("/api/v1/openapi.json", "rest_api.openapi", ("GET",)),
+    ("/api/v1/calls", "rest_api.list_calls", ("GET",)),
+    ("/api/v1/calls/<int:call_id>", "rest_api.get_call", ("GET",)),
+    ("/api/v1/inquiries", "rest_api.list_inquiries", ("GET",)),
+    ("/api/v1/inquiries/<int:inquiry_id>", "rest_api.get_inquiry", ("GET",)),
+    ("/api/v1/recordings", "rest_api.list_recordings", ("GET",)),
+    ("/api/v1/recordings/<int:recording_id>", "rest_api.get_recording", ("GET",)),
+    ("/api/v1/recordings/<int:recording_id>/audio", "rest_api.get_recording_audio", ("GET",)),
     ("/calls/<int:call_id>/recording", "calls.recording", ("GET",)),
     ("/calls/<int:call_id>/new-lead", "calls.new_lead", ("POST",)),
     ("/cards/<kind>/<int:card_id>/calls", "calls.card_calls", ("GET",)),
