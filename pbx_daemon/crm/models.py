@@ -906,3 +906,26 @@ class ReportSend(Base):
     error: Mapped[str | None] = mapped_column(String(300))
 
     __table_args__ = (CheckConstraint(_in("status", ("sending", "sent", "failed")), name="status"),)
+
+
+IMPORT_KINDS = ("clients",)
+
+
+class ImportPreset(Base):
+    """A column mapping saved per source of import files ("amoCRM", "Bitrix24", "1C",
+    "Excel" or any name): ``mapping`` is field -> list of header names
+    (pbx_daemon.crm.client_import); the next file from that source starts from it."""
+
+    __tablename__ = "import_presets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(20), default="clients")
+    mapping: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
+
+    __table_args__ = (UniqueConstraint("kind", "name", name="uq_import_presets_kind_name"),
+                      CheckConstraint(_in("kind", IMPORT_KINDS), name="kind"))
+
+    def __str__(self) -> str:
+        return self.name
