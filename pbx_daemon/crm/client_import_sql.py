@@ -23,6 +23,7 @@ from pbx_daemon.crm.client_import import (
     ClientRow,
     Known,
     Person,
+    PhoneReader,
     Plan,
     Policy,
     Scope,
@@ -137,7 +138,9 @@ def apply_plan(session: Session, plan: Plan) -> dict[str, int]:
                 row.update(full_name=c.name, position=c.position, company_id=real(c.company_key))
             rows.append(row)
         for part_cards, part in zip(_chunks(new, 2000), _chunks(rows, 2000)):
-            returned = session.execute(insert(model).returning(model.id, sort_by_parameter_order=True), part).scalars()
+            table = model.__table__
+            returned = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                                       part).scalars().all()
             for c, new_id in zip(part_cards, returned):
                 ids[c.key] = new_id
         counts[f"{'companies' if kind == 'company' else 'contacts'}_created"] = len(new)
@@ -196,8 +199,8 @@ def import_clients(session: Session, rows: list[list[str]], mapping: dict[str, l
     or nothing at all when any row is an error (the report says which)."""
     if not any(f in mapping for f in ("company_name", "contact_name", "last_name", "first_name")):
         raise ValueError("no column for the company's or the person's name: map one")
-    parsed = [parse_row(n, row, mapping, region=region, default_area_code=default_area_code)
-              for n, row in enumerate(rows, start=2)]
+    reader = PhoneReader(region, default_area_code)
+    parsed = [parse_row(n, row, mapping, phone=reader) for n, row in enumerate(rows, start=2)]
     plan = decide_rows(parsed, fetch_known(session, parsed), policy, scope)
     result = ClientImport(plan)
     if dry_run or not plan.ok:
