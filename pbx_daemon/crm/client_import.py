@@ -174,7 +174,7 @@ class PhoneReader:
     11-digit forms (``8 (916) 123-45-67``, ``+7 495 ...``): ``phonenumbers`` takes
     ~150 us a number, 30 s for a 100,000-row file with two numbers a row. Its Russian
     metadata decides validity by the first 3-5 digits of the 10-digit national number
-    (the rest is ``\d{n}``), so once a number with the same first 6 digits normalised
+    (the rest is any digits), so once a number with the same first 6 digits normalised
     (in full) to ``+7`` and its digits, the others take the same way. Anything else
     (an extension, a foreign or short number, a refusal) goes the full way."""
 
