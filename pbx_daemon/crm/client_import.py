@@ -25,6 +25,7 @@ error; the dry run shows the same report.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Iterable
 
@@ -202,7 +203,10 @@ class PhoneReader:
 
 
 def _cell(row: list[str], cols: list[int] | None) -> list[str]:
-    return [str(row[i]).strip() for i in (cols or ()) if i < len(row) and str(row[i]).strip()]
+    if not cols:
+        return []
+    n = len(row)
+    return [v for v in (str(row[i]).strip() for i in cols if i < n) if v]
 
 
 def parse_tax_id(raw: str) -> str:
@@ -434,6 +438,9 @@ def find_responsible(text: str, people: People, scope: Scope) -> tuple[Person | 
     return person, ""
 
 
+_NONE: frozenset = frozenset()
+
+
 class _Index:
     """The known cards plus those the file creates or changes, for matching later rows."""
 
@@ -444,7 +451,8 @@ class _Index:
             self.cards[("company", cid)] = card
         for cid, card in known.contacts.items():
             self.cards[("contact", cid)] = card
-        self.extra: dict[tuple[str, str, str], set[tuple[str, int]]] = {}
+        self.extra: defaultdict[tuple[str, str, str], set[tuple[str, int]]] = defaultdict(set)
+        self.name_keys: dict[str, str] = {}
         self.stored = {(kind, by): getattr(known, f"{kind}_by_{by}") for kind, by in (
             ("company", "phone"), ("contact", "phone"), ("company", "email"), ("contact", "email"),
             ("company", "tax_id"), ("company", "name"), ("contact", "name"))}
@@ -453,20 +461,26 @@ class _Index:
         stored = self.stored[(kind, by)].get(value)
         extra = self.extra.get((kind, by, value))
         if not stored:
-            return set(extra) if extra else set()
-        return {(kind, i) for i in stored} | (extra or set())
+            return set(extra) if extra else _NONE
+        return {(kind, i) for i in stored} | (extra or _NONE)
+
+    def name_key(self, name: str) -> str:
+        key = self.name_keys.get(name)
+        if key is None:
+            key = self.name_keys[name] = normalize_name(name) or ""
+        return key
 
     def add(self, card: Card) -> None:
         self.cards[card.key] = card
-        kind = card.key[0]
+        kind, extra = card.key[0], self.extra
         for phone, _ext in card.phones:
-            self.extra.setdefault((kind, "phone", phone), set()).add(card.key)
+            extra[(kind, "phone", phone)].add(card.key)
         for email in card.emails:
-            self.extra.setdefault((kind, "email", email), set()).add(card.key)
+            extra[(kind, "email", email)].add(card.key)
         if card.tax_id:
-            self.extra.setdefault((kind, "tax_id", card.tax_id), set()).add(card.key)
+            extra[(kind, "tax_id", card.tax_id)].add(card.key)
         if card.name:
-            self.extra.setdefault((kind, "name", normalize_name(card.name) or ""), set()).add(card.key)
+            extra[(kind, "name", self.name_key(card.name))].add(card.key)
 
 
 def _match(index: _Index, kind: str, row: ClientRow, policy: Policy,
@@ -474,25 +488,27 @@ def _match(index: _Index, kind: str, row: ClientRow, policy: Policy,
     """The cards of ``kind`` the row's values find, and by what (the first key that finds
     any, in the order phone, e-mail, INN, name)."""
     for key in policy.match:
-        found: set[tuple[str, int]] = set()
+        found: set[tuple[str, int]] | frozenset = _NONE
         if key == "phone":
             for phone, _ext in row.phones:
-                found |= index.lookup(kind, "phone", phone)
+                found = found | index.lookup(kind, "phone", phone)
         elif key == "email":
             for email in row.emails:
-                found |= index.lookup(kind, "email", email)
+                found = found | index.lookup(kind, "email", email)
         elif key == "inn" and kind == "company" and row.tax_id:
             found = index.lookup(kind, "tax_id", row.tax_id)
         elif key == "name":
             name = row.company_name if kind == "company" else row.contact_name
             if name:
-                found = index.lookup(kind, "name", normalize_name(name) or "")
+                found = index.lookup(kind, "name", index.name_key(name))
                 if kind == "contact":  # a person's name alone is too common: same company only
                     found = {k for k in found if company_key and index.cards[k].company_key == company_key}
         if found:
-            return found, {"phone": "совпал телефон", "email": "совпал e-mail", "inn": "совпал ИНН",
-                           "name": "совпало имя"}[key]
+            return found, _MATCHED_BY[key]
     return set(), ""
+
+
+_MATCHED_BY = {"phone": "совпал телефон", "email": "совпал e-mail", "inn": "совпал ИНН", "name": "совпало имя"}
 
 
 def _notes(text: str, extra_emails: tuple[str, ...], existing: str) -> str | None:
@@ -529,6 +545,8 @@ def decide_rows(rows: Iterable[ClientRow], known: Known, policy: Policy = Policy
     plan = Plan()
     index = _Index(known)
     people = People(known.people)
+    # A row naming a person: its phones and e-mails are theirs, the company is found by INN or name.
+    company_policy = replace(policy, match=tuple(k for k in policy.match if k in ("inn", "name")))
     responsible: dict[str, tuple[Person | None, str]] = {}
     depts = known.departments
     new_count = 0
@@ -572,8 +590,7 @@ def decide_rows(rows: Iterable[ClientRow], known: Known, policy: Policy = Policy
             # Phones and e-mails are the person's when the row names one; the company is
             # then found by INN or name only.
             owns_values = kind == "contact" or not row.contact_name
-            match_policy = policy if owns_values else replace(
-                policy, match=tuple(k for k in policy.match if k in ("inn", "name")))
+            match_policy = policy if owns_values else company_policy
             found, by = _match(index, kind, row, match_policy, company_key)
             phones = row.phones if owns_values else ()
             emails = row.emails if owns_values else ()

@@ -908,13 +908,12 @@ class ReportSend(Base):
     __table_args__ = (CheckConstraint(_in("status", ("sending", "sent", "failed")), name="status"),)
 
 
-IMPORT_KINDS = ("clients",)
-
-
 class ImportPreset(Base):
     """A column mapping saved per source of import files ("amoCRM", "Bitrix24", "1C",
     "Excel" or any name): ``mapping`` is field -> list of header names
-    (pbx_daemon.crm.client_import); the next file from that source starts from it."""
+    (pbx_daemon.crm.client_import); the next file from that source starts from it.
+    ``kind``: what the import makes ("clients"), so other imports can keep theirs.
+    Shown only on the import page (admin.labels.NOT_SHOWN)."""
 
     __tablename__ = "import_presets"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -924,8 +923,7 @@ class ImportPreset(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
 
-    __table_args__ = (UniqueConstraint("kind", "name", name="uq_import_presets_kind_name"),
-                      CheckConstraint(_in("kind", IMPORT_KINDS), name="kind"))
+    __table_args__ = (UniqueConstraint("kind", "name", name="uq_import_presets_kind_name"),)
 
     def __str__(self) -> str:
         return self.name

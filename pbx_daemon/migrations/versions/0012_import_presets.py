@@ -23,7 +23,6 @@ def upgrade() -> None:
         sa.Column('mapping', sa.JSON(), nullable=False),
         sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('created_by_id', sa.Integer(), nullable=True),
-        sa.CheckConstraint("kind IN ('clients')", name=op.f('ck_import_presets_kind')),
         sa.ForeignKeyConstraint(['created_by_id'], ['employees.id'],
                                 name=op.f('fk_import_presets_created_by_id_employees'), ondelete='SET NULL'),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_import_presets')),
