@@ -368,3 +368,15 @@ def test_the_cli_exits_non_zero_and_names_the_bad_rows(cli_db, tmp_path):
     assert "ничего не записано" in out
     code, _out, err = run_cli("import-clients", str(path), "--match", "phone,fax")
     assert code == 2 and "unknown match keys: fax" in err
+
+
+def test_the_cli_refuses_every_hostile_file_in_one_line(cli_db, tmp_path):
+    """The same sandboxed reader and limits as the call-list import (tests/hostile.py)."""
+    from tests.hostile import CORPUS
+
+    for case, (filename, build, words) in CORPUS.items():
+        path = tmp_path / filename
+        path.write_bytes(build())
+        code, out, err = run_cli("import-clients", str(path), "--dry-run")
+        assert code == 1 and out == "", case
+        assert err.startswith("pbx-crm: ") and err.count("\n") == 1 and words in err, (case, err)

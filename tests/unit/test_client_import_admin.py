@@ -137,3 +137,17 @@ def test_the_upload_needs_the_csrf_token(app):
     r = admin.post("/admin/import-clients/", data={"file": (io.BytesIO(CSV), "c.csv")},
                    content_type="multipart/form-data")
     assert r.status_code in (400, 403) and count(app, m.Company) == 0
+
+
+def test_every_hostile_upload_is_refused_in_one_line_and_nothing_is_kept(app, tmp_path):
+    from markupsafe import escape
+
+    from tests.hostile import CORPUS
+
+    admin = admin_login(app, "admin")
+    for case, (filename, build, words) in CORPUS.items():
+        r = upload(admin, build(), name=filename)
+        assert r.status_code == 302 and r.headers["Location"].endswith("/admin/import-clients/"), case
+        assert str(escape(words)) in admin.get("/admin/import-clients/").get_data(as_text=True), case
+    assert not list((tmp_path / "uploads").glob("*.upload"))
+    assert count(app, m.Company) == 0
