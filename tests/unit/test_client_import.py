@@ -164,7 +164,7 @@ DECISIONS = [
      "create", ["но выбрано «создавать»"]),
     ("matching by phone only: the name does not find it", R(company_name="ООО Ромашка"),
      Policy(match=("phone",)), Scope(), "create", ["компания «ООО Ромашка» — создано"]),
-    ("a contact found by phone moves under the row's company", R(company_name="ООО Ромашка",
+    ("a contact found by phone gets the row's responsible", R(company_name="ООО Ромашка",
      contact_name="Анна Белова", phones=(("+79160000008", ""),), responsible="ivanov"), Policy(), Scope(),
      "update", ["контакт «Анна Белова» (совпал телефон) — обновлено"]),
     ("a head: a responsible of another department is an error", R(company_name="X", responsible="ivanov"),
@@ -380,3 +380,14 @@ def test_the_cli_refuses_every_hostile_file_in_one_line(cli_db, tmp_path):
         code, out, err = run_cli("import-clients", str(path), "--dry-run")
         assert code == 1 and out == "", case
         assert err.startswith("pbx-crm: ") and err.count("\n") == 1 and words in err, (case, err)
+
+
+def test_a_found_contact_without_a_company_is_attached_to_the_rows_company():
+    loner = Card(("contact", 9), "Пётр Одинокий", 1, phones=frozenset({("+79160000009", "")}))
+    known = Known(companies={7: ROMASHKA}, contacts={9: loner}, company_by_name={"ооо ромашка": (7,)},
+                  contact_by_phone={"+79160000009": (9,)}, people=(IVAN,))
+    plan = decide_rows([R(company_name="ООО Ромашка", contact_name="Пётр Одинокий",
+                          phones=(("+79160000009", ""),))], known)
+    assert plan.rows[0].status == "update"
+    (change,) = plan.cards
+    assert change.key == ("contact", 9) and change.company_key == ("company", 7) and change.phones == ()
