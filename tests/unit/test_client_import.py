@@ -391,3 +391,41 @@ def test_a_found_contact_without_a_company_is_attached_to_the_rows_company():
     assert plan.rows[0].status == "update"
     (change,) = plan.cards
     assert change.key == ("contact", 9) and change.company_key == ("company", 7) and change.phones == ()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db(request, tmp_path):
+    """A migrated database on each backend (PostgreSQL: a throwaway one, skipped without a server)."""
+    from pbx_daemon import db
+    from tests.postgres import throwaway_database
+
+    if request.param == "sqlite":
+        gen = iter([f"sqlite:///{tmp_path}/pbx.sqlite3"])
+    else:
+        gen = throwaway_database()
+    url = next(gen)
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    try:
+        yield db.make_session_factory(engine)
+    finally:
+        engine.dispose()
+        next(gen, None)
+
+
+def test_the_import_and_a_second_run_work_on_both_backends(any_db):
+    """New ids come from the table's sequence on PostgreSQL and after the largest id on SQLite."""
+    with any_db() as s:
+        s.add(m.Employee(full_name="Петров Пётр", login="petrov", role="manager"))
+        s.add(m.Company(name="Старая", phones=[m.CompanyPhone(phone="+79160000099")]))
+        s.commit()
+        first = import_clients(s, ROWS, guess_mapping(HEADERS))
+        assert first.applied and first.written["companies_created"] == 2
+        s.add(m.Company(name="Добавлена после импорта"))  # the sequence / max id moved on
+        s.commit()
+        more = [["ООО Новая", "", "Новиков Ник", "8 916 000-00-07", "n@x.ru", "petrov", ""]] + ROWS
+        second = import_clients(s, more, guess_mapping(HEADERS))
+        assert [r.status for r in second.plan.rows] == ["create", "skip", "skip", "skip"]
+        new = s.scalar(select(m.Contact).where(m.Contact.full_name == "Новиков Ник"))
+        assert new.company.name == "ООО Новая" and [p.phone for p in new.phones] == ["+79160000007"]
+        assert counts(s) == (5, 3, 2, 4, 3)
