@@ -127,7 +127,10 @@ class ClientImportView(RoleGate, BaseView):
         status = values.get("status") if values.get("status") in ("create", "update", "skip", "error") else ""
         shown = [r for r in (result.plan.rows if result else []) if not status or r.status == status]
         page = int(values.get("page")) if (values.get("page") or "").isdigit() and len(values.get("page")) < 7 else 0
-        return self.render("client_import_preview.html", token=token, name=name, headers=headers,
+        # The status filter and the pages keep the columns being checked.
+        keep = {k: values.getlist(k) for k in values.keys()
+                if k.startswith("map_") or k in ("match", "on_match", "mapped", "source")}
+        return self.render("client_import_preview.html", token=token, name=name, headers=headers, keep=keep,
                            sample=rows[:10], total=len(rows), mapping=mapping, fields=FIELDS, multi=MULTI,
                            policy=policy, match_keys=MATCH_KEYS, on_match=ON_MATCH, result=result,
                            source=self._source(values), status=status, page=page, pages=max(1, -(-len(shown) // PAGE)),

@@ -151,3 +151,16 @@ def test_every_hostile_upload_is_refused_in_one_line_and_nothing_is_kept(app, tm
         assert str(escape(words)) in admin.get("/admin/import-clients/").get_data(as_text=True), case
     assert not list((tmp_path / "uploads").glob("*.upload"))
     assert count(app, m.Company) == 0
+
+
+def test_the_status_filter_keeps_the_corrected_columns(app):
+    admin = admin_login(app, "admin")
+    r = upload(admin, "Клиент;Тел\nООО А;89161234567\nООО Б;нет\n".encode("utf-8"), source="")
+    tok = r.headers["Location"].split("/preview/")[1].split("?")[0]
+    page = html.unescape(admin.get(f"/admin/import-clients/preview/{tok}?mapped=1&map_company_name=0&map_phone=1"
+                                   "&match=phone&on_match=update").get_data(as_text=True))
+    assert "2 строки: 1 создано, 1 ошибка" in page
+    link = re.search(r'href="([^"]*status=error[^"]*)"', page).group(1)
+    assert "map_company_name=0" in link and "map_phone=1" in link
+    errors = html.unescape(admin.get(link).get_data(as_text=True))
+    assert "неверный номер «нет»" in errors and "ООО А" not in errors.split('id="rows"')[1].split("</table>")[0]
