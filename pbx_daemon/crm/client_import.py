@@ -566,7 +566,7 @@ def decide_rows(rows: Iterable[ClientRow], known: Known, policy: Policy = Policy
                 errors.append(why)
         department_id = scope.department_id
         if row.department:
-            found_dept = depts.get(normalize_name(row.department) or "")
+            found_dept = depts.get(index.name_key(row.department))
             if found_dept is None:
                 errors.append(f"нет отдела «{row.department[:60]}»")
             elif scope.department_id is not None and found_dept != scope.department_id:
