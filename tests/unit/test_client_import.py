@@ -428,4 +428,6 @@ def test_the_import_and_a_second_run_work_on_both_backends(any_db):
         assert [r.status for r in second.plan.rows] == ["create", "skip", "skip", "skip"]
         new = s.scalar(select(m.Contact).where(m.Contact.full_name == "Новиков Ник"))
         assert new.company.name == "ООО Новая" and [p.phone for p in new.phones] == ["+79160000007"]
+        assert abs((m.utcnow() - new.company.created_at).total_seconds()) < 600  # aware UTC, read back
+        assert new.phones[0].kind == "mobile" and new.company.name_key == "ооо новая"
         assert counts(s) == (5, 3, 2, 4, 3)
