@@ -11,12 +11,12 @@ import (the same plus the writes, one transaction) and a second import of the sa
 With --postgres, a scratch database ``pbx_bench_client_import`` is (re)created on that
 server; the server's other databases are not touched.
 
-Measured 2026-12-01 on the 2-core dev VM while 4 other test runs shared it (load ~5;
-``python -m timeit "sum(range(10**6))"`` 55 ms, ~3x an idle core): 100,000 rows,
-200,000 numbers -- SQLite: dry run 23.9 s CPU (57 s wall), import 33.3 s CPU (74 s wall);
-PostgreSQL 15: dry run 19.7 s CPU, import 28.2 s CPU (59 s wall); the sandboxed read of
-the XLSX 18-27 s wall. The target (under 30 s) is met in CPU on PostgreSQL only; SQLite
-is a few seconds over on this loaded machine.
+Measured 2026-12-01 on the 2-core dev VM, nearly idle (load ~1; ``python -m timeit
+"sum(range(10**6))"`` 21 ms): 100,000 rows, 200,000 numbers -- SQLite: read 8.4 s,
+dry run 22.8 s, import 34.5 s (so ~43 s with the read); PostgreSQL 15: dry run 21.8 s,
+import 46.0 s wall / 33.5 s CPU. The target (under 30 s) is NOT met yet: the per-row
+Python (parse ~5 s, decide ~12 s) is the bulk; under load (4 other test runs) the wall
+times doubled or tripled.
 """
 
 from __future__ import annotations
