@@ -28,8 +28,8 @@ from sqlalchemy import select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from admin import analytics_view, api_tokens, calls, crm, errors, hours_view, import_view, inquiry_classes, notify, \
-    popup, schedules, views, webhooks_view, workspace
+from admin import analytics_view, api_tokens, calls, client_import_view, crm, errors, hours_view, import_view, \
+    inquiry_classes, notify, popup, schedules, views, webhooks_view, workspace
 from admin.rest_api import http as rest_http
 from admin.display import card_label, class_name, label_of, show_phone
 from admin.times import company_time
@@ -256,6 +256,8 @@ def _views(db) -> list:
         v.TaskView(m.Task, db, name=_l("Tasks"), category=clients),
         v.InquiryView(m.Inquiry, db, name=_l("All inquiries"), category=clients),
         v.CallView(m.Call, db, name=_l("Calls"), category=clients),
+        client_import_view.ClientImportView(db, name=_l("Import clients"), category=clients,
+                                            endpoint="import_clients", url="/admin/import-clients"),
         v.CallListView(m.CallList, db, name=_l("Call lists"), category=cold),
         v.ColdCallingView(m.CallListEntry, db, name=_l("Call list entries"), category=cold),
         v.CallScriptView(m.CallScript, db, name=_l("Call scripts"), category=cold),

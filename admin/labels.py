@@ -159,7 +159,7 @@ MODELS = {
 }
 
 # Tables no page shows: the settings and the analytics rollup.
-NOT_SHOWN = frozenset({m.Setting, m.CallStat, m.CallStatDay, m.CallStatDirty})
+NOT_SHOWN = frozenset({m.Setting, m.CallStat, m.CallStatDay, m.CallStatDirty, m.ImportPreset})
 
 
 def label(model, name: str):

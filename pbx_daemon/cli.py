@@ -4,7 +4,7 @@ This module parses the command line and loads the configuration (defaults, then 
 then the environment, then ``--log-format``); each command's body lives with its feature:
 
 * ``check-config``, ``init-config``, ``db``: :mod:`pbx_daemon.commands`
-* ``user``, ``import-list``, ``link-calls``: :mod:`pbx_daemon.crm.commands`
+* ``user``, ``import-list``, ``import-clients``, ``link-calls``: :mod:`pbx_daemon.crm.commands`
 * ``report``, ``stats``: :mod:`pbx_daemon.crm.stats.commands`
 * ``reconcile``, ``call``, ``status``: :mod:`pbx_daemon.telephony.commands`
 * ``lab``, ``demo``: :mod:`pbx_daemon.lab.commands`
@@ -27,7 +27,7 @@ from pbx_daemon.backup import cmd_backup, cmd_restore
 from pbx_daemon.commands import cmd_check_config, cmd_db, cmd_init_config
 from pbx_daemon.config import Config, ConfigError, load_config, validate
 from pbx_daemon.console import Console
-from pbx_daemon.crm.commands import cmd_import_list, cmd_link_calls, cmd_user
+from pbx_daemon.crm.commands import cmd_import_clients, cmd_import_list, cmd_link_calls, cmd_user
 from pbx_daemon.crm.stats.commands import cmd_report, cmd_stats
 from pbx_daemon.lab.commands import cmd_demo, cmd_lab
 from pbx_daemon.telephony.commands import cmd_call, cmd_reconcile, cmd_status
@@ -128,6 +128,23 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--report", help="write every row's result to this CSV file")
     c.add_argument("--dry-run", action="store_true", help="check and report, add nothing")
     c.set_defaults(func=cmd_import_list)
+
+    c = sub.add_parser("import-clients", help="import companies and contacts (amoCRM, Bitrix24, 1C or Excel "
+                       "export: CSV or XLSX) with phones, e-mails and responsible managers")
+    c.add_argument("file")
+    c.add_argument("--source", help="amoCRM, Bitrix24, 1C, Excel or any name: start from that source's saved "
+                   "columns; a real run saves the columns it used")
+    c.add_argument("--match", default="phone,email,inn,name",
+                   help="what finds an existing card, in order (default phone,email,inn,name)")
+    c.add_argument("--on-match", choices=("update", "skip", "create"), default="update",
+                   help="a found card: add the row's data to it (default), leave it, or create a new one anyway")
+    c.add_argument("--map", action="append", metavar="FIELD=COLUMN",
+                   help="map a column by hand (repeat; phone, email and notes take several): company_name, tax_id, "
+                   "contact_name, last_name, first_name, middle_name, position, phone, email, responsible, "
+                   "department, notes")
+    c.add_argument("--dry-run", action="store_true", help="check and report every row, write nothing")
+    c.add_argument("--show", type=int, default=20, help="how many problem rows to print (default 20)")
+    c.set_defaults(func=cmd_import_clients)
 
     c = sub.add_parser("link-calls", help="link calls stored without a card to the card their "
                        "number matches and its open deal (once, after upgrading)")

@@ -103,3 +103,69 @@ def cmd_link_calls(args: argparse.Namespace, config: Config, console: Console) -
         seen, linked = link_unlinked_calls(session)
     print(f"link-calls: {seen} calls without a card, {linked} linked", file=console.out)
     return 0
+
+
+def cmd_import_clients(args: argparse.Namespace, config: Config, console: Console) -> int:
+    """``import-clients FILE``: companies and contacts with their phones, e-mails and
+    responsible managers (:mod:`pbx_daemon.crm.client_import`). The columns found on
+    stderr; on stdout the counts and the first problems. A real run writes everything in
+    one transaction, or nothing when any row is an error (exit 1). ``--source``: the
+    preset of that source's columns is the start, and a real run saves what it used."""
+    from pbx_daemon import db
+    from pbx_daemon.crm.client_import import (FIELDS, MULTI, Policy, describe_mapping, header_key,
+                                              mapping_from_names, mapping_to_names)
+    from pbx_daemon.crm.client_import_sql import import_clients, load_preset, save_preset
+    from pbx_daemon.crm.importer import ImportError_, read_table
+
+    try:
+        policy = Policy(match=tuple(k.strip() for k in args.match.split(",") if k.strip()),
+                        on_match=args.on_match)
+    except ValueError as e:
+        return console.fail(str(e))
+    try:
+        headers, rows = read_table(args.file)
+    except ImportError_ as e:
+        return console.fail(str(e), 1)
+    keys = [header_key(h) for h in headers]
+    with db.session_for(config.database.url) as session:
+        preset = load_preset(session, args.source) if args.source else None
+        mapping = mapping_from_names(headers, preset or {})
+        hand: dict[str, list[int]] = {}
+        for item in args.map or []:
+            name, sep, header = item.partition("=")
+            name = name.strip()
+            if not sep or name not in FIELDS:
+                return console.fail(f"--map {item!r}: use field=Column, fields: {', '.join(FIELDS)}")
+            if header_key(header) not in keys:
+                return console.fail(f"--map {item!r}: no column {header.strip()!r} in the file "
+                                    f"(columns: {', '.join(headers)[:300]})")
+            hand.setdefault(name, []).append(keys.index(header_key(header)))
+        for name, cols in hand.items():
+            mapping[name] = cols if name in MULTI else cols[-1:]
+        print(f"{args.file}: {len(rows)} rows; columns: {describe_mapping(headers, mapping)}"
+              + (f" (preset {args.source!r})" if preset else ""), file=console.err)
+        try:
+            result = import_clients(session, rows, mapping, policy=policy,
+                                    region=config.general.default_region,
+                                    default_area_code=config.general.default_area_code, dry_run=args.dry_run)
+        except ValueError as e:
+            return console.fail(str(e))
+        if result.applied and args.source:
+            save_preset(session, args.source, mapping_to_names(headers, mapping), None)
+            session.commit()
+    plan = result.plan
+    print(plan.summary(), file=console.out)
+    for row in plan.problems(args.show):
+        print(f"  строка {row.line}: {row.reason}", file=console.out)
+    if plan.count("error") > args.show:
+        print(f"  ... и ещё {plan.count('error') - args.show}", file=console.out)
+    if result.applied:
+        w = result.written
+        print(f"записано: компаний {w['companies_created']} новых, {w['companies_updated']} обновлено; "
+              f"контактов {w['contacts_created']} новых, {w['contacts_updated']} обновлено; "
+              f"телефонов {w['phones']}, e-mail {w['emails']}", file=console.out)
+    elif not plan.ok and not args.dry_run:
+        print("ничего не записано: исправьте ошибки в файле и запустите снова", file=console.out)
+    elif args.dry_run:
+        print("пробный запуск: ничего не записано", file=console.out)
+    return 1 if not plan.ok else 0

@@ -1023,3 +1023,24 @@ class ApiToken(Base):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class ImportPreset(Base):
+    """A column mapping saved per source of import files ("amoCRM", "Bitrix24", "1C",
+    "Excel" or any name): ``mapping`` is field -> list of header names
+    (pbx_daemon.crm.client_import); the next file from that source starts from it.
+    ``kind``: what the import makes ("clients"), so other imports can keep theirs.
+    Shown only on the import page (admin.labels.NOT_SHOWN)."""
+
+    __tablename__ = "import_presets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(20), default="clients")
+    mapping: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
+
+    __table_args__ = (UniqueConstraint("kind", "name", name="uq_import_presets_kind_name"),)
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,168 @@
+"""Client-base import in the admin (issue 18): upload an amoCRM / Bitrix24 / 1C / Excel
+export, check the guessed columns and every row's dry-run result, correct the columns,
+import. The rules are :mod:`pbx_daemon.crm.client_import`'s, as for ``pbx-crm
+import-clients``.
+
+Admins and the owner import into any department; a head only into theirs, with
+responsible managers among their department's employees (``scope_for``); other roles get
+403. The upload is read as the call-list import reads it (:class:`admin.import_view.ImportView`:
+a limited child process, the same limits, the table kept as JSON under a random token).
+The columns used by a real run are saved as the preset of the chosen source, and the next
+file from that source starts from them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+from pathlib import Path
+
+from flask import abort, current_app, flash, g, redirect, request, url_for
+from flask_admin import BaseView, expose
+from flask_babel import gettext as _
+from sqlalchemy import select
+from twisted.logger import Logger
+
+from admin.import_view import ImportView
+from admin.views import RoleGate
+from pbx_daemon.crm import models as m
+from pbx_daemon.crm.client_import import (FIELDS, MATCH_KEYS, MULTI, ON_MATCH, SOURCES, Policy,
+                                          guess_mapping, mapping_from_names, mapping_to_names)
+from pbx_daemon.crm.client_import_sql import import_clients, load_preset, save_preset, scope_for
+from pbx_daemon.crm.import_limits import LIMITS
+from pbx_daemon.crm.importer import ImportError_, read_table
+
+log = Logger(namespace="admin.client_import_view")
+PAGE = 100  # report rows shown per page
+
+
+class ClientImportView(RoleGate, BaseView):
+    roles = frozenset({"admin", "owner", "head"})
+    _dir = ImportView._dir
+    _upload = ImportView._upload
+
+    def __init__(self, db, **kwargs):
+        super().__init__(**kwargs)
+        self.db = db
+        self._readers = threading.BoundedSemaphore(LIMITS.readers)
+
+    def _scope(self):
+        try:
+            return scope_for(self.db.session, g.user)
+        except PermissionError:
+            abort(403)  # a head of no department
+
+    def _presets(self) -> list[m.ImportPreset]:
+        return self.db.session.scalars(select(m.ImportPreset).where(m.ImportPreset.kind == "clients")
+                                       .order_by(m.ImportPreset.name)).all()
+
+    @staticmethod
+    def _source(values) -> str:
+        return (values.get("source") or "").strip()[:120]
+
+    def _options(self, values, headers: list[str]) -> tuple[dict[str, list[int]], Policy]:
+        """The mapping and the policy a form (or a query string) carries; with no mapping
+        in it, the source's preset over the guess."""
+        if values.get("mapped"):
+            mapping = {}
+            for name in FIELDS:
+                cols = [int(v) for v in values.getlist(f"map_{name}")
+                        if v.isdigit() and len(v) <= 5 and int(v) < len(headers)]
+                if cols:
+                    mapping[name] = cols if name in MULTI else cols[:1]
+        else:
+            preset = load_preset(self.db.session, self._source(values)) if self._source(values) else None
+            mapping = mapping_from_names(headers, preset) if preset else guess_mapping(headers)
+        match = tuple(k for k in MATCH_KEYS if k in values.getlist("match")) if values.get("mapped") else MATCH_KEYS
+        on_match = values.get("on_match") if values.get("on_match") in ON_MATCH else "update"
+        return mapping, Policy(match=match, on_match=on_match)
+
+    @expose("/", methods=("GET", "POST"))
+    def index(self):
+        self._scope()
+        if request.method == "GET":
+            return self.render("client_import_upload.html", sources=SOURCES, presets=self._presets())
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            flash(_("Choose a CSV or XLSX file."), "error")
+            return redirect(url_for(".index"))
+        data = upload.read(LIMITS.file_bytes + 1)
+        if len(data) > LIMITS.file_bytes:
+            flash(_("The file is larger than 20 MB."), "error")
+            return redirect(url_for(".index"))
+        suffix = ".xlsx" if data[:4] == b"PK\x03\x04" else ".csv"
+        safe_name = re.sub(r"[^\w.-]+", "_", Path(upload.filename).name)[:100] or f"upload{suffix}"
+        if not self._readers.acquire(timeout=LIMITS.queue_seconds):
+            flash(_("Other files are being read; try again in a minute."), "error")
+            return redirect(url_for(".index"))
+        try:
+            headers, rows = read_table(Path(safe_name).stem + suffix, data)
+        except ImportError_ as e:
+            log.info("client import upload by {login} refused: {error}", login=g.user.login, error=str(e))
+            flash(str(e), "error")
+            return redirect(url_for(".index"))
+        finally:
+            self._readers.release()
+        token = secrets.token_urlsafe(18)
+        (self._dir() / f"{token}.{safe_name}.upload").write_text(
+            json.dumps({"headers": headers, "rows": rows}, ensure_ascii=False), encoding="utf-8")
+        source = self._source(request.form) or (request.form.get("source_other") or "").strip()[:120]
+        return redirect(url_for(".preview", token=token, source=source))
+
+    def _preview(self, token, name, headers, rows, values, result=None):
+        scope = self._scope()
+        mapping, policy = self._options(values, headers)
+        config = current_app.extensions["pbx_crm_config"].general
+        if result is None:
+            try:
+                result = import_clients(self.db.session, rows, mapping, policy=policy, scope=scope,
+                                        region=config.default_region,
+                                        default_area_code=config.default_area_code, dry_run=True)
+            except ValueError as e:
+                flash(_("Map a column to the company's or the person's name."), "error")
+                log.info("client import preview: {error}", error=str(e))
+                result = None
+        status = values.get("status") if values.get("status") in ("create", "update", "skip", "error") else ""
+        shown = [r for r in (result.plan.rows if result else []) if not status or r.status == status]
+        page = int(values.get("page")) if (values.get("page") or "").isdigit() and len(values.get("page")) < 7 else 0
+        # The status filter and the pages keep the columns being checked.
+        keep = {k: values.getlist(k) for k in values.keys()
+                if k.startswith("map_") or k in ("match", "on_match", "mapped", "source")}
+        return self.render("client_import_preview.html", token=token, name=name, headers=headers, keep=keep,
+                           sample=rows[:10], total=len(rows), mapping=mapping, fields=FIELDS, multi=MULTI,
+                           policy=policy, match_keys=MATCH_KEYS, on_match=ON_MATCH, result=result,
+                           source=self._source(values), status=status, page=page, pages=max(1, -(-len(shown) // PAGE)),
+                           shown=shown[page * PAGE:(page + 1) * PAGE], shown_total=len(shown))
+
+    @expose("/preview/<token>")
+    def preview(self, token):
+        _path, name, headers, rows = self._upload(token)
+        return self._preview(token, name, headers, rows, request.args)
+
+    @expose("/run/<token>", methods=("POST",))
+    def run(self, token):
+        scope = self._scope()
+        path, name, headers, rows = self._upload(token)
+        mapping, policy = self._options(request.form, headers)
+        config = current_app.extensions["pbx_crm_config"].general
+        try:
+            result = import_clients(self.db.session, rows, mapping, policy=policy, scope=scope,
+                                    region=config.default_region, default_area_code=config.default_area_code)
+        except ValueError:
+            flash(_("Map a column to the company's or the person's name."), "error")
+            return self._preview(token, name, headers, rows, request.form)
+        if not result.applied:
+            flash(_("Nothing was imported: %(n)s rows have errors. Correct the file or the columns.",
+                    n=result.plan.count("error")), "error")
+            return self._preview(token, name, headers, rows, request.form, result)
+        source = self._source(request.form)
+        if source:
+            save_preset(self.db.session, source, mapping_to_names(headers, mapping), g.user.id)
+            self.db.session.commit()
+        path.unlink(missing_ok=True)
+        log.info("clients imported by {login} from {file}: {summary}", login=g.user.login, file=name,
+                 summary=result.plan.summary(), written=result.written)
+        flash(f"{name}: {result.plan.summary()}", "success")
+        return self.render("client_import_done.html", name=name, result=result, source=source)
