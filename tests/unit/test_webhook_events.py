@@ -104,6 +104,24 @@ def test_done_is_sent_once_when_the_status_becomes_done_and_cancel_or_edits_send
     assert events(sessions)[2][1]["task"]["status"] == "done"
 
 
+def test_done_again_on_a_task_read_afresh_sends_nothing(sessions):
+    """An expired task (the admin's sessions expire on commit) set to done again is no change."""
+    with sessions() as s:
+        one = task(title="one", responsible_id=employee(s, "anna").id, status="done", done_at=NOW)
+        s.add(one)
+        s.commit()
+        s.expire(one)
+        one.status = "done"
+        inquiry = m.Inquiry(channel="call", phone="+79161234567", status="open", first_seen_at=NOW,
+                            last_seen_at=NOW, class_id=None)
+        s.add(inquiry)
+        s.commit()
+        s.expire(inquiry)
+        inquiry.class_id = None
+        s.commit()
+    assert kinds(sessions) == ["task.created", "task.done", "inquiry.created"]
+
+
 def test_an_inquiry_created_and_classified_any_way(sessions):
     with sessions() as s:
         classes = {c.code: c.id for c in s.scalars(select(m.InquiryClass))}
