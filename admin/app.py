@@ -38,6 +38,7 @@ from admin.views import RoleGate
 from pbx_daemon.crm import models
 from pbx_daemon.crm.funnel import on_no_card
 from pbx_daemon.crm.stats.rollup import install_dirty_marker
+from pbx_daemon.crm.webhooks import install_emitter
 from pbx_daemon.db import engine_options, install_connect_hook
 
 
@@ -94,9 +95,10 @@ def create_app(config=None, clock=None) -> Flask:
     app.jinja_env.globals["card_label"] = card_label
     app.jinja_env.globals["on_no_card"] = on_no_card  # a call row's "unknown number"
     app.jinja_env.filters["company_time"] = company_time
-    with app.app_context():  # the daemon's pragmas and the rollup's dirty marker
+    with app.app_context():  # the daemon's pragmas, the rollup's dirty marker, the webhooks' events
         install_connect_hook(db.engine)
         install_dirty_marker(db.sessionmaker)
+        install_emitter(db.sessionmaker)
 
     @app.before_request
     def load_user():

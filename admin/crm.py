@@ -19,7 +19,6 @@ from sqlalchemy.orm import selectinload
 
 from admin import labels
 from admin.access import CARD_MODELS, SEE_ALL, assignable, can_see, card_calls, scope
-from pbx_daemon.crm.webhooks import emit_task
 from admin.display import class_name, show_phone
 from admin.views import OFFICE, RoleGate
 from pbx_daemon.crm import models as m
@@ -341,7 +340,6 @@ class MyTasksView(_Page):
             abort(403)
         if task.status != "done":
             task.status, task.done_at = "done", _now()
-            emit_task(self.s, "task.done", task)
         self.s.commit()
         return redirect(request.referrer or url_for(".index"))
 

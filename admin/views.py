@@ -739,16 +739,11 @@ class TaskView(CompanyTimeTaskForm, ScopedModelView):
                  "responsible": {"validators": [DataRequired()]}}
 
     def on_model_change(self, form, model, is_created):
-        """The webhooks hear of a task created here, or marked done (same transaction)."""
+        """A task marked done here gets its time (its webhook events are the session's:
+        :func:`pbx_daemon.crm.webhooks.install_emitter`)."""
         super().on_model_change(form, model, is_created)
-        from pbx_daemon.crm.webhooks import emit_task
-
-        session = object_session(model)
-        if is_created:
-            emit_task(session, "task.created", model)
         if model.status == "done" and (is_created or sa_inspect(model).attrs.status.history.has_changes()):
             model.done_at = model.done_at or datetime.now(timezone.utc)
-            emit_task(session, "task.done", model)
 
 
 class InquiryView(ScopedModelView):

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pbx_daemon.crm import models
 from pbx_daemon.crm.stats.rollup import install_dirty_marker
+from pbx_daemon.crm.webhooks import install_emitter
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -62,9 +63,11 @@ def _sqlite_readonly(dbapi_connection, _record) -> None:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """The daemon's and the CLI's sessions: objects stay loaded after commit, and flushes
-    mark the rollup's dirty slots (:func:`~pbx_daemon.crm.stats.rollup.install_dirty_marker`)."""
+    mark the rollup's dirty slots (:func:`~pbx_daemon.crm.stats.rollup.install_dirty_marker`)
+    and write the webhooks' inquiry and task events (:func:`~pbx_daemon.crm.webhooks.install_emitter`)."""
     factory = sessionmaker(engine, expire_on_commit=False)
     install_dirty_marker(factory)
+    install_emitter(factory)
     return factory
 
 

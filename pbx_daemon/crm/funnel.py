@@ -20,7 +20,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pbx_daemon.crm import models as m
-from pbx_daemon.crm.webhooks import emit_task
 from pbx_daemon.crm.lookups import cards_by_phone
 from pbx_daemon.crm.texts import text
 
@@ -189,8 +188,7 @@ def new_task(session: Session, *, title: str, type: str, responsible_id, deadlin
                   comment=comment, created_by_id=created_by.id if created_by else None,
                   remind_at=deadline - REMIND_BEFORE if type == "call" else None, **links)
     session.add(task)
-    session.flush()
-    emit_task(session, "task.created", task)
+    session.flush()  # its task.created event too (pbx_daemon.crm.webhooks.install_emitter)
     return task
 
 

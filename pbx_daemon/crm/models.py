@@ -569,9 +569,12 @@ class Inquiry(Timestamps, Base):
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"))
     responsible_id: Mapped[int | None] = mapped_column(
         ForeignKey("employees.id", ondelete="SET NULL"), index=True)
-    class_id: Mapped[int | None] = mapped_column(ForeignKey("inquiry_classes.id", ondelete="SET NULL"))
+    # active_history: the webhooks' "classified" compares with the old value even when
+    # the row was expired (pbx_daemon.crm.webhooks.flushed_events); the same for a task's status.
+    class_id: Mapped[int | None] = mapped_column(ForeignKey("inquiry_classes.id", ondelete="SET NULL"),
+                                                 active_history=True)
     subclass_id: Mapped[int | None] = mapped_column(
-        ForeignKey("inquiry_subclasses.id", ondelete="SET NULL"))
+        ForeignKey("inquiry_subclasses.id", ondelete="SET NULL"), active_history=True)
     status: Mapped[str] = mapped_column(String(20), default="open")
     utm_source: Mapped[str | None] = mapped_column(String(200))
     utm_medium: Mapped[str | None] = mapped_column(String(200))
@@ -704,7 +707,7 @@ class Task(Timestamps, Base):
     responsible_id: Mapped[int] = mapped_column(ForeignKey("employees.id"), index=True)
     deadline: Mapped[datetime] = mapped_column(index=True)
     comment: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="open")
+    status: Mapped[str] = mapped_column(String(20), default="open", active_history=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("employees.id", ondelete="SET NULL"))
     done_at: Mapped[datetime | None]
     remind_at: Mapped[datetime | None]

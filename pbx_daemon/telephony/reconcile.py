@@ -35,6 +35,14 @@ what the phone dialled: up to 6 digits an internal call to that extension, else 
 outbound call (normalised with the same rules as click-to-call, linked to the number's
 card). The other channel of the call is the far side: its ``ANSWER`` is the answer, its
 ``HANGUP`` cause the outcome when nobody answered.
+
+Webhooks: a call stored or completed here sends the ``call.*`` events the daemon did not,
+in the same transaction and in the order they happened, each marked ``"reconciled": true``
+and carrying the call as stored (already ended): a new row ``call.started``, then
+``call.answered`` if answered, the rules' ``inquiry.*``/``task.*``, ``call.ended`` and
+``call.recording_ready`` if a recording was found; a row the daemon began (it sent
+``call.started``, and ``call.answered`` if it saw the answer) only the rest. A stored, final
+row is never touched again, so no event goes twice.
 """
 
 from __future__ import annotations
@@ -56,6 +64,7 @@ from pbx_daemon.crm.inquiries.apply import (apply_answered, apply_missed, apply_
                                             missed_call_facts)
 from pbx_daemon.crm.inquiries.rules import LateCallback, decide_late_callbacks
 from pbx_daemon.crm.recordings import RecordingNameError, attach_recording
+from pbx_daemon.crm.webhooks import emit_call
 from pbx_daemon.telephony import names
 from pbx_daemon.telephony.cel_tail import CelTail, Position
 
@@ -259,11 +268,13 @@ def store_calls(session: Session, complete: list[CelCall], opts: Options) -> _Ba
                 continue
             session.add(call)
             session.flush()
+            _emit(session, call, started=True, answered=call.answered_at is not None)
             if call.answered_at is not None:
                 _attach(session, call, opts)
                 if call.direction == "outbound":
                     apply_answered(session, call, call.answered_at)
                 answered += 1
+            _emit_end(session, call)
             stored += 1
             continue
         if row is not None and row.direction != "inbound":
@@ -284,6 +295,22 @@ def store_calls(session: Session, complete: list[CelCall], opts: Options) -> _Ba
     out.summary = Summary(seen=len(complete), stored=stored, missed=missed, answered=answered,
                           completed=completed, old=old)
     return out
+
+
+def _emit(session: Session, call: m.Call, *, started: bool, answered: bool) -> None:
+    """The webhooks' events of a call from its start to its answer (see the module's docstring)."""
+    if started:
+        emit_call(session, "call.started", call, reconciled=True)
+    if answered:
+        emit_call(session, "call.answered", call, reconciled=True)
+
+
+def _emit_end(session: Session, call: m.Call) -> None:
+    # attach_recording adds the row by call_id: the relationship loaded before is stale.
+    session.expire(call, ["recording"])
+    emit_call(session, "call.ended", call, reconciled=True)
+    if call.recording is not None:
+        emit_call(session, "call.recording_ready", call, reconciled=True)
 
 
 def _attach(session: Session, call: m.Call, opts: Options) -> None:
@@ -313,6 +340,8 @@ def _inbound(session: Session, cel: CelCall, call: m.Call | None, endpoints: dic
         caller_raw = call.caller_raw or call.caller or ""
         dialled, started = call.dialled_number or "", call.started_at
     facts = lookup_caller(session, caller_raw, dialled, started, opts.region)
+    new = call is None
+    answered_before = not new and call.answered_at is not None
     if call is None:
         call = m.Call(linkedid=cel.linkedid, direction="inbound", caller=facts.number,
                       caller_raw=caller_raw[:80], dialled_number=_e164_or_none(dialled),
@@ -367,6 +396,8 @@ def _inbound(session: Session, cel: CelCall, call: m.Call | None, endpoints: dic
                 leg.outcome = "no_answer"
     session.add(call)
     session.flush()
+    _emit(session, call, started=new,
+          answered=call.answered_at is not None and not answered_before)
     late = None
     if call.answered_at is not None:
         _attach(session, call, opts)
@@ -378,6 +409,7 @@ def _inbound(session: Session, cel: CelCall, call: m.Call | None, endpoints: dic
             opts.callback_deadline_minutes, opts.now, opts.tz)
     elif call.outcome == "answered":
         apply_answered(session, call, call.answered_at)
+    _emit_end(session, call)
     return call, late
 
 
@@ -385,6 +417,7 @@ def _complete_placed(session: Session, call: m.Call, cel: CelCall, opts: Options
     """A click-to-call or desk-phone call the daemon placed and never saw end: its legs
     (step 1 the employee's own phone, step 2 the far side) from CEL, then the outcome."""
     legs = {leg.channel_id: leg for leg in call.legs}
+    answered_before = call.answered_at is not None
     far_hangup: dict | None = None
     for event in cel.events:
         leg = legs.get(event.get("uniqueid", ""))
@@ -420,10 +453,12 @@ def _complete_placed(session: Session, call: m.Call, cel: CelCall, opts: Options
             if leg.outcome == "ringing":
                 leg.outcome = "no_answer"
     session.flush()
+    _emit(session, call, started=False, answered=call.answered_at is not None and not answered_before)
     if call.answered_at is not None:
         _attach(session, call, opts)
         if call.direction == "outbound" and call.call_list_entry_id is None:
             apply_answered(session, call, call.answered_at)
+    _emit_end(session, call)
 
 
 def close_abandoned(session: Session, before: datetime, keep: Iterable[str]) -> list[str]:
@@ -440,6 +475,7 @@ def close_abandoned(session: Session, before: datetime, keep: Iterable[str]) -> 
         for leg in call.legs:
             if leg.outcome == "ringing":
                 leg.outcome = "failed"
+        emit_call(session, "call.ended", call, reconciled=True)
         closed.append(call.linkedid)
     session.flush()
     return closed

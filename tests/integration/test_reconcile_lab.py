@@ -85,8 +85,19 @@ def test_calls_during_downtime_are_stored_once_with_inquiries_and_recording(lab:
             m.Inquiry.phone.in_(missed_numbers))).all()
         assert sorted(i.phone for i in inquiries) == missed_numbers
         assert all(i.missed_count == 1 for i in inquiries)
+        # The webhooks' outbox has each call's events once, in order, marked reconciled.
+        events = {}
+        for e in s.scalars(select(m.WebhookEvent).where(m.WebhookEvent.kind.startswith("call."))
+                           .order_by(m.WebhookEvent.id)):
+            assert e.payload["reconciled"] is True
+            events.setdefault(e.payload["call"]["call_id"], []).append(e.kind)
+        assert events[answered.linkedid] == ["call.started", "call.answered", "call.ended",
+                                             "call.recording_ready"]
+        for caller in missed_numbers:
+            assert events[by_caller[caller].linkedid] == ["call.started", "call.ended"]
         before = s.scalar(select(func.count()).select_from(m.Call))
         tasks_before = s.scalar(select(func.count()).select_from(m.Task))
+        events_before = s.scalar(select(func.count()).select_from(m.WebhookEvent))
 
     # A second reconcile (the ops command) changes nothing.
     config = tmp_path / "pbx-crm.toml"
@@ -97,6 +108,7 @@ def test_calls_during_downtime_are_stored_once_with_inquiries_and_recording(lab:
     with sessions() as s:
         assert s.scalar(select(func.count()).select_from(m.Call)) == before
         assert s.scalar(select(func.count()).select_from(m.Task)) == tasks_before
+        assert s.scalar(select(func.count()).select_from(m.WebhookEvent)) == events_before
     engine.dispose()
 
 

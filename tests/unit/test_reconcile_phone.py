@@ -100,3 +100,33 @@ def test_a_call_the_daemon_stored_is_left_alone(session, tmp_path):
     session.commit()
     assert reconcile(session, phone_call_cel("89161234567", "PJSIP/pbxcrm-trunk-1"),
                      recordings_dir=tmp_path).stored == 0
+
+
+def call_events(session):
+    return [(e.kind, e.payload.get("reconciled")) for e in session.scalars(
+        select(m.WebhookEvent).where(m.WebhookEvent.kind.startswith("call.")).order_by(m.WebhookEvent.id))]
+
+
+@pytest.mark.parametrize("answered,kinds", [
+    (True, ["call.started", "call.answered", "call.ended"]), (False, ["call.started", "call.ended"])])
+def test_a_desk_call_from_cel_sends_its_webhook_events_once(session, tmp_path, answered, kinds):
+    cel = phone_call_cel("89161234567", "PJSIP/pbxcrm-trunk-00000002", answered=answered)
+    reconcile(session, cel, recordings_dir=tmp_path)
+    reconcile(session, cel, recordings_dir=tmp_path)
+    assert call_events(session) == [(kind, True) for kind in kinds]
+
+
+def test_a_placed_call_left_in_progress_gets_answered_and_ended_only(session, tmp_path):
+    """The daemon sent call.started for it; reconciliation sends the rest."""
+    started = datetime.fromtimestamp(T, timezone.utc)
+    session.add(m.Call(linkedid="1700.1", direction="outbound", outcome="in_progress", started_at=started,
+                       callee="+79161234567",
+                       legs=[m.CallLeg(endpoint="PJSIP/101", step=1, channel_id="1700.1", ringing_at=started,
+                                       outcome="ringing"),
+                             m.CallLeg(endpoint="PJSIP/pbxcrm-trunk", step=2, channel_id="1700.1x",
+                                       ringing_at=started, outcome="ringing")]))
+    session.commit()
+    cel = phone_call_cel("89161234567", "PJSIP/pbxcrm-trunk-00000002")
+    assert reconcile(session, cel, recordings_dir=tmp_path).completed == 1
+    reconcile(session, cel, recordings_dir=tmp_path)
+    assert call_events(session) == [("call.answered", True), ("call.ended", True)]

@@ -24,7 +24,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pbx_daemon.crm import models as m
-from pbx_daemon.crm.webhooks import emit_inquiry
 from pbx_daemon.crm.funnel import new_contact
 from pbx_daemon.crm.lookups import find_by_phone
 from pbx_daemon.crm.phones import InvalidPhoneNumber, normalize
@@ -104,7 +103,6 @@ def classify_inquiry(session: Session, inquiry: m.Inquiry, class_code, *, by: m.
         inquiry.status = "open"
         inquiry.closed_at = None
     session.flush()
-    emit_inquiry(session, "inquiry.classified", inquiry)
     return Classified(**result)
 
 
@@ -200,7 +198,6 @@ def create_web_inquiry(session: Session, data: dict, *, now: datetime, region: s
         **{f: (data.get(f) or "").strip()[:200] or None for f in UTM_FIELDS})
     session.add(inquiry)
     session.flush()
-    emit_inquiry(session, "inquiry.created", inquiry)
     return inquiry
 
 

@@ -26,7 +26,6 @@ from pbx_daemon.crm.inquiries.rules import (
     decide_missed,
 )
 from pbx_daemon.crm.lookups import find_by_phone
-from pbx_daemon.crm.webhooks import emit_inquiry, emit_task
 
 # The cards that make a number known: an open inquiry is not one (it is what gets merged).
 KNOWN_CARDS = ("company", "contact", "lead")
@@ -101,16 +100,13 @@ def apply_summary_tasks(session: Session, tasks: Iterable[SummaryTask],
     for summary in tasks:
         task = session.get(m.Task, task_ids[summary.responsible_id]) \
             if summary.responsible_id in task_ids else None
-        created = task is None
-        if created:
+        if task is None:
             task = m.Task(type="call", responsible_id=summary.responsible_id)
             session.add(task)
         task.title, task.comment = summary.title[:300], summary.comment
         task.deadline = task.remind_at = summary.deadline
         session.flush()
         task_ids[summary.responsible_id] = task.id
-        if created:
-            emit_task(session, "task.created", task)
 
 
 def _apply(session: Session, call: m.Call, existing: m.Inquiry | None, decision) -> None:
@@ -122,9 +118,9 @@ def _apply(session: Session, call: m.Call, existing: m.Inquiry | None, decision)
         call.inquiry_id = existing.id
         if decision.task is not None:
             task = decision.task
-            _add_task(session, m.Task(title=task.title, type="call", responsible_id=task.responsible_id,
-                                      deadline=task.deadline, comment=task.comment,
-                                      inquiry_id=existing.id, remind_at=task.deadline))
+            session.add(m.Task(title=task.title, type="call", responsible_id=task.responsible_id,
+                               deadline=task.deadline, comment=task.comment,
+                               inquiry_id=existing.id, remind_at=task.deadline))
     elif isinstance(decision, CreateInquiry):
         unclear = session.scalar(select(m.InquiryClass.id).where(m.InquiryClass.code == "unclear"))
         inquiry = m.Inquiry(
@@ -136,17 +132,11 @@ def _apply(session: Session, call: m.Call, existing: m.Inquiry | None, decision)
         session.add(inquiry)
         session.flush()
         call.inquiry_id = inquiry.id
-        emit_inquiry(session, "inquiry.created", inquiry)
         if decision.task_deadline is not None:
-            _add_task(session, m.Task(title=decision.task_title, type="call",
-                                      responsible_id=decision.responsible_id,
-                                      deadline=decision.task_deadline, comment=decision.task_comment,
-                                      inquiry_id=inquiry.id, remind_at=decision.task_deadline))
-
-
-def _add_task(session: Session, task: m.Task) -> None:
-    session.add(task)
-    emit_task(session, "task.created", task)
+            session.add(m.Task(title=decision.task_title, type="call",
+                               responsible_id=decision.responsible_id,
+                               deadline=decision.task_deadline, comment=decision.task_comment,
+                               inquiry_id=inquiry.id, remind_at=decision.task_deadline))
 
 
 def answered_call_facts(session: Session, call: m.Call, at: datetime) -> AnsweredCall:
@@ -198,7 +188,6 @@ def apply_answered(session: Session, call: m.Call, at: datetime) -> None:
             m.Task.inquiry_id.in_(of_number), m.Task.type == "call", m.Task.status == "open")):
         task.status = "done"
         task.done_at = at
-        emit_task(session, "task.done", task)
     for missed in session.scalars(select(m.Call).where(
             m.Call.caller == phone, m.Call.outcome.in_(("missed",) + m.AFTER_HOURS_OUTCOMES),
             m.Call.recovered_at.is_(None),

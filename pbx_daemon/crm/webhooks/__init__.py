@@ -2,8 +2,10 @@
 
 * :func:`emit` writes an event into ``webhook_events`` (the outbox) in the session of the
   change that causes it: the event is committed with the change or rolled back with it.
-  Called by the call store (``call.*``), the inquiry rules and actions (``inquiry.*``), and
-  wherever a task is created or done (``task.*``).
+  The call store and reconciliation call it (``call.*``).
+* ``inquiry.*`` and ``task.*`` need no call: :func:`install_emitter` (on every session
+  factory, like the rollup's dirty marker) writes them from what each flush inserted or
+  changed, so no path that creates a task or an inquiry can forget its event.
 * :mod:`.delivery` decides (pure) what to send next and when to retry;
   :mod:`.store` fans events out to the matching webhooks and records attempts (SQL);
   :mod:`pbx_daemon.telephony.outputs.webhooks` is the daemon's service that POSTs them (Twisted, treq).
@@ -14,7 +16,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import event, insert, inspect
+from sqlalchemy.orm import Session, sessionmaker
 
 from pbx_daemon.crm import models as m
 
@@ -70,7 +73,7 @@ def call_payload(session: Session, call: m.Call) -> dict[str, Any]:
 
 
 def inquiry_payload(session: Session, inquiry: m.Inquiry) -> dict[str, Any]:
-    session.flush()
+    """An inquiry as the ``inquiry.*`` events carry it (``inquiry`` flushed: it has its id)."""
     klass = session.get(m.InquiryClass, inquiry.class_id) if inquiry.class_id else None
     return {"inquiry": {
         "id": inquiry.id, "channel": inquiry.channel, "phone": inquiry.phone,
@@ -82,7 +85,7 @@ def inquiry_payload(session: Session, inquiry: m.Inquiry) -> dict[str, Any]:
 
 
 def task_payload(session: Session, task: m.Task) -> dict[str, Any]:
-    session.flush()
+    """A task as the ``task.*`` events carry it (``task`` flushed: it has its id)."""
     return {
         "task": {
             "id": task.id, "title": task.title, "type": task.type, "status": task.status,
@@ -93,13 +96,85 @@ def task_payload(session: Session, task: m.Task) -> dict[str, Any]:
     }
 
 
-def emit_call(session: Session, kind: str, call: m.Call) -> None:
-    emit(session, kind, call_payload(session, call))
+def emit_call(session: Session, kind: str, call: m.Call, *, reconciled: bool = False) -> None:
+    """A ``call.*`` event; ``reconciled``: the call was stored later from CEL (the payload
+    says ``"reconciled": true``)."""
+    payload = call_payload(session, call)
+    if reconciled:
+        payload["reconciled"] = True
+    emit(session, kind, payload)
 
 
-def emit_inquiry(session: Session, kind: str, inquiry: m.Inquiry) -> None:
-    emit(session, kind, inquiry_payload(session, inquiry))
+# ---- inquiry.* and task.*, from every flush ------------------------------------------------
+# The order of the events one flush makes: an inquiry before its tasks, a task created
+# before it is done; then by id (the order the rows were inserted).
+_RANK = {"inquiry.created": 0, "inquiry.classified": 1, "task.created": 2, "task.done": 3}
+_NOTED = "pbx_crm.webhook_events"
 
 
-def emit_task(session: Session, kind: str, task: m.Task) -> None:
-    emit(session, kind, task_payload(session, task))
+def install_emitter(session_factory: sessionmaker) -> None:
+    """Make every session of ``session_factory`` write the ``inquiry.*`` and ``task.*``
+    events of what it flushes, in the same transaction (see :func:`flushed_events`).
+
+    The daemon and the CLI get it from :func:`pbx_daemon.db.make_session_factory`, the admin
+    in ``create_app``; a ``Session`` made without one of those factories writes none.
+    """
+    event.listen(session_factory, "after_flush", _note_events)
+    event.listen(session_factory, "after_flush_postexec", _write_events)
+
+
+def _changed(obj, attr: str) -> bool:
+    history = getattr(inspect(obj).attrs, attr).history
+    return bool(history.added) and list(history.added) != list(history.deleted)
+
+
+def flushed_events(new, dirty) -> list[tuple[str, Any]]:
+    """The events of one flush, from its ``new`` and ``dirty`` objects (attribute history
+    still unflushed), in order:
+
+    ====================================================  ==========================
+    flushed                                               events
+    ====================================================  ==========================
+    a new Inquiry (any channel, any path)                 ``inquiry.created``
+    an Inquiry whose class or subclass changed            ``inquiry.classified``
+    a new Task                                            ``task.created``
+    a new Task already done (the admin's form)            ``task.created``, ``task.done``
+    a Task whose status became ``done``                   ``task.done``
+    a Task cancelled, reassigned, edited; a new Call      nothing (calls emit their own)
+    ====================================================  ==========================
+    """
+    found: list[tuple[str, Any]] = []
+    for obj in new:
+        if isinstance(obj, m.Inquiry):
+            found.append(("inquiry.created", obj))
+        elif isinstance(obj, m.Task):
+            found.append(("task.created", obj))
+            if obj.status == "done":
+                found.append(("task.done", obj))
+    for obj in dirty:
+        if isinstance(obj, m.Inquiry) and (_changed(obj, "class_id")
+                                           or _changed(obj, "subclass_id")):
+            found.append(("inquiry.classified", obj))
+        elif isinstance(obj, m.Task) and obj.status == "done" and _changed(obj, "status"):
+            found.append(("task.done", obj))
+    return sorted(found, key=lambda pair: (_RANK[pair[0]], pair[1].id))
+
+
+def _note_events(session: Session, context) -> None:
+    # Here the history is still that of the flush; the rows have their ids.
+    noted = flushed_events(list(session.new), list(session.dirty))
+    if noted:
+        context.attributes.setdefault(_NOTED, []).extend(noted)
+
+
+def _write_events(session: Session, context) -> None:
+    # Here the new rows are in the identity map, so the payloads may look up their cards.
+    # The ORM does not take new objects during a flush: the events go in with a plain
+    # INSERT on the flush's connection (the same transaction).
+    noted = context.attributes.pop(_NOTED, None)
+    if not noted:
+        return
+    rows = [{"kind": kind, "fanned_out": False,
+             "payload": task_payload(session, obj) if isinstance(obj, m.Task)
+             else inquiry_payload(session, obj)} for kind, obj in noted]
+    session.connection().execute(insert(m.WebhookEvent), rows)
