@@ -438,11 +438,9 @@ def find_responsible(text: str, people: People, scope: Scope) -> tuple[Person | 
     return person, ""
 
 
-_NONE: frozenset = frozenset()
-
-
 class _Index:
-    """The known cards plus those the file creates or changes, for matching later rows."""
+    """The known cards plus those the file creates or changes, for matching later rows:
+    per (kind, what) one dict, value -> the card keys holding it."""
 
     def __init__(self, known: Known):
         self.known = known
@@ -451,18 +449,16 @@ class _Index:
             self.cards[("company", cid)] = card
         for cid, card in known.contacts.items():
             self.cards[("contact", cid)] = card
-        self.extra: defaultdict[tuple[str, str, str], set[tuple[str, int]]] = defaultdict(set)
         self.name_keys: dict[str, str] = {}
-        self.stored = {(kind, by): getattr(known, f"{kind}_by_{by}") for kind, by in (
-            ("company", "phone"), ("contact", "phone"), ("company", "email"), ("contact", "email"),
-            ("company", "tax_id"), ("company", "name"), ("contact", "name"))}
+        self.by: dict[tuple[str, str], dict[str, list[tuple[str, int]]]] = {}
+        for kind, by in (("company", "phone"), ("contact", "phone"), ("company", "email"),
+                         ("contact", "email"), ("company", "tax_id"), ("company", "name"),
+                         ("contact", "name")):
+            self.by[(kind, by)] = {value: [(kind, i) for i in ids]
+                                   for value, ids in getattr(known, f"{kind}_by_{by}").items()}
 
-    def lookup(self, kind: str, by: str, value: str) -> set[tuple[str, int]]:
-        stored = self.stored[(kind, by)].get(value)
-        extra = self.extra.get((kind, by, value))
-        if not stored:
-            return set(extra) if extra else _NONE
-        return {(kind, i) for i in stored} | (extra or _NONE)
+    def lookup(self, kind: str, by: str, value: str) -> list[tuple[str, int]]:
+        return self.by[(kind, by)].get(value) or []
 
     def name_key(self, name: str) -> str:
         key = self.name_keys.get(name)
@@ -470,17 +466,28 @@ class _Index:
             key = self.name_keys[name] = normalize_name(name) or ""
         return key
 
+    def _put(self, by: dict, value: str, key: tuple[str, int]) -> None:
+        keys = by.get(value)
+        if keys is None:
+            by[value] = [key]
+        elif key not in keys:
+            keys.append(key)
+
     def add(self, card: Card) -> None:
         self.cards[card.key] = card
-        kind, extra = card.key[0], self.extra
-        for phone, _ext in card.phones:
-            extra[(kind, "phone", phone)].add(card.key)
-        for email in card.emails:
-            extra[(kind, "email", email)].add(card.key)
-        if card.tax_id:
-            extra[(kind, "tax_id", card.tax_id)].add(card.key)
+        kind, key, put = card.key[0], card.key, self._put
+        if card.phones:
+            by = self.by[(kind, "phone")]
+            for phone, _ext in card.phones:
+                put(by, phone, key)
+        if card.emails:
+            by = self.by[(kind, "email")]
+            for email in card.emails:
+                put(by, email, key)
+        if card.tax_id and kind == "company":  # a contact has no INN
+            put(self.by[(kind, "tax_id")], card.tax_id, key)
         if card.name:
-            extra[(kind, "name", self.name_key(card.name))].add(card.key)
+            put(self.by[(kind, "name")], self.name_key(card.name), key)
 
 
 def _match(index: _Index, kind: str, row: ClientRow, policy: Policy,
@@ -488,23 +495,27 @@ def _match(index: _Index, kind: str, row: ClientRow, policy: Policy,
     """The cards of ``kind`` the row's values find, and by what (the first key that finds
     any, in the order phone, e-mail, INN, name)."""
     for key in policy.match:
-        found: set[tuple[str, int]] | frozenset = _NONE
+        found: list[tuple[str, int]] = []
         if key == "phone":
-            for phone, _ext in row.phones:
-                found = found | index.lookup(kind, "phone", phone)
+            if row.phones:
+                by = index.by[(kind, "phone")]
+                for phone, _ext in row.phones:
+                    found += by.get(phone, ())
         elif key == "email":
-            for email in row.emails:
-                found = found | index.lookup(kind, "email", email)
+            if row.emails:
+                by = index.by[(kind, "email")]
+                for email in row.emails:
+                    found += by.get(email, ())
         elif key == "inn" and kind == "company" and row.tax_id:
             found = index.lookup(kind, "tax_id", row.tax_id)
         elif key == "name":
             name = row.company_name if kind == "company" else row.contact_name
             if name:
                 found = index.lookup(kind, "name", index.name_key(name))
-                if kind == "contact":  # a person's name alone is too common: same company only
-                    found = {k for k in found if company_key and index.cards[k].company_key == company_key}
+                if kind == "contact" and found:  # a person's name alone is too common: same company only
+                    found = [k for k in found if company_key and index.cards[k].company_key == company_key]
         if found:
-            return found, _MATCHED_BY[key]
+            return set(found), _MATCHED_BY[key]
     return set(), ""
 
 
