@@ -185,10 +185,13 @@ class PhoneReader:
 
     def __call__(self, raw: str) -> tuple[str, str]:
         base, ext = raw, ""
-        marker = _EXT.search(raw)
-        if marker and marker.start() > 0:  # as normalize reads "…, доб. 12"
-            base, ext = raw[:marker.start()].strip(), marker.group("ext")
-        if self.region.upper() == "RU" and _PLAIN_RU.match(base):
+        plain = _PLAIN_RU.match(raw)  # then no extension: that takes a letter or '#'
+        if not plain:
+            marker = _EXT.search(raw)
+            if marker and marker.start() > 0:  # as normalize reads "…, доб. 12"
+                base, ext = raw[:marker.start()].strip(), marker.group("ext")
+                plain = _PLAIN_RU.match(base)
+        if plain and self.region.upper() == "RU":
             digits = _NOT_DIGIT.sub("", base)
             if len(digits) == 11:
                 e164 = "+7" + digits[1:]
@@ -203,10 +206,22 @@ class PhoneReader:
 
 
 def _cell(row: list[str], cols: list[int] | None) -> list[str]:
+    """The non-empty values of ``cols`` in ``row``, stripped."""
     if not cols:
         return []
     n = len(row)
-    return [v for v in (str(row[i]).strip() for i in cols if i < n) if v]
+    values = []
+    for i in cols:
+        if i < n:
+            value = str(row[i]).strip()
+            if value:
+                values.append(value)
+    return values
+
+
+def _one(row: list[str], cols: list[int] | None, limit: int) -> str:
+    """A single field: its columns' values joined by a space, cut at ``limit``."""
+    return " ".join(_cell(row, cols))[:limit] if cols else ""
 
 
 def parse_tax_id(raw: str) -> str:
@@ -225,12 +240,13 @@ def parse_row(line: int, row: list[str], mapping: dict[str, list[int]], *, regio
     are kept once. ``phone``: one :class:`PhoneReader` for all the file's rows."""
     errors: list[str] = []
     phone = phone or PhoneReader(region, default_area_code)
-    one = lambda name, limit: " ".join(_cell(row, mapping.get(name)))[:limit]  # noqa: E731
-    contact = one("contact_name", 200)
+    cols = mapping.get
+    contact = _one(row, cols("contact_name"), 200)
     if not contact:
-        contact = " ".join(p for p in (one("last_name", 80), one("first_name", 80), one("middle_name", 80)) if p)
+        contact = " ".join(p for p in (_one(row, cols("last_name"), 80), _one(row, cols("first_name"), 80),
+                                       _one(row, cols("middle_name"), 80)) if p)
     phones: list[tuple[str, str]] = []
-    for cell in _cell(row, mapping.get("phone")):
+    for cell in _cell(row, cols("phone")):
         for part in _SPLIT_PHONES.split(cell):
             if not part.strip():
                 continue
@@ -242,7 +258,7 @@ def parse_row(line: int, row: list[str], mapping: dict[str, list[int]], *, regio
             if number not in phones:
                 phones.append(number)
     emails: list[str] = []
-    for cell in _cell(row, mapping.get("email")):
+    for cell in _cell(row, cols("email")):
         for part in _SPLIT_EMAILS.split(cell):
             address = part.strip().strip("<>").lower()
             if not address:
@@ -251,18 +267,18 @@ def parse_row(line: int, row: list[str], mapping: dict[str, list[int]], *, regio
                 errors.append(f"неверный e-mail «{part[:60]}»")
             elif address not in emails:
                 emails.append(address)
-    tax_id = one("tax_id", 40)
+    tax_id = _one(row, cols("tax_id"), 40)
     if tax_id:
         try:
             tax_id = parse_tax_id(tax_id)
         except ValueError as e:
             errors.append(str(e))
             tax_id = ""
-    return ClientRow(line=line, company_name=one("company_name", 300), tax_id=tax_id,
-                     contact_name=contact, position=one("position", 200), phones=tuple(phones),
-                     emails=tuple(emails), responsible=one("responsible", 200),
-                     department=one("department", 120),
-                     notes="\n".join(_cell(row, mapping.get("notes")))[:4000], errors=tuple(errors))
+    return ClientRow(line=line, company_name=_one(row, cols("company_name"), 300), tax_id=tax_id,
+                     contact_name=contact, position=_one(row, cols("position"), 200), phones=tuple(phones),
+                     emails=tuple(emails), responsible=_one(row, cols("responsible"), 200),
+                     department=_one(row, cols("department"), 120),
+                     notes="\n".join(_cell(row, cols("notes")))[:4000], errors=tuple(errors))
 
 
 # ---- what the database holds ------------------------------------------------------------

@@ -11,10 +11,8 @@ new cards' ids allocated beforehand, so 100,000 rows cost a few hundred statemen
 
 from __future__ import annotations
 
-import gc
 import io
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -22,6 +20,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from pbx_daemon.crm import models as m
+from pbx_daemon.crm.bulk import collector_paused
 from pbx_daemon.crm.importer import _copy_value
 from pbx_daemon.crm.client_import import (
     Card,
@@ -289,7 +288,7 @@ def import_clients(session: Session, rows: list[list[str]], mapping: dict[str, l
     or nothing at all when any row is an error (the report says which)."""
     if not any(f in mapping for f in ("company_name", "contact_name", "last_name", "first_name")):
         raise ValueError("no column for the company's or the person's name: map one")
-    with _collector_paused():
+    with collector_paused():
         reader = PhoneReader(region, default_area_code)
         parsed = [parse_row(n, row, mapping, phone=reader) for n, row in enumerate(rows, start=2)]
         plan = decide_rows(parsed, fetch_known(session, parsed), policy, scope)
@@ -304,23 +303,6 @@ def import_clients(session: Session, rows: list[list[str]], mapping: dict[str, l
             raise
     result.applied = True
     return result
-
-
-@contextmanager
-def _collector_paused():
-    """Python's cyclic garbage collector off for the run: the run allocates millions of
-    objects that live until it ends (rows, cards, the plan), and the collector kept
-    walking them all -- a third of a 100,000-row run's time (``bench/client_import.py``).
-    Reference counting still frees what the run drops; the collector is back on after
-    (unless something else had turned it off)."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def load_preset(session: Session, name: str) -> dict[str, list[str]] | None:
