@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.bulk import collector_paused
-from pbx_daemon.crm.importer import _copy_value
+from pbx_daemon.crm.importer import _COPY_SPECIAL, _copy_value
 from pbx_daemon.crm.client_import import (
     Card,
     ClientRow,
@@ -170,16 +170,38 @@ def _insert_plain(session: Session, table: str, columns: tuple[str, ...], rows: 
 
 
 class _CopyStream:
-    """COPY's text format of ``rows``, made as it is read (``read(size)``: at least
-    ``size`` characters, or the rest)."""
+    """COPY's text format of ``rows`` (as :func:`_copy_value` writes each value), made as
+    it is read: ``read(size)`` gives at least ``size`` characters, or the rest. Strings
+    and ints are written here; other values once per distinct value (the timestamps)."""
 
     def __init__(self, rows: list[tuple]):
         self.rows = iter(rows)
+        self.done: dict[tuple, str] = {}
+
+    def _value(self, value) -> str:
+        try:
+            key = (value.__class__, value)
+            text = self.done.get(key)
+            if text is None:
+                text = self.done[key] = _copy_value(value)
+            return text
+        except TypeError:  # unhashable (a dict: JSON)
+            return _copy_value(value)
 
     def read(self, size: int = -1) -> str:
-        lines, length = [], 0
+        lines, length, special = [], 0, _COPY_SPECIAL.search
         for r in self.rows:
-            line = "\t".join([_copy_value(v) for v in r]) + "\n"
+            parts = []
+            for v in r:
+                if v is None:
+                    parts.append("\\N")
+                elif v.__class__ is str:
+                    parts.append(_copy_value(v) if special(v) else v)
+                elif v.__class__ is int:
+                    parts.append(str(v))
+                else:
+                    parts.append(self._value(v))
+            line = "\t".join(parts) + "\n"
             lines.append(line)
             length += len(line)
             if 0 <= size <= length:

@@ -184,8 +184,8 @@ def test_bound_values_are_processed_per_column_and_value_type():
 
 @pytest.mark.parametrize("size", [1, 7, 100, 1 << 16, -1])
 def test_the_streamed_copy_text_is_the_text_built_whole(size):
-    rows = [(1, "a\tb", None, datetime(2026, 1, 1, tzinfo=timezone.utc)), (2, "c\\d\ne\rf", "", 0),
-            (3, "ООО «Ромашка»", None, None)] * 50
+    rows = [(1, "a\tb", None, datetime(2026, 1, 1, tzinfo=timezone.utc), True),
+            (2, "c\\d\ne\rf", "", 0, {"a": "b\tc"}), (3, "ООО «Ромашка»", None, None, 1.5)] * 50
     whole = "".join("\t".join(_copy_value(v) for v in r) + "\n" for r in rows)
     stream, parts = _CopyStream(rows), []
     while part := stream.read(size):
