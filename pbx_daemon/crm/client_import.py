@@ -137,7 +137,7 @@ def describe_mapping(headers: list[str], mapping: dict[str, list[int]]) -> str:
 
 
 # ---- one row ----------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClientRow:
     """One row of the file, read. ``line``: in the file, the header is line 1."""
 
@@ -282,7 +282,7 @@ def parse_row(line: int, row: list[str], mapping: dict[str, list[int]], *, regio
 
 
 # ---- what the database holds ------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Person:
     """An employee a row may name as responsible."""
 
@@ -294,7 +294,7 @@ class Person:
     active: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Card:
     """An existing company or contact, as matching needs it. ``key``: ``("company", 12)``
     for a stored card, ``("company", -3)`` for one the file creates (its plan index)."""
@@ -310,7 +310,7 @@ class Card:
     notes: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Known:
     """What was fetched for the file's values: cards by phone, e-mail, INN and name key,
     the employees and the departments (by name key)."""
@@ -328,7 +328,7 @@ class Known:
     departments: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Policy:
     """The run's choices: which values find an existing card, and what a found card gets."""
 
@@ -343,7 +343,7 @@ class Policy:
             raise ValueError(f"unknown match keys: {', '.join(sorted(unknown))} (known: {', '.join(MATCH_KEYS)})")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Scope:
     """Whose cards the importer may touch. ``None`` ids: anyone's (admin, owner). A head:
     the employees of their department (and themselves), and ``department_id`` is where
@@ -361,7 +361,7 @@ class Scope:
 
 
 # ---- the decision -----------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CardPlan:
     """What to write for one card: ``key`` names a stored card (id > 0) or a new one
     (negative: its place in the plan). Fields set: the values to store (None: leave)."""
@@ -379,7 +379,7 @@ class CardPlan:
     emails: tuple[str, ...] = ()  # to add (contacts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RowResult:
     line: int
     status: str  # create | update | skip | error
