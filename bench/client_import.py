@@ -110,6 +110,7 @@ def run(label: str, url: str, path: Path) -> None:
     print(f"    import   {real_s:6.1f} s wall, {real_c:6.1f} s CPU  ({real.written})", flush=True)
     print(f"    again    {again_s:6.1f} s wall, {again_c:6.1f} s CPU  ({again.plan.summary()}; "
           f"written: {again.applied})", flush=True)
+    print(f"    end to end (read + import): {read + real_s:.1f} s wall (target: under 30 s)", flush=True)
 
 
 def main() -> int:
