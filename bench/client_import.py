@@ -16,21 +16,21 @@ Before (2026-12-01, the 2-core dev VM nearly idle, load ~1; ``python -m timeit
 dry run 22.8 s, import 34.5 s (so ~43 s with the read); PostgreSQL 15: dry run 21.8 s,
 import 46.0 s wall / 33.5 s CPU.
 
-After the speed-ups (same day; other helpers' test runs going, load 1.9-2.2 by
-``uptime``; ``PYTHONPATH=. .venv/bin/python bench/client_import.py --postgres
+After the speed-ups (same day, 15:30 and 15:40; other helpers' test runs going, load
+1.7-2.2 by ``uptime``; ``PYTHONPATH=. .venv/bin/python bench/client_import.py --postgres
 postgresql+psycopg2://postgres@127.0.0.1:5432/postgres``, two runs):
 
 =========================  ==============  ==============
                            SQLite          PostgreSQL 15
 =========================  ==============  ==============
-read (sandboxed child)     8.9 / 10.3 s    5.8 / 5.8 s
-dry run                    7.5 / 10.5 s    8.2 / 6.9 s
-import (one transaction)   14.1 / 19.6 s   23.5 / 20.2 s (CPU 11.8 / 11.1 s)
-end to end (read+import)   23.0 / 29.9 s   29.3 / 26.0 s
+read (sandboxed child)     10.3 / 10.2 s   5.8 / 6.0 s
+dry run                    10.5 / 9.0 s    6.9 / 6.7 s
+import (one transaction)   19.6 / 12.0 s   20.2 / 22.5 s (CPU 11.1 / 11.7 s)
+end to end (read+import)   29.9 / 22.3 s   26.0 / 28.5 s
 =========================  ==============  ==============
 
 The target (under 30 s) is met, narrowly under this load: the wall times swing by a
-third with the neighbours (the read 5.8-10.3 s for the same file). Where the time goes
+third with the neighbours (the same read took 5.8-10.3 s). Where the time goes
 now (CPU, ``cProfile`` per phase): the read's expat scan of the sheet ~3-4 s (one Python
 call per XML element, 2.3 million) and calamine ~1.5 s; parse ~2.7 s, decide ~4 s;
 SQLite's inserts ~4 s; on PostgreSQL ~11 s are the server's, mostly the per-row
