@@ -25,7 +25,6 @@ error; the dry run shows the same report.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Iterable
 

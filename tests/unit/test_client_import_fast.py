@@ -195,7 +195,7 @@ def test_the_streamed_copy_text_is_the_text_built_whole(size):
 
 
 def test_normalize_name_splits_on_what_the_regex_called_whitespace():
-    old = lambda name: re.sub(r"\s+", " ", name).strip().casefold().replace("ё", "е") or None  # noqa: E731
+    old = lambda name: re.sub(r"\s+", " ", name).strip().casefold().replace("ё", "е") or None
     spaces = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
     for name in ["  Иванов   Иван ", f"a{spaces}b", spaces, "", "ЁЛКА ёж", "Straße\u00a0X", "x\x1cy\x1fz"]:
         assert m.normalize_name(name) == old(name), repr(name)
