@@ -25,7 +25,6 @@ error; the dry run shows the same report.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Iterable
 
@@ -137,7 +136,7 @@ def describe_mapping(headers: list[str], mapping: dict[str, list[int]]) -> str:
 
 
 # ---- one row ----------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClientRow:
     """One row of the file, read. ``line``: in the file, the header is line 1."""
 
@@ -185,10 +184,13 @@ class PhoneReader:
 
     def __call__(self, raw: str) -> tuple[str, str]:
         base, ext = raw, ""
-        marker = _EXT.search(raw)
-        if marker and marker.start() > 0:  # as normalize reads "…, доб. 12"
-            base, ext = raw[:marker.start()].strip(), marker.group("ext")
-        if self.region.upper() == "RU" and _PLAIN_RU.match(base):
+        plain = _PLAIN_RU.match(raw)  # then no extension: that takes a letter or '#'
+        if not plain:
+            marker = _EXT.search(raw)
+            if marker and marker.start() > 0:  # as normalize reads "…, доб. 12"
+                base, ext = raw[:marker.start()].strip(), marker.group("ext")
+                plain = _PLAIN_RU.match(base)
+        if plain and self.region.upper() == "RU":
             digits = _NOT_DIGIT.sub("", base)
             if len(digits) == 11:
                 e164 = "+7" + digits[1:]
@@ -203,10 +205,22 @@ class PhoneReader:
 
 
 def _cell(row: list[str], cols: list[int] | None) -> list[str]:
+    """The non-empty values of ``cols`` in ``row``, stripped."""
     if not cols:
         return []
     n = len(row)
-    return [v for v in (str(row[i]).strip() for i in cols if i < n) if v]
+    values = []
+    for i in cols:
+        if i < n:
+            value = str(row[i]).strip()
+            if value:
+                values.append(value)
+    return values
+
+
+def _one(row: list[str], cols: list[int] | None, limit: int) -> str:
+    """A single field: its columns' values joined by a space, cut at ``limit``."""
+    return " ".join(_cell(row, cols))[:limit] if cols else ""
 
 
 def parse_tax_id(raw: str) -> str:
@@ -225,12 +239,13 @@ def parse_row(line: int, row: list[str], mapping: dict[str, list[int]], *, regio
     are kept once. ``phone``: one :class:`PhoneReader` for all the file's rows."""
     errors: list[str] = []
     phone = phone or PhoneReader(region, default_area_code)
-    one = lambda name, limit: " ".join(_cell(row, mapping.get(name)))[:limit]  # noqa: E731
-    contact = one("contact_name", 200)
+    cols = mapping.get
+    contact = _one(row, cols("contact_name"), 200)
     if not contact:
-        contact = " ".join(p for p in (one("last_name", 80), one("first_name", 80), one("middle_name", 80)) if p)
+        contact = " ".join(p for p in (_one(row, cols("last_name"), 80), _one(row, cols("first_name"), 80),
+                                       _one(row, cols("middle_name"), 80)) if p)
     phones: list[tuple[str, str]] = []
-    for cell in _cell(row, mapping.get("phone")):
+    for cell in _cell(row, cols("phone")):
         for part in _SPLIT_PHONES.split(cell):
             if not part.strip():
                 continue
@@ -242,7 +257,7 @@ def parse_row(line: int, row: list[str], mapping: dict[str, list[int]], *, regio
             if number not in phones:
                 phones.append(number)
     emails: list[str] = []
-    for cell in _cell(row, mapping.get("email")):
+    for cell in _cell(row, cols("email")):
         for part in _SPLIT_EMAILS.split(cell):
             address = part.strip().strip("<>").lower()
             if not address:
@@ -251,22 +266,22 @@ def parse_row(line: int, row: list[str], mapping: dict[str, list[int]], *, regio
                 errors.append(f"неверный e-mail «{part[:60]}»")
             elif address not in emails:
                 emails.append(address)
-    tax_id = one("tax_id", 40)
+    tax_id = _one(row, cols("tax_id"), 40)
     if tax_id:
         try:
             tax_id = parse_tax_id(tax_id)
         except ValueError as e:
             errors.append(str(e))
             tax_id = ""
-    return ClientRow(line=line, company_name=one("company_name", 300), tax_id=tax_id,
-                     contact_name=contact, position=one("position", 200), phones=tuple(phones),
-                     emails=tuple(emails), responsible=one("responsible", 200),
-                     department=one("department", 120),
-                     notes="\n".join(_cell(row, mapping.get("notes")))[:4000], errors=tuple(errors))
+    return ClientRow(line=line, company_name=_one(row, cols("company_name"), 300), tax_id=tax_id,
+                     contact_name=contact, position=_one(row, cols("position"), 200), phones=tuple(phones),
+                     emails=tuple(emails), responsible=_one(row, cols("responsible"), 200),
+                     department=_one(row, cols("department"), 120),
+                     notes="\n".join(_cell(row, cols("notes")))[:4000], errors=tuple(errors))
 
 
 # ---- what the database holds ------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Person:
     """An employee a row may name as responsible."""
 
@@ -278,7 +293,7 @@ class Person:
     active: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Card:
     """An existing company or contact, as matching needs it. ``key``: ``("company", 12)``
     for a stored card, ``("company", -3)`` for one the file creates (its plan index)."""
@@ -294,7 +309,7 @@ class Card:
     notes: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Known:
     """What was fetched for the file's values: cards by phone, e-mail, INN and name key,
     the employees and the departments (by name key)."""
@@ -312,7 +327,7 @@ class Known:
     departments: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Policy:
     """The run's choices: which values find an existing card, and what a found card gets."""
 
@@ -327,7 +342,7 @@ class Policy:
             raise ValueError(f"unknown match keys: {', '.join(sorted(unknown))} (known: {', '.join(MATCH_KEYS)})")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Scope:
     """Whose cards the importer may touch. ``None`` ids: anyone's (admin, owner). A head:
     the employees of their department (and themselves), and ``department_id`` is where
@@ -345,7 +360,7 @@ class Scope:
 
 
 # ---- the decision -----------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CardPlan:
     """What to write for one card: ``key`` names a stored card (id > 0) or a new one
     (negative: its place in the plan). Fields set: the values to store (None: leave)."""
@@ -363,7 +378,7 @@ class CardPlan:
     emails: tuple[str, ...] = ()  # to add (contacts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RowResult:
     line: int
     status: str  # create | update | skip | error
@@ -438,11 +453,9 @@ def find_responsible(text: str, people: People, scope: Scope) -> tuple[Person | 
     return person, ""
 
 
-_NONE: frozenset = frozenset()
-
-
 class _Index:
-    """The known cards plus those the file creates or changes, for matching later rows."""
+    """The known cards plus those the file creates or changes, for matching later rows:
+    per (kind, what) one dict, value -> the card keys holding it."""
 
     def __init__(self, known: Known):
         self.known = known
@@ -451,18 +464,16 @@ class _Index:
             self.cards[("company", cid)] = card
         for cid, card in known.contacts.items():
             self.cards[("contact", cid)] = card
-        self.extra: defaultdict[tuple[str, str, str], set[tuple[str, int]]] = defaultdict(set)
         self.name_keys: dict[str, str] = {}
-        self.stored = {(kind, by): getattr(known, f"{kind}_by_{by}") for kind, by in (
-            ("company", "phone"), ("contact", "phone"), ("company", "email"), ("contact", "email"),
-            ("company", "tax_id"), ("company", "name"), ("contact", "name"))}
+        self.by: dict[tuple[str, str], dict[str, list[tuple[str, int]]]] = {}
+        for kind, by in (("company", "phone"), ("contact", "phone"), ("company", "email"),
+                         ("contact", "email"), ("company", "tax_id"), ("company", "name"),
+                         ("contact", "name")):
+            self.by[(kind, by)] = {value: [(kind, i) for i in ids]
+                                   for value, ids in getattr(known, f"{kind}_by_{by}").items()}
 
-    def lookup(self, kind: str, by: str, value: str) -> set[tuple[str, int]]:
-        stored = self.stored[(kind, by)].get(value)
-        extra = self.extra.get((kind, by, value))
-        if not stored:
-            return set(extra) if extra else _NONE
-        return {(kind, i) for i in stored} | (extra or _NONE)
+    def lookup(self, kind: str, by: str, value: str) -> list[tuple[str, int]]:
+        return self.by[(kind, by)].get(value) or []
 
     def name_key(self, name: str) -> str:
         key = self.name_keys.get(name)
@@ -470,17 +481,28 @@ class _Index:
             key = self.name_keys[name] = normalize_name(name) or ""
         return key
 
+    def _put(self, by: dict, value: str, key: tuple[str, int]) -> None:
+        keys = by.get(value)
+        if keys is None:
+            by[value] = [key]
+        elif key not in keys:
+            keys.append(key)
+
     def add(self, card: Card) -> None:
         self.cards[card.key] = card
-        kind, extra = card.key[0], self.extra
-        for phone, _ext in card.phones:
-            extra[(kind, "phone", phone)].add(card.key)
-        for email in card.emails:
-            extra[(kind, "email", email)].add(card.key)
-        if card.tax_id:
-            extra[(kind, "tax_id", card.tax_id)].add(card.key)
+        kind, key, put = card.key[0], card.key, self._put
+        if card.phones:
+            by = self.by[(kind, "phone")]
+            for phone, _ext in card.phones:
+                put(by, phone, key)
+        if card.emails:
+            by = self.by[(kind, "email")]
+            for email in card.emails:
+                put(by, email, key)
+        if card.tax_id and kind == "company":  # a contact has no INN
+            put(self.by[(kind, "tax_id")], card.tax_id, key)
         if card.name:
-            extra[(kind, "name", self.name_key(card.name))].add(card.key)
+            put(self.by[(kind, "name")], self.name_key(card.name), key)
 
 
 def _match(index: _Index, kind: str, row: ClientRow, policy: Policy,
@@ -488,23 +510,27 @@ def _match(index: _Index, kind: str, row: ClientRow, policy: Policy,
     """The cards of ``kind`` the row's values find, and by what (the first key that finds
     any, in the order phone, e-mail, INN, name)."""
     for key in policy.match:
-        found: set[tuple[str, int]] | frozenset = _NONE
+        found: list[tuple[str, int]] = []
         if key == "phone":
-            for phone, _ext in row.phones:
-                found = found | index.lookup(kind, "phone", phone)
+            if row.phones:
+                by = index.by[(kind, "phone")]
+                for phone, _ext in row.phones:
+                    found += by.get(phone, ())
         elif key == "email":
-            for email in row.emails:
-                found = found | index.lookup(kind, "email", email)
+            if row.emails:
+                by = index.by[(kind, "email")]
+                for email in row.emails:
+                    found += by.get(email, ())
         elif key == "inn" and kind == "company" and row.tax_id:
             found = index.lookup(kind, "tax_id", row.tax_id)
         elif key == "name":
             name = row.company_name if kind == "company" else row.contact_name
             if name:
                 found = index.lookup(kind, "name", index.name_key(name))
-                if kind == "contact":  # a person's name alone is too common: same company only
-                    found = {k for k in found if company_key and index.cards[k].company_key == company_key}
+                if kind == "contact" and found:  # a person's name alone is too common: same company only
+                    found = [k for k in found if company_key and index.cards[k].company_key == company_key]
         if found:
-            return found, _MATCHED_BY[key]
+            return set(found), _MATCHED_BY[key]
     return set(), ""
 
 

@@ -11,7 +11,6 @@ new cards' ids allocated beforehand, so 100,000 rows cost a few hundred statemen
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -20,7 +19,8 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from pbx_daemon.crm import models as m
-from pbx_daemon.crm.importer import _copy_value
+from pbx_daemon.crm.bulk import collector_paused
+from pbx_daemon.crm.importer import _COPY_SPECIAL, _copy_value
 from pbx_daemon.crm.client_import import (
     Card,
     ClientRow,
@@ -148,26 +148,91 @@ def _insert_plain(session: Session, table: str, columns: tuple[str, ...], rows: 
         return
     conn = session.connection()
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg2":
-        # One COPY (as the call-list import does): INSERT batches cost ~5x the CPU.
-        buf = io.StringIO()
-        for r in rows:
-            buf.write("\t".join(_copy_value(v) for v in r))
-            buf.write("\n")
-        buf.seek(0)
+        # One COPY (as the call-list import does): INSERT batches cost ~5x the CPU. The
+        # rows are formatted as the server asks for them, so both work at once.
         cursor = conn.connection.driver_connection.cursor()
         try:
-            cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT text)", buf)
+            cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT text)",
+                               _CopyStream(rows), size=1 << 16)
         finally:
             cursor.close()
         return
-    if conn.dialect.name != "sqlite" or typed:
+    if conn.dialect.name != "sqlite":
         target = m.Base.metadata.tables[table]
         for part in _chunks(rows, 5000):
             conn.execute(insert(target), [dict(zip(columns, r)) for r in part])
         return
+    if typed:
+        rows = _bound(conn.dialect, m.Base.metadata.tables[table], columns, rows)
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['?'] * len(columns))})"
     for part in _chunks(rows, 5000):
         conn.exec_driver_sql(sql, part)
+
+
+class _CopyStream:
+    """COPY's text format of ``rows`` (as :func:`_copy_value` writes each value), made as
+    it is read: ``read(size)`` gives at least ``size`` characters, or the rest. Strings
+    and ints are written here; other values once per distinct value (the timestamps)."""
+
+    def __init__(self, rows: list[tuple]):
+        self.rows = iter(rows)
+        self.done: dict[tuple, str] = {}
+
+    def _value(self, value) -> str:
+        try:
+            key = (value.__class__, value)
+            text = self.done.get(key)
+            if text is None:
+                text = self.done[key] = _copy_value(value)
+            return text
+        except TypeError:  # unhashable (a dict: JSON)
+            return _copy_value(value)
+
+    def read(self, size: int = -1) -> str:
+        lines, length, special = [], 0, _COPY_SPECIAL.search
+        for r in self.rows:
+            parts = []
+            for v in r:
+                if v is None:
+                    parts.append("\\N")
+                elif v.__class__ is str:
+                    parts.append(_copy_value(v) if special(v) else v)
+                elif v.__class__ is int:
+                    parts.append(str(v))
+                else:
+                    parts.append(self._value(v))
+            line = "\t".join(parts) + "\n"
+            lines.append(line)
+            length += len(line)
+            if 0 <= size <= length:
+                break
+        return "".join(lines)
+
+
+def _bound(dialect, table, columns: tuple[str, ...], rows: list[tuple]) -> list[tuple]:
+    """The rows as SQLAlchemy would bind them (each column type's bind processor: a
+    datetime becomes SQLite's text form), each distinct value processed once: the
+    import's timestamps are one value."""
+    processors = []
+    for name in columns:
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        processors.append(None if process is None else (process, {}))
+    if not any(processors):
+        return rows
+    out = []
+    for row in rows:
+        values = list(row)
+        for i, entry in enumerate(processors):
+            if entry is not None and values[i] is not None:
+                process, seen = entry
+                value = values[i]
+                try:
+                    key = (value.__class__, value)  # 1 and True are not one value
+                    values[i] = seen[key] if key in seen else seen.setdefault(key, process(value))
+                except TypeError:  # unhashable
+                    values[i] = process(value)
+        out.append(tuple(values))
+    return out
 
 
 def apply_plan(session: Session, plan: Plan) -> dict[str, int]:
@@ -183,32 +248,33 @@ def apply_plan(session: Session, plan: Plan) -> dict[str, int]:
 
     # Several rows may change one found card: their changes are merged, notes appended.
     updates: dict[tuple[str, int], dict] = {}
-    phones: dict[str, list[dict]] = {"company": [], "contact": []}
-    emails: list[dict] = []
+    phones: dict[str, list[tuple]] = {"company": [], "contact": []}
+    emails: list[tuple] = []
+    name_key = m.normalize_name
     for kind, model in (("company", m.Company), ("contact", m.Contact)):
         new = [c for c in plan.cards if c.key[0] == kind and c.key[1] < 0]
-        rows = []
-        for c in new:
-            row = {"name_key": m.normalize_name(c.name), "notes": c.notes, "responsible_id": c.responsible_id,
-                   "created_at": now, "updated_at": now}
-            if kind == "company":
-                row.update(name=c.name, tax_id=c.tax_id, email=c.email, department_id=c.department_id)
-            else:
-                row.update(full_name=c.name, position=c.position, company_id=real(c.company_key))
-            rows.append(row)
-        for c, row, new_id in zip(new, rows, _new_ids(session, model, len(new))):
-            ids[c.key] = row["id"] = new_id
-        if rows:
-            columns = tuple(rows[0])
-            _insert_plain(session, model.__table__.name, columns, [tuple(r[k] for k in columns) for r in rows],
-                          typed=True)
+        new_ids = _new_ids(session, model, len(new))
+        for c, new_id in zip(new, new_ids):
+            ids[c.key] = new_id
+        if kind == "company":
+            columns = ("id", "name_key", "notes", "responsible_id", "created_at", "updated_at",
+                       "name", "tax_id", "email", "department_id")
+            rows = [(i, name_key(c.name), c.notes, c.responsible_id, now, now, c.name, c.tax_id, c.email,
+                     c.department_id) for c, i in zip(new, new_ids)]
+        else:
+            columns = ("id", "name_key", "notes", "responsible_id", "created_at", "updated_at",
+                       "full_name", "position", "company_id")
+            rows = [(i, name_key(c.name), c.notes, c.responsible_id, now, now, c.name, c.position,
+                     real(c.company_key)) for c, i in zip(new, new_ids)]
+        _insert_plain(session, model.__table__.name, columns, rows, typed=True)
         counts[f"{'companies' if kind == 'company' else 'contacts'}_created"] = len(new)
+        kind_phones = phones[kind]
         for c in plan.cards:
             if c.key[0] != kind:
                 continue
             card_id = real(c.key)
-            phones[kind] += [{f"{kind}_id": card_id, "phone": p, "phone_ext": ext or None} for p, ext in c.phones]
-            emails.extend({"contact_id": card_id, "email": e} for e in c.emails)
+            kind_phones.extend((card_id, p, ext or None) for p, ext in c.phones)
+            emails.extend((card_id, e) for e in c.emails)
             if c.key[1] < 0:
                 continue
             change = updates.setdefault(c.key, {"id": c.key[1]})
@@ -235,8 +301,8 @@ def apply_plan(session: Session, plan: Plan) -> dict[str, int]:
     for kind, model in (("company", m.CompanyPhone), ("contact", m.ContactPhone)):
         kind_default = model.__table__.c.kind.default.arg  # "work" / "mobile", as the ORM sets it
         _insert_plain(session, model.__table__.name, (f"{kind}_id", "phone", "phone_ext", "kind"),
-                      [(p[f"{kind}_id"], p["phone"], p["phone_ext"], kind_default) for p in phones[kind]])
-    _insert_plain(session, "contact_emails", ("contact_id", "email"), [(e["contact_id"], e["email"]) for e in emails])
+                      [p + (kind_default,) for p in phones[kind]])
+    _insert_plain(session, "contact_emails", ("contact_id", "email"), emails)
     counts["phones"] = len(phones["company"]) + len(phones["contact"])
     counts["emails"] = len(emails)
     return counts
@@ -258,18 +324,19 @@ def import_clients(session: Session, rows: list[list[str]], mapping: dict[str, l
     or nothing at all when any row is an error (the report says which)."""
     if not any(f in mapping for f in ("company_name", "contact_name", "last_name", "first_name")):
         raise ValueError("no column for the company's or the person's name: map one")
-    reader = PhoneReader(region, default_area_code)
-    parsed = [parse_row(n, row, mapping, phone=reader) for n, row in enumerate(rows, start=2)]
-    plan = decide_rows(parsed, fetch_known(session, parsed), policy, scope)
-    result = ClientImport(plan)
-    if dry_run or not plan.ok:
-        return result
-    try:
-        result.written = apply_plan(session, plan)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+    with collector_paused():
+        reader = PhoneReader(region, default_area_code)
+        parsed = [parse_row(n, row, mapping, phone=reader) for n, row in enumerate(rows, start=2)]
+        plan = decide_rows(parsed, fetch_known(session, parsed), policy, scope)
+        result = ClientImport(plan)
+        if dry_run or not plan.ok:
+            return result
+        try:
+            result.written = apply_plan(session, plan)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
     result.applied = True
     return result
 

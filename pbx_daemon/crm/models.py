@@ -105,7 +105,7 @@ def normalize_name(name: str | None) -> str | None:
     """``"  Иванов   Иван "`` -> ``"иванов иван"``: the key duplicate checks compare."""
     if name is None:
         return None
-    key = re.sub(r"\s+", " ", name).strip().casefold().replace("ё", "е")
+    key = " ".join(name.split()).casefold().replace("ё", "е")  # split(): what \s+ matches
     return key or None
 
 

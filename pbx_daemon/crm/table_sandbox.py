@@ -13,6 +13,7 @@ parent runs nothing the child sends.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import importlib
 import json
 import resource
@@ -23,6 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pbx_daemon.crm.bulk import collector_paused
 from pbx_daemon.crm.import_limits import LIMITS, ImportLimits
 from pbx_daemon.crm.tables import ImportError_
 
@@ -72,7 +74,8 @@ def run_isolated(target: str, data: bytes, name: str, limits: ImportLimits = LIM
             sig = f"signal {-proc.returncode}"
         raise _error(f"the reader crashed on {name} ({sig}): not a file it can read", stderr)
     try:
-        result = json.loads(out)
+        with collector_paused():  # 100,000 rows: a million objects, nothing cyclic
+            result = json.loads(out)
         if not isinstance(result, dict):
             raise ValueError(result)
     except ValueError:
@@ -116,6 +119,9 @@ def main(argv: list[str]) -> int:
     target, name, limits_json = argv
     limits = ImportLimits(**json.loads(limits_json))
     _limit_self(limits)
+    # One read and exit: the rows live until the end, and the cyclic collector walking
+    # them again and again cost a third of a 100,000-row read (there are no cycles to free).
+    gc.disable()
     data = sys.stdin.buffer.read(limits.file_bytes + 1)
     module, _, function = target.partition(":")
     try:

@@ -283,7 +283,7 @@ def _calamine_rows(data: bytes) -> list[list[str]]:
         raise
     except Exception as e:  # noqa: BLE001 - any unreadable workbook means the same thing
         raise ImportError_(f"not a readable XLSX workbook ({e.__class__.__name__})") from None
-    return [[_cell(v) for v in row] for row in rows]
+    return [[v.strip() if v.__class__ is str else _cell(v) for v in row] for row in rows]  # most cells: text
 
 
 def _cell(value) -> str:
