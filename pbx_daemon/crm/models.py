@@ -14,7 +14,6 @@ Conventions:
 
 from __future__ import annotations
 
-import re
 import secrets
 from datetime import date, datetime, time, timezone
 from decimal import Decimal

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.unit.test_analytics import D, TZ, s  # noqa: F401 - the hand-counted day, as a fixture
 
 
-def test_daily_report_by_email_to_a_local_smtp_server(s):
+def test_daily_report_by_email_to_a_local_smtp_server(s):  # noqa: F811 - the fixture above
     """Text and HTML in one message, the Lost Call Rate in the subject."""
     import socket
     import threading
