@@ -13,11 +13,6 @@ file from that source starts from them.
 
 from __future__ import annotations
 
-import json
-import re
-import secrets
-import threading
-from pathlib import Path
 
 from flask import abort, current_app, flash, g, redirect, request, url_for
 from flask_admin import BaseView, expose
@@ -31,8 +26,6 @@ from pbx_daemon.crm import models as m
 from pbx_daemon.crm.client_import import (FIELDS, MATCH_KEYS, MULTI, ON_MATCH, SOURCES, Policy,
                                           guess_mapping, mapping_from_names, mapping_to_names)
 from pbx_daemon.crm.client_import_sql import import_clients, load_preset, save_preset, scope_for
-from pbx_daemon.crm.import_limits import LIMITS
-from pbx_daemon.crm.importer import ImportError_, read_table
 
 log = Logger(namespace="admin.client_import_view")
 PAGE = 100  # report rows shown per page
@@ -42,11 +35,11 @@ class ClientImportView(RoleGate, BaseView):
     roles = frozenset({"admin", "owner", "head"})
     _dir = ImportView._dir
     _upload = ImportView._upload
+    _keep_upload = ImportView._keep_upload
 
     def __init__(self, db, **kwargs):
         super().__init__(**kwargs)
         self.db = db
-        self._readers = threading.BoundedSemaphore(LIMITS.readers)
 
     def _scope(self):
         try:
@@ -84,30 +77,9 @@ class ClientImportView(RoleGate, BaseView):
         self._scope()
         if request.method == "GET":
             return self.render("client_import_upload.html", sources=SOURCES, presets=self._presets())
-        upload = request.files.get("file")
-        if upload is None or not upload.filename:
-            flash(_("Choose a CSV or XLSX file."), "error")
-            return redirect(url_for(".index"))
-        data = upload.read(LIMITS.file_bytes + 1)
-        if len(data) > LIMITS.file_bytes:
-            flash(_("The file is larger than 20 MB."), "error")
-            return redirect(url_for(".index"))
-        suffix = ".xlsx" if data[:4] == b"PK\x03\x04" else ".csv"
-        safe_name = re.sub(r"[^\w.-]+", "_", Path(upload.filename).name)[:100] or f"upload{suffix}"
-        if not self._readers.acquire(timeout=LIMITS.queue_seconds):
-            flash(_("Other files are being read; try again in a minute."), "error")
-            return redirect(url_for(".index"))
-        try:
-            headers, rows = read_table(Path(safe_name).stem + suffix, data)
-        except ImportError_ as e:
-            log.info("client import upload by {login} refused: {error}", login=g.user.login, error=str(e))
-            flash(str(e), "error")
-            return redirect(url_for(".index"))
-        finally:
-            self._readers.release()
-        token = secrets.token_urlsafe(18)
-        (self._dir() / f"{token}.{safe_name}.upload").write_text(
-            json.dumps({"headers": headers, "rows": rows}, ensure_ascii=False), encoding="utf-8")
+        token, refused = self._keep_upload("client import")
+        if refused is not None:
+            return refused
         source = self._source(request.form) or (request.form.get("source_other") or "").strip()[:120]
         return redirect(url_for(".preview", token=token, source=source))
 

@@ -40,7 +40,6 @@ class ImportView(RoleGate, BaseView):
     def __init__(self, db, **kwargs):
         super().__init__(**kwargs)
         self.db = db
-        self._readers = threading.BoundedSemaphore(LIMITS.readers)  # each child up to LIMITS.memory_bytes
 
     def _dir(self) -> Path:
         path = Path(current_app.extensions["pbx_crm_config"].general.data_dir) / "uploads"
@@ -61,36 +60,48 @@ class ImportView(RoleGate, BaseView):
         except (ValueError, KeyError, TypeError):
             abort(404)  # kept by an older version (the raw file): upload it again
 
+    def _keep_upload(self, what: str):
+        """Read the posted file (a sandboxed child, :data:`LIMITS`; at most
+        ``LIMITS.readers`` at once in this process, both import pages together) and keep its
+        table under a fresh token: ``(token, None)``, or ``(None, redirect)`` with the
+        reason flashed."""
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            flash(_("Choose a CSV or XLSX file."), "error")
+            return None, redirect(url_for(".index"))
+        data = upload.read(LIMITS.file_bytes + 1)
+        if len(data) > LIMITS.file_bytes:
+            flash(_("The file is larger than 20 MB."), "error")  # LIMITS.file_bytes
+            return None, redirect(url_for(".index"))
+        suffix = ".xlsx" if data[:4] == b"PK\x03\x04" else ".csv"
+        safe_name = re.sub(r"[^\w.-]+", "_", Path(upload.filename).name)[:100] or f"upload{suffix}"
+        readers = current_app.extensions.setdefault(
+            "pbx_crm_table_readers", threading.BoundedSemaphore(LIMITS.readers))
+        if not readers.acquire(timeout=LIMITS.queue_seconds):
+            flash(_("Other files are being read; try again in a minute."), "error")
+            return None, redirect(url_for(".index"))
+        try:
+            headers, rows = read_table(Path(safe_name).stem + suffix, data)  # the kind is sniffed
+        except ImportError_ as e:
+            log.info("{what} upload by {login} refused: {error}", what=what, login=g.user.login,
+                     error=str(e), detail=getattr(e, "detail", ""), peak_kib=getattr(e, "peak_kib", 0))
+            flash(str(e), "error")
+            return None, redirect(url_for(".index"))
+        finally:
+            readers.release()
+        token = secrets.token_urlsafe(18)
+        (self._dir() / f"{token}.{safe_name}.upload").write_text(
+            json.dumps({"headers": headers, "rows": rows}, ensure_ascii=False), encoding="utf-8")
+        return token, None
+
     @expose("/", methods=("GET", "POST"))
     def index(self):
         lists = self.db.session.scalars(select(m.CallList).order_by(m.CallList.name)).all()
         if request.method == "GET":
             return self.render("import_upload.html", lists=lists)
-        upload = request.files.get("file")
-        if upload is None or not upload.filename:
-            flash(_("Choose a CSV or XLSX file."), "error")
-            return redirect(url_for(".index"))
-        data = upload.read(LIMITS.file_bytes + 1)
-        if len(data) > LIMITS.file_bytes:
-            flash(_("The file is larger than 20 MB."), "error")  # LIMITS.file_bytes
-            return redirect(url_for(".index"))
-        suffix = ".xlsx" if data[:4] == b"PK\x03\x04" else ".csv"
-        safe_name = re.sub(r"[^\w.-]+", "_", Path(upload.filename).name)[:100] or f"upload{suffix}"
-        if not self._readers.acquire(timeout=LIMITS.queue_seconds):
-            flash(f"{LIMITS.readers} other files are being read; try again in a minute", "error")
-            return redirect(url_for(".index"))
-        try:
-            headers, rows = read_table(Path(safe_name).stem + suffix, data)  # the kind is sniffed
-        except ImportError_ as e:
-            log.info("import upload by {login} refused: {error}", login=g.user.login, error=str(e),
-                     detail=getattr(e, "detail", ""), peak_kib=getattr(e, "peak_kib", 0))
-            flash(str(e), "error")
-            return redirect(url_for(".index"))
-        finally:
-            self._readers.release()
-        token = secrets.token_urlsafe(18)
-        (self._dir() / f"{token}.{safe_name}.upload").write_text(
-            json.dumps({"headers": headers, "rows": rows}, ensure_ascii=False), encoding="utf-8")
+        token, refused = self._keep_upload("import")
+        if refused is not None:
+            return refused
         return redirect(url_for(".preview", token=token, list=request.form.get("list", "")))
 
     @expose("/preview/<token>")

@@ -166,19 +166,30 @@ def test_the_admin_refuses_a_file_over_the_size_cap(head):
 
 
 def test_uploads_past_the_concurrent_readers_wait_then_are_told_to_retry(admin_app, head, monkeypatch):  # noqa: F811
-    """At most LIMITS.readers children at once: the admin's memory for imports is bounded."""
+    """At most LIMITS.readers children at once, the call-list and the client import pages
+    together: the admin's memory for imports is bounded."""
+    import threading
+
     import admin.import_view as import_view
 
-    view = next(v for v in admin_app.extensions["admin"][0]._views if isinstance(v, import_view.ImportView))
     monkeypatch.setattr(import_view, "LIMITS", dataclasses.replace(LIMITS, queue_seconds=0.1))
+    readers = admin_app.extensions.setdefault("pbx_crm_table_readers",
+                                              threading.BoundedSemaphore(LIMITS.readers))
     for _ in range(LIMITS.readers):
-        view._readers.acquire()
+        readers.acquire()
     try:
         _upload(head, "good.xlsx", GOOD_XLSX)
-        assert "2 other files are being read; try again in a minute" in head.get("/admin/import/").get_data(as_text=True)
+        busy = "Сейчас читаются другие файлы; попробуйте через минуту."
+        assert busy in head.get("/admin/import/").get_data(as_text=True)
+        owner = login(admin_app, "owner")  # the client import page, for a user it serves
+        r = owner.post("/admin/import-clients/", data={
+            "csrf_token": csrf(owner, "/admin/import-clients/"), "file": (io.BytesIO(GOOD_XLSX), "good.xlsx")},
+            content_type="multipart/form-data")
+        assert r.status_code == 302 and "/preview/" not in r.headers["Location"]
+        assert busy in owner.get("/admin/import-clients/").get_data(as_text=True)
     finally:
         for _ in range(LIMITS.readers):
-            view._readers.release()
+            readers.release()
     assert "/preview/" in _upload(head, "good.xlsx", GOOD_XLSX).headers["Location"]
 
 
