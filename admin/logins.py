@@ -9,6 +9,7 @@ process's clock (anything with ``seconds()``: the reactor when served, a
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 import time
@@ -80,14 +81,19 @@ class PasswordCheck:
     exist (or an inactive employee, or one without a password) is checked against a dummy
     hash of the same kind, so the response time does not tell names apart."""
 
-    def __init__(self):
-        self._dummy = generate_password_hash(secrets.token_urlsafe(24))
-
     def check(self, password_hash: str | None, password: str) -> bool:
+        dummy = _dummy_hash()  # made at the first attempt, whatever name it gives
         if not password_hash:
-            check_password_hash(self._dummy, password)
+            check_password_hash(dummy, password)
             return False
         return check_password_hash(password_hash, password)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """One per process, not one per app: making it costs what a check does (~0.2 s with
+    werkzeug's scrypt)."""
+    return generate_password_hash(secrets.token_urlsafe(24))
 
 
 def safe_next(target: str | None) -> str | None:

@@ -12,6 +12,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,31 @@ def running_daemon(lab: Lab, tmp_path: Path, database_url: str, extra: str = "",
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(10)
+
+
+def reconciled_to_the_end(lab: Lab, database_url: str) -> Path:
+    """Mark ``database_url`` as having reconciled the lab PBX's CEL log up to its end (as a
+    daemon that ran before would have), so that its reconcile reads only the calls a test
+    makes from now on: the log holds every earlier test's calls, a day of them on a busy
+    machine, and a first reconcile would import them all (the 24 h horizon). Returns the
+    log's path, for ``cel_log``."""
+    from pbx_daemon import db
+    from pbx_daemon.telephony.cel_tail import CelTail
+    from pbx_daemon.telephony.reconcile import SavedPosition, save_position
+
+    cel = lab.log_dir("pbx") / "cel-custom" / "pbx-crm.jsonl"
+    tail = CelTail(cel)
+    while tail.read():
+        pass
+    engine = db.make_engine(database_url)
+    try:
+        with db.make_session_factory(engine)() as s:
+            save_position(s, SavedPosition(tail.end(), time.time() - 3600))
+            s.commit()
+    finally:
+        tail.close()
+        engine.dispose()
+    return cel
 
 
 @contextlib.contextmanager

@@ -54,7 +54,15 @@ def test_demo_burst_lost_call_rate_is_what_the_script_implies(lab: Lab, tmp_path
                                         recovered_within_minutes=60)
         inbound, missed, recovered = (sum(d.inbound for d in days), sum(d.missed for d in days),
                                       sum(d.recovered for d in days))
-        assert (inbound, missed, recovered) == (implied.inbound, implied.missed, implied.recovered) == (6, 2, 1)
+        # On a failure, say how each call went, step by step.
+        def since(c, at):
+            return None if at is None else round((at - c.started_at).total_seconds(), 1)
+        story = [(c.caller or c.callee, c.direction, c.outcome, since(c, c.ended_at),
+                  [(leg.step, leg.endpoint, leg.outcome, since(c, leg.ringing_at),
+                    since(c, leg.answered_at), since(c, leg.ended_at)) for leg in c.legs])
+                 for c in s.scalars(select(m.Call).order_by(m.Call.started_at))]
+        assert (implied.inbound, implied.missed, implied.recovered) == (6, 2, 1)
+        assert (inbound, missed, recovered) == (6, 2, 1), story
         calls = {c.caller or c.callee: c for c in s.scalars(select(m.Call).where(m.Call.direction == "inbound"))}
         assert calls["+79162223344"].answered_by_id == people["anna"]  # escalated past Boris
         assert [c.legs[0].endpoint for c in [calls["+79162223344"]]] == ["PJSIP/102"]

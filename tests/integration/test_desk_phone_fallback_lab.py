@@ -14,7 +14,7 @@ from sqlalchemy import select
 from pbx_daemon import db
 from pbx_daemon.crm import models as m
 from pbx_daemon.lab import Lab
-from tests.integration.conftest import running_daemon
+from tests.integration.conftest import reconciled_to_the_end, running_daemon
 from tests.integration.test_routing_lab import seed
 
 pytestmark = pytest.mark.lab
@@ -35,6 +35,7 @@ def test_a_desk_call_with_the_daemon_stopped_goes_out_and_is_stored_later(lab: L
         s.add(contact)
         s.commit()
         anna_id, contact_id = anna.id, contact.id
+    cel = reconciled_to_the_end(lab, url)  # before the daemon went down
 
     lab.wait_idle()
     lab.reset_behaviour()
@@ -52,7 +53,6 @@ def test_a_desk_call_with_the_daemon_stopped_goes_out_and_is_stored_later(lab: L
         with sessions() as s:
             return s.scalar(select(m.Call).where(m.Call.callee == number))
 
-    cel = lab.log_dir("pbx") / "cel-custom" / "pbx-crm.jsonl"
     with running_daemon(lab, tmp_path, url,
                         asterisk_extra=f'cel_log = "{cel}"\nreconcile_interval = 1\n'):
         call = lab.wait_for(stored, 15, "the desk call to be reconciled")

@@ -17,9 +17,8 @@ from sqlalchemy import func, select
 from pbx_daemon import db
 from pbx_daemon.crm import models as m
 from pbx_daemon.lab import Lab
-from pbx_daemon.telephony.cel_tail import CelTail
-from pbx_daemon.telephony.reconcile import SavedPosition, load_position, save_position
-from tests.integration.conftest import running_daemon
+from pbx_daemon.telephony.reconcile import load_position
+from tests.integration.conftest import reconciled_to_the_end, running_daemon
 from tests.integration.test_routing_lab import SALES_NUMBER, seed
 from tests.unit.cel_builder import inbound
 
@@ -48,16 +47,7 @@ def _utc(ts):
 
 def test_a_call_ringing_when_the_daemon_is_killed_is_missed_once_after_the_restart(lab: Lab, tmp_path):
     url, engine, sessions = _database(tmp_path)
-    cel = _cel(lab)
-    # This database has reconciled before, up to the log's end (the lab's log holds every
-    # earlier test's calls).
-    tail = CelTail(cel)
-    while tail.read():
-        pass
-    with sessions() as s:
-        save_position(s, SavedPosition(tail.end(), time.time() - 3600))
-        s.commit()
-    tail.close()
+    cel = reconciled_to_the_end(lab, url)  # this database has reconciled before
     caller = f"+790377{random.randrange(10000, 99999)}"
     lab.wait_idle()
     lab.reset_behaviour()  # the phones ring; nobody answers

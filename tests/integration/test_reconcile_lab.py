@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from pbx_daemon import db
 from pbx_daemon.crm import models as m
 from pbx_daemon.lab import Lab
-from tests.integration.conftest import running_daemon
+from tests.integration.conftest import reconciled_to_the_end, running_daemon
 from tests.integration.test_routing_lab import CLIENT, SALES_NUMBER, seed
 
 pytestmark = pytest.mark.lab
@@ -30,6 +30,7 @@ def test_calls_during_downtime_are_stored_once_with_inquiries_and_recording(lab:
     db.upgrade(url)
     seed(url)
     deal_id = _open_deal(url, "ООО Ромашка")
+    cel = reconciled_to_the_end(lab, url)  # before the daemon went down
     lab.attach_database(url)
     try:
         lab.wait_idle()
@@ -61,7 +62,6 @@ def test_calls_during_downtime_are_stored_once_with_inquiries_and_recording(lab:
             return calls if len(calls) == 3 else None
 
     time.sleep(5)  # the daemon leaves calls that ended in the last 5 s alone
-    cel = lab.log_dir("pbx") / "cel-custom" / "pbx-crm.jsonl"
     with running_daemon(lab, tmp_path, url,
                         asterisk_extra=f'cel_log = "{cel}"\nreconcile_interval = 1\n'):
         calls = lab.wait_for(stored, 15, "the three calls to be reconciled")
@@ -84,8 +84,7 @@ def test_calls_during_downtime_are_stored_once_with_inquiries_and_recording(lab:
         inquiries = s.scalars(select(m.Inquiry).where(
             m.Inquiry.phone.in_(missed_numbers))).all()
         assert sorted(i.phone for i in inquiries) == missed_numbers
-        # One missed call each; on a failure, say what the store holds for those numbers
-        # (every call of the number, also any older one in the PBX's CEL log).
+        # One missed call each; on a failure, say what the store holds for those numbers.
         stored_calls = {n: [(c.linkedid, c.outcome, c.handled_by) for c in s.scalars(
             select(m.Call).where(m.Call.caller == n))] for n in missed_numbers}
         assert {i.phone: i.missed_count for i in inquiries} == dict.fromkeys(missed_numbers, 1), \
@@ -152,7 +151,7 @@ def test_call_handed_to_the_fallback_group_is_completed_from_cel_with_its_record
             e.dnd = True
         s.commit()
     caller = f"+790366{random.randrange(10000, 99999)}"
-    cel = lab.log_dir("pbx") / "cel-custom" / "pbx-crm.jsonl"
+    cel = reconciled_to_the_end(lab, url)
     with running_daemon(lab, tmp_path, url,
                         asterisk_extra=f'cel_log = "{cel}"\nreconcile_interval = 1\n'):
         lab.wait_idle()

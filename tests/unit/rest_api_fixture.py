@@ -9,16 +9,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from twisted.internet.task import Clock
-from werkzeug.security import generate_password_hash
 
 from admin.app import create_app
 from admin.rest_api import auth
 from pbx_daemon.config import load_config
 from pbx_daemon.crm import models as m
 from pbx_daemon.db import seed_reference_data
+from tests.unit.helpers import fast_hash
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
-FAST_HASH = "pbkdf2:sha256:1000"  # test passwords: no need for scrypt's cost
 FULL, CALLS_ONLY, REVOKED = ("F" * 43, "C" * 43, "R" * 43)
 
 
@@ -59,7 +58,7 @@ def seeded_api(url: str, tmp_path: Path) -> Seeded:
         m.Base.metadata.create_all(s.get_bind())
         seed_reference_data(s)
         people = {n: m.Employee(full_name=n.title(), login=n, role=r,
-                                password_hash=generate_password_hash(f"{n}-Password-1", FAST_HASH))
+                                password_hash=fast_hash(f"{n}-Password-1"))
                   for n, r in (("anna", "manager"), ("boris", "manager"), ("root", "admin"), ("owner", "owner"))}
         s.add_all(people.values())
         s.flush()

@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from werkzeug.security import generate_password_hash
 
 from admin.app import create_app
 from pbx_daemon.crm import models as m
 from pbx_daemon.config import load_config
+from tests.unit.helpers import fast_hash
 
 
 @pytest.fixture
@@ -24,11 +24,11 @@ def app(tmp_path):
         m.Base.metadata.create_all(db.engine)
         db.session.add_all([
             m.Employee(full_name="Admin", login="admin", role="admin",
-                       password_hash=generate_password_hash("Admin-Password-1")),
+                       password_hash=fast_hash("Admin-Password-1")),
             m.Employee(full_name="Manager", login="manager", role="manager",
-                       password_hash=generate_password_hash("Manager-Password-1")),
+                       password_hash=fast_hash("Manager-Password-1")),
             m.Employee(full_name="Gone", login="gone", role="admin", active=False,
-                       password_hash=generate_password_hash("Gone-Password-1")),
+                       password_hash=fast_hash("Gone-Password-1")),
         ])
         db.session.commit()
     return app

@@ -8,11 +8,11 @@ import wave
 from datetime import datetime, timezone
 
 import pytest
-from werkzeug.security import generate_password_hash
 
 from admin.app import create_app
 from pbx_daemon.crm import models as m
 from pbx_daemon.config import load_config
+from tests.unit.helpers import fast_hash
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 
@@ -32,10 +32,10 @@ def app(tmp_path):
         m.Base.metadata.create_all(db.engine)
         s = db.session
         anna, boris = (m.Employee(full_name=n.title(), login=n, role="manager",
-                                  password_hash=generate_password_hash(f"{n}-Password-1"))
+                                  password_hash=fast_hash(f"{n}-Password-1"))
                        for n in ("anna", "boris"))
         owner = m.Employee(full_name="Owner", login="owner", role="owner",
-                           password_hash=generate_password_hash("owner-Password-1"))
+                           password_hash=fast_hash("owner-Password-1"))
         s.add_all([anna, boris, owner])
         s.flush()
         company = m.Company(name="Ромашка", responsible_id=anna.id)

@@ -10,12 +10,11 @@ import wave
 from datetime import datetime, timezone
 
 import pytest
-from werkzeug.security import generate_password_hash
 
 from admin.app import create_app
 from pbx_daemon.config import load_config
 from pbx_daemon.crm import models as m
-from tests.unit.helpers import admin_login
+from tests.unit.helpers import admin_login, fast_hash
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 
@@ -39,7 +38,7 @@ def app(tmp_path):
         def person(login, role, department):
             return m.Employee(full_name=login.title(), login=login, role=role,
                               department_id=department.id if department else None,
-                              password_hash=generate_password_hash(f"{login}-Password-1"))
+                              password_hash=fast_hash(f"{login}-Password-1"))
         people = {"anna": person("anna", "manager", sales), "vera": person("vera", "head", sales),
                   "owner": person("owner", "owner", None), "boris": person("boris", "manager", other)}
         s.add_all(people.values())

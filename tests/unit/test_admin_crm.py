@@ -8,12 +8,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select
-from werkzeug.security import generate_password_hash
 
 from admin.app import create_app
 from pbx_daemon.crm import models as m
 from pbx_daemon.config import load_config
-from tests.unit.helpers import admin_login
+from tests.unit.helpers import admin_login, fast_hash
 from pbx_daemon.db import seed_reference_data
 
 T0 = datetime.now(timezone.utc) - timedelta(hours=1)
@@ -35,7 +34,7 @@ def app(tmp_path):
         s.add(sales)
         s.flush()
         people = {login: m.Employee(full_name=login.title(), login=login, role=role, department_id=sales.id,
-                                    password_hash=generate_password_hash(f"{login}-Password-1"))
+                                    password_hash=fast_hash(f"{login}-Password-1"))
                   for login, role in (("anna", "manager"), ("boris", "manager"), ("owner", "owner"))}
         s.add_all(people.values())
         s.flush()
@@ -214,7 +213,7 @@ def test_import_a_cp1251_csv_from_the_admin_with_preview_and_report(app, tmp_pat
     with app.app_context():
         s = db_session(app)
         s.add(m.Employee(full_name="Head", login="head", role="head",
-                         password_hash=generate_password_hash("head-Password-1")))
+                         password_hash=fast_hash("head-Password-1")))
         s.commit()
     assert login(app, "anna").get("/admin/import/").status_code == 403
     c = login(app, "head")

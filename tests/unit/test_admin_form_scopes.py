@@ -17,14 +17,13 @@ from datetime import datetime, timezone
 import pytest
 from flask_admin.contrib.sqla import ModelView
 from sqlalchemy import func, inspect as sa_inspect, select
-from werkzeug.security import generate_password_hash
 
 from admin.access import scope
 from admin.app import create_app
 from pbx_daemon.config import load_config
 from pbx_daemon.crm import models as m
 from pbx_daemon.db import seed_reference_data
-from tests.unit.helpers import admin_login
+from tests.unit.helpers import admin_login, fast_hash
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 # One login per role (and a head of no department), with their department.
@@ -54,7 +53,7 @@ def app(tmp_path_factory):
             people[login] = m.Employee(
                 full_name=login.title(), login=login, role=role, mobile=f"+7903000000{n}",
                 department_id=departments[dept].id if dept else None,
-                password_hash=generate_password_hash(f"{login}-Password-1"))
+                password_hash=fast_hash(f"{login}-Password-1"))
         people[GONE].active = False
         s.add_all(people.values())
         s.flush()

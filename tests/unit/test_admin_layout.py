@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 from flask_admin.contrib.sqla import ModelView
-from werkzeug.security import generate_password_hash
 
 import admin
 from admin.app import create_app
 from pbx_daemon.config import load_config
 from pbx_daemon.crm import models as m
-from tests.unit.helpers import admin_login
+from tests.unit.helpers import admin_login, fast_hash
 
 ADMIN = Path(admin.__file__).parent
 ROOT = ADMIN.parent
@@ -278,7 +277,7 @@ def test_two_apps_in_one_process_each_keep_their_own_database(tmp_path):
             db = app.extensions["sqlalchemy"]
             m.Base.metadata.create_all(db.engine)
             anna = m.Employee(full_name="Anna", login="anna", role="manager",
-                              password_hash=generate_password_hash("anna-Password-1"))
+                              password_hash=fast_hash("anna-Password-1"))
             db.session.add(anna)
             db.session.flush()
             db.session.add(m.Task(title=f"call back ({name})", type="call", responsible_id=anna.id,

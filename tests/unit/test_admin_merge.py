@@ -11,12 +11,11 @@ from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import func, select
-from werkzeug.security import generate_password_hash
 
 from admin.app import create_app
 from pbx_daemon.config import load_config
 from pbx_daemon.crm import models as m
-from tests.unit.helpers import admin_login
+from tests.unit.helpers import admin_login, fast_hash
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 
@@ -36,7 +35,7 @@ def app(tmp_path):
         s.add_all([sales, other])
         s.flush()
         people = {login: m.Employee(full_name=login.title(), login=login, role=role, department_id=dept.id if dept else None,
-                                    password_hash=generate_password_hash(f"{login}-Password-1"))
+                                    password_hash=fast_hash(f"{login}-Password-1"))
                   for login, role, dept in (("anna", "manager", sales), ("vera", "head", sales),
                                             ("owner", "owner", None), ("boris", "manager", other),
                                             ("olga", "operator", sales))}

@@ -8,12 +8,11 @@ from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import select
-from werkzeug.security import generate_password_hash
 
 from admin.app import create_app
 from pbx_daemon.crm import models as m
 from pbx_daemon.config import load_config
-from tests.unit.helpers import admin_login
+from tests.unit.helpers import admin_login, fast_hash
 from pbx_daemon.db import seed_reference_data
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
@@ -38,7 +37,7 @@ def app(tmp_path):
                                   ("dina", "manager", support), ("olga", "cold_operator", None)):
             people[login] = m.Employee(full_name=login.title(), login=login, role=role,
                                        department_id=dept.id if dept else None,
-                                       password_hash=generate_password_hash(f"{login}-Password-1"))
+                                       password_hash=fast_hash(f"{login}-Password-1"))
         s.add_all(people.values())
         s.flush()
         for owner in ("anna", "boris", "dina"):

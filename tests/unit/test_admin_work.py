@@ -14,14 +14,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
-from werkzeug.security import generate_password_hash
 
 from admin.app import create_app
 from pbx_daemon.config import load_config
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.reassign import OpenTask, ReassignFacts, ReassignRefused, decide_reassign
 from pbx_daemon.db import seed_reference_data
-from tests.unit.helpers import admin_login
+from tests.unit.helpers import admin_login, fast_hash
 
 NOW = datetime.now(timezone.utc)
 QUEUE = 120  # open inquiries of the department nobody took: three pages of 50
@@ -44,7 +43,7 @@ def app(tmp_path):
                                   ("boris", "manager", sales), ("dina", "manager", support)):
             people[login] = m.Employee(full_name=login.title(), login=login, role=role,
                                        department_id=dept.id if dept else None,
-                                       password_hash=generate_password_hash(f"{login}-Password-1"))
+                                       password_hash=fast_hash(f"{login}-Password-1"))
         s.add_all(people.values())
         s.flush()
         sales.head_id = people["vera"].id

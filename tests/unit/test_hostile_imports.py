@@ -11,7 +11,6 @@ import time
 import pytest
 from markupsafe import escape
 from openpyxl import Workbook
-from werkzeug.security import generate_password_hash
 
 from pbx_daemon.cli import main
 from pbx_daemon.crm import models as m
@@ -22,6 +21,7 @@ from tests.hostile import CORPUS, GOOD_XLSX, HEADER, cell, huge_declared_range, 
 from tests.unit.test_admin_crm import app as admin_app  # noqa: F401 - the fixture
 from tests.unit.test_admin_crm import csrf, login
 from tests.unit.test_cli import env  # noqa: F401 - the fixture
+from tests.unit.helpers import fast_hash
 
 CASES = list(CORPUS)
 CHILD_BOUND_KIB = 64 * 1024  # every refusal here costs the child less than 64 MB
@@ -119,7 +119,7 @@ def head(admin_app, tmp_path):  # noqa: F811
     with admin_app.app_context():
         s = admin_app.extensions["sqlalchemy"].session
         s.add(m.Employee(full_name="Head", login="head", role="head",
-                         password_hash=generate_password_hash("head-Password-1")))
+                         password_hash=fast_hash("head-Password-1")))
         s.commit()
     return login(admin_app, "head")
 

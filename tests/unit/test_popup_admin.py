@@ -8,13 +8,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
-from werkzeug.security import generate_password_hash
 
 from admin.app import create_app
 from pbx_daemon.crm import models as m
 from pbx_daemon.config import load_config
 from pbx_daemon.db import seed_reference_data
-from tests.unit.helpers import admin_login
+from tests.unit.helpers import admin_login, fast_hash
 
 NOW = datetime.now(timezone.utc)
 
@@ -30,7 +29,7 @@ def app(tmp_path):
         s = db.session
         seed_reference_data(s)
         anna, boris = (m.Employee(full_name=n.title(), login=n, role="manager",
-                                  password_hash=generate_password_hash(f"{n}-Password-1")) for n in ("anna", "boris"))
+                                  password_hash=fast_hash(f"{n}-Password-1")) for n in ("anna", "boris"))
         s.add_all([anna, boris])
         s.flush()
         company = m.Company(name="Ромашка", responsible_id=anna.id, notes="VIP",

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 from flask_admin.contrib.sqla import ModelView
-from werkzeug.security import generate_password_hash
 
 import admin.calls
 from admin import labels
@@ -28,7 +27,7 @@ from pbx_daemon.crm import texts
 from pbx_daemon.db import seed_reference_data
 from pbx_daemon.lab import demo
 from pbx_daemon.telephony.api_client import ClickToCallError
-from tests.unit.helpers import admin_login
+from tests.unit.helpers import admin_login, fast_hash
 
 ROOT = Path(__file__).resolve().parents[2]
 PO = ROOT / "admin" / "translations" / "ru" / "LC_MESSAGES" / "messages.po"
@@ -250,7 +249,7 @@ def russian_app(tmp_path_factory):
         s = db.session
         seed_reference_data(s)
         people = demo.seed(s, PASSWORD)
-        hashed = generate_password_hash(PASSWORD)
+        hashed = fast_hash(PASSWORD)
         sales = people_dept = s.get(m.Employee, people["anna"]).department_id
         s.add_all([m.Employee(full_name="Админ Главный", login="root", role="admin", password_hash=hashed),
                    m.Employee(full_name="Иван Операторов", login="ivan", role="operator",
