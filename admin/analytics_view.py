@@ -9,7 +9,7 @@ department gets a message instead of figures."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Response, abort, current_app, flash, g, request
@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, true
 
 from admin.views import RoleGate
+from admin.times import admin_now
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.exports import excel_csv
 from pbx_daemon.crm.stats import analytics as a
@@ -34,7 +35,7 @@ class AnalyticsView(RoleGate, BaseView):
 
     def _period(self) -> tuple[date, date, int | None, int]:
         config = current_app.extensions["pbx_crm_config"]
-        today = datetime.now(ZoneInfo(config.general.timezone)).date()
+        today = admin_now().astimezone(ZoneInfo(config.general.timezone)).date()
         try:
             last = date.fromisoformat(request.args.get("to", "")) if request.args.get("to") else today
             first = date.fromisoformat(request.args.get("from", "")) if request.args.get("from") \
@@ -116,7 +117,7 @@ class AnalyticsView(RoleGate, BaseView):
         yesterday), the company's or, for a head, their department's part."""
         config = current_app.extensions["pbx_crm_config"]
         tz = config.general.timezone
-        today = datetime.now(ZoneInfo(tz)).date()
+        today = admin_now().astimezone(ZoneInfo(tz)).date()
         try:
             day = date.fromisoformat(request.args["day"]) if request.args.get("day") else today - timedelta(days=1)
         except (ValueError, OverflowError):

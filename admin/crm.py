@@ -8,7 +8,7 @@ them, and show the result. Every page is behind the login and the role scopes
 from __future__ import annotations
 
 import hmac
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from flask import abort, current_app, flash, g, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
@@ -21,6 +21,7 @@ from admin import labels
 from admin.access import CARD_MODELS, SEE_ALL, assignable, can_see, card_calls, scope
 from admin.display import class_name, show_phone
 from admin.views import OFFICE, RoleGate
+from admin.times import admin_now
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.funnel import FunnelError, convert_lead
 from pbx_daemon.crm.inquiries.actions import InquiryActionError, classify_inquiry, create_web_inquiry
@@ -28,10 +29,6 @@ from pbx_daemon.crm.lookups import find_duplicates
 from pbx_daemon.crm import merge as merging
 from pbx_daemon.crm.phones import InvalidPhoneNumber, normalize
 from pbx_daemon.crm.reassign import ReassignRefused, reassign
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class _Page(RoleGate, BaseView):
@@ -46,7 +43,7 @@ class _Page(RoleGate, BaseView):
         return self.db.session
 
     def render(self, template, **kwargs):
-        kwargs.setdefault("now", _now())
+        kwargs.setdefault("now", admin_now())
         return super().render(template, **kwargs)
 
 
@@ -145,7 +142,7 @@ class InquiryQueueView(_Page):
             where.append(m.Inquiry.responsible_id == g.user.id)
         elif filters["responsible"].isdigit() and len(filters["responsible"]) < 10:
             where.append(m.Inquiry.responsible_id == int(filters["responsible"]))
-        since = _period_start(filters["period"], _now())
+        since = _period_start(filters["period"], admin_now())
         if since is not None:
             where.append(m.Inquiry.last_seen_at >= since)
         if filters["q"]:
@@ -181,7 +178,7 @@ class InquiryQueueView(_Page):
         subclass = request.form.get("subclass_id", "")
         try:
             result = classify_inquiry(self.s, inquiry, request.form.get("class", ""), by=g.user,
-                                      now=_now(), subclass_id=int(subclass) if subclass.isdigit() else None)
+                                      now=admin_now(), subclass_id=int(subclass) if subclass.isdigit() else None)
         except InquiryActionError as e:
             self.s.rollback()
             if _wants_json():
@@ -323,7 +320,7 @@ class MyTasksView(_Page):
         when = request.args.get("when", "all")
         kind = request.args.get("type", "")
         department = request.args.get("who") == "department" and g.user.role == "head"
-        where = task_filter(g.user, when, _now(), department=department, kind=kind)
+        where = task_filter(g.user, when, admin_now(), department=department, kind=kind)
         query = (select(m.Task).where(*where).order_by(m.Task.deadline, m.Task.id)
                  .options(selectinload(m.Task.responsible)))
         pages = Pages(self.s, query, select(func.count(m.Task.id)).where(*where), _page_number())
@@ -339,7 +336,7 @@ class MyTasksView(_Page):
         if task.responsible_id != g.user.id and not can_see(self.s, g.user, task):
             abort(403)
         if task.status != "done":
-            task.status, task.done_at = "done", _now()
+            task.status, task.done_at = "done", admin_now()
         self.s.commit()
         return redirect(request.referrer or url_for(".index"))
 
@@ -459,7 +456,7 @@ class CardView(_Page):
         may_see = lambda row: can_see(self.s, g.user, row)  # noqa: E731
         if request.method == "POST":
             try:
-                plan = merging.merge_cards(self.s, kind, keep, gone, by=g.user, may_see=may_see, now=_now())
+                plan = merging.merge_cards(self.s, kind, keep, gone, by=g.user, may_see=may_see, now=admin_now())
             except merging.MergeRefused as refused:
                 self.s.rollback()
                 if refused.reason == "not_allowed":
@@ -497,7 +494,7 @@ class CardView(_Page):
         if not can_see(self.s, g.user, lead):
             abort(403)
         try:
-            result = convert_lead(self.s, lead, by=g.user, now=_now(),
+            result = convert_lead(self.s, lead, by=g.user, now=admin_now(),
                                   deal_title=request.form.get("deal_title") or None)
         except FunnelError as e:
             self.s.rollback()
@@ -578,7 +575,7 @@ def web_inquiry():
     data = request.get_json(silent=True) if request.is_json else request.form.to_dict()
     session = current_app.extensions["sqlalchemy"].session
     try:
-        inquiry = create_web_inquiry(session, data if data is not None else [], now=_now(),
+        inquiry = create_web_inquiry(session, data if data is not None else [], now=admin_now(),
                                      region=config.general.default_region,
                                      default_source=config.inquiries.web_form_source.strip(),
                                      department=config.inquiries.web_form_department.strip())
@@ -593,7 +590,7 @@ def dashboard(session, user) -> dict:
     """The home page's figures, each with the list it links to: the user's new inquiries
     (open, in their scope: their own and the department's untaken), overdue call-backs,
     today's planned calls; for a head, the same for the department."""
-    now = _now()
+    now = admin_now()
     if user.role == "cold_operator":
         return {}
 

@@ -25,6 +25,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, or_, select
 
 from admin.views import RoleGate
+from admin.times import admin_now
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.greetings import MAX_BYTES, GreetingError, greetings_dir, remove_greeting, store_greeting
 from pbx_daemon.crm.hours import format_ranges, parse_ranges, production_calendar
@@ -103,9 +104,8 @@ class HoursView(RoleGate, BaseView):
                            kind_names=KIND_NAMES, max_mb=MAX_BYTES // (1024 * 1024))
 
     def _today(self) -> date:
-        from datetime import datetime, timezone
         tz = current_app.extensions["pbx_crm_config"].general.timezone
-        return datetime.now(timezone.utc).astimezone(ZoneInfo(tz)).date()
+        return admin_now().astimezone(ZoneInfo(tz)).date()
 
     def _upcoming(self) -> list[tuple[date, str]]:
         """The production calendar's days off and moved working days of the next 90 days."""

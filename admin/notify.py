@@ -12,19 +12,13 @@ clock in tests). Ringing calls and escalations come over the screen-pop stream
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 from flask import Blueprint, abort, current_app, g, jsonify, url_for
 
-from admin.times import in_company_time
+from admin.times import admin_now, in_company_time
 from pbx_daemon.crm.reminders import due_reminders, planned_calls
 
 bp = Blueprint("notify", __name__)
-
-
-def admin_now() -> datetime:
-    """The admin's clock as an aware UTC datetime."""
-    return datetime.fromtimestamp(current_app.extensions["pbx_crm_clock"].seconds(), timezone.utc)
 
 
 @bp.route("/notifications/due")

@@ -13,7 +13,7 @@ reachable only by those who may see it (:mod:`admin.access`).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext
@@ -21,8 +21,7 @@ from sqlalchemy import select
 
 from admin.access import CARD_MODELS, can_see, can_see_card, scope
 from admin.display import class_name, label_of
-from admin.notify import admin_now
-from admin.times import in_company_time, typed_time
+from admin.times import admin_now, in_company_time, typed_time
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.funnel import REMIND_BEFORE, FunnelError, new_task
 from pbx_daemon.crm.inquiries.actions import InquiryActionError, classify_inquiry
@@ -174,7 +173,7 @@ def classify(call_id):
         return jsonify(ok=True, disposition=code)
     try:
         result = classify_inquiry(session, session.get(m.Inquiry, call.inquiry_id), code,
-                                  by=g.user, now=datetime.now(timezone.utc))
+                                  by=g.user, now=admin_now())
     except InquiryActionError as e:
         session.rollback()
         return jsonify(error=str(e)), 400
@@ -199,7 +198,7 @@ def task(call_id):
     try:
         t = new_task(_session(), title=data.get("title"), type=data.get("type"),
                      responsible_id=g.user.id, deadline=deadline, comment=data.get("comment"),
-                     created_by=g.user, now=datetime.now(timezone.utc), **links)
+                     created_by=g.user, now=admin_now(), **links)
     except FunnelError as e:
         _session().rollback()
         return jsonify(error=str(e)), 400

@@ -6,7 +6,6 @@ clock (:mod:`pbx_daemon.crm.duty`)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, g, redirect, request, url_for
@@ -18,6 +17,7 @@ from wtforms import SelectField, ValidationError
 
 from admin.access import SEE_ALL
 from admin.views import ALL_ROLES, SUPERVISORS, RoleGate, ScopedModelView
+from admin.times import admin_now
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.duty_sql import duty_by_employee
 from pbx_daemon.crm.duty import off_now_until
@@ -105,7 +105,7 @@ class DutyView(RoleGate, BaseView):
     @expose("/")
     def index(self):
         s = self.db.session
-        now = datetime.now(timezone.utc).astimezone(_zone())
+        now = admin_now().astimezone(_zone())
         people = self._people(s)
         duty = duty_by_employee(s, now)
         return self.render("duty.html", people=people, duty=duty, now=now,
@@ -120,7 +120,7 @@ class DutyView(RoleGate, BaseView):
         if not employee.active or not self.may_change(g.user, employee):
             abort(403)
         action = request.form.get("action", "")
-        now = datetime.now(timezone.utc).astimezone(_zone())
+        now = admin_now().astimezone(_zone())
         if action == "off_today":
             employee.off_until = off_now_until(now)
         elif action.startswith("off_") and action[4:].isdigit() and int(action[4:]) in OFF_HOURS:

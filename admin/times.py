@@ -18,6 +18,12 @@ from markupsafe import Markup
 from pbx_daemon.crm.funnel import REMIND_BEFORE
 
 
+def admin_now() -> datetime:
+    """The admin's clock (``create_app(clock=...)``, the system clock unless a test gives
+    one) as an aware UTC datetime: every page's "now" and "today" come from it."""
+    return datetime.fromtimestamp(current_app.extensions["pbx_crm_clock"].seconds(), timezone.utc)
+
+
 def company_zone() -> ZoneInfo:
     return ZoneInfo(current_app.extensions["pbx_crm_config"].general.timezone)
 

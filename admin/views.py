@@ -17,7 +17,7 @@ A row outside the scope is not listed, not counted, and opening it is 403.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from flask import abort, current_app, flash, g, make_response, redirect, request, url_for
 from flask_admin import expose
@@ -37,7 +37,7 @@ from admin import labels
 from admin.access import CARD_MODELS, SEE_ALL, can_see, linkable, scope, sees_mobile
 from admin.display import ENUM_COLUMNS, choices, label_of, show_phone
 from admin.phones import request_phones_sync, sip_settings
-from admin.times import CompanyTimeTaskForm, datetime_formatter
+from admin.times import CompanyTimeTaskForm, admin_now, datetime_formatter
 from pbx_daemon.crm import models as m
 from pbx_daemon.telephony.names import ENDPOINT_NAME
 from pbx_daemon.telephony.phones_file import new_sip_password, set_sip_password
@@ -456,7 +456,7 @@ class EmployeeView(ScopedModelView):
                 flash(gettext("Set the employee's SIP phone first."), "error")
             return self.render("sip_password_confirm.html", employee=employee)
         password = new_sip_password()
-        set_sip_password(employee, password, datetime.now(timezone.utc))
+        set_sip_password(employee, password, admin_now())
         session.commit()
         request_phones_sync()
         response = make_response(self.render(
@@ -703,8 +703,6 @@ class DealView(ScopedModelView):
     def on_model_change(self, form, model, is_created):
         super().on_model_change(form, model, is_created)
         # Stage rules (seed 004): putting a deal into a stage creates the stage's tasks.
-        from datetime import datetime, timezone
-
         from sqlalchemy import inspect as sa_inspect
 
         from pbx_daemon.crm.funnel import entered_stage
@@ -719,7 +717,7 @@ class DealView(ScopedModelView):
             session = object_session(model)
             session.flush()
             created = entered_stage(session, model, model.stage, by=g.user,
-                                    now=datetime.now(timezone.utc))
+                                    now=admin_now())
             if created:
                 flash(gettext("Tasks created by the stage's rules: %(n)s", n=len(created)), "info")
 
@@ -743,7 +741,7 @@ class TaskView(CompanyTimeTaskForm, ScopedModelView):
         :func:`pbx_daemon.crm.webhooks.install_emitter`)."""
         super().on_model_change(form, model, is_created)
         if model.status == "done" and (is_created or sa_inspect(model).attrs.status.history.has_changes()):
-            model.done_at = model.done_at or datetime.now(timezone.utc)
+            model.done_at = model.done_at or admin_now()
 
 
 class InquiryView(ScopedModelView):

@@ -5,7 +5,6 @@ sends (pbx_daemon.telephony.outputs.webhooks)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
@@ -15,6 +14,7 @@ from wtforms import SelectMultipleField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from admin.views import ScopedModelView
+from admin.times import admin_now
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.webhooks import emit
 from pbx_daemon.crm.webhooks.delivery import url_problem
@@ -97,7 +97,7 @@ class WebhookView(ScopedModelView):
         if hook is None:
             abort(404)
         emit(session, "ping", {"webhook": {"id": hook.id, "name": hook.name},
-                               "at": datetime.now(timezone.utc).isoformat()}, webhook_id=hook.id)
+                               "at": admin_now().isoformat()}, webhook_id=hook.id)
         session.commit()
         flash(gettext("A test event is queued for %(name)s; see Webhook deliveries.", name=hook.name),
               "success")
@@ -126,7 +126,7 @@ class WebhookDeliveryView(ScopedModelView):
     @expose("/<int:delivery_id>/retry", methods=("POST",))
     def retry(self, delivery_id: int):
         session = self._db()
-        if retry_now(session, delivery_id, datetime.now(timezone.utc)):
+        if retry_now(session, delivery_id, admin_now()):
             session.commit()
             flash(gettext("Delivery %(id)s will be tried again now.", id=delivery_id), "success")
         else:

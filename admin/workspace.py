@@ -9,7 +9,7 @@ or saving the last one's outcome), never by opening a link another site could se
 from __future__ import annotations
 
 import json
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, g, jsonify, redirect, request, url_for
@@ -20,6 +20,7 @@ from sqlalchemy import select
 from admin.access import can_see
 from admin.display import in_page_language
 from admin.views import RoleGate
+from admin.times import admin_now
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.cold_calling import (LEAD, ColdCallError, claimed_entry, dispositions, finish_entry,
                                          has_next_entry, list_progress, next_entry, search_kb)
@@ -42,7 +43,7 @@ class WorkspaceView(RoleGate, BaseView):
     @expose("/")
     def index(self):
         s = self.db.session
-        now = datetime.now(timezone.utc)
+        now = admin_now()
         entry = claimed_entry(s, g.user)
         script = progress = None
         if entry is not None:
@@ -61,14 +62,14 @@ class WorkspaceView(RoleGate, BaseView):
         s = self.db.session
         ids = s.scalars(select(m.call_list_operators.c.call_list_id).where(
             m.call_list_operators.c.employee_id == g.user.id)).all()
-        end = _day_end(datetime.now(timezone.utc))
+        end = _day_end(admin_now())
         return sorted(filter(None, (list_progress(s, i, end) for i in ids[:50])), key=lambda p: p.name)
 
     @expose("/next", methods=("POST",))
     def take_next(self):
         """Claim the next entry of my lists (CSRF-checked, like every POST)."""
         s = self.db.session
-        next_entry(s, g.user, datetime.now(timezone.utc))
+        next_entry(s, g.user, admin_now())
         s.commit()
         return redirect(url_for(".index"))
 
@@ -95,7 +96,7 @@ class WorkspaceView(RoleGate, BaseView):
         try:
             lead = finish_entry(s, entry, operator=g.user, disposition=request.form.get("disposition", ""),
                                 comment=request.form.get("comment", ""), answers=answers, callback_at=callback_at,
-                                to_funnel=request.form.get("to_funnel") == "1", now=datetime.now(timezone.utc))
+                                to_funnel=request.form.get("to_funnel") == "1", now=admin_now())
         except ColdCallError as e:
             s.rollback()
             flash(str(e), "error")
@@ -109,7 +110,7 @@ class WorkspaceView(RoleGate, BaseView):
         else:
             flash(_("%(entry)s: %(disposition)s.", entry=entry.company_name or entry.phone,
                     disposition=name), "success")
-        next_entry(s, g.user, datetime.now(timezone.utc))  # "Save and next": this POST claims it
+        next_entry(s, g.user, admin_now())  # "Save and next": this POST claims it
         s.commit()
         return redirect(url_for(".index"))
 

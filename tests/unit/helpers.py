@@ -49,16 +49,18 @@ def admin_login(app, who: str, password: str | None = None):
 
 
 @contextlib.contextmanager
-def staffed_admin(url: str, people, env: dict | None = None):
+def staffed_admin(url: str, people, env: dict | None = None, clock=None):
     """Inside the app context of a new admin app on a fresh database at ``url`` (schema,
     reference data, the departments "Sales" and "Support", and ``people`` as (login, role,
     department name or None), each logging in with ``<login>-Password-1``): yields (app,
-    session, departments by name, employees by login)."""
+    session, departments by name, employees by login). ``clock``: the admin's (``seconds()``),
+    the system clock by default."""
     from admin.app import create_app
     from pbx_daemon.config import load_config
 
     app = create_app(load_config(None, {"PBX_CRM_DATABASE_URL": url,
-                                        "PBX_CRM_ADMIN_SECRET_KEY": "s" * 40, **(env or {})}))
+                                        "PBX_CRM_ADMIN_SECRET_KEY": "s" * 40, **(env or {})}),
+                     clock=clock)
     with app.app_context():
         s = app.extensions["sqlalchemy"].session
         m.Base.metadata.create_all(s.get_bind())

@@ -5,6 +5,7 @@ cells that are not formulas, system inquiry classes that stay, company time."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import select
@@ -19,6 +20,9 @@ from tests.unit.helpers import fast_hash
 
 ENV = {"PBX_CRM_ADMIN_SECRET_KEY": "s" * 40, "PBX_CRM_ADMIN_LOGIN_MAX_FAILURES": "3",
        "PBX_CRM_ADMIN_LOGIN_MAX_FAILURES_PER_ADDRESS": "10", "PBX_CRM_ADMIN_LOGIN_LOCKOUT_SECONDS": "600"}
+
+
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
 
 
 def build(tmp_path, clock=None, **env):
@@ -40,7 +44,10 @@ def build(tmp_path, clock=None, **env):
 
 @pytest.fixture
 def clock():
-    return Clock()
+    """The admin's clock: the throttles' time and every page's "now" (a fixed day)."""
+    clock = Clock()
+    clock.advance(T0.timestamp())
+    return clock
 
 
 @pytest.fixture
@@ -346,17 +353,16 @@ def test_csv_cells_that_a_spreadsheet_would_run_get_a_quote(value, written):
     assert safe_cell(value) == written
 
 
-def test_the_analytics_csv_export_neutralises_formulas(app):
+def test_the_analytics_csv_export_neutralises_formulas(app, clock):
     import csv
     import io
-    from datetime import datetime, timezone
 
     with app.app_context():
         s = app.extensions["sqlalchemy"].session
         source = m.Source(name='=HYPERLINK("http://evil.example","x")')
         s.add(source)
         s.flush()
-        now = datetime.now(timezone.utc)
+        now = datetime.fromtimestamp(clock.seconds(), timezone.utc)  # today on the admin's clock
         s.add(m.Inquiry(channel="web_form", email="a@example.com", source_id=source.id,
                         first_seen_at=now, last_seen_at=now))
         s.commit()

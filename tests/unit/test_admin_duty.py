@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import select
+from twisted.internet.task import Clock
 
 from pbx_daemon.crm import models as m
 from tests.unit.helpers import admin_login, staffed_admin
@@ -136,3 +137,17 @@ def test_off_today_lasts_until_midnight_company_time(admin):
     off = s.get(m.Employee, ids["max"]).off_until
     assert off > datetime.now(timezone.utc)
     assert off.astimezone(timezone.utc).minute == 0
+
+
+def test_the_duty_page_and_off_today_go_by_the_admins_clock(tmp_path):
+    clock = Clock()  # 00:30 on 10 March in Moscow (UTC+3), whatever the machine's date
+    clock.advance(datetime(2026, 3, 9, 21, 30, tzinfo=timezone.utc).timestamp())
+    with staffed_admin(f"sqlite:///{tmp_path}/admin.sqlite3", PEOPLE, clock=clock) as (app, s, _, staff):
+        s.commit()
+        max_id = staff["max"].id
+    manager = admin_login(app, "max")
+    duty(manager, max_id, "off_today")
+    off = Db(app).get(m.Employee, max_id).off_until
+    # Until the next midnight in company time: 11 March 00:00 MSK.
+    assert off.astimezone(timezone.utc).replace(tzinfo=None) == datetime(2026, 3, 10, 21, 0)
+    assert "11.03.2026 00:00" in manager.get("/admin/duty/").get_data(as_text=True)
