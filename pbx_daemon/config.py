@@ -97,6 +97,11 @@ class AdminSection:
     # Reverse proxies in front of the admin (nginx: 1) whose X-Forwarded-For/-Proto/-Host/
     # -Port the admin believes; 0 believes none (a client could forge them).
     trusted_proxies: int = 0
+    # The REST API (/api/v1): requests one token may make a minute (bursts up to as many);
+    # and requests with a missing or bad token (401) one client address may make a minute,
+    # past which that address gets 429 whatever token it sends. 0 turns either off.
+    api_rate_per_minute: int = 120
+    api_auth_failures_per_minute: int = 10
 
 
 @dataclass(frozen=True)
@@ -492,6 +497,10 @@ def validate(config: Config, for_: set[str] | frozenset[str] = frozenset()) -> l
         problems.append(ConfigProblem("admin.max_request_bytes", "must be 1 MiB..1 GiB (in bytes)"))
     if not 0 <= a.trusted_proxies <= 5:
         problems.append(ConfigProblem("admin.trusted_proxies", "must be 0..5 (proxies in front of the admin)"))
+    if not 0 <= a.api_rate_per_minute <= 100000:
+        problems.append(ConfigProblem("admin.api_rate_per_minute", "must be 0..100000 (0: no limit)"))
+    if not 0 <= a.api_auth_failures_per_minute <= 100000:
+        problems.append(ConfigProblem("admin.api_auth_failures_per_minute", "must be 0..100000 (0: no limit)"))
     if not 0 <= config.asterisk.reconcile_horizon_hours <= 87600:
         problems.append(ConfigProblem("asterisk.reconcile_horizon_hours",
                                       "must be 0..87600 hours (0: the whole CEL log)"))

@@ -13,14 +13,24 @@ session, no CSRF). The OpenAPI document (:mod:`admin.rest_api.spec`) is the cont
 
 Errors are ``{"error": code, "message": words[, "parameter": name]}``: 400 bad_parameter,
 401 missing_token / invalid_token (with ``WWW-Authenticate: Bearer``), 403
-insufficient_scope, 404 not_found, 405 method_not_allowed. A token reads every row of
-its scopes: the API is for the company's own systems, and only admins make tokens.
+insufficient_scope, 404 not_found, 405 method_not_allowed, 429 rate_limited (with
+``Retry-After``). A token reads every row of its scopes: the API is for the company's own
+systems, and only admins make tokens.
+
+Rate limits (:mod:`admin.rest_api.limits`, per admin process): a token makes at most
+``admin.api_rate_per_minute`` requests a minute (answers carry ``RateLimit-Limit`` and
+``RateLimit-Remaining``); a client address (``request.remote_addr``: the peer, or what
+``admin.trusted_proxies`` make it) gets at most ``admin.api_auth_failures_per_minute``
+401s a minute, and past that a 429 before its token is even looked up. Only the
+endpoints behind a token count: not the document, not 404s and 405s of routing.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import mimetypes
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from flask import Blueprint, current_app, jsonify, request, send_file
@@ -28,6 +38,7 @@ from sqlalchemy import and_, or_, select, update
 from werkzeug.exceptions import HTTPException
 
 from admin.rest_api import auth, query
+from admin.rest_api.limits import Decision, RateLimiter
 from admin.rest_api.query import BadParameter
 from admin.rest_api.spec import openapi_document
 from pbx_daemon.crm import models as m
@@ -41,7 +52,28 @@ MESSAGES = {
     "missing_token": "send Authorization: Bearer <token> (an admin creates tokens in Settings -> API tokens)",
     "invalid_token": "the token is not valid (unknown or revoked)",
     "insufficient_scope": "the token is not allowed to read this (ask an admin for the scope)",
+    "token_rate": "too many requests with this token: wait Retry-After seconds",
+    "address_rate": "too many requests with a missing or bad token from this address: wait Retry-After seconds",
 }
+LIMITS = "pbx_crm_api_limits"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The app's limiters: ``tokens`` keyed by a token's id, ``addresses`` (401s) by a
+    client address."""
+    tokens: RateLimiter
+    addresses: RateLimiter
+
+
+@bp.record_once
+def _make_limits(state) -> None:
+    """One pair of limiters per app, on the app's clock and config (both set before the
+    blueprint is registered: :func:`admin.app.create_app`)."""
+    app = state.app
+    clock, admin = app.extensions["pbx_crm_clock"], app.extensions["pbx_crm_config"].admin
+    app.extensions[LIMITS] = Limits(RateLimiter(clock, per_minute=admin.api_rate_per_minute),
+                                    RateLimiter(clock, per_minute=admin.api_auth_failures_per_minute))
 
 
 def owns(path: str) -> bool:
@@ -89,8 +121,19 @@ def _now() -> datetime:
     return datetime.fromtimestamp(current_app.extensions["pbx_crm_clock"].seconds(), timezone.utc)
 
 
+def _too_many(decision: Decision, why: str):
+    return error(429, "rate_limited", MESSAGES[why],
+                 headers={"Retry-After": str(max(1, math.ceil(decision.retry_after)))})
+
+
 def _authorize(scope: str):
-    """None when the request's token reads ``scope``, else the error response."""
+    """``(None, headers)`` when the request's token reads ``scope`` (``headers``: its rate
+    limit's, for the answer), else ``(the error response, {})``."""
+    limits: Limits = current_app.extensions[LIMITS]
+    address = request.remote_addr or "-"
+    barred = limits.addresses.check(address)
+    if not barred.allowed:  # guessing tokens: not even a database lookup
+        return _too_many(barred, "address_rate"), {}
     header = request.headers.get("Authorization")
     token = auth.presented_token(header)
     rows = []
@@ -101,20 +144,26 @@ def _authorize(scope: str):
     now = _now()
     decision = auth.authorize(header, rows, scope, now)
     if decision.status == 401:
+        limits.addresses.take(address)
         return error(401, decision.error, MESSAGES[decision.error],
                      headers={"WWW-Authenticate": f'Bearer realm="pbx-crm", error="{decision.error}"'
-                              if decision.error == "invalid_token" else 'Bearer realm="pbx-crm"'})
+                              if decision.error == "invalid_token" else 'Bearer realm="pbx-crm"'}), {}
+    spent = limits.tokens.take(str(decision.token_id))  # a 403 counts too: the token asked
+    if not spent.allowed:
+        return _too_many(spent, "token_rate"), {}
+    rate = {"RateLimit-Limit": str(spent.limit), "RateLimit-Remaining": str(spent.remaining)} \
+        if limits.tokens.enabled else {}
     if decision.status == 403:
         return error(403, decision.error, MESSAGES[decision.error],
                      headers={"WWW-Authenticate": f'Bearer realm="pbx-crm", error="insufficient_scope", '
-                                                  f'scope="{scope}"'})
+                                                  f'scope="{scope}"', **rate}), {}
     if decision.touch:  # at most once a minute per token, and never back in time
         s = _session()
         s.execute(update(m.ApiToken).where(
             m.ApiToken.id == decision.token_id,
             or_(m.ApiToken.last_used_at.is_(None), m.ApiToken.last_used_at < now)).values(last_used_at=now))
         s.commit()
-    return None
+    return None, rate
 
 
 def needs(scope: str):
@@ -122,14 +171,16 @@ def needs(scope: str):
     def wrap(view):
         @functools.wraps(view)
         def guarded(**kwargs):
-            if (refused := _authorize(scope)) is not None:
+            refused, rate = _authorize(scope)
+            if refused is not None:
                 return refused
             try:
                 response = view(**kwargs)
             except BadParameter as e:
-                return error(400, "bad_parameter", e.message, parameter=e.parameter)
+                response = error(400, "bad_parameter", e.message, parameter=e.parameter)
             if response.mimetype == "application/json":
                 response.headers["Cache-Control"] = "no-store"
+            response.headers.update(rate)
             return response
         return guarded
     return wrap

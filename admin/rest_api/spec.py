@@ -36,7 +36,8 @@ def _obj(properties: dict, required: Sequence[str] | None = None) -> dict:
 SCHEMAS = {
     "Error": _obj({
         "error": {"type": "string", "description": "a code: bad_parameter, missing_token, invalid_token, "
-                                                   "insufficient_scope, not_found, method_not_allowed"},
+                                                   "insufficient_scope, not_found, method_not_allowed, "
+                                                   "rate_limited"},
         "message": {"type": "string", "description": "what was wrong, in English"},
         "parameter": {"type": "string", "description": "the query parameter at fault (400 only)"},
     }, required=["error", "message"]),
@@ -108,6 +109,20 @@ RESPONSES = {
     "NotFound": _error("No row with this id."),
     "MethodNotAllowed": _error("Only GET (and HEAD) are served.",
                                {"Allow": {"schema": {"type": "string"}}}),
+    "TooManyRequests": _error(
+        "Too many requests: the token made more than the admin's limit a minute "
+        "(`admin.api_rate_per_minute`), or this client address sent too many missing or bad "
+        "tokens (`admin.api_auth_failures_per_minute`; then every request from it, whatever "
+        "its token). Wait `Retry-After` seconds.",
+        {"Retry-After": {"required": True, "schema": {"type": "integer", "minimum": 1},
+                         "description": "seconds until a request would be allowed"}}),
+}
+RATE_HEADERS = {
+    "RateLimit-Limit": {"schema": {"type": "integer", "minimum": 1},
+                        "description": "requests the token may make at once (refilled over a minute); "
+                                       "absent when the admin set no limit"},
+    "RateLimit-Remaining": {"schema": {"type": "integer", "minimum": 0},
+                            "description": "requests the token has left now"},
 }
 
 
@@ -128,7 +143,7 @@ WINDOW = [
 
 def _errors(*codes: str) -> dict:
     named = {"400": "BadParameter", "401": "Unauthorized", "403": "Forbidden", "404": "NotFound",
-             "405": "MethodNotAllowed"}
+             "405": "MethodNotAllowed", "429": "TooManyRequests"}
     return {code: {"$ref": f"#/components/responses/{named[code]}"} for code in codes}
 
 
@@ -138,9 +153,9 @@ def _list(summary: str, scope: str, page: str, order: str, filters: list) -> dic
         "description": f"Ordered by {order}, then id; follow next_cursor for the next page. "
                        f"Needs the scope `{scope}`.",
         "parameters": WINDOW + filters,
-        "responses": {"200": {"description": "one page",
+        "responses": {"200": {"description": "one page", "headers": RATE_HEADERS,
                               "content": {"application/json": {"schema": _ref(page)}}},
-                      **_errors("400", "401", "403", "405")},
+                      **_errors("400", "401", "403", "405", "429")},
     }}
 
 
@@ -152,8 +167,8 @@ def _one(summary: str, scope: str, name: str, schema: dict | None, op: str) -> d
         "summary": summary, "operationId": op, "tags": [scope],
         "description": f"Needs the scope `{scope}`.",
         "parameters": [_param(name, "the id", ID, "path")],
-        "responses": {"200": {"description": summary, "content": content},
-                      **_errors("400", "401", "403", "404", "405")},
+        "responses": {"200": {"description": summary, "headers": RATE_HEADERS, "content": content},
+                      **_errors("400", "401", "403", "404", "405", "429")},
     }}
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests.postgres import throwaway_database
 from tests.unit import test_rest_api_schema
-from tests.unit.rest_api_fixture import seeded_api
+from tests.unit.rest_api_fixture import HIGH_LIMITS, seeded_api
 
 pytestmark = pytest.mark.postgres
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture(scope="module")
 def pg_api(tmp_path_factory):
     for url in throwaway_database():
-        api = seeded_api(url, tmp_path_factory.mktemp("pg-api"))
+        api = seeded_api(url, tmp_path_factory.mktemp("pg-api"), HIGH_LIMITS)  # schemathesis: many requests
         yield api
         with api.app.app_context():
             api.app.extensions["sqlalchemy"].engine.dispose()

@@ -41,17 +41,23 @@ def _wav(path: Path, frames: int = 8000) -> None:
         w.writeframes(b"\x01\x00" * frames)
 
 
-def seeded_api(url: str, tmp_path: Path) -> Seeded:
+# The REST API's rate limits high enough for a fixture shared by hundreds of requests at
+# one moment of its clock (the limits have their own tests: test_rest_api_limits.py).
+HIGH_LIMITS = {"PBX_CRM_ADMIN_API_RATE_PER_MINUTE": "100000", "PBX_CRM_ADMIN_API_AUTH_FAILURES_PER_MINUTE": "100000"}
+
+
+def seeded_api(url: str, tmp_path: Path, env: dict[str, str] | None = None) -> Seeded:
     """The app on ``url`` (schema created) with: anna and boris (managers), root (admin),
     owner; a company, contact, lead and deal; 7 calls (three at the same minute), 4
     inquiries, 4 recordings (a good WAV, an MP3, one whose file is gone, one whose path
-    leaves the store); tokens FULL (every scope), CALLS_ONLY and REVOKED."""
+    leaves the store); tokens FULL (every scope), CALLS_ONLY and REVOKED. ``env``: more
+    configuration (``PBX_CRM_ADMIN_...``), e.g. :data:`HIGH_LIMITS`."""
     store = tmp_path / "recordings"
     store.mkdir(exist_ok=True)
     clock = Clock()
     clock.advance(T0.timestamp() + 86400)
     app = create_app(load_config(None, {"PBX_CRM_DATABASE_URL": url, "PBX_CRM_ADMIN_SECRET_KEY": "s" * 40,
-                                        "PBX_CRM_RECORDINGS_DIR": str(store)}), clock=clock)
+                                        "PBX_CRM_RECORDINGS_DIR": str(store), **(env or {})}), clock=clock)
     ids: dict = {}
     with app.app_context():
         s = app.extensions["sqlalchemy"].session

@@ -15,14 +15,15 @@ from admin.rest_api import auth, query
 from admin.rest_api.query import BadParameter
 from pbx_daemon.crm import models as m
 from tests.unit.helpers import admin_login
-from tests.unit.rest_api_fixture import CALLS_ONLY, FULL, REVOKED, T0, seeded_api
+from tests.unit.rest_api_fixture import CALLS_ONLY, FULL, HIGH_LIMITS, REVOKED, T0, seeded_api
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
-    """Shared by the tests that only read (and write last_used_at)."""
+    """Shared by the tests that only read (and write last_used_at); ~100 requests at one
+    moment of its clock, so high rate limits."""
     tmp_path = tmp_path_factory.mktemp("api")
-    return seeded_api(f"sqlite:///{tmp_path}/api.sqlite3", tmp_path)
+    return seeded_api(f"sqlite:///{tmp_path}/api.sqlite3", tmp_path, HIGH_LIMITS)
 
 
 @pytest.fixture
