@@ -166,11 +166,14 @@ class Report:
 class Webhooks:
     # The daemon POSTs the webhook events (pbx_daemon.crm.webhooks); the URLs are set in the
     # admin. Seconds between looks at the queue; a delivery's retries wait 5 s, 30 s, 2 min,
-    # 10 min, then at most retry_max_interval; given up after give_up_hours.
+    # 10 min, then at most retry_max_interval; given up after give_up_hours. Once an hour
+    # the daemon deletes the events older than keep_days whose deliveries are all over
+    # (delivered or failed); 0: keeps them forever.
     poll_interval: int = 2
     timeout: int = 10
     retry_max_interval: int = 3600
     give_up_hours: int = 24
+    keep_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -520,6 +523,8 @@ def validate(config: Config, for_: set[str] | frozenset[str] = frozenset()) -> l
         problems.append(ConfigProblem("webhooks.retry_max_interval", "must be 1..86400 seconds"))
     if not 1 <= config.webhooks.give_up_hours <= 720:
         problems.append(ConfigProblem("webhooks.give_up_hours", "must be 1..720 hours"))
+    if not 0 <= config.webhooks.keep_days <= 3650:
+        problems.append(ConfigProblem("webhooks.keep_days", "must be 0..3650 days (0: keep forever)"))
     if config.report.send_at and not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", config.report.send_at):
         problems.append(ConfigProblem("report.send_at", "must be HH:MM (company time), e.g. 09:00"))
     elif config.report.send_at and not (config.report.smtp_host and config.report.mail_from

@@ -198,8 +198,9 @@ def _escalator(config, sessions, reactor):
                      tz=config.general.timezone, send_email=send_email, mail_from=r.mail_from)
 
 
-def _webhook_sender(config, sessions, reactor, pool):
-    """The webhooks' events POSTed to their URLs (crm.webhooks), its SQL on ``pool``."""
+def _webhook_sender(config, sessions, reactor, pool, metrics=None):
+    """The webhooks' events POSTed to their URLs (crm.webhooks), its SQL on ``pool``; old
+    events deleted after ``webhooks.keep_days`` (counted in ``metrics``)."""
     from datetime import timedelta
 
     from pbx_daemon.telephony.outputs.webhooks import WebhookSender, treq_post
@@ -209,7 +210,9 @@ def _webhook_sender(config, sessions, reactor, pool):
     store = WebhookStore(sessions, config.admin.public_url, max_interval=w.retry_max_interval,
                          give_up=timedelta(hours=w.give_up_hours))
     return WebhookSender(store, lambda fn: deferToThreadPool(reactor, pool, fn),
-                         treq_post(reactor, w.timeout), reactor, interval=w.poll_interval)
+                         treq_post(reactor, w.timeout), reactor, interval=w.poll_interval,
+                         keep_days=w.keep_days,
+                         pruned=metrics.webhooks_pruned if metrics is not None else None)
 
 
 def _lookup(sessions, pool: ThreadPool, reactor, region: str, tz: str = "UTC"):
@@ -439,7 +442,7 @@ def make_service(config, reactor) -> MultiService:
         escalations.setServiceParent(root)
         root.escalate = escalate
 
-    root.webhooks = _webhook_sender(config, sessions, reactor, lookup_pool)
+    root.webhooks = _webhook_sender(config, sessions, reactor, lookup_pool, metrics)
     root.webhooks.setName("webhooks")
     root.webhooks.setServiceParent(root)
 

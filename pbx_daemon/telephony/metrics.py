@@ -3,7 +3,8 @@
 Two kinds of figures:
 
 * pushed as they happen: a call ended (by direction and outcome), a route decided (seconds
-  on the reactor's clock, by result), an ARI request answered (seconds on the wire). :class:`DaemonMetrics` has one method for each;
+  on the reactor's clock, by result), an ARI request answered (seconds on the wire), old
+  webhook events deleted. :class:`DaemonMetrics` has one method for each;
 * read at scrape time from the objects that already count: the ARI client
   (:class:`~pbx_daemon.telephony.ari.rest.AriRest`), the store's write queue, the Stasis
   application's calls, the reconcile service, the Redis publisher, the phones file sync. Nothing is copied, so
@@ -53,6 +54,12 @@ class DaemonMetrics:
         self.tasks_escalated = Counter(
             "pbx_crm_tasks_escalated", "Overdue missed-call tasks escalated to a department head",
             registry=self.registry)
+        self.webhook_events_pruned = Counter(
+            "pbx_crm_webhook_events_pruned", "Old webhook events deleted (webhooks.keep_days)",
+            registry=self.registry)
+        self.webhook_deliveries_pruned = Counter(
+            "pbx_crm_webhook_deliveries_pruned", "Deliveries deleted with the old webhook events",
+            registry=self.registry)
         self._watched = _Watched(clock)
         self.registry.register(self._watched)
 
@@ -62,6 +69,11 @@ class DaemonMetrics:
 
     def task_escalated(self) -> None:
         self.tasks_escalated.inc()
+
+    def webhooks_pruned(self, pruned) -> None:
+        """``pruned``: a :class:`~pbx_daemon.crm.webhooks.store.Pruned`."""
+        self.webhook_events_pruned.inc(pruned.events)
+        self.webhook_deliveries_pruned.inc(pruned.deliveries)
 
     def routing_decided(self, seconds: float, result: str) -> None:
         """``result``: ``planned``, ``timeout`` (the deadline rang the fallback) or ``error``."""

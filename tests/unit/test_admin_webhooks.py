@@ -94,3 +94,41 @@ def test_the_deliveries_log_filters_and_retries_a_failed_one(admin_app):
     client.post(f"/admin/webhook_deliveries/{failed.id}/retry", data={"csrf_token": _csrf(page)})
     s.expire_all()
     assert s.get(m.WebhookDelivery, failed.id).status == "pending"
+
+
+def test_the_recording_link_in_webhooks_is_the_rest_apis_audio_route(admin_app):
+    """``recording.api_url`` (store.RECORDING_AUDIO) must stay a route of the REST API."""
+    from pbx_daemon.crm.webhooks.store import RECORDING_AUDIO
+
+    app, _ = admin_app
+    endpoint, values = app.url_map.bind("crm.example.ru").match(RECORDING_AUDIO.format(id=17))
+    assert (endpoint, values) == ("rest_api.get_recording_audio", {"recording_id": 17})
+
+
+def test_the_deliveries_log_lists_what_a_prune_left(admin_app, tmp_path):
+    """Old final deliveries are gone from the log with their events; a pending one stays."""
+    from datetime import timedelta
+
+    from pbx_daemon.crm.webhooks.store import WebhookStore
+
+    app, s = admin_app
+    now = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    old = now - timedelta(days=40)
+    hook = m.Webhook(name="erp", url="http://erp.example/hook")
+    gone = m.WebhookEvent(kind="task.done", payload={}, fanned_out=True, created_at=old)
+    kept = m.WebhookEvent(kind="call.ended", payload={}, fanned_out=True, created_at=old)
+    s.add_all([hook, gone, kept])
+    s.flush()
+    s.add_all([m.WebhookDelivery(webhook_id=hook.id, event_id=gone.id, status="failed", attempts=30,
+                                 next_attempt_at=old, last_status_code=410, last_error="HTTP 410",
+                                 created_at=old),
+               m.WebhookDelivery(webhook_id=hook.id, event_id=kept.id, status="pending", attempts=3,
+                                 next_attempt_at=old, last_status_code=502, last_error="HTTP 502",
+                                 created_at=old)])
+    s.commit()
+    engine = make_engine(f"sqlite:///{tmp_path}/a.sqlite3")
+    assert WebhookStore(make_session_factory(engine), "").prune(now, 30).events == 1
+    engine.dispose()
+    page = admin_login(app, "root").get("/admin/webhook_deliveries/").get_data(as_text=True)
+    assert "HTTP 502" in page and "call.ended" in page
+    assert "HTTP 410" not in page and "task.done" not in page

@@ -116,6 +116,7 @@ def test_a_good_config_has_no_problems():
     ({"PBX_CRM_INQUIRIES_STALE_MISSED_TASKS": "all"}, "inquiries.stale_missed_tasks"),
     ({"PBX_CRM_INQUIRIES_ESCALATE_AFTER_MINUTES": "-1"}, "inquiries.escalate_after_minutes"),
     ({"PBX_CRM_ASTERISK_RECONCILE_HORIZON_HOURS": "-1"}, "asterisk.reconcile_horizon_hours"),
+    ({"PBX_CRM_WEBHOOKS_KEEP_DAYS": "-1"}, "webhooks.keep_days"),
     ({"PBX_CRM_LAB_TRUNK_IP": "127.0.0.1"}, "lab.trunk_ip"),
 ])
 def test_each_rule_names_the_offending_key(env, key):

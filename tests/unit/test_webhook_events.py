@@ -5,6 +5,7 @@ marked ``reconciled``."""
 
 from __future__ import annotations
 
+import json
 import re
 import wave
 from datetime import datetime, timedelta, timezone
@@ -17,6 +18,7 @@ from pbx_daemon.crm import models as m
 from pbx_daemon.crm.cold_calling import finish_entry, next_entry
 from pbx_daemon.crm.funnel import entered_stage, new_task
 from pbx_daemon.crm.inquiries.actions import classify_inquiry
+from pbx_daemon.crm.webhooks.store import render_body
 from pbx_daemon.db import make_engine, make_session_factory, seed_reference_data
 from pbx_daemon.telephony.calls.interfaces import CallDetails
 from pbx_daemon.telephony.outputs.store import SqlCallRecorder
@@ -289,7 +291,18 @@ def test_an_answered_call_from_cel_sends_answered_and_its_recording(sessions, tm
     assert call_events(sessions) == [("call.started", "pbx-1.2", True), ("call.answered", "pbx-1.2", True),
                                      ("call.ended", "pbx-1.2", True), ("call.recording_ready", "pbx-1.2", True)]
     assert events(sessions, "call.answered")[0][1]["call"]["answered_by"]["name"] == "Anna"
-    assert events(sessions, "call.recording_ready")[0][1]["recording"]["duration_seconds"] == 1
+    with sessions() as s:
+        ready = s.scalar(select(m.WebhookEvent).where(m.WebhookEvent.kind == "call.recording_ready"))
+        call = s.scalar(select(m.Call).where(m.Call.linkedid == "pbx-1.2"))
+        rec = call.recording
+        assert ready.payload["recording"] == {"id": rec.id, "path": f"/calls/{call.id}/recording",
+                                              "duration_seconds": 1, "size_bytes": rec.size_bytes}
+        # The body the receiver gets: both links absolute, the REST API's for a token.
+        body = json.loads(render_body(ready, "https://crm.example.ru/"))
+    assert body["data"]["recording"] == {
+        "id": rec.id, "path": f"/calls/{call.id}/recording", "duration_seconds": 1,
+        "size_bytes": rec.size_bytes, "url": f"https://crm.example.ru/calls/{call.id}/recording",
+        "api_url": f"https://crm.example.ru/api/v1/recordings/{rec.id}/audio"}
 
 
 def daemon_began(sessions, linkedid, caller, t0, answered=False):

@@ -50,8 +50,9 @@ def card(session: Session, row) -> dict[str, Any]:
 
 
 def call_payload(session: Session, call: m.Call) -> dict[str, Any]:
-    """A call as the ``call.*`` events carry it. ``recording.path`` is the admin's link
-    (the sender makes it absolute with ``admin.public_url``)."""
+    """A call as the ``call.*`` events carry it. ``recording.path`` is the admin's page
+    (for a logged-in user), ``recording.id`` the REST API's recording; the sender adds
+    both as absolute links under ``admin.public_url`` (:func:`.store.render_body`)."""
     session.flush()  # a new call gets its id
     answered_by = session.get(m.Employee, call.answered_by_id) if call.answered_by_id else None
     recording = call.recording
@@ -67,8 +68,8 @@ def call_payload(session: Session, call: m.Call) -> dict[str, Any]:
         },
         "card": card(session, call),
         "recording": None if recording is None else {
-            "path": f"/calls/{call.id}/recording", "duration_seconds": recording.duration_seconds,
-            "size_bytes": recording.size_bytes},
+            "id": recording.id, "path": f"/calls/{call.id}/recording",
+            "duration_seconds": recording.duration_seconds, "size_bytes": recording.size_bytes},
     }
 
 

@@ -1,5 +1,7 @@
 """The daemon's webhook sender: every ``interval`` seconds (and at once after a delivery
-went through) it fans new events out and POSTs each webhook's due head delivery.
+went through) it fans new events out and POSTs each webhook's due head delivery; once an
+hour it deletes the events older than ``keep_days`` that nobody will send again
+(:mod:`pbx_daemon.crm.webhooks.retention`).
 
 Wire protocol (one POST per delivery, no redirects followed, ``timeout`` seconds for the
 whole exchange)::
@@ -29,7 +31,8 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from pbx_daemon.crm.webhooks.delivery import TIMEOUT, sign
-from pbx_daemon.crm.webhooks.store import Job
+from pbx_daemon.crm.webhooks.retention import PRUNE_EVERY, prune_due
+from pbx_daemon.crm.webhooks.store import Job, Pruned
 
 log = Logger(namespace="pbx_daemon.webhooks")
 
@@ -57,14 +60,23 @@ def treq_post(reactor, timeout: float = TIMEOUT) -> Callable[[str, dict, bytes],
 
 class WebhookSender(Service):
     """``run(fn)``: ``fn`` in a thread -> Deferred; ``store``: a
-    :class:`~.store.WebhookStore`; ``post(url, headers, body)`` -> Deferred status code."""
+    :class:`~.store.WebhookStore`; ``post(url, headers, body)`` -> Deferred status code;
+    ``keep_days``: delete older events (0: never), every ``prune_every`` seconds, telling
+    ``pruned(Pruned)`` (the metrics) what went."""
 
-    def __init__(self, store, run: Callable, post: Callable, clock, interval: float = 2.0):
+    def __init__(self, store, run: Callable, post: Callable, clock, interval: float = 2.0, *,
+                 keep_days: int = 0, prune_every: float = PRUNE_EVERY,
+                 pruned: Callable[[Pruned], None] | None = None):
         self.store = store
         self.run = run
         self.post = post
         self.clock = clock
         self.interval = interval
+        self.keep_days = keep_days
+        self.prune_every = prune_every
+        self.pruned = pruned
+        self.pruning = False
+        self.pruned_at: float | None = None  # clock seconds of the last prune's start
         self.busy: set[int] = set()  # webhooks with a POST in flight
         self.in_flight: set[Deferred] = set()
         self.ticking = False
@@ -89,7 +101,10 @@ class WebhookSender(Service):
 
     def tick(self) -> Deferred | None:
         """Fan out and send what is due (one tick at a time; a tick asked for meanwhile
-        runs right after)."""
+        runs right after); prune old events when it is time."""
+        if self.keep_days and not self.pruning and prune_due(self.pruned_at, self.clock.seconds(),
+                                                             self.prune_every):
+            self._prune()
         if self.ticking:
             self.again = True
             return None
@@ -104,6 +119,26 @@ class WebhookSender(Service):
                 self.tick()
         d.addBoth(done)
         return None  # the loop keeps its pace; it never waits for a slow receiver
+
+    def _prune(self) -> None:
+        self.pruning, self.pruned_at = True, self.clock.seconds()
+        now, keep_days = self._now(), self.keep_days
+        d = self.run(lambda: self.store.prune(now, keep_days))
+        d.addCallback(self._pruned, keep_days)
+        d.addErrback(lambda f: log.failure("webhooks: deleting old events", f))
+
+        def done(_):
+            self.pruning = False
+        d.addBoth(done)
+
+    def _pruned(self, p: Pruned, keep_days: int) -> None:
+        emit = log.info if p.events or p.deliveries else log.debug
+        emit("webhooks: deleted {events} events and {deliveries} deliveries older than "
+             "{keep_days} days ({batches} batches{more})", events=p.events,
+             deliveries=p.deliveries, keep_days=keep_days, batches=p.batches,
+             more="; more left for the next run" if p.more else "")
+        if self.pruned is not None:
+            self.pruned(p)
 
     def _send(self, job: Job) -> None:
         self.busy.add(job.webhook_id)
