@@ -41,6 +41,7 @@ from admin.rest_api import auth, query
 from admin.rest_api.limits import Decision, RateLimiter
 from admin.rest_api.query import BadParameter
 from admin.rest_api.spec import openapi_document
+from admin.times import admin_now
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.recordings import RecordingNameError, stored_path
 
@@ -117,10 +118,6 @@ def _session():
     return current_app.extensions["sqlalchemy"].session
 
 
-def _now() -> datetime:
-    return datetime.fromtimestamp(current_app.extensions["pbx_crm_clock"].seconds(), timezone.utc)
-
-
 def _too_many(decision: Decision, why: str):
     return error(429, "rate_limited", MESSAGES[why],
                  headers={"Retry-After": str(max(1, math.ceil(decision.retry_after)))})
@@ -141,7 +138,7 @@ def _authorize(scope: str):
         rows = [auth.TokenRow(r.id, r.token_hash, r.active, r.scope_set, r.last_used_at)
                 for r in _session().scalars(select(m.ApiToken).where(
                     m.ApiToken.prefix == token[:auth.PREFIX_LENGTH]))]
-    now = _now()
+    now = admin_now()
     decision = auth.authorize(header, rows, scope, now)
     if decision.status == 401:
         limits.addresses.take(address)
