@@ -158,8 +158,10 @@ MODELS = {
         "delivered_at": _l("Delivered"), "created_at": _l("Created")},
 }
 
-# Tables no page shows: the settings and the analytics rollup.
-NOT_SHOWN = frozenset({m.Setting, m.CallStat, m.CallStatDay, m.CallStatDirty, m.ImportPreset})
+# Tables no page shows: the settings, the analytics rollup and the e-mail outbox (its
+# outcomes are in the daemon's log and metrics).
+NOT_SHOWN = frozenset({m.Setting, m.CallStat, m.CallStatDay, m.CallStatDirty, m.ImportPreset,
+                       m.MailOutbox})
 
 
 def label(model, name: str):

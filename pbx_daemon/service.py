@@ -50,6 +50,7 @@ from pbx_daemon.telephony.trunk import TrunkDialing
 from pbx_daemon.crm.stats.report_send import parse_send_at
 from pbx_daemon.telephony.sweep import INTERVAL as SWEEP_INTERVAL
 from pbx_daemon.crm.escalation import CHECK_INTERVAL as ESCALATION_INTERVAL
+from pbx_daemon.crm.outbox.store import INTERVAL as OUTBOX_INTERVAL
 
 log = Logger(namespace="pbx_daemon.service")
 
@@ -182,20 +183,45 @@ def _report_sender(config, sessions, reactor, send_at):
 
 
 def _escalator(config, sessions, reactor):
-    """Overdue missed-call tasks to the department's head (crm.escalation); by e-mail
-    too when ``report.smtp_host`` and ``mail_from`` are set."""
+    """Overdue missed-call tasks to the department's head (crm.escalation)."""
     from pbx_daemon.crm.escalation import Escalator
+
+    r = config.report
+    return Escalator(sessions, after_minutes=config.inquiries.escalate_after_minutes, clock=reactor.seconds,
+                     tz=config.general.timezone, mail=bool(r.smtp_host and r.mail_from))
+
+
+def _outbox(config, sessions, reactor):
+    """The e-mail outbox (crm.outbox) sent through ``report.smtp_*``; None when
+    ``report.smtp_host`` or ``mail_from`` is not set (nothing is queued then)."""
+    from pbx_daemon.crm.outbox.store import Outbox
     from pbx_daemon.crm.stats.report import smtp_send
 
     r = config.report
-    send_email = None
-    if r.smtp_host and r.mail_from:
-        def send_email(message):
-            smtp_send(message, host=r.smtp_host, port=r.smtp_port, starttls=r.smtp_starttls,
-                      user=r.smtp_user, password=r.smtp_password)
+    if not (r.smtp_host and r.mail_from):
+        return None
 
-    return Escalator(sessions, after_minutes=config.inquiries.escalate_after_minutes, clock=reactor.seconds,
-                     tz=config.general.timezone, send_email=send_email, mail_from=r.mail_from)
+    def send_email(message):
+        smtp_send(message, host=r.smtp_host, port=r.smtp_port, starttls=r.smtp_starttls,
+                  user=r.smtp_user, password=r.smtp_password)
+
+    return Outbox(sessions, send_email, mail_from=r.mail_from, clock=reactor.seconds)
+
+
+def _log_mails(attempts, metrics) -> None:
+    """One line (and one count) per outbox e-mail tried; on the reactor."""
+    for a in attempts:
+        metrics.mail_attempted(a.kind, a.status)
+        if a.status == "sent":
+            log.info("{kind} e-mail {mail_id} to {to} sent (attempt {attempts})", kind=a.kind,
+                     mail_id=a.mail_id, to=a.recipient, attempts=a.attempts)
+        elif a.status == "pending":
+            log.warn("{kind} e-mail {mail_id} to {to} not sent (attempt {attempts}): {error}; "
+                     "next try at {next_attempt_at}", kind=a.kind, mail_id=a.mail_id, to=a.recipient,
+                     attempts=a.attempts, error=a.error, next_attempt_at=a.next_attempt_at.isoformat())
+        else:
+            log.warn("{kind} e-mail {mail_id} to {to} given up after {attempts} attempts: {error}",
+                     kind=a.kind, mail_id=a.mail_id, to=a.recipient, attempts=a.attempts, error=a.error)
 
 
 def _webhook_sender(config, sessions, reactor, pool, metrics=None):
@@ -415,6 +441,23 @@ def make_service(config, reactor) -> MultiService:
         reports.setName("daily-report")
         reports.setServiceParent(root)
 
+    # The escalation e-mails wait in the outbox (mail_outbox) until the SMTP server takes
+    # them; it is sent after each escalation tick and every OUTBOX_INTERVAL, on the store
+    # thread, also when escalation has been switched off since (what is queued is owed).
+    outbox = _outbox(config, sessions, reactor)
+    if outbox is not None:
+        def send_mails():
+            d = deferToThreadPool(reactor, store_pool, outbox.tick)
+            d.addCallback(_log_mails, metrics)
+            d.addErrback(lambda f: log.failure("sending the e-mail outbox", f))
+            return d
+
+        mails = TimerService(OUTBOX_INTERVAL, send_mails)
+        mails.clock = reactor
+        mails.setName("mail-outbox")
+        mails.setServiceParent(root)
+        root.send_mails = send_mails
+
     if config.inquiries.escalate_after_minutes > 0:
         escalator = _escalator(config, sessions, reactor)
 
@@ -422,10 +465,7 @@ def make_service(config, reactor) -> MultiService:
             for e in escalations:  # on the reactor: the publisher's thread
                 log.info("task {task_id} overdue {minutes} min: escalated to employee {head_id}{mail}",
                          task_id=e.task_id, minutes=e.overdue_minutes, head_id=e.head_id,
-                         mail=" (e-mailed)" if e.emailed else "")
-                if e.mail_error:
-                    log.warn("escalation e-mail about task {task_id} to {to} failed: {error}",
-                             task_id=e.task_id, to=e.head_email, error=e.mail_error)
+                         mail=" (e-mail queued)" if e.mail_queued else "")
                 metrics.task_escalated()
                 notifier.escalated(e.task_id, e.head_id, title=e.title, responsible=e.responsible,
                                    phone=e.phone, overdue_minutes=e.overdue_minutes)
@@ -434,6 +474,8 @@ def make_service(config, reactor) -> MultiService:
             d = deferToThreadPool(reactor, store_pool, escalator.tick)
             d.addCallback(told)
             d.addErrback(lambda f: log.failure("escalating overdue missed-call tasks", f))
+            if outbox is not None:  # the new escalations' e-mails leave at once
+                d.addCallback(lambda _: send_mails())
             return d
 
         escalations = TimerService(ESCALATION_INTERVAL, escalate)

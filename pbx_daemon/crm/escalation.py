@@ -6,16 +6,19 @@ Fetch (:func:`overdue_candidates`: the open call-back tasks the inquiry rules ma
 their department's head), decide (:func:`escalation_due`, pure), apply
 (:class:`Escalator.tick`: ``tasks.escalated_at`` is set, only where still empty, and
 committed before anyone is told, so a second tick, a restart or a second daemon tells
-nobody twice). The daemon then publishes the escalation to the head's screen-pop channel
-(on the reactor) and, when SMTP is configured, e-mails the head (here, on the tick's
-thread). An e-mail that fails is logged, not retried: the in-page notification stands.
+nobody twice). When SMTP is configured and the head has an e-mail address, the head's
+e-mail is queued in the outbox (``mail_outbox``, :mod:`pbx_daemon.crm.outbox`) in that same
+transaction: an escalation is never committed without its e-mail, nor its e-mail queued
+twice. The daemon then publishes the escalation to the head's screen-pop channel (on the
+reactor) and sends the outbox (on the tick's thread); an e-mail the SMTP server does not
+take is retried (30 s, 2 min, 10 min, then every 30 min) for a day
+(:mod:`pbx_daemon.crm.outbox.rules`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from email.message import EmailMessage
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -23,6 +26,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from pbx_daemon.crm import models as m
+from pbx_daemon.crm.outbox.store import queue
 
 CHECK_INTERVAL = 60  # seconds between the daemon's looks at overdue tasks
 # Tasks overdue longer than this are left alone: switching escalation on (or a daemon back
@@ -75,8 +79,7 @@ class Escalation:
     phone: str | None
     deadline: datetime
     overdue_minutes: int
-    emailed: bool = False
-    mail_error: str | None = None  # the e-mail failed (the daemon logs it; not retried)
+    mail_queued: bool = False  # the head's e-mail is in the outbox (committed with the escalation)
 
 
 def overdue_candidates(session: Session, now: datetime, after_minutes: int, limit: int = 200):
@@ -102,23 +105,20 @@ def overdue_candidates(session: Session, now: datetime, after_minutes: int, limi
 
 
 class Escalator:
-    """One tick (blocking SQL, and SMTP when ``send_email`` is given; the daemon runs it on
-    its store thread). ``clock()``: epoch seconds (the reactor's).
-    ``send_email(message)`` sends an :class:`~email.message.EmailMessage`."""
+    """One tick (blocking SQL; the daemon runs it on its store thread). ``clock()``: epoch
+    seconds (the reactor's). ``mail``: queue the head's e-mail (SMTP is configured)."""
 
     def __init__(self, sessions: Callable[[], Session], *, after_minutes: int, clock: Callable[[], float],
-                 tz: str = "UTC", send_email: Callable[[EmailMessage], None] | None = None,
-                 mail_from: str = ""):
+                 tz: str = "UTC", mail: bool = False):
         self.sessions = sessions
         self.after_minutes = after_minutes
         self.clock = clock
         self.tz = tz
-        self.send_email = send_email
-        self.mail_from = mail_from
+        self.mail = mail
 
     def tick(self) -> list[Escalation]:
-        """Escalate what is due; the escalations made (already committed), each saying
-        whether its e-mail went out."""
+        """Escalate what is due; the escalations made (already committed, each with its
+        e-mail queued when there is one to send)."""
         if self.after_minutes <= 0:
             return []
         now = datetime.fromtimestamp(self.clock(), timezone.utc)
@@ -135,32 +135,26 @@ class Escalator:
                     m.Task.id == task.id, m.Task.escalated_at.is_(None)).values(escalated_at=now)).rowcount
                 if claimed != 1:
                     continue
-                made.append(Escalation(
+                e = Escalation(
                     task_id=task.id, head_id=to, head_email=head.email, title=task.title,
                     comment=task.comment, responsible=task.responsible.full_name, phone=inquiry.phone,
                     deadline=task.deadline,
-                    overdue_minutes=int((now - task.deadline).total_seconds() // 60)))
-            session.commit()  # written down before anyone is told
-        for i, e in enumerate(made):
-            if self.send_email is not None and e.head_email:
-                try:
-                    self.send_email(self.message(e))
-                    made[i] = replace(e, emailed=True)
-                except Exception as error:  # noqa: BLE001 - the notification stands; the daemon logs it
-                    made[i] = replace(e, mail_error=f"{type(error).__name__}: {error}"[:300])
+                    overdue_minutes=int((now - task.deadline).total_seconds() // 60),
+                    mail_queued=bool(self.mail and head.email))
+                if e.mail_queued:
+                    subject, body = self.mail_text(e)
+                    queue(session, kind="escalation", recipient=e.head_email, subject=subject,
+                          body=body, now=now)
+                made.append(e)
+            session.commit()  # the escalations and their e-mails, before anyone is told
         return made
 
-    def message(self, e: Escalation) -> EmailMessage:
-        """The head's e-mail (Russian, as the daily report)."""
+    def mail_text(self, e: Escalation) -> tuple[str, str]:
+        """The head's e-mail, subject and body (Russian, as the daily report)."""
         deadline = e.deadline.astimezone(ZoneInfo(self.tz))
-        message = EmailMessage()
-        message["Subject"] = f"pbx-crm: не перезвонили клиенту {e.phone or ''}".rstrip()
-        message["From"] = self.mail_from
-        message["To"] = e.head_email
-        message.set_content(
-            f"Задача «{e.title}» просрочена на {e.overdue_minutes} мин.\n"
-            f"Ответственный: {e.responsible}\n"
-            f"Номер: {e.phone or '—'}\n"
-            f"Срок: {deadline:%d.%m.%Y %H:%M}\n\n{e.comment}\n")
-        return message
-
+        subject = f"pbx-crm: не перезвонили клиенту {e.phone or ''}".rstrip()
+        body = (f"Задача «{e.title}» просрочена на {e.overdue_minutes} мин.\n"
+                f"Ответственный: {e.responsible}\n"
+                f"Номер: {e.phone or '—'}\n"
+                f"Срок: {deadline:%d.%m.%Y %H:%M}\n\n{e.comment}\n")
+        return subject, body

@@ -913,6 +913,27 @@ class ReportSend(Base):
     __table_args__ = (CheckConstraint(_in("status", ("sending", "sent", "failed")), name="status"),)
 
 
+class MailOutbox(Base):
+    """An e-mail the daemon owes someone (``kind``: ``escalation``), queued in the same
+    transaction as what it tells, sent by the daemon's outbox (pbx_daemon.crm.outbox) and
+    retried until sent or given up. ``next_attempt_at`` is empty once it is done: sent
+    (``sent_at``) or given up (``failed_at``)."""
+
+    __tablename__ = "mail_outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)
+    # Indexed: each tick asks for the rows due (next_attempt_at <= now).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(index=True)
+    sent_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(300))
+
+
 class AuditLog(Base):
     """Who did what to which card, for the changes that cannot be undone by editing (a merge
     deletes a card): the merged card's fields are kept in ``details`` so nothing is lost.

@@ -4,7 +4,8 @@ Two kinds of figures:
 
 * pushed as they happen: a call ended (by direction and outcome), a route decided (seconds
   on the reactor's clock, by result), an ARI request answered (seconds on the wire), old
-  webhook events deleted. :class:`DaemonMetrics` has one method for each;
+  webhook events deleted, an outbox e-mail tried (sent, retried or given up).
+  :class:`DaemonMetrics` has one method for each;
 * read at scrape time from the objects that already count: the ARI client
   (:class:`~pbx_daemon.telephony.ari.rest.AriRest`), the store's write queue, the Stasis
   application's calls, the reconcile service, the Redis publisher, the phones file sync. Nothing is copied, so
@@ -28,6 +29,8 @@ from twisted.internet.interfaces import IReactorTime
 ROUTING_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.5, 5.0)
 # ARI on loopback answers in about a millisecond; a request times out after 10 s.
 ARI_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+# An outbox row's status after an attempt (pbx_daemon.crm.outbox.rules) -> the counter's label.
+MAIL_RESULTS = {"sent": "sent", "pending": "retried", "failed": "failed"}
 
 
 class DaemonMetrics:
@@ -54,6 +57,12 @@ class DaemonMetrics:
         self.tasks_escalated = Counter(
             "pbx_crm_tasks_escalated", "Overdue missed-call tasks escalated to a department head",
             registry=self.registry)
+        self.mails = Counter(
+            "pbx_crm_mails", "Attempts at sending the outbox's e-mails, by kind and result "
+            "(sent, retried: failed and tried again later, failed: given up)",
+            ("kind", "result"), registry=self.registry)
+        for result in MAIL_RESULTS.values():  # each series from the start, at 0
+            self.mails.labels("escalation", result)
         self.webhook_events_pruned = Counter(
             "pbx_crm_webhook_events_pruned", "Old webhook events deleted (webhooks.keep_days)",
             registry=self.registry)
@@ -69,6 +78,11 @@ class DaemonMetrics:
 
     def task_escalated(self) -> None:
         self.tasks_escalated.inc()
+
+    def mail_attempted(self, kind: str, status: str) -> None:
+        """An outbox e-mail tried; ``status``: ``sent``, ``pending`` (tried again later)
+        or ``failed`` (given up)."""
+        self.mails.labels(kind, MAIL_RESULTS[status]).inc()
 
     def webhooks_pruned(self, pruned) -> None:
         """``pruned``: a :class:`~pbx_daemon.crm.webhooks.store.Pruned`."""

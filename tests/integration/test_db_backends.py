@@ -39,8 +39,8 @@ def test_cli_db_upgrade_builds_the_schema_and_it_works(database_url, tmp_path: P
     proc = subprocess.run([sys.executable, "-m", "pbx_daemon.cli", "db", "upgrade"],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "revision 0017" in proc.stdout
-    assert db.current_revision(database_url) == "0017"
+    assert "revision 0018" in proc.stdout
+    assert db.current_revision(database_url) == "0018"
 
     engine = db.make_engine(database_url)
     tables = set(inspect(engine).get_table_names())
@@ -81,7 +81,7 @@ def test_cli_db_upgrade_builds_the_schema_and_it_works(database_url, tmp_path: P
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     engine.dispose()
     db.upgrade(database_url)  # and back up again: the migration is repeatable
-    assert db.current_revision(database_url) == "0017"
+    assert db.current_revision(database_url) == "0018"
 
 
 def test_migration_matches_the_models(tmp_path: Path):

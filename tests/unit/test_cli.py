@@ -102,9 +102,9 @@ def test_db_upgrade_and_current(env, capsys):
     assert main(["db", "current"]) == 0
     assert capsys.readouterr().out == "empty (run: pbx-crm db upgrade)\n"
     assert main(["db", "upgrade"]) == 0
-    assert capsys.readouterr().out.endswith("is at revision 0017\n")
+    assert capsys.readouterr().out.endswith("is at revision 0018\n")
     assert main(["db", "current"]) == 0
-    assert capsys.readouterr().out == "0017\n"
+    assert capsys.readouterr().out == "0018\n"
 
 
 def test_user_add_then_passwd_from_stdin(url, monkeypatch, capsys):

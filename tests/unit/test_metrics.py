@@ -261,6 +261,7 @@ def test_the_daemon_wires_every_part_into_its_metrics(tmp_path: Path):
         "pbx_crm_store_dropped_total", "pbx_crm_store_batches_total",
         "pbx_crm_reconcile_runs_total", "pbx_crm_screen_pop_redis_up",
         "pbx_crm_screen_pop_outages_total", "pbx_crm_screen_pop_dropped_total",
-        "pbx_crm_webhook_events_pruned_total", "pbx_crm_webhook_deliveries_pruned_total"}
+        "pbx_crm_webhook_events_pruned_total", "pbx_crm_webhook_deliveries_pruned_total",
+        "pbx_crm_tasks_escalated_total", "pbx_crm_mails_total"}
     # The webhook sender prunes after webhooks.keep_days and counts it there.
     assert (root.webhooks.keep_days, root.webhooks.pruned) == (30, root.metrics.webhooks_pruned)

@@ -1,18 +1,20 @@
 """Notifications (issue 18): which planned-call reminders are due (a table), which
 missed-call tasks escalate to the head (a table), the escalation made once (twice ticked,
-restarted) with its e-mail and screen-pop event, and /notifications/due giving each
-employee only their own reminders, on the admin's injected clock."""
+restarted) with its e-mail (queued in the same transaction, sent through the outbox) and
+screen-pop event, and /notifications/due giving each employee only their own reminders, on
+the admin's injected clock. The outbox's retries: tests/unit/test_mail_outbox.py."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, event, select
 from sqlalchemy.orm import sessionmaker
 
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.escalation import HORIZON, Escalator, OverdueTask, escalation_due
+from pbx_daemon.crm.outbox.store import Outbox
 from pbx_daemon.crm.reminders import STALE_AFTER, PlannedCall, due_reminders
 from pbx_daemon.telephony.outputs.screen_pop import MemoryPublisher, ScreenPopNotifier
 from tests.unit.helpers import admin_login, staffed_admin
@@ -122,13 +124,32 @@ def sessions(tmp_path):
     engine.dispose()
 
 
+class EscalateAndMail:
+    """What the daemon's escalation tick does: escalate (the e-mails queued in the same
+    transaction), then send the outbox."""
+
+    def __init__(self, escalator: Escalator, outbox: Outbox):
+        self.escalator, self.outbox = escalator, outbox
+
+    def tick(self):
+        made = self.escalator.tick()
+        self.outbox.tick()
+        return made
+
+
 def escalator(sessions, clock, mails, fail=False):
     def send(message):
         if fail:
             raise OSError("smtp down")
         mails.append(message)
-    return Escalator(sessions, after_minutes=30, clock=clock.seconds, tz="Europe/Moscow", send_email=send,
-                     mail_from="crm@example.ru")
+    return EscalateAndMail(
+        Escalator(sessions, after_minutes=30, clock=clock.seconds, tz="Europe/Moscow", mail=True),
+        Outbox(sessions, send, mail_from="crm@example.ru", clock=clock.seconds))
+
+
+def outbox_rows(sessions) -> list[m.MailOutbox]:
+    with sessions() as s:
+        return list(s.scalars(select(m.MailOutbox).order_by(m.MailOutbox.id)))
 
 
 def test_escalated_once_even_ticked_twice_or_after_a_restart(sessions):
@@ -139,7 +160,8 @@ def test_escalated_once_even_ticked_twice_or_after_a_restart(sessions):
     made = first.tick()
     assert [(e.title, e.head_email, e.responsible, e.overdue_minutes) for e in made] == [
         ("Перезвонить: 1 пропущенный звонок", "olga@example.ru", "Анна Смирнова", 31)]
-    assert len(mails) == 1 and mails[0]["To"] == "olga@example.ru" and made[0].emailed
+    assert len(mails) == 1 and mails[0]["To"] == "olga@example.ru" and made[0].mail_queued
+    assert mails[0]["From"] == "crm@example.ru" and "+79030000001" in mails[0]["Subject"]
     assert "просрочена на 31 мин" in mails[0].get_content() and "12:00" in mails[0].get_content()
     assert first.tick() == []  # the same tick again
     clock.now += 3600
@@ -148,13 +170,53 @@ def test_escalated_once_even_ticked_twice_or_after_a_restart(sessions):
         escalated = {t.title: t.escalated_at for t in s.scalars(select(m.Task))}
     assert escalated["Перезвонить: 1 пропущенный звонок"] == T0 + 31 * MIN
     assert escalated["Своя задача"] is None  # an employee's own task is not a missed call's
+    assert [(r.kind, r.recipient, r.attempts, r.sent_at) for r in outbox_rows(sessions)] == [
+        ("escalation", "olga@example.ru", 1, T0 + 31 * MIN)]
 
 
-def test_a_failed_email_still_leaves_the_escalation_made_and_recorded(sessions):
+def test_a_failed_email_leaves_the_escalation_made_and_its_email_queued(sessions):
+    """The SMTP server down: the escalation stands and its e-mail waits in the outbox."""
     clock = Clock(T0 + 40 * MIN)
     made = escalator(sessions, clock, [], fail=True).tick()
-    assert len(made) == 1 and not made[0].emailed and made[0].mail_error == "OSError: smtp down"
-    assert escalator(sessions, clock, []).tick() == []
+    assert len(made) == 1 and made[0].mail_queued
+    [row] = outbox_rows(sessions)
+    assert (row.attempts, row.sent_at, row.last_error) == (1, None, "OSError: smtp down")
+    assert row.next_attempt_at == T0 + 40 * MIN + timedelta(seconds=30)
+    mails = []
+    assert escalator(sessions, clock, mails).tick() == [] and mails == []  # not due yet
+    clock.now += 30
+    assert escalator(sessions, clock, mails).tick() == [] and len(mails) == 1  # sent, not escalated again
+
+
+def test_no_email_queued_without_smtp_or_without_the_heads_address(sessions):
+    clock = Clock(T0 + 31 * MIN)
+    made = Escalator(sessions, after_minutes=30, clock=clock.seconds, mail=False).tick()
+    assert len(made) == 1 and not made[0].mail_queued and outbox_rows(sessions) == []
+    with sessions() as s:
+        for t in s.scalars(select(m.Task)):
+            t.escalated_at = None
+        s.scalar(select(m.Employee).where(m.Employee.login == "olga")).email = None
+        s.commit()
+    made = Escalator(sessions, after_minutes=30, clock=clock.seconds, mail=True).tick()
+    assert len(made) == 1 and not made[0].mail_queued and outbox_rows(sessions) == []
+
+
+def test_an_escalation_is_never_committed_without_its_email(sessions):
+    """The outbox row cannot be written: the escalation is rolled back with it, and the
+    next tick makes both."""
+    def refuse(session, context, instances):
+        if any(isinstance(o, m.MailOutbox) for o in session.new):
+            raise RuntimeError("disk full")
+
+    clock = Clock(T0 + 31 * MIN)
+    escalate = Escalator(sessions, after_minutes=30, clock=clock.seconds, mail=True)
+    event.listen(sessions, "before_flush", refuse)
+    with pytest.raises(RuntimeError):
+        escalate.tick()
+    with sessions() as s:
+        assert s.scalar(select(m.Task.escalated_at).where(m.Task.created_by_id.is_(None))) is None
+    event.remove(sessions, "before_flush", refuse)
+    assert len(escalate.tick()) == 1 and len(outbox_rows(sessions)) == 1
 
 
 def test_a_done_task_or_a_headless_department_does_not_escalate(sessions):

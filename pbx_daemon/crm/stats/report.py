@@ -119,7 +119,7 @@ def send_mail(report: DailyReport, *, host: str, port: int, starttls: bool, user
 def smtp_send(message: EmailMessage, *, host: str, port: int, starttls: bool, user: str, password: str,
               timeout: float = 30.0) -> None:
     """Send ``message`` through the company's SMTP server (the ``report.smtp_*`` settings):
-    the daily report and the escalation e-mails (:mod:`pbx_daemon.crm.escalation`)."""
+    the daily report and the outbox's e-mails (:mod:`pbx_daemon.crm.outbox`: escalations)."""
     with smtplib.SMTP(host, port, timeout=timeout) as smtp:
         if starttls:
             smtp.starttls(context=ssl.create_default_context())
