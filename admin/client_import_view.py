@@ -113,7 +113,7 @@ class ClientImportView(RoleGate, BaseView):
         path = self._dir() / f"{token}.head.json"
         try:
             head = json.loads(path.read_text(encoding="utf-8"))
-            if not (isinstance(head, dict) and isinstance(head.get("headers"), list)
+            if not (isinstance(head, dict) and isinstance(head.get("name"), str) and isinstance(head.get("headers"), list)
                     and isinstance(head.get("sample"), list) and isinstance(head.get("total"), int)):
                 head = None
         except (OSError, ValueError):
