@@ -113,8 +113,9 @@ class ClientImportView(RoleGate, BaseView):
         path = self._dir() / f"{token}.head.json"
         try:
             head = json.loads(path.read_text(encoding="utf-8"))
-            if not (isinstance(head, dict) and isinstance(head.get("name"), str) and isinstance(head.get("headers"), list)
-                    and isinstance(head.get("sample"), list) and isinstance(head.get("total"), int)):
+            if not (isinstance(head, dict) and isinstance(head.get("name"), str)
+                    and isinstance(head.get("headers"), list) and isinstance(head.get("sample"), list)
+                    and isinstance(head.get("total"), int)):
                 head = None
         except (OSError, ValueError):
             head = None
