@@ -48,6 +48,12 @@ class ImportView(RoleGate, BaseView):
 
     def _upload(self, token: str) -> tuple[Path, str, list[str], list[list[str]]]:
         """The kept upload: its path, the file's name, and the table read from it."""
+        path, name, table = self._kept(token)
+        return path, name, table["headers"], table["rows"]
+
+    def _kept(self, token: str) -> tuple[Path, str, dict]:
+        """The kept upload: its path, the file's name, and what was kept (``headers``,
+        ``rows``, and ``by``: the uploader's id)."""
         if not _TOKEN.match(token or ""):
             abort(404)
         found = sorted(self._dir().glob(f"{token}.*.upload"))
@@ -56,9 +62,11 @@ class ImportView(RoleGate, BaseView):
         name = found[0].name[len(token) + 1:-len(".upload")]
         try:
             table = json.loads(found[0].read_text(encoding="utf-8"))
-            return found[0], name, table["headers"], table["rows"]
+            if isinstance(table["headers"], list) and isinstance(table["rows"], list):
+                return found[0], name, table
         except (ValueError, KeyError, TypeError):
-            abort(404)  # kept by an older version (the raw file): upload it again
+            pass
+        abort(404)  # kept by an older version (the raw file): upload it again
 
     def _keep_upload(self, what: str):
         """Read the posted file (a sandboxed child, :data:`LIMITS`; at most
@@ -91,7 +99,7 @@ class ImportView(RoleGate, BaseView):
             readers.release()
         token = secrets.token_urlsafe(18)
         (self._dir() / f"{token}.{safe_name}.upload").write_text(
-            json.dumps({"headers": headers, "rows": rows}, ensure_ascii=False), encoding="utf-8")
+            json.dumps({"headers": headers, "rows": rows, "by": g.user.id}, ensure_ascii=False), encoding="utf-8")
         return token, None
 
     @expose("/", methods=("GET", "POST"))

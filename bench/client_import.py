@@ -2,9 +2,11 @@
 of companies with a contact, two phones, an e-mail, an INN and a responsible manager,
 imported into a fresh database. Target (issue 18): 100,000 rows in under 30 s.
 
-Prints, per file: the sandboxed read, the dry run (parse + fetch + decide), the real
-import (the same plus the writes, one transaction) and a second import of the same file
-(everything found: every row skipped, nothing written).
+Prints, per file: the sandboxed read, the dry run (parse + fetch + decide), the admin
+preview's first page (the dry run, kept: :mod:`pbx_daemon.crm.client_import_preview`)
+against a later page read from what was kept, the real import (the same plus the
+writes, one transaction) and a second import of the same file (everything found: every
+row skipped, nothing written).
 
     .venv/bin/python bench/client_import.py [--rows 100000] [--postgres postgresql+psycopg2://postgres@127.0.0.1/postgres]
 
@@ -45,6 +47,7 @@ regex on plain numbers.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -54,7 +57,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pbx_daemon import db  # noqa: E402
 from pbx_daemon.crm import models as m  # noqa: E402
-from pbx_daemon.crm.client_import import Policy, guess_mapping  # noqa: E402
+from pbx_daemon.crm.client_import import Policy, Scope, guess_mapping  # noqa: E402
+from pbx_daemon.crm.client_import_preview import load_preview, preview_key, save_preview  # noqa: E402
 from pbx_daemon.crm.client_import_sql import import_clients  # noqa: E402
 from pbx_daemon.crm.importer import read_table  # noqa: E402
 
@@ -123,6 +127,16 @@ def run(label: str, url: str, path: Path) -> None:
     mapping = guess_mapping(headers)
     with sessions() as s:
         dry, dry_s, dry_c = timed(lambda: import_clients(s, table, mapping, dry_run=True))
+    kept_dir, key = Path(tempfile.mkdtemp(prefix="pbx-bench-preview-")), preview_key(
+        "bench" * 5, mapping, Policy(), Scope(), region="RU", default_area_code="")
+    _kept, keep_s, _c = timed(lambda: save_preview(kept_dir, "bench" * 5, key, dry.plan.rows, owner=1, now=0.0))
+
+    def a_kept_page():
+        kept = load_preview(kept_dir, "bench" * 5, key, owner=1, now=1.0)
+        return kept.page("", kept.shown("") // 100 // 2, 100) + kept.page("create", 3, 100)
+
+    _page, page_s, _c = timed(a_kept_page)
+    shutil.rmtree(kept_dir)
     with sessions() as s:
         real, real_s, real_c = timed(lambda: import_clients(s, table, mapping))
     with sessions() as s:
@@ -130,6 +144,8 @@ def run(label: str, url: str, path: Path) -> None:
     engine.dispose()
     print(f"  {label}: read (sandboxed child) {read:.1f} s wall", flush=True)
     print(f"    dry run  {dry_s:6.1f} s wall, {dry_c:6.1f} s CPU  ({dry.plan.summary()})", flush=True)
+    print(f"    preview  first page {dry_s + keep_s:6.1f} s wall (dry run + {keep_s:.2f} s keeping it); "
+          f"a later page (middle of every row + a filter's) {page_s * 1000:.1f} ms", flush=True)
     print(f"    import   {real_s:6.1f} s wall, {real_c:6.1f} s CPU  ({real.written})", flush=True)
     print(f"    again    {again_s:6.1f} s wall, {again_c:6.1f} s CPU  ({again.plan.summary()}; "
           f"written: {again.applied})", flush=True)

@@ -410,9 +410,15 @@ class Plan:
 
     def summary(self) -> str:
         """``3 строки: 2 создано, 1 ошибка``."""
-        n = len(self.rows)
-        parts = [f"{self.count(s)} {STATUSES[s]}" for s in STATUSES if self.count(s)]
-        return f"{n} {plural(n, 'строка', 'строки', 'строк')}: " + (", ".join(parts) or "нечего импортировать")
+        return summarize({s: self.count(s) for s in STATUSES})
+
+
+def summarize(counts: dict[str, int]) -> str:
+    """Rows per status -> ``3 строки: 2 создано, 1 ошибка`` (:meth:`Plan.summary`, and the
+    kept preview's, which has the counts but not the rows)."""
+    n = sum(counts.get(s, 0) for s in STATUSES)
+    parts = [f"{counts[s]} {STATUSES[s]}" for s in STATUSES if counts.get(s)]
+    return f"{n} {plural(n, 'строка', 'строки', 'строк')}: " + (", ".join(parts) or "нечего импортировать")
 
 
 def _token_key(name: str) -> str:
