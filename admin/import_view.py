@@ -53,7 +53,8 @@ class ImportView(RoleGate, BaseView):
 
     def _kept(self, token: str) -> tuple[Path, str, dict]:
         """The kept upload: its path, the file's name, and what was kept (``headers``,
-        ``rows``, and ``by``: the uploader's id)."""
+        ``rows``, and ``by``: the uploader's id). Only the uploader's: an upload id is no
+        pass to another user's file (404, as for an unknown one)."""
         if not _TOKEN.match(token or ""):
             abort(404)
         found = sorted(self._dir().glob(f"{token}.*.upload"))
@@ -62,7 +63,8 @@ class ImportView(RoleGate, BaseView):
         name = found[0].name[len(token) + 1:-len(".upload")]
         try:
             table = json.loads(found[0].read_text(encoding="utf-8"))
-            if isinstance(table["headers"], list) and isinstance(table["rows"], list):
+            if isinstance(table["headers"], list) and isinstance(table["rows"], list) \
+                    and table.get("by") == g.user.id:
                 return found[0], name, table
         except (ValueError, KeyError, TypeError):
             pass

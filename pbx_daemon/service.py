@@ -286,7 +286,10 @@ def make_service(config, reactor) -> MultiService:
     # Lookups in parallel; writes on one thread so a call's rows land in order.
     lookup_pool = ThreadPool(minthreads=1, maxthreads=8, name="lookup")
     store_pool = ThreadPool(minthreads=1, maxthreads=1, name="store")
-    for pool in (lookup_pool, store_pool):
+    # SMTP (the daily report, the e-mail outbox) on a thread of its own: a mail server that
+    # drops packets holds a send for its whole timeout, and the store thread writes calls.
+    mail_pool = ThreadPool(minthreads=0, maxthreads=1, name="mail")
+    for pool in (lookup_pool, store_pool, mail_pool):
         ThreadPoolService(pool, reactor).setServiceParent(root)
 
     region = config.general.default_region
@@ -430,7 +433,7 @@ def make_service(config, reactor) -> MultiService:
         report_sender = _report_sender(config, sessions, reactor, send_at)
 
         def send_report():
-            d = deferToThreadPool(reactor, store_pool, report_sender.tick)
+            d = deferToThreadPool(reactor, mail_pool, report_sender.tick)
             d.addCallback(lambda day: day and log.info(
                 "daily report for {day} sent to {to}", day=str(day), to=config.report.mail_to))
             d.addErrback(lambda f: log.failure("sending the daily report", f))
@@ -442,12 +445,12 @@ def make_service(config, reactor) -> MultiService:
         reports.setServiceParent(root)
 
     # The escalation e-mails wait in the outbox (mail_outbox) until the SMTP server takes
-    # them; it is sent after each escalation tick and every OUTBOX_INTERVAL, on the store
+    # them; it is sent after each escalation tick and every OUTBOX_INTERVAL, on the mail
     # thread, also when escalation has been switched off since (what is queued is owed).
     outbox = _outbox(config, sessions, reactor)
     if outbox is not None:
         def send_mails():
-            d = deferToThreadPool(reactor, store_pool, outbox.tick)
+            d = deferToThreadPool(reactor, mail_pool, outbox.tick)
             d.addCallback(_log_mails, metrics)
             d.addErrback(lambda f: log.failure("sending the e-mail outbox", f))
             return d

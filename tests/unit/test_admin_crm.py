@@ -212,8 +212,9 @@ def test_import_a_cp1251_csv_from_the_admin_with_preview_and_report(app, tmp_pat
                **{**app.extensions["pbx_crm_config"].general.__dict__, "data_dir": str(tmp_path)})})
     with app.app_context():
         s = db_session(app)
-        s.add(m.Employee(full_name="Head", login="head", role="head",
-                         password_hash=fast_hash("head-Password-1")))
+        for who in ("head", "hank"):
+            s.add(m.Employee(full_name=who.title(), login=who, role="head",
+                             password_hash=fast_hash(f"{who}-Password-1")))
         s.commit()
     assert login(app, "anna").get("/admin/import/").status_code == 403
     c = login(app, "head")
@@ -225,6 +226,11 @@ def test_import_a_cp1251_csv_from_the_admin_with_preview_and_report(app, tmp_pat
     preview = c.get(r.headers["Location"]).get_data(as_text=True)
     assert "Телефон" in preview and 'selected>Телефон' in preview.replace('" selected>', ' selected>').replace("value=\"2\" selected>", "selected>")
     token = r.headers["Location"].split("/preview/")[1].split("?")[0]
+    # The upload id is no pass for another user, even one who may import.
+    other = login(app, "hank")
+    assert other.get(f"/admin/import/preview/{token}").status_code == 404
+    assert other.post(f"/admin/import/run/{token}", data={"csrf_token": csrf(other, "/admin/import/"),
+                                                          "list": "Чужой", "map_phone": "2"}).status_code == 404
     done = c.post(f"/admin/import/run/{token}", data={"csrf_token": csrf(c, "/admin/import/"), "list": "Окна",
                                                       "map_phone": "2", "map_company_name": "0",
                                                       "map_contact_name": "1", "map_email": "3"})

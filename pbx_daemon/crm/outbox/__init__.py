@@ -5,5 +5,5 @@ server that is down for a while.
   it tells (the escalation that sets ``tasks.escalated_at``) or rolled back with it;
 * :mod:`.rules` decides (pure) when a failed e-mail is tried again and when it is given up;
 * :class:`.store.Outbox` sends the rows that are due (blocking SQL and SMTP: the daemon
-  runs it on its store thread) and records each outcome.
+  runs it on its mail thread) and records each outcome.
 """

@@ -91,7 +91,7 @@ class Attempt:
 
 
 class Outbox:
-    """The apply step (blocking SQL and SMTP; the daemon runs it on its store thread).
+    """The apply step (blocking SQL and SMTP; the daemon runs it on its mail thread).
     ``send(message)`` sends an :class:`~email.message.EmailMessage` (``smtp_send`` with the
     ``report.smtp_*`` settings); ``clock()``: epoch seconds (the reactor's)."""
 
@@ -115,7 +115,7 @@ class Outbox:
         """Send what is due, each row claimed first; the attempts made. A failure worth
         another try ends the tick and pauses the outbox until that row's next try: the
         server is away, and the other rows wait untouched (no attempt counted) instead of
-        costing the store thread one more SMTP timeout each."""
+        costing the mail thread one more SMTP timeout each."""
         made: list[Attempt] = []
         if self.clock() < self.paused_until:
             return made

@@ -68,7 +68,7 @@ def parse_send_at(text: str) -> time | None:
 
 
 class ReportSender:
-    """One tick (blocking: SQL and SMTP; the daemon runs it on its store thread).
+    """One tick (blocking: SQL and SMTP; the daemon runs it on its mail thread).
 
     ``send(session, day)`` builds and e-mails the report for ``day``; ``clock()`` is the
     time as epoch seconds (the reactor's)."""
