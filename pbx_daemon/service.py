@@ -11,6 +11,7 @@ fed by :mod:`pbx_daemon.telephony.stasis`), and store the call and its legs
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timezone
 from pathlib import Path
 
 from twisted.application.internet import TimerService
@@ -252,6 +253,26 @@ def _lookup(sessions, pool: ThreadPool, reactor, region: str, tz: str = "UTC"):
     return lookup
 
 
+# A number nobody has (+7 000...: no Russian number starts with 0) for the warm-up lookup.
+WARM_UP_NUMBER = "+70000000000"
+
+
+def _warm_up(lookup, reactor, dialled: str = "") -> Service:
+    """One lookup of :data:`WARM_UP_NUMBER` when the service starts: a process's first
+    lookup pays for what is done lazily once (SQLAlchemy compiling its statements, the
+    phone-number metadata, the holiday calendar), about 5 times a warm one, and on a loaded
+    box that first real call then missed the routing deadline and went to the fallback
+    group. A failure (the database away) is only logged: the first call then tries again."""
+    def start():
+        started = reactor.seconds()
+        now = datetime.fromtimestamp(started, timezone.utc)
+        d = lookup(WARM_UP_NUMBER, dialled, frozenset(), now)
+        d.addCallback(lambda _: log.info("lookup warmed up in {ms} ms",
+                                         ms=round((reactor.seconds() - started) * 1000)))
+        d.addErrback(lambda f: log.warn("warm-up lookup failed: {error}", error=f.getErrorMessage()))
+    return CallbackService(start=start, stop=lambda: None)
+
+
 def make_standby_agi_service(config, reactor) -> MultiService:
     """``pbx-crm agi-server``: FastAGI on ``agi.standby_listen`` with the daemon's route
     decision (same lookup, deadline and plan; no phone is known busy), in its own process.
@@ -264,6 +285,7 @@ def make_standby_agi_service(config, reactor) -> MultiService:
     ThreadPoolService(pool, reactor).setServiceParent(root)
     lookup = _lookup(sessions, pool, reactor, config.general.default_region,
                      config.general.timezone)
+    _warm_up(lookup, reactor).setServiceParent(root)
     r = config.routing
     timeouts, deadline = StepTimeouts.from_config(r), r.lookup_deadline_ms / 1000.0
 
@@ -294,6 +316,7 @@ def make_service(config, reactor) -> MultiService:
 
     region = config.general.default_region
     lookup = _lookup(sessions, lookup_pool, reactor, region, config.general.timezone)
+    _warm_up(lookup, reactor).setServiceParent(root)
 
     metrics = DaemonMetrics(reactor)
     ari = config.ari
@@ -492,8 +515,6 @@ def make_service(config, reactor) -> MultiService:
     root.webhooks.setServiceParent(root)
 
     def prepare(body):
-        from datetime import datetime, timezone
-
         now = datetime.fromtimestamp(reactor.seconds(), timezone.utc)
         busy = app.busy_endpoints()
 

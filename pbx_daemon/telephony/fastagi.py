@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, TimeoutError
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.protocols.basic import LineOnlyReceiver
@@ -68,8 +68,17 @@ class FastAGIProtocol(LineOnlyReceiver):
         dialled = self.env.get("agi_arg_1") or self.env.get("agi_extension", "")
         d = self.factory.route(caller, dialled)
         d.addCallback(self._send_all)
-        d.addErrback(lambda f: log.failure("FastAGI route for {caller!r}", f, caller=caller[:40]))
+        d.addErrback(self._failed, caller)
         d.addBoth(lambda _: self.transport.loseConnection())
+
+    @staticmethod
+    def _failed(failure, caller: str) -> None:
+        # Either way no PBXCRM_ROUTE is set and the dialplan goes on to its next way.
+        if failure.check(TimeoutError):
+            log.warn("FastAGI route for {caller!r}: no plan within the routing deadline; "
+                     "the dialplan goes on without one", caller=caller[:40])
+        else:
+            log.failure("FastAGI route for {caller!r}", failure, caller=caller[:40])
 
     def _send_all(self, variables: list[tuple[str, str]]):
         self.commands = [f'SET VARIABLE {name} "{value}"' for name, value in variables]

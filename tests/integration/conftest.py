@@ -104,9 +104,14 @@ def running_daemon(lab: Lab, tmp_path: Path, database_url: str, extra: str = "",
                                 stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         # Its own connection, not the application list: Asterisk keeps listing an
-        # application while calls a killed daemon left are still in it.
-        lab.wait_for(lambda: "ARI events connected" in log_path.read_text(), 15,
-                     "the daemon to connect")
+        # application while calls a killed daemon left are still in it. And its warm-up
+        # lookup over (or failed, with the database away): ready as a daemon that has run
+        # a while, whose first call is not a cold lookup racing the routing deadline.
+        def ready():
+            text = log_path.read_text()
+            return "ARI events connected" in text and \
+                ("lookup warmed up" in text or "warm-up lookup failed" in text)
+        lab.wait_for(ready, 15, "the daemon to connect and warm up")
         yield proc
     finally:
         if proc.poll() is None:

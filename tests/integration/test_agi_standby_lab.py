@@ -37,8 +37,10 @@ def standby(lab: Lab, tmp_path):
         proc = subprocess.Popen([sys.executable, "-m", "pbx_daemon.cli", "--config", str(config),
                                  "agi-server"], stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
-        lab.wait_for(lambda: "FastAGIFactory starting on" in log.read_text(), 15,
-                     "the agi-server to listen")
+        # Listening, and its first lookup done (the warm-up a restarted server does, so
+        # that its first call is not the cold one).
+        lab.wait_for(lambda: "FastAGIFactory starting on" in log.read_text()
+                     and "lookup warmed up" in log.read_text(), 15, "the agi-server to be ready")
         yield lab, log
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -62,6 +62,25 @@ def test_a_failed_lookup_sets_nothing_so_the_dialplan_falls_back():
     assert transport.value() == b"" and transport.disconnecting
 
 
+def test_a_lookup_past_the_deadline_is_one_warning_not_a_traceback(monkeypatch):
+    from twisted.internet.defer import TimeoutError
+    from twisted.logger import globalLogPublisher
+
+    seen = []
+    globalLogPublisher.addObserver(seen.append)
+    try:
+        pending = Deferred()
+        proto, transport, _ = connect(lambda c, d: pending)
+        proto.dataReceived(ENV)
+        pending.errback(TimeoutError(0.5, "Deferred"))
+    finally:
+        globalLogPublisher.removeObserver(seen.append)
+    ours = [e for e in seen if e.get("log_namespace") == "pbx_daemon.fastagi"]
+    assert [e["log_level"].name for e in ours] == ["warn"]
+    assert "log_failure" not in ours[0] and "deadline" in ours[0]["log_format"]
+    assert transport.value() == b"" and transport.disconnecting
+
+
 def test_unknown_script_is_closed_without_a_lookup():
     proto, transport, seen = connect(lambda c, d: succeed([]))
     proto.dataReceived(ENV.replace(b"script: route", b"script: other"))

@@ -47,3 +47,26 @@ def test_an_idle_pool_stops_without_waiting_out_the_grace():
     service.stopper.join(5)  # joins the idle worker at once
     clock.advance(0.05)
     assert stopped == [None]
+
+
+def test_the_warm_up_looks_up_a_number_nobody_has_once_at_start_and_only_logs_a_failure():
+    from twisted.internet.defer import fail, succeed
+    from twisted.internet.task import Clock
+
+    from pbx_daemon.service import WARM_UP_NUMBER, _warm_up
+
+    asked = []
+
+    def lookup(caller, dialled, busy, now):
+        asked.append((caller, busy, now.timestamp()))
+        return succeed(None) if len(asked) == 1 else fail(RuntimeError("database away"))
+
+    clock = Clock()
+    clock.advance(1_700_000_000)
+    service = _warm_up(lookup, clock)
+    assert asked == []
+    service.startService()
+    assert asked == [(WARM_UP_NUMBER, frozenset(), 1_700_000_000)]
+    service.stopService()
+    _warm_up(lookup, clock).startService()  # a failed warm-up is no unhandled error
+    assert len(asked) == 2

@@ -15,6 +15,7 @@ import secrets
 from dataclasses import replace
 from typing import Callable
 
+from twisted.internet.defer import TimeoutError
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -122,8 +123,12 @@ class InboundCalls:
             if call_id not in self.pending:
                 return
             self.pending.discard(call_id)
-            log.failure("routing call {call_id} failed; the dialplan fallback group rings",
-                        failure, call_id=call_id)
+            if failure.check(TimeoutError):  # the database slow or away: expected, no traceback
+                log.warn("routing call {call_id}: no plan within the routing deadline; the "
+                         "dialplan fallback group rings", call_id=call_id)
+            else:
+                log.failure("routing call {call_id} failed; the dialplan fallback group rings",
+                            failure, call_id=call_id)
             self.control.to_dialplan_fallback(call_id)
 
         d.addCallbacks(routed, failed)
