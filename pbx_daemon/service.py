@@ -257,6 +257,14 @@ def _lookup(sessions, pool: ThreadPool, reactor, region: str, tz: str = "UTC"):
 WARM_UP_NUMBER = "+70000000000"
 
 
+def _every(root: MultiService, reactor, seconds: float, name: str, fn) -> None:
+    """``fn()`` every ``seconds`` on ``reactor`` (first at start) while ``root`` runs."""
+    timer = TimerService(seconds, fn)
+    timer.clock = reactor
+    timer.setName(name)
+    timer.setServiceParent(root)
+
+
 def _warm_up(lookup, reactor, dialled: str = "") -> Service:
     """One lookup of :data:`WARM_UP_NUMBER` when the service starts: a process's first
     lookup pays for what is done lazily once (SQLAlchemy compiling its statements, the
@@ -367,20 +375,14 @@ def make_service(config, reactor) -> MultiService:
         list_endpoints=ari_presence(rest), set_dnd=set_dnd,
     )
     # Lost events and failed hang-ups are found within seconds (ghost legs, busy phones).
-    sweeper = TimerService(SWEEP_INTERVAL, app.sweep_once)
-    sweeper.clock = reactor
-    sweeper.setName("sweep")
-    sweeper.setServiceParent(root)
+    _every(root, reactor, SWEEP_INTERVAL, "sweep", app.sweep_once)
     # The phones file follows the employee records: rewritten on every ARI (re)connection
     # (start-up included; an owed reload is paid) and when the admin asks (POST /v1/phones/sync).
     phones = PhonesSync(database_render(sessions), Path(config.asterisk.etc_dir) / PHONES_FILE,
                         ari_reload(rest), lambda fn: deferToThreadPool(reactor, lookup_pool, fn))
 
     # Which phones are registered and which are on a call (pbx_daemon.telephony.presence).
-    presence = TimerService(PRESENCE_POLL, app.refresh_presence)
-    presence.clock = reactor
-    presence.setName("presence")
-    presence.setServiceParent(root)
+    _every(root, reactor, PRESENCE_POLL, "presence", app.refresh_presence)
 
     def on_ari_connect():
         phones.sync().addErrback(lambda f: None)  # logged by PhonesSync
@@ -445,10 +447,7 @@ def make_service(config, reactor) -> MultiService:
         return d
 
     if config.report.stats_refresh_interval > 0:
-        stats = TimerService(config.report.stats_refresh_interval, refresh_stats)
-        stats.clock = reactor
-        stats.setName("stats")
-        stats.setServiceParent(root)
+        _every(root, reactor, config.report.stats_refresh_interval, "stats", refresh_stats)
     root.refresh_stats = refresh_stats
 
     send_at = parse_send_at(config.report.send_at)
@@ -462,10 +461,7 @@ def make_service(config, reactor) -> MultiService:
             d.addErrback(lambda f: log.failure("sending the daily report", f))
             return d
 
-        reports = TimerService(REPORT_CHECK_INTERVAL, send_report)
-        reports.clock = reactor
-        reports.setName("daily-report")
-        reports.setServiceParent(root)
+        _every(root, reactor, REPORT_CHECK_INTERVAL, "daily-report", send_report)
 
     # The escalation e-mails wait in the outbox (mail_outbox) until the SMTP server takes
     # them; it is sent after each escalation tick and every OUTBOX_INTERVAL, on the mail
@@ -478,10 +474,7 @@ def make_service(config, reactor) -> MultiService:
             d.addErrback(lambda f: log.failure("sending the e-mail outbox", f))
             return d
 
-        mails = TimerService(OUTBOX_INTERVAL, send_mails)
-        mails.clock = reactor
-        mails.setName("mail-outbox")
-        mails.setServiceParent(root)
+        _every(root, reactor, OUTBOX_INTERVAL, "mail-outbox", send_mails)
         root.send_mails = send_mails
 
     if config.inquiries.escalate_after_minutes > 0:
@@ -504,10 +497,7 @@ def make_service(config, reactor) -> MultiService:
                 d.addCallback(lambda _: send_mails())
             return d
 
-        escalations = TimerService(ESCALATION_INTERVAL, escalate)
-        escalations.clock = reactor
-        escalations.setName("escalation")
-        escalations.setServiceParent(root)
+        _every(root, reactor, ESCALATION_INTERVAL, "escalation", escalate)
         root.escalate = escalate
 
     root.webhooks = _webhook_sender(config, sessions, reactor, lookup_pool, metrics)

@@ -4,8 +4,10 @@ skipped when no such server is named (scripts/test.sh names the local one when i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -26,3 +28,23 @@ def throwaway_database() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextlib.contextmanager
+def migrated_sessions(backend: str, tmp_path: Path):
+    """A session factory on a database migrated to the head: ``backend`` "sqlite" (a file
+    in ``tmp_path``) or "postgresql" (a throwaway one, skipped without a server). For
+    fixtures with ``params=["sqlite", "postgresql"]``."""
+    from pbx_daemon import db
+
+    gen = iter([f"sqlite:///{tmp_path}/pbx.sqlite3"]) if backend == "sqlite" else throwaway_database()
+    url = next(gen)
+    try:
+        db.upgrade(url)
+        engine = db.make_engine(url)
+        try:
+            yield db.make_session_factory(engine)
+        finally:
+            engine.dispose()
+    finally:
+        next(gen, None)

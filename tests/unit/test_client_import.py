@@ -396,21 +396,10 @@ def test_a_found_contact_without_a_company_is_attached_to_the_rows_company():
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_db(request, tmp_path):
     """A migrated database on each backend (PostgreSQL: a throwaway one, skipped without a server)."""
-    from pbx_daemon import db
-    from tests.postgres import throwaway_database
+    from tests.postgres import migrated_sessions
 
-    if request.param == "sqlite":
-        gen = iter([f"sqlite:///{tmp_path}/pbx.sqlite3"])
-    else:
-        gen = throwaway_database()
-    url = next(gen)
-    db.upgrade(url)
-    engine = db.make_engine(url)
-    try:
-        yield db.make_session_factory(engine)
-    finally:
-        engine.dispose()
-        next(gen, None)
+    with migrated_sessions(request.param, tmp_path) as sessions:
+        yield sessions
 
 
 def test_the_import_and_a_second_run_work_on_both_backends(any_db):

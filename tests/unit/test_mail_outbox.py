@@ -11,17 +11,15 @@ from datetime import datetime, timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import create_engine, select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy import select
 from twisted.logger import LogLevel, capturedLogs
 
-from pbx_daemon import db
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.escalation import Escalator
 from pbx_daemon.crm.outbox.rules import Attempted, Outcome, after_attempt, retry_delay, smtp_error
 from pbx_daemon.crm.outbox.store import LEASE, Attempt, Outbox, claim, due, queue
 from pbx_daemon.telephony.metrics import DaemonMetrics
-from tests.postgres import throwaway_database
+from tests.postgres import migrated_sessions
 from tests.unit.test_notifications import MIN, T0, Clock, seed_escalation
 
 SEC = timedelta(seconds=1)
@@ -88,17 +86,8 @@ def test_smtp_error_text_fits_last_error():
 # ---- the SQL and the apply step, on SQLite and PostgreSQL ------------------------------------
 @pytest.fixture(params=["sqlite", "postgresql"])
 def sessions(request, tmp_path):
-    if request.param == "sqlite":
-        engine = create_engine(f"sqlite:///{tmp_path}/outbox.sqlite3")
-        m.Base.metadata.create_all(engine)
-        yield sessionmaker(engine, expire_on_commit=False)
-        engine.dispose()
-    else:
-        for url in throwaway_database():
-            db.upgrade(url)  # the migrations, 0018 included
-            engine = db.make_engine(url)
-            yield db.make_session_factory(engine)
-            engine.dispose()
+    with migrated_sessions(request.param, tmp_path) as sessions:  # the migrations, 0018 included
+        yield sessions
 
 
 class Server:

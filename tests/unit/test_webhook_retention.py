@@ -67,18 +67,10 @@ def test_prune_due(why, last, now, due):
 @pytest.fixture(params=["sqlite", "postgresql"])
 def sessions(request, tmp_path):
     """A migrated database on each backend (PostgreSQL: a throwaway one, skipped without a server)."""
-    from pbx_daemon import db
-    from tests.postgres import throwaway_database
+    from tests.postgres import migrated_sessions
 
-    gen = iter([f"sqlite:///{tmp_path}/pbx.sqlite3"]) if request.param == "sqlite" else throwaway_database()
-    url = next(gen)
-    db.upgrade(url)
-    engine = db.make_engine(url)
-    try:
-        yield db.make_session_factory(engine)
-    finally:
-        engine.dispose()
-        next(gen, None)
+    with migrated_sessions(request.param, tmp_path) as sessions:
+        yield sessions
 
 
 def _hooks(s, n=2) -> list[int]:
