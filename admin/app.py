@@ -33,7 +33,7 @@ from admin import analytics_view, api_tokens, calls, client_import_view, crm, er
 from admin.rest_api import http as rest_http
 from admin.display import card_label, class_name, label_of, show_phone
 from admin.times import company_time
-from admin.logins import LoginThrottle, PasswordCheck, WallClock, safe_next
+from admin.logins import LoginThrottle, PasswordCheck, WallClock, client_key, safe_next
 from admin.views import RoleGate
 from pbx_daemon.crm import models
 from pbx_daemon.crm.funnel import on_no_card
@@ -139,7 +139,7 @@ def create_app(config=None, clock=None) -> Flask:
         form = LoginForm()
         if form.validate_on_submit():
             name = form.login.data.strip()
-            address = request.remote_addr or "-"
+            address = client_key(request.remote_addr)
             wait = max(names.wait_seconds(name.casefold()), addresses.wait_seconds(address))
             if wait:
                 flash(gettext("Too many failed logins: try again in %(minutes)s min.",

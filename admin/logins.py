@@ -10,6 +10,7 @@ process's clock (anything with ``seconds()``: the reactor when served, a
 from __future__ import annotations
 
 import functools
+import ipaddress
 import secrets
 import threading
 import time
@@ -17,6 +18,23 @@ from collections import OrderedDict, deque
 from urllib.parse import urlsplit
 
 from werkzeug.security import check_password_hash, generate_password_hash
+
+
+def client_key(address: str | None) -> str:
+    """The key a client address is throttled by: an IPv4 address as it is; an IPv6 address
+    by its /64, which one host or home line gets whole (counting its 2**64 addresses one by
+    one would let it try without end); anything unparsable as itself (``-``: none)."""
+    if not address:
+        return "-"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if ip.version == 4:
+        return str(ip)
+    if ip.ipv4_mapped is not None:  # IPv4 seen through an IPv6 socket
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
 
 
 class WallClock:

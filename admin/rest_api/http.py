@@ -19,7 +19,7 @@ systems, and only admins make tokens.
 
 Rate limits (:mod:`admin.rest_api.limits`, per admin process): a token makes at most
 ``admin.api_rate_per_minute`` requests a minute (answers carry ``RateLimit-Limit`` and
-``RateLimit-Remaining``); a client address (``request.remote_addr``: the peer, or what
+``RateLimit-Remaining``); a client address (``request.remote_addr``, an IPv6 one by its /64: the peer, or what
 ``admin.trusted_proxies`` make it) gets at most ``admin.api_auth_failures_per_minute``
 401s a minute, and past that a 429 before its token is even looked up. Only the
 endpoints behind a token count: not the document, not 404s and 405s of routing.
@@ -41,6 +41,7 @@ from admin.rest_api import auth, query
 from admin.rest_api.limits import Decision, RateLimiter
 from admin.rest_api.query import BadParameter
 from admin.rest_api.spec import openapi_document
+from admin.logins import client_key
 from admin.times import admin_now
 from pbx_daemon.crm import models as m
 from pbx_daemon.crm.recordings import RecordingNameError, stored_path
@@ -127,7 +128,7 @@ def _authorize(scope: str):
     """``(None, headers)`` when the request's token reads ``scope`` (``headers``: its rate
     limit's, for the answer), else ``(the error response, {})``."""
     limits: Limits = current_app.extensions[LIMITS]
-    address = request.remote_addr or "-"
+    address = client_key(request.remote_addr)
     barred = limits.addresses.check(address)
     if not barred.allowed:  # guessing tokens: not even a database lookup
         return _too_many(barred, "address_rate"), {}

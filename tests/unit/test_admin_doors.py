@@ -124,6 +124,20 @@ def test_throttle_counts_failures_in_a_sliding_window():
     assert throttle.wait_seconds("boris") == 0
 
 
+@pytest.mark.parametrize("address, key", [
+    ("192.0.2.7", "192.0.2.7"),
+    ("2001:db8:1:2::1", "2001:db8:1:2::/64"),  # one host or line gets a whole /64
+    ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+    ("2001:DB8:1:3::1", "2001:db8:1:3::/64"),
+    ("::ffff:192.0.2.7", "192.0.2.7"),  # IPv4 seen through an IPv6 socket
+    (None, "-"), ("", "-"), ("not an address", "not an address"),
+])
+def test_client_addresses_are_throttled_by_host_ipv6_by_its_64(address, key):
+    from admin.logins import client_key
+
+    assert client_key(address) == key
+
+
 def test_throttle_forgets_the_oldest_keys_beyond_its_size():
     throttle = LoginThrottle(Clock(), max_failures=1, lockout_seconds=600, max_keys=2)
     for key in ("a", "b", "c"):

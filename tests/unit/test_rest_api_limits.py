@@ -161,6 +161,13 @@ def test_an_address_past_10_bad_tokens_a_minute_gets_429_whatever_its_token(api)
     _rate_limited(api.get("/api/v1/calls", token=FULL, **here))
 
 
+def test_the_addresses_of_one_ipv6_64_share_the_limit(api):
+    for n in range(10):  # every guess from another address of the same /64
+        assert api.get("/api/v1/calls", token=BAD, **_from(f"2001:db8:1:2::{n + 1:x}")).status_code == 401
+    _rate_limited(api.get("/api/v1/calls", token=FULL, **_from("2001:db8:1:2:ffff::99")))
+    assert api.get("/api/v1/calls", token=FULL, **_from("2001:db8:1:3::1")).status_code == 200  # next /64
+
+
 def test_good_requests_and_403s_do_not_count_as_failures(api):
     for _ in range(15):
         assert api.get("/api/v1/inquiries", token=CALLS_ONLY).status_code == 403
