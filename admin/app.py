@@ -29,7 +29,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from admin import analytics_view, api_tokens, calls, client_import_view, crm, errors, hours_view, import_view, \
-    inquiry_classes, notify, popup, schedules, views, webhooks_view, workspace
+    inquiry_classes, notify, outbox_view, popup, schedules, views, webhooks_view, workspace
 from admin.rest_api import http as rest_http
 from admin.display import card_label, class_name, label_of, show_phone
 from admin.times import company_time
@@ -273,6 +273,8 @@ def _views(db) -> list:
         v.ReportSendView(m.ReportSend, db, name=_l("Sent reports"), category=reports,
                          endpoint="report_sends"),
         v.AuditLogView(m.AuditLog, db, name=_l("Audit log"), category=reports, endpoint="audit_log"),
+        outbox_view.MailOutboxView(m.MailOutbox, db, name=_l("E-mail outbox"), category=reports,
+                                   endpoint="mail_outbox"),
         v.EmployeeView(m.Employee, db, name=_l("Employees"), category=settings),
         schedules.ShiftView(m.EmployeeShift, db, name=_l("Work schedules"), category=settings,
                             endpoint="shifts"),

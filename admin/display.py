@@ -65,6 +65,9 @@ ENUMS: dict[str, dict[str, object]] = {
                            "failed": _p("report_send_status", "failed")},
     "delivery_status": {"pending": _p("delivery_status", "pending"), "delivered": _p("delivery_status", "delivered"),
                         "failed": _p("delivery_status", "failed")},
+    "mail_status": {"queued": _p("mail_status", "queued"), "sent": _p("mail_status", "sent"),
+                    "failed": _p("mail_status", "given up")},
+    "mail_kind": {"escalation": _p("mail_kind", "escalation")},
     "calendar_day_kind": {"closed": _p("calendar_day_kind", "day off"), "working": _p("calendar_day_kind", "working day")},
     "absence_kind": {"vacation": _p("absence_kind", "vacation"), "sick": _p("absence_kind", "sick leave"),
                      "other": _p("absence_kind", "other absence")},
@@ -84,6 +87,7 @@ ENUM_COLUMNS = {
     ("call_list_entries", "status"): "entry_status",
     ("report_sends", "status"): "report_send_status",
     ("webhook_deliveries", "status"): "delivery_status",
+    ("mail_outbox", "kind"): "mail_kind",
     ("calendar_days", "kind"): "calendar_day_kind",
     ("employee_absences", "kind"): "absence_kind",
 }

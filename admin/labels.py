@@ -156,12 +156,14 @@ MODELS = {
         "event_id": _l("Event id"), "attempts": _l("Attempts"), "next_attempt_at": _l("Next attempt"),
         "last_status_code": _l("Last code"), "last_error": _l("Last error"),
         "delivered_at": _l("Delivered"), "created_at": _l("Created")},
+    m.MailOutbox: {"recipient": _l("Recipient"), "subject": _l("Subject"), "body": _l("Text"),
+                   "attempts": _l("Attempts"), "next_attempt_at": _l("Next attempt"),
+                   "sent_at": _l("Sent at"), "failed_at": _l("Given up at"),
+                   "last_error": _l("Last error"), "created_at": _l("Created")},
 }
 
-# Tables no page shows: the settings, the analytics rollup and the e-mail outbox (its
-# outcomes are in the daemon's log and metrics).
-NOT_SHOWN = frozenset({m.Setting, m.CallStat, m.CallStatDay, m.CallStatDirty, m.ImportPreset,
-                       m.MailOutbox})
+# Tables no page shows: the settings and the analytics rollup.
+NOT_SHOWN = frozenset({m.Setting, m.CallStat, m.CallStatDay, m.CallStatDirty, m.ImportPreset})
 
 
 def label(model, name: str):

@@ -64,6 +64,20 @@ def after_attempt(a: Attempted, now: datetime, *, give_up: timedelta = GIVE_UP) 
     return Outcome("pending", at)
 
 
+def status(sent_at: datetime | None, failed_at: datetime | None) -> str:
+    """What a row is, from its times (the admin's list and filter say it):
+
+    ===============================  ==========
+    ``sent_at`` set                  ``sent``
+    ``failed_at`` set (given up)     ``failed``
+    neither (waiting for a try)      ``queued``
+    ===============================  ==========
+    """
+    if sent_at is not None:
+        return "sent"
+    return "failed" if failed_at is not None else "queued"
+
+
 def smtp_error(error: BaseException) -> tuple[str, bool]:
     """``(text, permanent)`` of what a send raised: the text as ``last_error`` keeps it;
     permanent when the server refused the message itself with a 5xx (every recipient

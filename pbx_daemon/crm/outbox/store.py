@@ -21,7 +21,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from pbx_daemon.crm import models as m
@@ -74,6 +74,32 @@ def record(session: Session, mail_id: int, attempts: int, outcome: Outcome, erro
     session.execute(update(M).where(M.id == mail_id, M.attempts == attempts).values(**values)
                     .execution_options(synchronize_session=False))
     session.commit()
+
+
+# Each status of :func:`~.rules.status` as a WHERE clause (the admin's filter).
+STATUS_WHERE = {
+    "queued": and_(M.sent_at.is_(None), M.failed_at.is_(None)),
+    "sent": M.sent_at.is_not(None),
+    "failed": and_(M.sent_at.is_(None), M.failed_at.is_not(None)),
+}
+
+
+def send_again(session: Session, mail_id: int, now: datetime) -> bool:
+    """The admin's "Send again" of a given-up or queued e-mail: due at ``now`` (the
+    daemon's next look at the outbox sends it), ``failed_at`` cleared. False, and nothing
+    changed, for a sent e-mail or no such row. Not committed.
+
+    ``attempts`` and ``created_at`` stay: the claim goes on counting from the row's own
+    number, and the e-mail keeps its Date and Message-ID. So a given-up e-mail gets one
+    more try (its 24 h are over: a try that fails again gives it up again, with the new
+    error); a queued one waiting for its next try is simply tried sooner. One SQL UPDATE,
+    ``WHERE sent_at IS NULL``: a daemon recording it sent in the meantime wins. A row in
+    the middle of a send (under its lease) made due may be claimed and sent once more: the
+    same Message-ID, shown once by mail clients, as after a crash mid-send."""
+    return session.execute(
+        update(M).where(M.id == mail_id, M.sent_at.is_(None))
+        .values(failed_at=None, next_attempt_at=now)
+        .execution_options(synchronize_session=False)).rowcount == 1
 
 
 @dataclass(frozen=True)
