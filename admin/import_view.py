@@ -16,6 +16,7 @@ import json
 import re
 import secrets
 import threading
+import time
 from pathlib import Path
 
 from flask import Response, abort, current_app, flash, g, redirect, request, url_for
@@ -32,6 +33,20 @@ from pbx_daemon.crm.importer import FIELDS, ImportError_, check_rows, guess_mapp
 
 log = Logger(namespace="admin.import_view")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+KEEP_UPLOADS = 24 * 3600  # seconds an upload's files (and its import report) are kept
+
+
+def _sweep(directory: Path) -> None:
+    """Files of uploads left for :data:`KEEP_UPLOADS` (previewed and never imported,
+    their kept dry runs, import reports), removed at the next upload: the directory does
+    not fill the disk with abandoned 20 MB tables."""
+    cutoff = time.time() - KEEP_UPLOADS  # file times are the system clock's
+    for path in directory.iterdir():
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+        except OSError:
+            pass  # gone meanwhile (another request's sweep)
 
 
 class ImportView(RoleGate, BaseView):
@@ -99,6 +114,7 @@ class ImportView(RoleGate, BaseView):
             return None, redirect(url_for(".index"))
         finally:
             readers.release()
+        _sweep(self._dir())
         token = secrets.token_urlsafe(18)
         (self._dir() / f"{token}.{safe_name}.upload").write_text(
             json.dumps({"headers": headers, "rows": rows, "by": g.user.id}, ensure_ascii=False), encoding="utf-8")

@@ -424,7 +424,9 @@ class EmployeeView(ScopedModelView):
                  "mobile": {"validators": [e164_field]},
                  "mobile_delay": {"validators": [Optional(), NumberRange(0, 120, message=_l("0..120 seconds"))]},
                  "login": {"validators": [DataRequired(), Regexp(r"^[A-Za-z0-9_.-]{1,64}$")]},
-                 "full_name": {"validators": [DataRequired()]}}
+                 "full_name": {"validators": [DataRequired()]},
+                 # Escalation e-mails go to it: one address, nothing an e-mail header would split.
+                 "email": {"validators": [Optional(), Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]}}
     column_descriptions = {"sip_endpoint": _l("the phone's SIP account, e.g. 101; changing it "
                                               "cancels the SIP password (set a new one)"),
                            "mobile_follow": _l("the mobile rings in the employee's own steps; "

@@ -114,6 +114,22 @@ def test_sip_endpoint_with_dial_string_characters_is_refused(app):
         assert db.session.scalar(select(m.Employee).where(m.Employee.login == "evil")) is None
 
 
+@pytest.mark.parametrize("email, stored", [("olga@example.ru", True), ("olga@example.ru\r\nBcc: x@y.ru", False),
+                                          ("olga example.ru", False), ("", True)])
+def test_an_employees_email_is_one_address(app, email, stored):
+    """Escalation e-mails go to it: nothing a mail header would split is taken."""
+    c = login(app, "admin")
+    form = c.get("/admin/employee/new/").get_data(as_text=True)
+    token = re.search(r'csrf_token" value="([^"]+)"', form).group(1)
+    c.post("/admin/employee/new/", data={"full_name": "Nadia", "login": "nadia", "role": "head",
+                                         "email": email, "csrf_token": token})
+    with app.app_context():
+        db = app.extensions["sqlalchemy"]
+        row = db.session.scalar(select(m.Employee).where(m.Employee.login == "nadia"))
+        assert (row is not None) is stored
+        assert row is None or row.email == (email or None)
+
+
 def test_moving_a_deal_in_the_form_creates_the_stages_tasks(app):
     with app.app_context():
         db = app.extensions["sqlalchemy"]

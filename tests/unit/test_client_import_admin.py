@@ -345,3 +345,20 @@ def test_a_successful_import_removes_the_upload_and_its_kept_dry_runs(app, tmp_p
     assert len(list((tmp_path / "uploads").glob(f"{tok}.preview.*"))) == 3  # an entry, its rows, its index
     run(admin, r.headers["Location"])
     assert list((tmp_path / "uploads").glob(f"{tok}.*")) == []
+
+
+def test_an_abandoned_upload_and_its_kept_dry_runs_go_at_an_upload_a_day_later(app, tmp_path):
+    import os
+    import time
+
+    admin = admin_login(app, "admin")
+    first = upload(admin, CSV).headers["Location"]
+    admin.get(first)  # previewed, never imported
+    tok = first.split("/preview/")[1].split("?")[0]
+    left = list((tmp_path / "uploads").glob(f"{tok}.*"))
+    assert len(left) >= 4  # the table, its head, an entry with its rows and index
+    day_ago = time.time() - 24 * 3600 - 60
+    for path in left[1:]:
+        os.utime(path, (day_ago, day_ago))
+    upload(admin, CSV)  # the next upload sweeps what is older than a day
+    assert list((tmp_path / "uploads").glob(f"{tok}.*")) == left[:1]

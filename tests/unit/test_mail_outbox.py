@@ -7,7 +7,7 @@ attempt. The SQL runs on SQLite, and on PostgreSQL when PBX_CRM_TEST_POSTGRES_UR
 from __future__ import annotations
 
 import smtplib
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -189,6 +189,39 @@ def test_a_server_down_costs_one_attempt_per_retry_not_one_per_row(sessions):
     server.down = None
     clock.now += 1
     assert sorted((a.mail_id, a.status) for a in sender.tick()) == [(first, "sent"), (second, "sent")]
+
+
+def test_send_again_during_a_pause_is_tried_at_the_next_tick(sessions):
+    """The server came back before the pause ran out, and an admin pressed "Send again"."""
+    from pbx_daemon.crm.outbox.store import send_again
+
+    clock, server = Clock(T0), Server()
+    first, second = queued(sessions, T0), queued(sessions, T0)
+    sender = outbox(sessions, clock, server)
+    server.down = TimeoutError("timed out")
+    assert [a.mail_id for a in sender.tick()] == [first]  # paused for 30 s
+    server.down = None
+    clock.now += 10
+    assert sender.tick() == []  # the second waits out the pause, as before
+    with sessions() as s:
+        assert send_again(s, second, datetime.fromtimestamp(clock.now, timezone.utc))
+        s.commit()
+    assert [(a.mail_id, a.status) for a in sender.tick()] == [(second, "sent")]
+    assert row_of(sessions, first).sent_at is None  # its own retry is in 20 s
+    clock.now += 20
+    assert [(a.mail_id, a.status) for a in sender.tick()] == [(first, "sent")]
+
+
+def test_an_email_that_cannot_be_built_fails_at_once_and_the_next_row_still_goes(sessions):
+    clock, server = Clock(T0), Server()
+    bad = queued(sessions, T0, to="olga@example.ru\r\nBcc: all@example.ru")
+    good = queued(sessions, T0)
+    made = outbox(sessions, clock, server).tick()
+    assert [(a.mail_id, a.status) for a in made] == [(bad, "failed"), (good, "sent")]
+    assert made[0].error.startswith("not an e-mail that can be sent")
+    row = row_of(sessions, bad)
+    assert (row.attempts, row.failed_at, row.next_attempt_at) == (1, T0, None)
+    assert [m_["To"] for m_ in server.sent] == ["olga@example.ru"]
 
 
 def test_a_5xx_recipient_refusal_fails_at_once_and_the_next_row_still_goes(sessions):

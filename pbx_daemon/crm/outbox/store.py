@@ -43,11 +43,16 @@ def queue(session: Session, *, kind: str, recipient: str, subject: str, body: st
     return row
 
 
-def due(session: Session, now: datetime, limit: int = BATCH) -> list[tuple[int, int]]:
-    """``(id, attempts)`` of the rows due at ``now``, the longest waiting first."""
+def due(session: Session, now: datetime, limit: int = BATCH,
+        made_due_after: datetime | None = None) -> list[tuple[int, int]]:
+    """``(id, attempts)`` of the rows due at ``now``, the longest waiting first; with
+    ``made_due_after``, only those whose time came after it (queued, or "Send again",
+    since)."""
+    query = select(M.id, M.attempts).where(M.next_attempt_at <= now)
+    if made_due_after is not None:
+        query = query.where(M.next_attempt_at > made_due_after)
     return [tuple(r) for r in session.execute(
-        select(M.id, M.attempts).where(M.next_attempt_at <= now)
-        .order_by(M.next_attempt_at, M.id).limit(limit)).all()]
+        query.order_by(M.next_attempt_at, M.id).limit(limit)).all()]
 
 
 def claim(session: Session, mail_id: int, attempts: int, now: datetime) -> bool:
@@ -130,9 +135,12 @@ class Outbox:
         self.clock = clock
         self.give_up = give_up
         self.limit = limit
-        # After a failure worth another try the server is away: no row is tried before this
-        # (epoch seconds; in memory, so a restarted daemon tries at once).
+        # After a failure worth another try the server is away: until ``paused_until``
+        # (epoch seconds; in memory, so a restarted daemon tries at once) only rows made due
+        # after ``paused_at`` are tried: an e-mail queued since, or one an admin asked to
+        # "Send again" (the server may be back).
         self.paused_until = 0.0
+        self.paused_at: datetime | None = None
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), timezone.utc)
@@ -143,29 +151,34 @@ class Outbox:
         server is away, and the other rows wait untouched (no attempt counted) instead of
         costing the mail thread one more SMTP timeout each."""
         made: list[Attempt] = []
-        if self.clock() < self.paused_until:
-            return made
+        paused = self.paused_at if self.clock() < self.paused_until else None
         with self.sessions() as session:
-            for mail_id, attempts in due(session, self.now(), self.limit):
+            for mail_id, attempts in due(session, self.now(), self.limit, made_due_after=paused):
                 if not claim(session, mail_id, attempts, self.now()):
                     continue
                 row = session.get(M, mail_id, populate_existing=True)
-                message, kind, created_at = self.message(row), row.kind, row.created_at
-                session.rollback()  # only read: no transaction open while the e-mail is on the wire
+                kind, created_at, recipient, subject = row.kind, row.created_at, row.recipient, row.subject
                 attempt = attempts + 1
                 try:
-                    self.send(message)
-                    error, permanent = None, False
-                except Exception as exc:  # noqa: BLE001 - recorded and retried (rules)
-                    error, permanent = smtp_error(exc)
+                    message = self.message(row)
+                except (ValueError, TypeError) as exc:  # e.g. a line break in an address
+                    message, (error, permanent) = None, (f"not an e-mail that can be sent: {exc}"[:300], True)
+                session.rollback()  # only read: no transaction open while the e-mail is on the wire
+                if message is not None:
+                    try:
+                        self.send(message)
+                        error, permanent = None, False
+                    except Exception as exc:  # noqa: BLE001 - recorded and retried (rules)
+                        error, permanent = smtp_error(exc)
                 now = self.now()
                 outcome = after_attempt(Attempted(attempt, created_at, error, permanent), now,
                                         give_up=self.give_up)
                 record(session, mail_id, attempt, outcome, error, now)
-                made.append(Attempt(mail_id, kind, message["To"], message["Subject"], attempt,
+                made.append(Attempt(mail_id, kind, recipient, subject, attempt,
                                     outcome.status, error, outcome.next_attempt_at))
                 if error is not None and not permanent:
                     self.paused_until = now.timestamp() + retry_delay(attempt)
+                    self.paused_at = now
                     break
         return made
 

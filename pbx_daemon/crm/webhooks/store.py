@@ -164,7 +164,10 @@ def prune_batch(session: Session, before: datetime, batch: int = PRUNE_BATCH) ->
     if not ids:
         return len(rows), 0, 0
     still_pending = select(D.event_id).where(D.event_id.in_(ids), D.status == "pending")
-    deliveries = session.execute(delete(D).where(D.event_id.in_(ids), D.event_id.not_in(still_pending))
+    # ``D.status != "pending"`` on the row itself too: PostgreSQL re-checks a row's own
+    # condition after waiting for an update of it ("Retry now"), not the subquery's.
+    deliveries = session.execute(delete(D).where(D.event_id.in_(ids), D.status != "pending",
+                                                 D.event_id.not_in(still_pending))
                                  .execution_options(synchronize_session=False)).rowcount
     events = session.execute(delete(E).where(E.id.in_(ids), ~exists().where(D.event_id == E.id))
                              .execution_options(synchronize_session=False)).rowcount
